@@ -1,0 +1,28 @@
+# make lab   — set up (first time) and open the course in JupyterLab
+# make test  — set up (first time) and run the whole test suite in quick mode
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lab test lint exercises clean
+
+setup: $(STAMP)
+
+# Reinstalls only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $(STAMP)
+
+lab: setup
+	$(PY) -m rnnlab lab
+
+test: setup
+	RNNLAB_QUICK=1 RNNLAB_CACHE=0 $(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check rnnlab tests
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

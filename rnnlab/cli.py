@@ -1,0 +1,79 @@
+"""``python -m rnnlab doctor | lab | bench NAME | grade ...``: the course's command line.
+
+Subcommands that belong to one part of the course live beside it: ``bench NAME`` runs
+``rnnlab.bench.NAME.main(argv)`` and ``grade`` runs ``rnnlab.grading.cli.main(argv)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import os
+import pkgutil
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def doctor() -> int:
+    """Print what the course will run on: versions, threads, GPUs, widgets, mode."""
+    import torch
+
+    from .config import cache_enabled, is_quick
+
+    print(f"python       {platform.python_version()} ({sys.executable})")
+    for dist in ("torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "nbval", "otter-grader", "sacrebleu"):
+        print(f"{dist:<12} {_version(dist)}")
+    print(f"cpu threads  {torch.get_num_threads()} (of {os.cpu_count()} logical CPUs)")
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    print(f"gpus         {len(gpus)}" + (": " + ", ".join(gpus) if gpus else " (training runs on the CPU)"))
+    widgets_ok = _version("ipywidgets") != "not installed" and _version("jupyterlab_widgets") != "not installed"
+    print(f"widgets      {'will render in JupyterLab' if widgets_ok else 'will NOT render: pip install ipywidgets jupyterlab_widgets'}")
+    print(f"quick mode   {'on (RNNLAB_QUICK=1): small budgets, for tests' if is_quick() else 'off: full training budgets'}")
+    print(f"model cache  {'on' if cache_enabled() else 'off (RNNLAB_CACHE=0)'}")
+    return 0
+
+
+def lab(argv: Sequence[str]) -> int:
+    """Start JupyterLab on chapters/, bound to localhost, with token authentication left on."""
+    command = [sys.executable, "-m", "jupyter", "lab", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.root_dir={PROJECT_ROOT}", "--LabApp.default_url=/lab/tree/chapters", *argv]
+    return subprocess.call(command)
+
+
+def _dispatch(package: str, name: str, argv: Sequence[str]) -> int:
+    module = importlib.import_module(f"{package}.{name}")
+    return int(module.main(list(argv)) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from . import bench
+
+    benches = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    parser = argparse.ArgumentParser(prog="python -m rnnlab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="print versions, threads, GPUs, widget support and the run mode")
+    sub.add_parser("lab", help="start JupyterLab on chapters/ (localhost, token auth)")
+    bench_parser = sub.add_parser("bench", help=f"run a measurement: {', '.join(benches) or 'none yet'}")
+    bench_parser.add_argument("name", choices=benches)
+    sub.add_parser("grade", help="grade exercise submissions with otter (see --help)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "doctor":
+        return doctor()
+    if args.command == "lab":
+        return lab(rest)
+    if args.command == "bench":
+        return _dispatch("rnnlab.bench", args.name, rest)
+    return _dispatch("rnnlab.grading", "cli", rest)

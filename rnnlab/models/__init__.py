@@ -1,0 +1,1 @@
+"""The course's architectures, one module per idea."""

@@ -1,0 +1,241 @@
+"""The variable-length toolkit: padding, masks, packing, masked pooling and losses, collation.
+
+Conventions used throughout (and by every model in the course):
+
+- ``B`` is the batch size, ``T`` the padded length, ``lengths`` a 1-D int64 tensor of shape ``(B,)``
+  holding each sequence's true length (every length ≥ 1 and ≤ ``T``).
+- Tensors are batch-first: ``(B, T, ...)``.
+- A mask is a ``(B, T)`` bool tensor, True on real positions, False on padding; real positions always
+  come first (a "prefix" mask).
+
+Every function checks what it is given and names the offending argument in its error, so a mistake
+surfaces here rather than as a shape error deep inside a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence, pad_sequence
+
+__all__ = [
+    "check_lengths",
+    "collate_padded",
+    "last_real_state",
+    "lengths_to_mask",
+    "mask_to_lengths",
+    "masked_cross_entropy",
+    "masked_max",
+    "masked_mean",
+    "pack",
+    "pad_sequences",
+    "unpack",
+]
+
+
+def check_lengths(lengths: Any, *, batch_size: int | None = None, max_len: int | None = None, name: str = "lengths") -> torch.Tensor:
+    """Validate sequence lengths and return them as a 1-D int64 tensor on their own device.
+
+    Accepts a list of ints or an integer tensor. Raises ``TypeError`` for float or bool lengths and
+    ``ValueError`` for a wrong shape, a length < 1, a length > ``max_len`` or a count other than
+    ``batch_size``.
+    """
+    if isinstance(lengths, torch.Tensor):
+        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
+        tensor = lengths.to(torch.int64)
+    else:
+        values = list(lengths)
+        for value in values:
+            if isinstance(value, bool) or not hasattr(value, "__index__"):
+                raise TypeError(f"{name} must hold integers, got {type(value).__name__} {value!r}")
+        tensor = torch.tensor([int(v) for v in values], dtype=torch.int64)
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be 1-D with one length per sequence, got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty: a batch needs at least one sequence")
+    if batch_size is not None and tensor.numel() != batch_size:
+        raise ValueError(f"{name} has {tensor.numel()} entries but the batch has {batch_size} sequences")
+    smallest, largest = int(tensor.min()), int(tensor.max())
+    if smallest < 1:
+        raise ValueError(f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before batching")
+    if max_len is not None and largest > max_len:
+        raise ValueError(f"{name} has a length of {largest}, longer than the padded time dimension {max_len}")
+    return tensor
+
+
+def _check_batch_first(x: Any, name: str, min_dim: int = 2) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must be batch-first with at least {min_dim} dims (B, T, ...), got shape {tuple(x.shape)}")
+    return x
+
+
+def pad_sequences(
+    seqs: Sequence[Any], padding_value: float = 0, batch_first: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack sequences of different lengths into one padded tensor.
+
+    ``seqs`` holds tensors of shape ``(L_i, *)`` (or lists of numbers) with the same trailing shape and
+    dtype. Returns ``(padded, lengths)``: ``padded`` is ``(B, T, *)`` (``(T, B, *)`` when
+    ``batch_first=False``) with ``T = max L_i``, ``lengths`` the int64 CPU tensor of the ``L_i``.
+    """
+    if isinstance(seqs, torch.Tensor) or not isinstance(seqs, Sequence):
+        raise TypeError(f"seqs must be a list of sequences, got {type(seqs).__name__}")
+    if len(seqs) == 0:
+        raise ValueError("seqs is empty: a batch needs at least one sequence")
+    tensors = [s if isinstance(s, torch.Tensor) else torch.as_tensor(s) for s in seqs]
+    first = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.dim() == 0:
+            raise ValueError(f"seqs[{i}] is a scalar; each sequence needs a time dimension")
+        if t.shape[0] == 0:
+            raise ValueError(f"seqs[{i}] has length 0; drop empty sequences before padding")
+        if t.shape[1:] != first.shape[1:]:
+            raise ValueError(f"seqs[{i}] has feature shape {tuple(t.shape[1:])}, but seqs[0] has {tuple(first.shape[1:])}")
+        if t.dtype != first.dtype:
+            raise TypeError(f"seqs[{i}] has dtype {t.dtype}, but seqs[0] has {first.dtype}")
+    lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
+    return pad_sequence(tensors, batch_first=batch_first, padding_value=padding_value), lengths
+
+
+def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
+    """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest length."""
+    lengths = check_lengths(lengths, max_len=max_len)
+    width = int(lengths.max()) if max_len is None else int(max_len)
+    return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
+    """Inverse of `lengths_to_mask`: the number of True entries in each row of a prefix mask."""
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
+        raise TypeError(f"mask must be a 2-D bool tensor (B, T), got {getattr(mask, 'dtype', type(mask).__name__)} "
+                        f"of shape {tuple(getattr(mask, 'shape', ()))}")
+    lengths = mask.sum(dim=1)
+    if not torch.equal(mask, lengths_to_mask(lengths, mask.shape[1])):
+        raise ValueError("mask must be True on a prefix of each row (real tokens first, padding after)")
+    return lengths
+
+
+def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mask") -> torch.Tensor:
+    batch, steps = x.shape[0], x.shape[1]
+    if isinstance(lengths_or_mask, torch.Tensor) and lengths_or_mask.dtype == torch.bool:
+        if lengths_or_mask.shape != (batch, steps):
+            raise ValueError(f"{name} mask has shape {tuple(lengths_or_mask.shape)}, expected (B, T) = {(batch, steps)}")
+        if not lengths_or_mask.any(dim=1).all():
+            raise ValueError(f"{name} has a row with no real position; every sequence needs length ≥ 1")
+        return lengths_or_mask.to(x.device)
+    lengths = check_lengths(lengths_or_mask, batch_size=batch, max_len=steps, name=name)
+    return lengths_to_mask(lengths.to(x.device), steps)
+
+
+def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
+    """Mean of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding never counts."""
+    x = _check_batch_first(x, "x")
+    mask = _mask_for(x, lengths_or_mask)
+    weights = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
+    return (x * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def masked_max(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
+    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win."""
+    x = _check_batch_first(x, "x")
+    mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
+    return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=1)
+
+
+def last_real_state(outputs: torch.Tensor, lengths: Any) -> torch.Tensor:
+    """The output at each sequence's last real step: ``outputs[b, lengths[b] - 1]``, shape ``(B, *)``.
+
+    Use it instead of ``outputs[:, -1]``, which for every shorter sequence is a padding step.
+    """
+    outputs = _check_batch_first(outputs, "outputs")
+    lengths = check_lengths(lengths, batch_size=outputs.shape[0], max_len=outputs.shape[1]).to(outputs.device)
+    index = (lengths - 1).view(-1, 1, *([1] * (outputs.dim() - 2))).expand(-1, 1, *outputs.shape[2:])
+    return outputs.gather(1, index).squeeze(1)
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, lengths_or_mask: Any, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens only.
+
+    ``reduction="mean"`` averages over real tokens (not over sequences, not over padded positions);
+    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes nothing,
+    so the result does not change when a batch is padded further.
+    """
+    logits = _check_batch_first(logits, "logits", min_dim=3)
+    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64:
+        raise TypeError(f"targets must be an int64 tensor of class ids, got {getattr(targets, 'dtype', type(targets).__name__)}")
+    if targets.shape != logits.shape[:2]:
+        raise ValueError(f"targets has shape {tuple(targets.shape)}, but logits has (B, T) = {tuple(logits.shape[:2])}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    mask = _mask_for(logits, lengths_or_mask)
+    safe_targets = targets.masked_fill(~mask, 0)
+    vocab = logits.shape[-1]
+    real = safe_targets[mask]
+    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= vocab):
+        raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
+    losses = F.cross_entropy(logits.reshape(-1, vocab), safe_targets.reshape(-1), reduction="none").view_as(targets)
+    losses = losses * mask
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total if reduction == "sum" else total / mask.sum()
+
+
+def pack(x: torch.Tensor, lengths: Any, batch_first: bool = True) -> PackedSequence:
+    """Pack a padded batch for an RNN, in any order of lengths (the original order is restored by `unpack`).
+
+    Lengths may live on any device; torch needs them on the CPU, so they are moved there.
+    """
+    x = _check_batch_first(x, "x")
+    batch, steps = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    lengths = check_lengths(lengths, batch_size=batch, max_len=steps).cpu()
+    return pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+
+
+def unpack(
+    packed: PackedSequence, batch_first: bool = True, total_length: int | None = None, padding_value: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `pack`: ``(padded, lengths)`` in the batch's original order.
+
+    Pass ``total_length`` to pad to a fixed ``T`` (needed under DataParallel, where each replica would
+    otherwise pad only to its own longest sequence).
+    """
+    if not isinstance(packed, PackedSequence):
+        raise TypeError(f"packed must be a PackedSequence, got {type(packed).__name__}")
+    return pad_packed_sequence(packed, batch_first=batch_first, total_length=total_length, padding_value=padding_value)
+
+
+def collate_padded(samples: Sequence[Sequence[Any]], padding_value: float = 0) -> tuple[torch.Tensor, ...]:
+    """Collate function for a DataLoader whose samples are tuples of sequences and labels.
+
+    Each field with a time dimension (a tensor of ≥ 1 dims or a list) becomes two entries,
+    ``padded, lengths``; each scalar field (a number or a 0-d tensor) is stacked. So samples
+    ``(tokens, label)`` give ``(padded, lengths, labels)`` and ``(src, tgt)`` give
+    ``(src, src_lengths, tgt, tgt_lengths)``.
+    """
+    if not isinstance(samples, Sequence) or len(samples) == 0:
+        raise ValueError("samples is empty: a batch needs at least one sample")
+    width = len(samples[0]) if isinstance(samples[0], (tuple, list)) else None
+    if width is None:
+        raise TypeError(f"each sample must be a tuple of fields, got {type(samples[0]).__name__}")
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, (tuple, list)) or len(sample) != width:
+            count = len(sample) if isinstance(sample, (tuple, list)) else "no"
+            raise ValueError(f"samples[{i}] has {count} fields, but samples[0] has {width}")
+    out: list[torch.Tensor] = []
+    for field in range(width):
+        values = [s[field] for s in samples]
+        scalar = [not isinstance(v, (list, tuple)) and torch.as_tensor(v).dim() == 0 for v in values]
+        if all(scalar):
+            out.append(torch.stack([torch.as_tensor(v) for v in values]))
+        elif not any(scalar):
+            out.extend(pad_sequences(values, padding_value=padding_value))
+        else:
+            raise ValueError(f"field {field} mixes scalars and sequences across samples")
+    return tuple(out)
