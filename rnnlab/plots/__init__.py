@@ -1,0 +1,1 @@
+"""Matplotlib figures used by the chapters, one module per chapter topic."""

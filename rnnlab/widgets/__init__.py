@@ -1,0 +1,1 @@
+"""ipywidgets used by the chapters, one module per chapter topic."""
