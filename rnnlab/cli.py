@@ -33,16 +33,19 @@ def doctor() -> int:
 
     from .config import cache_enabled, is_quick
 
-    print(f"python       {platform.python_version()} ({sys.executable})")
+    def row(label: str, value: object) -> None:
+        print(f"{label:<19} {value}")
+
+    row("python", f"{platform.python_version()} ({sys.executable})")
     for dist in ("torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "nbval", "otter-grader", "sacrebleu"):
-        print(f"{dist:<12} {_version(dist)}")
-    print(f"cpu threads  {torch.get_num_threads()} (of {os.cpu_count()} logical CPUs)")
+        row(dist, _version(dist))
+    row("cpu threads", f"{torch.get_num_threads()} (of {os.cpu_count()} logical CPUs)")
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    print(f"gpus         {len(gpus)}" + (": " + ", ".join(gpus) if gpus else " (training runs on the CPU)"))
+    row("gpus", f"{len(gpus)}" + (": " + ", ".join(gpus) if gpus else " (training runs on the CPU)"))
     widgets_ok = _version("ipywidgets") != "not installed" and _version("jupyterlab_widgets") != "not installed"
-    print(f"widgets      {'will render in JupyterLab' if widgets_ok else 'will NOT render: pip install ipywidgets jupyterlab_widgets'}")
-    print(f"quick mode   {'on (RNNLAB_QUICK=1): small budgets, for tests' if is_quick() else 'off: full training budgets'}")
-    print(f"model cache  {'on' if cache_enabled() else 'off (RNNLAB_CACHE=0)'}")
+    row("widgets", "will render in JupyterLab" if widgets_ok else "will NOT render: pip install ipywidgets jupyterlab_widgets")
+    row("quick mode", "on (RNNLAB_QUICK=1): small budgets, for tests" if is_quick() else "off: full training budgets")
+    row("model cache", "on" if cache_enabled() else "off (RNNLAB_CACHE=0)")
     return 0
 
 
