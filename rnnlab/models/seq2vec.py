@@ -1,0 +1,139 @@
+"""Sequence → vector: read a whole token sequence, answer with one vector of class scores.
+
+Embedding → GRU/LSTM (packed, so the recurrence never sees padding) → a pooled summary of the
+outputs over real steps only → a linear layer. Sentiment, topic labels and "what happens in this
+clip" are all this shape. Padding never changes the answer: the RNN runs on a packed batch and every
+pooling reads real steps only (see `rnnlab.sequences`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+POOLINGS = ("last", "mean", "max", "mean+max")
+
+
+def check_tokens(tokens: Any, vocab_size: int, name: str = "tokens") -> torch.Tensor:
+    """Check that ``tokens`` is a ``(B, T)`` integer tensor of ids in ``[0, vocab_size)``; return it as int64."""
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"{name} must be a (B, T) tensor of token ids, got {type(tokens).__name__}")
+    if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (int64), got dtype {tokens.dtype}")
+    if tokens.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (B, T), got shape {tuple(tokens.shape)}")
+    if tokens.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tokens.shape)}): a batch needs at least one token")
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name} holds id {bad}, outside the vocabulary [0, {vocab_size})")
+    return tokens.long()
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict) -> None:
+    """Raise ValueError naming ``name`` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def check_positive(**values: Any) -> None:
+    """Raise ValueError naming the argument for any value that is not a positive int."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_probability(**values: Any) -> None:
+    """Raise ValueError naming the argument for any value outside [0, 1)."""
+    for name, value in values.items():
+        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+
+
+class SequenceClassifier(nn.Module):
+    """Embedding → (bi)GRU/LSTM → masked pooling → class logits.
+
+    ``pooling``: ``"last"`` (the state after the last real token; for a bidirectional RNN the
+    backward half is read at step 0, where that direction ends), ``"mean"``, ``"max"`` or
+    ``"mean+max"`` over real steps. ``word_dropout`` zeroes whole word embeddings while training
+    (the model learns not to lean on any single word); ``dropout`` acts on embeddings and on the
+    pooled vector.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        embed_dim: int = 64,
+        hidden_size: int = 64,
+        cell: str = "gru",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        padding_idx: int | None = 0,
+    ):
+        super().__init__()
+        check_positive(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden_size=hidden_size,
+                       num_layers=num_layers)
+        check_choice("cell", cell, CELLS)
+        check_choice("pooling", pooling, POOLINGS)
+        check_probability(dropout=dropout, word_dropout=word_dropout)
+        if padding_idx is not None and not 0 <= padding_idx < vocab_size:
+            raise ValueError(f"padding_idx must be in [0, {vocab_size}) or None, got {padding_idx!r}")
+        self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
+        self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                               dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        width = hidden_size * self.directions * (2 if pooling == "mean+max" else 1)
+        self.head = nn.Linear(width, num_classes)
+
+    def encode(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
+        """The pooled sequence vector ``(B, D)`` that the classifier head reads."""
+        tokens = check_tokens(tokens, self.vocab_size)
+        lengths = check_lengths(lengths, batch_size=tokens.shape[0], max_len=tokens.shape[1])
+        x = self.embed(tokens)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(tokens.shape, device=x.device) >= self.word_dropout
+            x = x * keep.unsqueeze(-1)
+        outputs, _ = self.rnn(pack(self.drop(x), lengths))
+        outputs, _ = unpack(outputs, total_length=tokens.shape[1])
+        return self.pool(outputs, lengths)
+
+    def pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Summarise per-step outputs ``(B, T, dirs*H)`` over real steps."""
+        if self.pooling == "last":
+            last = last_real_state(outputs, lengths)
+            if self.directions == 1:
+                return last
+            return torch.cat([last[:, : self.hidden_size], outputs[:, 0, self.hidden_size:]], dim=1)
+        if self.pooling == "mean":
+            return masked_mean(outputs, lengths)
+        if self.pooling == "max":
+            return masked_max(outputs, lengths)
+        return torch.cat([masked_mean(outputs, lengths), masked_max(outputs, lengths)], dim=1)
+
+    def forward(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
+        """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths`` ``(B,)``."""
+        return self.head(self.drop(self.encode(tokens, lengths)))
+
+    @torch.no_grad()
+    def predict_proba(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
+        """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            tokens = check_tokens(tokens, self.vocab_size).to(self.head.weight.device)
+            return torch.softmax(self(tokens, lengths), dim=-1)
+        finally:
+            self.train(was_training)
