@@ -1,0 +1,266 @@
+"""rnnlab.sequences: padding, masks, packing, masked losses and pooling, bucketing — laws and bad input."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+
+from rnnlab.sequences import (
+    BucketBatchSampler,
+    check_lengths,
+    collate_padded,
+    last_real_state,
+    lengths_to_mask,
+    mask_to_lengths,
+    masked_cross_entropy,
+    masked_max,
+    masked_mean,
+    pack,
+    pad_sequences,
+    padding_waste,
+    unpack,
+    unpad_sequences,
+)
+
+lengths_lists = st.lists(st.integers(1, 12), min_size=1, max_size=8)
+FAST = settings(max_examples=40, deadline=None)
+
+
+def _seqs(lengths, features=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, features, generator=g) for n in lengths]
+
+
+# ---- laws ---------------------------------------------------------------------------------------
+
+@FAST
+@given(lengths_lists, st.booleans())
+def test_pad_unpad_round_trip(lengths, batch_first):
+    seqs = _seqs(lengths)
+    padded, got = pad_sequences(seqs, batch_first=batch_first)
+    assert got.tolist() == lengths
+    assert padded.shape[0 if batch_first else 1] == len(lengths)
+    back = unpad_sequences(padded, got, batch_first=batch_first)
+    assert all(torch.equal(a, b) for a, b in zip(seqs, back, strict=True))
+
+
+@FAST
+@given(lengths_lists, st.integers(0, 5))
+def test_mask_has_sum_of_lengths_true_entries_and_inverts(lengths, extra):
+    mask = lengths_to_mask(lengths, max(lengths) + extra)
+    assert mask.dtype == torch.bool and mask.shape == (len(lengths), max(lengths) + extra)
+    assert int(mask.sum()) == sum(lengths)
+    assert mask_to_lengths(mask).tolist() == lengths
+
+
+@FAST
+@given(lengths_lists, st.integers(1, 6))
+def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
+    g = torch.Generator().manual_seed(1)
+    batch, steps, vocab = len(lengths), max(lengths), 5
+    logits = torch.randn(batch, steps, vocab, generator=g)
+    targets = torch.randint(0, vocab, (batch, steps), generator=g)
+    more_logits = torch.cat([logits, 100 * torch.randn(batch, extra, vocab, generator=g)], dim=1)
+    more_targets = torch.cat([targets, torch.randint(0, vocab, (batch, extra), generator=g)], dim=1)
+    for reduction in ("mean", "sum"):
+        a = masked_cross_entropy(logits, targets, lengths, reduction=reduction)
+        b = masked_cross_entropy(more_logits, more_targets, lengths, reduction=reduction)
+        assert torch.allclose(a, b, atol=1e-5)
+    # the mean is over real tokens: equal to plain cross-entropy of the real tokens alone
+    mask = lengths_to_mask(lengths)
+    plain = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
+    assert torch.allclose(masked_cross_entropy(logits, targets, mask), plain, atol=1e-6)
+    assert torch.allclose(masked_mean(logits, lengths), masked_mean(more_logits, lengths), atol=1e-5)
+    assert torch.equal(masked_max(logits, lengths), masked_max(more_logits, lengths))
+    assert torch.equal(last_real_state(logits, lengths), last_real_state(more_logits, lengths))
+
+
+@FAST
+@given(lengths_lists)
+def test_pooling_matches_per_sequence_reference(lengths):
+    seqs = _seqs(lengths)
+    padded, lens = pad_sequences(seqs, padding_value=1e6)
+    assert torch.allclose(masked_mean(padded, lens), torch.stack([s.mean(0) for s in seqs]), atol=1e-5)
+    assert torch.equal(masked_max(padded, lens), torch.stack([s.amax(0) for s in seqs]))
+    assert torch.equal(last_real_state(padded, lens), torch.stack([s[-1] for s in seqs]))
+
+
+@FAST
+@given(lengths_lists)
+def test_pack_unpack_keeps_order(lengths):
+    seqs = _seqs(lengths)
+    padded, lens = pad_sequences(seqs)
+    packed = pack(padded, lens)
+    assert packed.batch_sizes.tolist() == [sum(n > t for n in lengths) for t in range(max(lengths))]
+    back, back_lens = unpack(packed, total_length=padded.shape[1])
+    assert torch.equal(back, padded) and back_lens.tolist() == lengths
+
+
+def test_packed_rnn_equals_one_sequence_at_a_time():
+    rnn = torch.nn.GRU(3, 4, batch_first=True, bidirectional=True)
+    seqs = _seqs([5, 2, 7])
+    padded, lens = pad_sequences(seqs)
+    out, _ = unpack(rnn(pack(padded, lens))[0])
+    for b, seq in enumerate(seqs):
+        alone, _ = rnn(seq.unsqueeze(0))
+        assert torch.allclose(out[b, : len(seq)], alone[0], atol=1e-6)
+
+
+@FAST
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=60), st.integers(1, 9), st.integers(1, 4), st.booleans(), st.integers(0, 3))
+def test_bucket_sampler_serves_every_index_once_per_epoch_on_every_rank_split(lengths, batch_size, replicas, shuffle, epoch):
+    replicas = min(replicas, len(lengths))
+    served, counts = [], set()
+    for rank in range(replicas):
+        sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=3, num_replicas=replicas, rank=rank)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        assert all(0 < len(b) <= batch_size for b in batches)
+        counts.add(len(batches))
+        served.extend(i for b in batches for i in b)
+    assert len(counts) == 1, "every rank must get the same number of batches"
+    assert sorted(served) == list(range(len(lengths)))
+
+
+@FAST
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=60), st.integers(40, 200), st.integers(1, 3))
+def test_token_budget_batches_respect_the_budget(lengths, max_tokens, replicas):
+    served = []
+    for rank in range(replicas):
+        sampler = BucketBatchSampler(lengths, None, max_tokens=max_tokens, num_replicas=replicas, rank=rank) \
+            if len(lengths) >= replicas else None
+        if sampler is None:
+            return
+        for batch in sampler:
+            assert len(batch) * max(lengths[i] for i in batch) <= max_tokens
+            served.extend(batch)
+    assert sorted(served) == list(range(len(lengths)))
+
+
+@FAST
+@given(st.lists(st.integers(1, 40), min_size=4, max_size=60), st.integers(1, 5), st.integers(1, 3))
+def test_drop_last_gives_full_disjoint_batches(lengths, batch_size, replicas):
+    if len(lengths) < batch_size * replicas:
+        return
+    served = []
+    for rank in range(replicas):
+        batches = list(BucketBatchSampler(lengths, batch_size, drop_last=True, num_replicas=replicas, rank=rank))
+        assert all(len(b) == batch_size for b in batches)
+        served.extend(i for b in batches for i in b)
+    assert len(served) == len(set(served))
+    assert len(served) >= len(lengths) - batch_size * replicas - len(lengths) % batch_size
+
+
+def test_bucket_sampler_groups_similar_lengths_and_reshuffles_by_epoch():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.exp(3.4 + 0.8 * torch.randn(2000, generator=g)).round().clamp(1, 300).long()
+    sampler = BucketBatchSampler(lengths, 32, seed=1)
+    naive = [list(range(i, min(i + 32, 2000))) for i in range(0, 2000, 32)]
+    assert padding_waste(lengths, list(sampler)) < 0.1 < 0.5 < padding_waste(lengths, naive)
+    first = list(sampler)
+    assert first == list(sampler), "same epoch, same batches"
+    sampler.set_epoch(1)
+    assert first != list(sampler)
+    budget = BucketBatchSampler(lengths, None, max_tokens=1000)
+    assert padding_waste(lengths, list(budget)) < 0.1
+    assert max(len(b) for b in budget) > 3 * min(len(b) for b in budget), "short sequences travel in bigger batches"
+
+
+def test_bucket_sampler_ranks_get_neighbouring_lengths_at_each_step():
+    lengths = list(range(1, 101))
+    ranks = [list(BucketBatchSampler(lengths, 5, num_replicas=2, rank=r)) for r in range(2)]
+    for a, b in zip(*ranks, strict=True):
+        assert abs(max(lengths[i] for i in a) - max(lengths[i] for i in b)) <= 5
+
+
+def test_bucket_sampler_feeds_a_dataloader():
+    data = [(torch.arange(1, n + 1), n % 2) for n in [3, 1, 4, 1, 5, 9, 2, 6]]
+    loader = DataLoader(data, batch_sampler=BucketBatchSampler([len(x) for x, _ in data], 3), collate_fn=collate_padded)
+    seen = 0
+    for tokens, lengths, labels in loader:
+        assert tokens.shape == (len(lengths), int(lengths.max()))
+        seen += len(labels)
+    assert seen == len(data)
+
+
+def test_collate_padded_fields():
+    tokens, lengths, labels = collate_padded([([1, 2, 3], 0), ([4], 1)])
+    assert tokens.tolist() == [[1, 2, 3], [4, 0, 0]] and lengths.tolist() == [3, 1] and labels.tolist() == [0, 1]
+
+
+def test_padding_waste_counts_padded_positions():
+    assert padding_waste([4, 2, 3, 3], [[0, 1], [2, 3]]) == pytest.approx(1 - 12 / 14)
+
+
+# ---- bad input: a clear ValueError/TypeError naming the argument ----------------------------------
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: pad_sequences([]), ValueError, "seqs"),
+    (lambda: pad_sequences([torch.ones(2), torch.ones(0)]), ValueError, "seqs[1]"),
+    (lambda: pad_sequences(torch.ones(2, 3)), TypeError, "seqs"),
+    (lambda: pad_sequences([torch.ones(2, 3), torch.ones(2, 4)]), ValueError, "seqs[1]"),
+    (lambda: lengths_to_mask([]), ValueError, "lengths"),
+    (lambda: lengths_to_mask([2, 0]), ValueError, "lengths"),
+    (lambda: lengths_to_mask([2.0, 1.0]), TypeError, "lengths"),
+    (lambda: lengths_to_mask(torch.tensor([2.0, 1.0])), TypeError, "lengths"),
+    (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
+    (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
+    (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
+    (lambda: lengths_to_mask([3], max_len=2.5), ValueError, "max_len"),
+    (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
+    (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
+    (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),
+    (lambda: mask_to_lengths(torch.tensor([[False, False]])), ValueError, "mask"),
+    (lambda: mask_to_lengths(torch.ones(2, 3)), TypeError, "mask"),
+    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 4]), ValueError, "lengths_or_mask"),
+    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 1, 2]), ValueError, "lengths_or_mask"),
+    (lambda: masked_mean(torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)), ValueError, "lengths_or_mask"),
+    (lambda: masked_max(torch.ones(3), [1]), ValueError, "x"),
+    (lambda: masked_max([[1.0]], [1]), TypeError, "x"),
+    (lambda: last_real_state(torch.ones(2, 3, 4), [1, 0]), ValueError, "lengths"),
+    (lambda: last_real_state(torch.ones(2, 3, 4), [1.5, 2]), TypeError, "lengths"),
+    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(3, 3, dtype=torch.long), [3, 3]), ValueError, "targets"),
+    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3), [3, 3]), TypeError, "targets"),
+    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.full((2, 3), 7), [3, 3]), ValueError, "targets"),
+    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3]), ValueError, "lengths_or_mask"),
+    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3, 3], "avg"), ValueError, "reduction"),
+    (lambda: pack(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths"),
+    (lambda: pack(torch.ones(2, 3, 1), [3]), ValueError, "lengths"),
+    (lambda: pack(torch.ones(2, 3, 1), torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
+    (lambda: unpack(torch.ones(2, 3)), TypeError, "packed"),
+    (lambda: unpad_sequences(torch.ones(2, 3), [4, 1]), ValueError, "lengths"),
+    (lambda: collate_padded([]), ValueError, "samples"),
+    (lambda: collate_padded([([1], 0), ([1, 2],)]), ValueError, "samples[1]"),
+    (lambda: collate_padded([([1], 0), (2, 1)]), ValueError, "field 0"),
+    (lambda: padding_waste([2, 3], []), ValueError, "batches"),
+    (lambda: padding_waste([2, 3], [[0, 2]]), ValueError, "batches[0]"),
+    (lambda: check_lengths([2, 3], batch_size=3), ValueError, "lengths"),
+    (lambda: check_lengths("23"), TypeError, "lengths"),
+    (lambda: BucketBatchSampler([], 2), ValueError, "lengths"),
+    (lambda: BucketBatchSampler([3, 0], 2), ValueError, "lengths"),
+    (lambda: BucketBatchSampler([3.0, 1.0], 2), TypeError, "lengths"),
+    (lambda: BucketBatchSampler([3, 1], 0), ValueError, "batch_size"),
+    (lambda: BucketBatchSampler([3, 1], 2.0), TypeError, "batch_size"),
+    (lambda: BucketBatchSampler([3, 1], None), ValueError, "batch_size"),
+    (lambda: BucketBatchSampler([3, 1], None, max_tokens=2), ValueError, "max_tokens"),
+    (lambda: BucketBatchSampler([3, 1], None, max_tokens=8, drop_last=True), ValueError, "drop_last"),
+    (lambda: BucketBatchSampler([3, 1], 2, shuffle=1), TypeError, "shuffle"),
+    (lambda: BucketBatchSampler([3, 1], 2, num_replicas=2, rank=2), ValueError, "rank"),
+    (lambda: BucketBatchSampler([3, 1], 2, num_replicas=0, rank=0), ValueError, "num_replicas"),
+    (lambda: BucketBatchSampler([3, 1], 2, num_replicas=3, rank=0), ValueError, "num_replicas"),
+    (lambda: BucketBatchSampler([3, 1, 2], 1, num_replicas=2, rank=0), ValueError, "drop_last"),
+    (lambda: BucketBatchSampler([3, 1], 2).set_epoch(-1), ValueError, "epoch"),
+])
+def test_bad_input_names_the_argument(call, error, name):
+    with pytest.raises(error, match=name.replace("[", r"\[").replace("]", r"\]")):
+        call()
+
+
+def test_pack_moves_lengths_to_the_cpu_for_torch():
+    """torch wants packing lengths on the CPU; `pack` moves them there rather than failing later."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x, lengths = torch.ones(2, 3, 1, device=device), torch.tensor([3, 1], device=device)
+    back, back_lengths = unpack(pack(x, lengths))
+    assert back_lengths.tolist() == [3, 1] and back.device == x.device
