@@ -1,0 +1,158 @@
+"""The graded exercises end to end: masters → otter assign → student copies and autograders → grading.
+
+One build of every autograder and one parallel grading run of a few representative submissions
+(every solution, two student copies, a submission hard-coding the visible answers, one that misbehaves)
+keep this within the suite's time budget; the student copies themselves run under nbval
+(exercises/conftest.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rnnlab.grading import build
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTERS = build.masters()
+NAMES = [p.stem for p in MASTERS]
+STUDENT_SAMPLES = [n for n in ("05_variable_length", "07_reber") if n in NAMES]
+
+
+def _cells(path: Path) -> list[tuple[str, str]]:
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """Every exercise assigned once into a scratch folder (student copies and autograders)."""
+    out = tmp_path_factory.mktemp("built")
+    assert build.main(["--student-dir", str(out / "student"), "--autograder-dir", str(out / "autograder")]) == 0
+    return out
+
+
+def _grade(folder: Path, out: Path, autograders: Path, *extra: str) -> dict[str, dict[str, str]]:
+    command = [sys.executable, "-m", "rnnlab", "grade", str(folder), "--out", str(out), "--autograder-dir", str(autograders), *extra]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "total" in result.stdout  # the printed table
+    with out.open() as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="session")
+def gradebook(built, tmp_path_factory) -> dict[str, dict[str, str]]:
+    subs = tmp_path_factory.mktemp("submissions")
+    for name in NAMES:
+        (subs / "solution").mkdir(exist_ok=True)
+        shutil.copy(built / "autograder" / f"{name}.solution.ipynb", subs / "solution" / f"{name}.ipynb")
+    for name in STUDENT_SAMPLES:
+        (subs / "untouched").mkdir(exist_ok=True)
+        shutil.copy(ROOT / "exercises" / "student" / f"{name}.ipynb", subs / "untouched" / f"{name}.ipynb")
+    hardcoded = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
+    hardcoded.cells.append(nbformat.v4.new_code_cell(HARDCODED_05))  # later definitions win: visible answers only
+    (subs / "hardcoded").mkdir()
+    nbformat.write(hardcoded, subs / "hardcoded" / "05_variable_length.ipynb")
+    vandal = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
+    vandal.cells.insert(2, nbformat.v4.new_code_cell(VANDAL))
+    (subs / "vandal").mkdir()
+    nbformat.write(vandal, subs / "vandal" / "05_variable_length.ipynb")
+    (subs / "garbage").mkdir()
+    (subs / "garbage" / "05_variable_length.ipynb").write_text("{not json")
+    return _grade(subs, subs / "gradebook.csv", built / "autograder", "--jobs", "2", "--timeout", "300")
+
+
+HARDCODED_05 = '''
+def lengths_to_mask(lengths, max_len=None):
+    return torch.tensor([[True, True, True], [True, False, False], [True, True, False]])
+
+def masked_cross_entropy(logits, targets, lengths):
+    return torch.tensor(6.1467)
+
+def greedy_decode(step, state, batch_size, bos, eos, max_len):
+    for _ in range(3):
+        step(torch.zeros(batch_size, dtype=torch.long), state)
+    return [[2, 3]] * batch_size
+'''
+
+VANDAL = '''
+import os, shutil
+print("x" * 5_000_000)  # megabytes of output
+for _root in (".", ".."):
+    for _entry in os.listdir(_root):
+        _path = os.path.join(_root, _entry)
+        if os.path.isdir(_path):
+            shutil.rmtree(_path, ignore_errors=True)
+        elif not _path.endswith(".ipynb"):
+            os.remove(_path)
+'''
+
+
+def test_every_exercise_has_a_student_copy_in_step_with_its_master(built):
+    committed = sorted(p.stem for p in (ROOT / "exercises" / "student").glob("*.ipynb"))
+    assert committed == NAMES, "run: make exercises"
+    for name in NAMES:
+        fresh, current = built / "student" / f"{name}.ipynb", ROOT / "exercises" / "student" / f"{name}.ipynb"
+        assert _cells(fresh) == _cells(current), f"exercises/student/{name}.ipynb is out of step with its master; run: make exercises"
+        assert nbformat.read(fresh, as_version=4).metadata["otter"] == nbformat.read(current, as_version=4).metadata["otter"]
+
+
+def test_student_copies_hold_no_solution_and_no_hidden_test(built):
+    for name in NAMES:
+        nb = nbformat.read(ROOT / "exercises" / "student" / f"{name}.ipynb", as_version=4)
+        text = json.dumps(nb)
+        assert "BEGIN SOLUTION" not in text and "manual_seed" not in json.dumps(nb.metadata["otter"]["tests"])
+        cases = [case for test in nb.metadata["otter"]["tests"].values() for suite in test["suites"] for case in suite["cases"]]
+        assert cases and not any(case["hidden"] for case in cases)
+        assert any("grader.check(" in c.source for c in nb.cells)
+
+
+def test_every_question_has_hidden_tests_and_a_hint():
+    for master in MASTERS:
+        nb = nbformat.read(master, as_version=4)
+        questions = [c for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
+        hidden = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
+        hints = [c for c in nb.cells if c.cell_type == "markdown" and "<summary>Hint" in c.source]
+        assert questions and len(hidden) >= len(questions) and len(hints) >= len(questions), master.name
+
+
+def test_solutions_score_full_marks(gradebook):
+    for name in NAMES:
+        row = gradebook[f"solution/{name}"]
+        assert row["exercise"] == name and float(row["total"]) == float(row["possible"]) > 0, row
+
+
+def test_untouched_student_copies_score_zero(gradebook):
+    for name in STUDENT_SAMPLES:
+        row = gradebook[f"untouched/{name}"]
+        assert float(row["total"]) == 0 and float(row["possible"]) > 0, row
+
+
+def test_hardcoding_the_visible_answers_is_not_enough(gradebook):
+    row = gradebook["hardcoded/05_variable_length"]
+    assert 0 < float(row["total"]) < float(row["possible"]), row
+
+
+def test_a_misbehaving_submission_is_scored_without_harming_others_or_the_project(gradebook):
+    assert float(gradebook["vandal/05_variable_length"]["possible"]) > 0
+    assert (ROOT / "exercises" / "source" / "05_variable_length.ipynb").is_file()
+    assert float(gradebook["solution/05_variable_length"]["total"]) == float(gradebook["solution/05_variable_length"]["possible"])
+    assert "not a readable notebook" in gradebook["garbage/05_variable_length"]["message"]
+
+
+def test_an_endless_loop_is_stopped_at_the_limit_and_scored(built, tmp_path):
+    nb = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    (tmp_path / "subs").mkdir()
+    nbformat.write(nb, tmp_path / "subs" / "05_variable_length.ipynb")
+    rows = _grade(tmp_path / "subs", tmp_path / "gradebook.csv", built / "autograder", "--timeout", "20")
+    row = rows["05_variable_length"]
+    assert float(row["total"]) == 0 and float(row["possible"]) > 0 and "time limit of 20 s" in row["message"], row

@@ -1,0 +1,105 @@
+"""Unit tests of the grading glue (no otter run here; tests/test_exercises.py grades for real)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rnnlab.grading import build, cli
+
+KNOWN = ["04_unrolling", "05_variable_length"]
+
+
+def _notebook(path: Path, assignment: str | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    if assignment:
+        nb.metadata["otter"] = {"assignment_name": assignment}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_exercise_comes_from_otter_metadata_then_file_name(tmp_path):
+    assert cli.exercise_of(_notebook(tmp_path / "anything.ipynb", "04_unrolling"), KNOWN) == "04_unrolling"
+    assert cli.exercise_of(_notebook(tmp_path / "05_variable_length-alice.ipynb"), KNOWN) == "05_variable_length"
+    assert cli.exercise_of(_notebook(tmp_path / "05_mine.ipynb"), KNOWN) == "05_variable_length"
+    with pytest.raises(ValueError, match="cannot tell which exercise"):
+        cli.exercise_of(_notebook(tmp_path / "homework.ipynb"), KNOWN)
+    (tmp_path / "broken.ipynb").write_text("{")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        cli.exercise_of(tmp_path / "broken.ipynb", KNOWN)
+
+
+def test_find_submissions_names_students_by_relative_path(tmp_path):
+    _notebook(tmp_path / "alice" / "05_variable_length.ipynb")
+    _notebook(tmp_path / "bob.ipynb")
+    _notebook(tmp_path / "alice" / ".ipynb_checkpoints" / "05_variable_length-checkpoint.ipynb")
+    assert [s for s, _ in cli.find_submissions(tmp_path)] == ["alice/05_variable_length", "bob"]
+    assert cli.find_submissions(tmp_path / "bob.ipynb") == [("bob", tmp_path / "bob.ipynb")]
+
+
+@pytest.mark.parametrize("target, message", [("missing", "does not exist"), ("empty", "no .ipynb"), ("notes.txt", "must be an .ipynb")])
+def test_find_submissions_rejects_bad_targets(tmp_path, target, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ValueError, match=message):
+        cli.find_submissions(tmp_path / target)
+
+
+def test_gradebook_csv_and_table(tmp_path):
+    grades = [cli.Grade("alice", "05_variable_length", {"q1": 2, "q2": 1.5, "q10": 1}, 8),
+              cli.Grade("bob", "05_variable_length", {}, 8, "stopped at the time limit of 5 s")]
+    questions = cli.write_csv(grades, tmp_path / "g.csv")
+    assert questions == ["q1", "q2", "q10"]
+    rows = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert rows[0] == {"student": "alice", "exercise": "05_variable_length", "q1": "2", "q2": "1.5", "q10": "1",
+                       "total": "4.5", "possible": "8", "message": ""}
+    assert rows[1]["total"] == "0" and rows[1]["q1"] == "" and "time limit" in rows[1]["message"]
+    table = cli.format_table(grades, questions).splitlines()
+    assert table[0].split() == ["student", "exercise", "q1", "q2", "q10", "total", "message"]
+    assert "4.5/8" in table[1] and "0/8" in table[2]
+
+
+def test_grade_cli_rejects_bad_arguments(tmp_path, capsys):
+    for argv in ([str(tmp_path / "nowhere")], [str(tmp_path), "--timeout", "0"], [str(tmp_path), "--jobs", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_unknown_submission_gets_a_row_not_a_crash(tmp_path, capsys):
+    _notebook(tmp_path / "subs" / "homework.ipynb")
+    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv")]) == 0
+    row = next(csv.DictReader((tmp_path / "g.csv").open()))
+    assert row["student"] == "homework" and row["exercise"] == "?" and "cannot tell" in row["message"]
+
+
+def test_masters_are_found_in_course_order_and_hashed(tmp_path):
+    names = [p.stem for p in build.masters()]
+    assert names == sorted(names) and "05_variable_length" in names
+    (tmp_path / "02_b.ipynb").write_text("x")
+    (tmp_path / "01_a.ipynb").write_text("y")
+    (tmp_path / "notes.ipynb").write_text("z")
+    assert [p.name for p in build.masters(tmp_path)] == ["01_a.ipynb", "02_b.ipynb"]
+    assert build.master_hash(tmp_path / "01_a.ipynb") != build.master_hash(tmp_path / "02_b.ipynb")
+    with pytest.raises(ValueError, match="source_dir"):
+        build.masters(tmp_path / "nope")
+
+
+def test_autograder_for_an_unknown_exercise_names_the_known_ones(tmp_path):
+    with pytest.raises(ValueError, match="05_variable_length"):
+        build.autograder_for("99_nothing")
+
+
+def test_clean_notebook_strips_outputs_and_sets_kernel(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")],
+                                                                   execution_count=3)])
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    build.clean_notebook(tmp_path / "n.ipynb")
+    cell = nbformat.read(tmp_path / "n.ipynb", as_version=4).cells[0]
+    assert cell.outputs == [] and cell.execution_count is None and cell.id == "cell-00"
+    assert nbformat.read(tmp_path / "n.ipynb", as_version=4).metadata.kernelspec == build.KERNELSPEC
