@@ -1,0 +1,253 @@
+"""Short grey-scale clips of real handwritten digits moving on a canvas: the data of chapter 3.
+
+Every class is defined by *motion*, never by what a single frame looks like: a digit glides left,
+speeds up, bounces back; two digits meet, part or cross. Start positions are random and the time
+reversal of a clip of one class is a clip of another (left ↔ right, speeding up ↔ slowing down,
+meet ↔ part), so a model that ignores the order of frames cannot tell those pairs apart. Half of the
+one-mover clips carry a second, still digit, so even counting digits reveals nothing.
+
+Two tasks share one generator:
+
+- ``task="motion"``: one class per clip (`MOTION_CLASSES`), for seq2vec classification;
+- ``task="actions"``: one digit strings together segments of `ACTIONS` ("still", "left", …), for
+  seq2seq labelling of every frame.
+
+Both give per-frame labels: ``frame_labels[b, t]`` is what the first digit does *between frame t and
+frame t+1* (the last real frame repeats the label before it), so the first frame of a motion is only
+known to a model that may look one frame ahead. Digit images come from `digit_split`, so clips of the
+``"test"`` split use handwriting never seen in ``"train"``. Generation is vectorised NumPy:
+a thousand clips take a few milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from .digits import digit_split, load_digits
+
+MOTION_CLASSES = ("left", "right", "up", "down", "speeding up", "slowing down", "bounce", "meet", "part", "cross")
+REVERSED = {"left": "right", "right": "left", "up": "down", "down": "up", "speeding up": "slowing down",
+            "slowing down": "speeding up", "bounce": "bounce", "meet": "part", "part": "meet", "cross": "cross"}
+ACTIONS = ("still", "left", "right", "up", "down")
+PAD_LABEL = -100  # frame label on padding frames; torch's cross-entropy ignores it by default
+DIGIT = 8  # side of a digit image in pixels
+SPLITS = ("train", "val", "test")
+TASKS = ("motion", "actions")
+
+# unit steps (dy, dx) of the four directions, in ACTIONS order after "still"
+_DIRECTIONS = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class DigitVideos:
+    """A batch of clips. Shapes: ``videos (N, T, S, S)`` float32 in [0, 1], zero after each clip's length;
+    ``lengths (N,)``; ``labels (N,)`` clip classes (indices into ``class_names``; `PAD_LABEL` for the
+    actions task, which has none); ``frame_labels (N, T)``
+    indices into `ACTIONS`, `PAD_LABEL` on padding; ``positions (N, 2, T, 2)`` top-left (y, x) of each
+    digit (first digit, second digit), ``visible (N, 2)`` whether each digit is drawn."""
+
+    videos: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    frame_labels: torch.Tensor
+    positions: torch.Tensor
+    visible: torch.Tensor
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.videos.shape[0])
+
+    def reversed(self) -> DigitVideos:
+        """The same clips played backwards (each within its own length), with the labels that motion now earns."""
+        lengths = self.lengths.numpy()
+        order = torch.from_numpy(_reverse_order(lengths, self.videos.shape[1]))
+        positions = self.positions.gather(2, order.view(-1, 1, order.shape[1], 1).expand_as(self.positions))
+        videos = self.videos.gather(1, order.view(*order.shape, 1, 1).expand_as(self.videos))
+        labels = self.labels
+        if self.class_names:
+            labels = torch.tensor([self.class_names.index(REVERSED[name]) for name in self.class_names])[labels]
+        frame_labels = torch.from_numpy(_frame_labels(positions[:, 0].numpy(), lengths))
+        return replace(self, videos=videos, positions=positions, labels=labels, frame_labels=frame_labels)
+
+
+def _reverse_order(lengths: np.ndarray, frames: int) -> np.ndarray:
+    """Index ``(N, T)`` that plays frame ``L-1-t`` at ``t`` for ``t < L`` and leaves padding in place."""
+    t = np.arange(frames)[None, :]
+    return np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+
+
+def _frame_labels(first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Action of the first digit between frame t and t+1 (positions ``(N, T, 2)``); the last frame repeats."""
+    n, frames = first.shape[:2]
+    step = np.diff(first, axis=1)  # (N, T-1, 2)
+    labels = np.zeros((n, frames), dtype=np.int64)
+    for k, direction in enumerate(_DIRECTIONS, start=1):
+        labels[:, :-1][(np.sign(step) == direction).all(axis=2)] = k
+    rows = np.arange(n)
+    labels[rows, lengths - 1] = labels[rows, np.maximum(lengths - 2, 0)]
+    labels[np.arange(frames)[None, :] >= lengths[:, None]] = PAD_LABEL
+    return labels
+
+
+def _accelerating_speeds(lengths: np.ndarray, frames: int, top: np.ndarray) -> np.ndarray:
+    """Per-step speeds rising from 0 to ``top`` over each clip's ``L-1`` steps: ``(N, T-1)``."""
+    steps = np.maximum(lengths[:, None] - 1, 1)
+    t = np.arange(frames - 1)[None, :]
+    return np.floor(top[:, None] * (t + 1) / steps + 1e-9).astype(np.int64)
+
+
+def _motion_offsets(
+    rng: np.random.Generator, classes: np.ndarray, lengths: np.ndarray, frames: int, room: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets ``(N, 2, T, 2)`` of both digits relative to the first digit's start, and whether digit 2 moves with it."""
+    n = len(classes)
+    t = np.arange(frames - 1)[None, :]
+    real = t < (lengths[:, None] - 1)
+    name = np.array(MOTION_CLASSES)[classes]
+    speed = rng.integers(1, 3, n)
+    # glides, bounces and accelerations: one mover along a random axis and sign
+    glides = ("left", "right", "up", "down")
+    direction = np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))
+    speeds = np.broadcast_to(speed[:, None], (n, frames - 1)).copy()
+    accelerating = np.isin(name, ["speeding up", "slowing down"])
+    speeds[accelerating] = _accelerating_speeds(lengths, frames, rng.integers(3, 5, n))[accelerating]
+    turn = (lengths * rng.uniform(0.35, 0.65, n)).astype(np.int64)
+    sign = np.where((name == "bounce")[:, None] & (t >= turn[:, None]), -1, 1)
+    steps = np.zeros((n, 2, frames - 1, 2), dtype=np.int64)
+    steps[:, 0] = (speeds * sign * real)[..., None] * _DIRECTIONS[direction][:, None, :]
+    # two movers along one axis: "meet" closes the gap then stays; "cross" passes the other digit
+    pair = np.isin(name, ["meet", "part", "cross"])
+    axis = _DIRECTIONS[rng.integers(0, 2, n) * 2 + 1]  # (0, 1) horizontal or (1, 0) vertical
+    approach = np.clip((lengths * rng.uniform(0.35, 0.65, n)).astype(np.int64), 1, max(1, (room - DIGIT) // 2))
+    meeting = np.isin(name, ["meet", "part"])
+    moving = np.where(meeting[:, None], t < approach[:, None], real)
+    pair_speed = np.where(meeting, 1, speed)
+    along = (moving * pair_speed[:, None])[..., None] * axis[:, None, :]
+    steps[pair, 0] = along[pair]
+    steps[pair, 1] = -along[pair]
+    offsets = np.concatenate([np.zeros((n, 2, 1, 2), dtype=np.int64), np.cumsum(steps, axis=2)], axis=2)
+    # where the second digit starts: touching after the approach ("meet"), at the far end ("cross")
+    travelled = (moving * pair_speed[:, None]).sum(axis=1)
+    gap = np.where(meeting, DIGIT + 2 * travelled, travelled)
+    side = rng.integers(-DIGIT, DIGIT + 1, n) * ~meeting  # crossing digits pass beside each other
+    across = axis[:, ::-1]
+    offsets[:, 1] += (gap[:, None] * axis + side[:, None] * across)[:, None, :]
+    return offsets, pair
+
+
+def _action_offsets(rng: np.random.Generator, lengths: np.ndarray, frames: int) -> np.ndarray:
+    """Offsets ``(N, 2, T, 2)`` of one digit doing a run of actions, each lasting 3–6 frames."""
+    n = len(lengths)
+    ends = np.cumsum(rng.integers(3, 7, (n, frames)), axis=1)
+    segment = (ends[:, None, :] <= np.arange(frames - 1)[None, :, None]).sum(axis=2)  # (N, T-1)
+    kinds = (rng.integers(0, len(ACTIONS), (n, 1)) + np.cumsum(rng.integers(1, len(ACTIONS), (n, frames)), axis=1)) % len(ACTIONS)
+    action = np.take_along_axis(kinds, segment, axis=1)
+    unit = np.concatenate([np.zeros((1, 2), dtype=np.int64), _DIRECTIONS])[action]  # (N, T-1, 2)
+    unit *= (np.arange(frames - 1)[None, :] < (lengths[:, None] - 1))[..., None]
+    offsets = np.zeros((n, 2, frames, 2), dtype=np.int64)
+    offsets[:, 0, 1:] = np.cumsum(unit * rng.integers(1, 3, (n, 1, 1)), axis=1)
+    return offsets
+
+
+def _place(rng: np.random.Generator, offsets: np.ndarray, together: np.ndarray, lengths: np.ndarray, room: int) -> np.ndarray:
+    """Absolute positions: a random start that keeps every moving digit on the canvas for the whole clip."""
+    n, _, frames, _ = offsets.shape
+    real = (np.arange(frames)[None, :] < lengths[:, None])[:, None, :, None]
+    used = real & np.stack([np.ones(n, bool), together], axis=1)[:, :, None, None]
+    low = np.where(used, offsets, np.iinfo(np.int64).max).min(axis=(1, 2))  # (N, 2)
+    high = np.where(used, offsets, np.iinfo(np.int64).min).max(axis=(1, 2))
+    if (high - low > room).any():
+        raise AssertionError("a trajectory is wider than the canvas; the generator's speeds do not fit this size")
+    start = rng.integers(-low, room - high + 1)  # (N, 2), inclusive of the last fitting start
+    positions = offsets + start[:, None, None, :]
+    positions[~together, 1] = rng.integers(0, room + 1, (int((~together).sum()), 1, 2))  # a still distractor
+    return positions
+
+
+def _render(images: np.ndarray, positions: np.ndarray, visible: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
+    """Draw digit ``images (N, 2, 8, 8)`` at ``positions (N, 2, T, 2)`` on blank canvases (overlaps keep the brighter pixel)."""
+    n, _, frames, _ = positions.shape
+    canvas = np.zeros((n, frames, size, size), dtype=np.float32)
+    grid = np.arange(DIGIT)
+    for d in range(2):
+        clip, t = np.nonzero(visible[:, d, None] & (np.arange(frames)[None, :] < lengths[:, None]))
+        rows = positions[clip, d, t, 0][:, None, None] + grid[None, :, None]
+        cols = positions[clip, d, t, 1][:, None, None] + grid[None, None, :]
+        index = (clip[:, None, None], t[:, None, None], rows, cols)
+        canvas[index] = np.maximum(canvas[index], images[clip, d])
+    return canvas
+
+
+def _check_args(n: object, frames: object, size: object, split: object, task: object, noise: object) -> tuple[int, int]:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int (number of clips), got {n!r}")
+    pair = frames if isinstance(frames, tuple) else (frames, frames)
+    if len(pair) != 2 or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) for f in pair):
+        raise TypeError(f"frames must be an int or a (min, max) tuple of ints, got {frames!r}")
+    if not 4 <= pair[0] <= pair[1] <= 32:
+        raise ValueError(f"frames must lie in 4..32 with min ≤ max (a motion needs a few frames), got {frames!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 2 * DIGIT + 8 <= size <= 128:
+        raise ValueError(f"size must be an int canvas side in {2 * DIGIT + 8}..128 pixels, got {size!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if not isinstance(noise, (int, float)) or not 0 <= noise <= 0.5:
+        raise ValueError(f"noise must be a number in [0, 0.5], got {noise!r}")
+    # a glide at 2 px per step must fit: 2 * (frames - 1) ≤ size - 8
+    if 2 * (pair[1] - 1) > size - DIGIT:
+        raise ValueError(f"frames={frames!r} is too long for size={size}: a fast glide would leave the canvas; "
+                         f"use at most {(size - DIGIT) // 2 + 1} frames or a larger size")
+    return int(pair[0]), int(pair[1])
+
+
+def make_digit_videos(
+    n: int,
+    frames: int | tuple[int, int] = 12,
+    size: int = 32,
+    seed: int = 0,
+    split: str = "train",
+    task: str = "motion",
+    noise: float = 0.0,
+) -> DigitVideos:
+    """Generate ``n`` clips of real digits moving on a ``size``×``size`` canvas (see the module docstring).
+
+    ``frames`` is a clip length, or ``(min, max)`` for clips of random lengths padded to ``max``. ``split``
+    picks which digit images are used (``digit_split(0)``: train / val / test handwriting never overlaps).
+    ``noise`` adds Gaussian pixel noise of that standard deviation (clipped to [0, 1]). The same arguments
+    always give the same clips; classes are balanced in expectation.
+    """
+    shortest, longest = _check_args(n, frames, size, split, task, noise)
+    rng = np.random.default_rng([seed, SPLITS.index(split), TASKS.index(task)])
+    lengths = rng.integers(shortest, longest + 1, n)
+    room = size - DIGIT
+    if task == "motion":
+        names = MOTION_CLASSES
+        classes = rng.integers(0, len(names), n)
+        # a "slowing down" / "part" clip is made as its reverse class and played backwards, so reversal is exact
+        made_as = np.array([names.index(REVERSED[c]) if c in ("slowing down", "part") else i for i, c in enumerate(names)])
+        offsets, together = _motion_offsets(rng, made_as[classes], lengths, longest, room)
+        visible = np.stack([np.ones(n, bool), together | (rng.random(n) < 0.5)], axis=1)
+    else:
+        names, classes = (), np.full(n, PAD_LABEL)
+        offsets, together = _action_offsets(rng, lengths, longest), np.zeros(n, bool)
+        visible = np.stack([np.ones(n, bool), rng.random(n) < 0.5], axis=1)
+    positions = _place(rng, offsets, together, lengths, room)
+    backwards = made_as[classes] != classes if task == "motion" else np.zeros(n, bool)
+    order = _reverse_order(lengths[backwards], longest)
+    positions[backwards] = np.take_along_axis(positions[backwards], order[:, None, :, None], axis=2)
+    images, _ = load_digits()
+    pool = digit_split(0)[SPLITS.index(split)]
+    videos = _render(images[rng.choice(pool, (n, 2))], positions, visible, lengths, size)
+    if noise:
+        real = (np.arange(longest)[None, :] < lengths[:, None])[:, :, None, None]
+        videos = np.clip(videos + rng.normal(0, noise, videos.shape).astype(np.float32) * real, 0, 1)
+    frame_labels = _frame_labels(positions[:, 0], lengths)
+    return DigitVideos(
+        videos=torch.from_numpy(videos), lengths=torch.from_numpy(lengths), labels=torch.from_numpy(classes),
+        frame_labels=torch.from_numpy(frame_labels), positions=torch.from_numpy(positions),
+        visible=torch.from_numpy(visible), class_names=names,
+    )

@@ -1,0 +1,144 @@
+"""CNN + RNN for video: a CNN describes each frame, an RNN reads the descriptions in order.
+
+- `FrameCNN` turns clips ``(B, T, H, W)`` into feature sequences ``(B, T, F)`` in one call, by folding
+  time into the batch (``B·T`` images through the same convolutions; no Python loop over frames).
+- `VideoClassifier` runs a GRU or LSTM over those features: one class per clip (seq2vec) or one label
+  per frame (seq2seq), causal (one-way) or bidirectional, for clips of different lengths (packed, so
+  padding frames never reach the RNN).
+- Two order-blind baselines share the same CNN: `MiddleFrameClassifier` (one frame) and
+  `MeanFramesClassifier` (the average of all frame features, then an MLP).
+
+Every model takes ``(videos, lengths=None)``; ``lengths`` defaults to every clip being full length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..sequences import check_lengths, lengths_to_mask, masked_mean, pack, unpack
+
+RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def check_videos(videos: Any, lengths: Any, size: int) -> torch.Tensor:
+    """Validate a batch of grey-scale clips ``(B, T, size, size)`` and return its lengths (all ``T`` when None)."""
+    if not isinstance(videos, torch.Tensor) or not videos.dtype.is_floating_point:
+        raise TypeError(f"videos must be a float tensor (B, T, H, W), got {getattr(videos, 'dtype', type(videos).__name__)}")
+    if videos.dim() != 4:
+        raise ValueError(f"videos must have 4 dims (B, T, H, W) — batch, frames, height, width — got shape {tuple(videos.shape)}; "
+                         "for a single clip use videos.unsqueeze(0)")
+    batch, frames, height, width = videos.shape
+    if batch == 0 or frames == 0:
+        raise ValueError(f"videos must hold at least one clip of at least one frame, got shape {tuple(videos.shape)}")
+    if (height, width) != (size, size):
+        raise ValueError(f"videos has frames of {height}×{width} pixels, but this model was built for {size}×{size}")
+    if lengths is None:
+        return torch.full((batch,), frames, dtype=torch.int64, device=videos.device)
+    return check_lengths(lengths, batch_size=batch, max_len=frames).to(videos.device)
+
+
+class FrameCNN(nn.Module):
+    """Frames ``(B, T, S, S)`` → features ``(B, T, features)``: two strided conv–ReLU blocks, then a linear layer.
+
+    The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in the
+    features: position over time is what the RNN needs to see motion.
+    """
+
+    def __init__(self, size: int = 32, features: int = 64, channels: tuple[int, int] = (8, 16)) -> None:
+        super().__init__()
+        if not isinstance(size, int) or size < 4 or size % 4:
+            raise ValueError(f"size must be a positive multiple of 4 (two stride-2 convolutions), got {size!r}")
+        self.size, self.features = size, features
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, channels[0], 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[1] * (size // 4) ** 2, features), nn.ReLU())
+
+    def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        lengths = check_videos(videos, lengths, self.size)
+        batch, frames = videos.shape[:2]
+        mask = lengths_to_mask(lengths, frames)
+        real = videos[mask].unsqueeze(1)  # (real frames, 1, S, S): time folded into the batch, padding skipped
+        out = videos.new_zeros(batch, frames, self.features)
+        out[mask] = self.project(self.convs(real))
+        return out
+
+
+class VideoClassifier(nn.Module):
+    """FrameCNN → GRU/LSTM → a class per clip (``per_frame=False``) or a label per frame (``per_frame=True``).
+
+    A clip's summary is the RNN's state after its last real frame (and, when bidirectional, the
+    backward state after its first frame). Output: ``(B, num_classes)`` or ``(B, T, num_classes)``.
+    """
+
+    def __init__(self, num_classes: int, *, per_frame: bool = False, rnn: str = "gru", hidden: int = 64,
+                 bidirectional: bool = False, size: int = 32, features: int = 64) -> None:
+        super().__init__()
+        if rnn not in RNNS:
+            raise ValueError(f"rnn must be one of {sorted(RNNS)}, got {rnn!r}")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
+        self.per_frame, self.bidirectional = per_frame, bidirectional
+        self.cnn = FrameCNN(size, features)
+        self.rnn = RNNS[rnn](features, hidden, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
+
+    def _encode(self, videos: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, Any]:
+        """RNN outputs ``(B, T, H·directions)`` (zeros on padding) and final states, for clips of any lengths."""
+        lengths = check_videos(videos, lengths, self.cnn.size)
+        outputs, final = self.rnn(pack(self.cnn(videos, lengths), lengths))
+        return unpack(outputs, total_length=videos.shape[1])[0], final
+
+    def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        outputs, final = self._encode(videos, lengths)
+        if self.per_frame:
+            return self.head(outputs)
+        final = final[0] if isinstance(final, tuple) else final  # an LSTM returns (h, c)
+        summary = torch.cat([final[-2], final[-1]], dim=1) if self.bidirectional else final[-1]
+        return self.head(summary)
+
+    def running_predictions(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        """Class probabilities ``(B, T, C)`` after each frame: what a causal clip model would answer if the clip stopped there."""
+        if self.per_frame or self.bidirectional:
+            raise ValueError("running_predictions needs a causal clip model (per_frame=False, bidirectional=False): "
+                             "a bidirectional model's output at frame t has already seen the frames after t")
+        return self.head(self._encode(videos, lengths)[0]).softmax(dim=-1)
+
+
+def _mlp(features: int, hidden: int, num_classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+class MiddleFrameClassifier(nn.Module):
+    """Baseline that sees one frame: the middle real frame of each clip → FrameCNN → MLP → class."""
+
+    def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
+        super().__init__()
+        self.cnn = FrameCNN(size, features)
+        self.head = _mlp(features, hidden, num_classes)
+
+    def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        lengths = check_videos(videos, lengths, self.cnn.size)
+        middle = videos[torch.arange(videos.shape[0], device=videos.device), (lengths - 1) // 2]
+        return self.head(self.cnn(middle.unsqueeze(1))[:, 0])
+
+
+class MeanFramesClassifier(nn.Module):
+    """Order-blind baseline: FrameCNN on every frame, the mean of the features over real frames, then an MLP.
+
+    It sees every frame (so it knows every position a digit visited) but not their order: a clip and
+    the same clip played backwards get exactly the same answer.
+    """
+
+    def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
+        super().__init__()
+        self.cnn = FrameCNN(size, features)
+        self.head = _mlp(features, hidden, num_classes)
+
+    def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        lengths = check_videos(videos, lengths, self.cnn.size)
+        return self.head(masked_mean(self.cnn(videos, lengths), lengths))
