@@ -1,0 +1,9 @@
+"""Training across processes and devices: the DDP entry point, a notebook-friendly launcher, model and pipeline parallelism.
+
+``torchrun --nproc-per-node=N -m rnnlab.distributed.train`` is the training script (not imported here, so
+``python -m`` runs it cleanly); `launch` starts its workers from a notebook.
+"""
+
+from .launcher import LaunchError, LaunchTimeout, WorkerFailed, free_port, launch, report
+
+__all__ = ["LaunchError", "LaunchTimeout", "WorkerFailed", "free_port", "launch", "report"]

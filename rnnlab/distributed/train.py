@@ -1,0 +1,262 @@
+"""Data-parallel training of chapter 1's sentiment classifier with DistributedDataParallel.
+
+Run it the way real jobs run (the same file on a laptop, on N GPUs, on several machines)::
+
+    torchrun --standalone --nproc-per-node=2 -m rnnlab.distributed.train --steps 60 --device cpu
+    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save runs/ddp.pt
+
+Each of the N processes holds a full copy of the model and reads its own 1/N of every global batch
+(a `DistributedSampler` shards one shared shuffle, re-drawn each epoch by ``set_epoch``). After
+``backward`` DDP has averaged the gradients over all processes, so every copy takes the same optimizer
+step and the weights stay identical: N processes with ``global_batch / N`` samples each train exactly
+like one process with the whole batch. gloo carries the gradients between CPU processes, NCCL between
+GPUs. Only rank 0 logs and writes the checkpoint (a plain `rnnlab.save_checkpoint` file of the
+unwrapped model, so `rnnlab.load_checkpoint` loads it into an ordinary `SequenceClassifier`).
+Started without torchrun, it runs as a group of one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..config import pick_device, seed_everything
+from ..data.sentiment import encode_sentences, sentiment_split
+from ..data.vocab import Vocab, word_tokens
+from ..models.seq2vec import SequenceClassifier
+from ..sequences import collate_padded
+from ..train import save_checkpoint, to_device
+from .launcher import free_port, report
+
+Sample = tuple[torch.Tensor, int]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see ``--help``); checks values that argparse alone would let through."""
+    parser = argparse.ArgumentParser(prog="torchrun --nproc-per-node=N -m rnnlab.distributed.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=100, help="optimizer steps (default 100)")
+    parser.add_argument("--global-batch", type=int, default=32, help="samples per step over ALL processes; each gets global/N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data split, the weights and the shuffle")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--embed-dim", type=int, default=32)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--cell", choices=("gru", "lstm"), default="gru")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per process)")
+    parser.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint here at the end (rank 0)")
+    parser.add_argument("--log-every", type=int, default=20, help="rank 0 prints the mean loss every this many steps")
+    parser.add_argument("--timing", type=int, default=0, metavar="K",
+                        help="after training, time K steps of compute alone and K all-reduces alone")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a rank waits for its peers before failing")
+    args = parser.parse_args(argv)
+    for name in ("steps", "global_batch", "embed_dim", "hidden_size", "log_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+    if args.timing < 0 or args.lr <= 0 or args.timeout <= 0:
+        parser.error("--timing must be ≥ 0, --lr and --timeout > 0")
+    return args
+
+
+def make_data(seed: int = 0) -> tuple[list[Sample], list[Sample], Vocab]:
+    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training vocabulary."""
+    train_rows, _, test_rows = sentiment_split(seed=seed)
+    vocab = Vocab.build(word_tokens(row.text) for row in train_rows)
+    def samples(rows: list) -> list[Sample]:
+        return [(ids, row.label) for ids, row in zip(encode_sentences(rows, vocab), rows, strict=True)]
+    return samples(train_rows), samples(test_rows), vocab
+
+
+def build_model(vocab_size: int, *, embed_dim: int = 32, hidden_size: int = 64, cell: str = "gru") -> SequenceClassifier:
+    """The model every rank trains (and what a checkpoint of this script loads into)."""
+    return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean")
+
+
+def make_loader(samples: Sequence[Sample], global_batch: int, rank: int, world_size: int,
+                seed: int) -> tuple[DataLoader, DistributedSampler]:
+    """This rank's loader: its share (``global_batch / world_size``) of each global batch.
+
+    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions ``r, r+N, ...``,
+    so at step ``k`` the ranks together hold exactly the samples one process would get as batch ``k``.
+    Tails that do not fill a whole global batch are dropped, so every world size takes the same steps.
+    """
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive int, got {world_size!r}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
+    if global_batch % world_size:
+        raise ValueError(f"global_batch={global_batch} does not split evenly over {world_size} processes")
+    if not 1 <= global_batch <= len(samples):
+        raise ValueError(f"global_batch must be in [1, {len(samples)}] (the training set size), got {global_batch}")
+    sampler = DistributedSampler(samples, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    loader = DataLoader(samples, batch_size=global_batch // world_size, sampler=sampler, collate_fn=collate_padded, drop_last=True)
+    return loader, sampler
+
+
+def batches(loader: DataLoader, sampler: DistributedSampler, steps: int) -> Iterator[Any]:
+    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared) shuffle."""
+    step, epoch = 0, 0
+    while step < steps:
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            if step == steps:
+                return
+            yield batch
+            step += 1
+        epoch += 1
+
+
+def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
+    """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size and device."""
+    if "WORLD_SIZE" not in os.environ:  # plain `python -m ...`: a group of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda":
+        where = pick_device(f"cuda:{local_rank}")  # a clear error when this GPU does not exist
+        torch.cuda.set_device(where)
+        backend = "nccl"
+    else:
+        where, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    return dist.get_rank(), dist.get_world_size(), where
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _global_mean(value: float, device: torch.device) -> float:
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor)
+    return float(tensor) / dist.get_world_size()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256) -> float:
+    """Share of ``samples`` the model labels correctly (eval mode)."""
+    model.eval()
+    correct = 0
+    for tokens, lengths, labels in DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded):
+        correct += int((model(tokens.to(device), lengths).argmax(-1).cpu() == labels).sum())
+    model.train()
+    return correct / len(samples)
+
+
+def measure_split(ddp: DDP, data: Iterator[Any], device: torch.device, repeats: int) -> dict[str, float]:
+    """Median seconds of one step's compute alone (forward+backward, no gradient sync) and of its communication alone
+    (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks' weights may drift apart."""
+    loss_fn = nn.CrossEntropyLoss()
+    flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
+    compute, comm = [], []
+    for _ in range(repeats + 1):  # the first round warms up
+        batch = to_device(next(data), device)
+        _sync(device)
+        tic = time.perf_counter()
+        with ddp.no_sync():
+            loss_fn(ddp(*batch[:-1]), batch[-1]).backward()
+        _sync(device)
+        compute.append(time.perf_counter() - tic)
+        ddp.zero_grad(set_to_none=True)
+        dist.barrier()
+        tic = time.perf_counter()
+        dist.all_reduce(flat)
+        _sync(device)
+        comm.append(time.perf_counter() - tic)
+    return {"compute_seconds": statistics.median(compute[1:]), "comm_seconds": statistics.median(comm[1:])}
+
+
+def prepare(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict[str, Any]:
+    """What every run needs, identical on every rank: seeded weights, the optimizer, this rank's batches, test data."""
+    seed_everything(args.seed)
+    train_samples, test_samples, vocab = make_data(args.seed)
+    loader, sampler = make_loader(train_samples, args.global_batch, rank, world, args.seed)
+    model = build_model(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, cell=args.cell).to(device)
+    config = {"vocab_size": len(vocab), "embed_dim": args.embed_dim, "hidden_size": args.hidden_size, "cell": args.cell}
+    return {"model": model, "loader": loader, "sampler": sampler, "test": test_samples, "config": config}
+
+
+def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator[Any], args: argparse.Namespace,
+              device: torch.device, rank: int = 0) -> dict[str, Any]:
+    """The training loop (the same with or without DDP); returns the logged mean losses and step timings."""
+    loss_fn = nn.CrossEntropyLoss()
+    step_seconds, logged = [], []
+    for step, batch in enumerate(data, start=1):
+        batch = to_device(batch, device)
+        _sync(device)
+        tic = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(*batch[:-1]), batch[-1])
+        loss.backward()  # under DDP the gradients are averaged over all ranks during this call
+        optimizer.step()
+        _sync(device)
+        step_seconds.append(time.perf_counter() - tic)
+        if step % args.log_every == 0 or step == args.steps:
+            mean_loss = _global_mean(loss.item(), device) if dist.is_initialized() else loss.item()  # every rank takes part
+            logged.append((step, mean_loss))
+            if rank == 0:
+                print(f"step {step:>5}/{args.steps}  loss {mean_loss:.4f}", flush=True)
+    step_time = statistics.median(step_seconds[1:] or step_seconds)  # the first step pays one-off costs
+    return {"steps": args.steps, "global_batch": args.global_batch, "losses": logged, "final_loss": logged[-1][1],
+            "step_seconds": step_time, "samples_per_second": args.global_batch / step_time}
+
+
+def train_reference(argv: Sequence[str] = ()) -> tuple[SequenceClassifier, dict[str, Any]]:
+    """One process, no process group, the whole global batch per step: what a DDP run of the same ``argv`` must equal."""
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    run = prepare(args, 0, 1, device)
+    optimizer = torch.optim.Adam(run["model"].parameters(), lr=args.lr)
+    result = run_steps(run["model"], optimizer, batches(run["loader"], run["sampler"], args.steps), args, device)
+    return run["model"], {**result, "world_size": 1, "grad_bytes": _grad_bytes(run["model"])}
+
+
+def _grad_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the training this process is part of; returns this rank's result (also sent to `launch`)."""
+    rank, world, device = setup(args.device, args.timeout)
+    try:
+        run = prepare(args, rank, world, device)
+        model = run["model"]
+        ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
+        if rank == 0:
+            print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
+                  f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
+        result = run_steps(ddp, optimizer, batches(run["loader"], run["sampler"], args.steps), args, device, rank)
+        result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
+        if rank == 0:
+            result["test_accuracy"] = accuracy(model, run["test"], device)
+            print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
+            if args.save:
+                save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
+                                global_batch=args.global_batch, seed=args.seed)
+                print(f"saved {args.save}", flush=True)
+        if args.timing:
+            result.update(measure_split(ddp, batches(run["loader"], run["sampler"], args.timing + 1), device, args.timing))
+        dist.barrier()
+        return result
+    finally:
+        dist.destroy_process_group()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    result = train(parse_args(argv))
+    report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""rnnlab.distributed: DDP equals one process, the launcher fails fast and leaves nothing behind, parallel wrappers agree."""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import time
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnlab import load_checkpoint
+from rnnlab.distributed import LaunchTimeout, WorkerFailed, launch
+from rnnlab.distributed.launcher import check_port
+from rnnlab.distributed.train import build_model, make_loader, parse_args, setup, train_reference
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead too
+        return handle.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.fixture
+def worker_module(tmp_path):
+    """Write a tiny worker module (no torch import, so it starts fast) and return the launch env that finds it."""
+
+    def write(name: str, body: str) -> dict[str, str]:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+        return {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PIDS": str(tmp_path)}
+
+    return write
+
+
+# --- data parallel: 2 processes with half the batch each == 1 process with the whole batch -------------------
+
+def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
+    argv = ["--steps", "6", "--global-batch", "32", "--log-every", "3", "--seed", "3"]
+    reference, ref_result = train_reference(argv)
+    results = launch(2, args=[*argv, "--save", str(tmp_path / "ddp.pt")], timeout=240, stream=False)
+    assert [r["rank"] for r in results] == [0, 1] and all(r["world_size"] == 2 for r in results)
+    plain = build_model(reference.embed.num_embeddings)  # a plain model, no DDP wrapper: the checkpoint loads into it
+    state = load_checkpoint(tmp_path / "ddp.pt", plain)
+    assert state["world_size"] == 2 and state["config"]["vocab_size"] == reference.embed.num_embeddings
+    diff = max((a - b).abs().max().item() for a, b in zip(reference.state_dict().values(), plain.state_dict().values(), strict=True))
+    assert diff <= 1e-5
+    assert results[0]["final_loss"] == pytest.approx(ref_result["final_loss"], abs=1e-5)
+    assert results[0]["final_loss"] == results[1]["final_loss"]  # the logged loss is the mean over ranks
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(8, 60), world=st.sampled_from([1, 2, 3, 4]), per_rank=st.integers(1, 4), epoch=st.integers(0, 3))
+def test_rank_shards_are_disjoint_and_together_form_the_single_process_batches(n, world, per_rank, epoch):
+    samples = [(torch.tensor([i + 1]), i % 2) for i in range(n)]
+    global_batch = world * per_rank
+    if global_batch > n:
+        return
+    single, single_sampler = make_loader(samples, global_batch, 0, 1, seed=5)
+    single_sampler.set_epoch(epoch)
+    expected = [sorted(b[0].flatten().tolist()) for b in single]
+    shards, steps = [], []
+    for rank in range(world):
+        loader, sampler = make_loader(samples, global_batch, rank, world, seed=5)
+        sampler.set_epoch(epoch)
+        shards.append(set(sampler))
+        steps.append([b[0].flatten().tolist() for b in loader][: len(expected)])
+    assert all(a.isdisjoint(b) for i, a in enumerate(shards) for b in shards[i + 1:])
+    assert len(set().union(*shards)) == n - n % world  # complete: only the remainder of an uneven split is left out
+    assert all(len(s) == len(expected) for s in steps)  # every world size takes the same number of steps
+    for k, batch in enumerate(expected):
+        assert sorted(x for rank in range(world) for x in steps[rank][k]) == batch
+
+
+def test_make_loader_rejects_bad_splits():
+    samples = [(torch.tensor([1]), 0)] * 10
+    with pytest.raises(ValueError, match="split evenly"):
+        make_loader(samples, 5, 0, 2, seed=0)
+    with pytest.raises(ValueError, match="global_batch"):
+        make_loader(samples, 12, 0, 2, seed=0)
+    with pytest.raises(ValueError, match="rank"):
+        make_loader(samples, 4, 2, 2, seed=0)
+
+
+def test_command_line_checks_its_numbers():
+    assert parse_args(["--global-batch", "8"]).global_batch == 8
+    with pytest.raises(SystemExit):
+        parse_args(["--steps", "0"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_cuda_on_a_machine_without_gpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        setup("cuda", timeout=5)
+
+
+# --- the launcher ------------------------------------------------------------------------------------------
+
+def test_launch_returns_what_each_worker_reports(worker_module):
+    env = worker_module("ok_worker", """
+        import os
+        from rnnlab.distributed.launcher import report
+        print("hello from", os.environ["RANK"])
+        report({"rank": int(os.environ["RANK"]), "world": int(os.environ["WORLD_SIZE"]), "port": os.environ["MASTER_PORT"]})
+    """)
+    results = launch(2, "ok_worker", env=env, timeout=60, stream=False)
+    assert [r["rank"] for r in results] == [0, 1] and {r["world"] for r in results} == {2}
+    assert len({r["port"] for r in results}) == 1
+
+
+def test_a_worker_that_raises_fails_the_launch_fast_with_its_traceback(worker_module, tmp_path):
+    env = worker_module("crash_worker", """
+        import os, time
+        open(os.path.join(os.environ["PIDS"], f"pid{os.environ['RANK']}"), "w").write(str(os.getpid()))
+        if os.environ["RANK"] == "1":
+            raise ZeroDivisionError("rank one divided by zero")
+        time.sleep(600)  # rank 0 would wait forever for its peer
+    """)
+    tic = time.monotonic()
+    with pytest.raises(WorkerFailed, match="rank 1") as info:
+        launch(2, "crash_worker", env=env, timeout=120, stream=False)
+    assert time.monotonic() - tic < 30  # not the timeout: the failure is seen as it happens
+    assert info.value.rank == 1 and info.value.returncode != 0
+    assert "ZeroDivisionError: rank one divided by zero" in info.value.traceback
+    assert "Traceback (most recent call last)" in str(info.value)
+    assert not _alive(int((tmp_path / "pid0").read_text()))  # the waiting peer was killed
+
+
+def test_a_hung_worker_times_out_and_leaves_no_process_behind(worker_module, tmp_path):
+    env = worker_module("hang_worker", """
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open(os.path.join(os.environ["PIDS"], "child"), "w").write(str(child.pid))
+        print("waiting forever", flush=True)
+        time.sleep(600)
+    """)
+    with pytest.raises(LaunchTimeout, match="still running") as info:
+        launch(1, "hang_worker", env=env, timeout=3, stream=False)
+    assert isinstance(info.value, TimeoutError) and "waiting forever" in info.value.outputs[0]
+    assert not _alive(int((tmp_path / "child").read_text()))  # even the worker's own child is gone
+
+
+def test_bad_launch_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="nprocs"):
+        launch(0)
+    with pytest.raises(TypeError, match="nprocs"):
+        launch("2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        launch(1, timeout=0)
+    with pytest.raises(TypeError, match="args"):
+        launch(1, args="--steps 3")  # type: ignore[arg-type]
+
+
+def test_a_port_in_use_is_named_and_the_default_picks_a_free_one(worker_module, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ValueError, match=f"port {port} is in use"):
+            launch(1, port=port)
+        with pytest.raises(ValueError, match="port must be"):
+            check_port(70000)
+        env = worker_module("port_worker", """
+            import os
+            open(os.path.join(os.environ["PIDS"], "port"), "w").write(os.environ["MASTER_PORT"])
+        """)
+        launch(1, "port_worker", env=env, timeout=60, stream=False)
+        assert int((tmp_path / "port").read_text()) != port
