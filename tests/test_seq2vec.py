@@ -105,3 +105,18 @@ def test_bad_inputs_name_the_argument(tokens, lengths, error, match):
 def test_bad_settings_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SequenceClassifier(VOCAB, 2, **kwargs)
+
+
+def test_mask_padding_false_reads_padding_and_so_depends_on_the_batch():
+    """The chapter-5 bug, on purpose: without the mask a sentence's answer changes with extra padding."""
+    masked = SequenceClassifier(VOCAB, 2, embed_dim=8, hidden_size=6, pooling="mean").eval()
+    unmasked = SequenceClassifier(VOCAB, 2, embed_dim=8, hidden_size=6, pooling="mean", mask_padding=False).eval()
+    unmasked.load_state_dict(masked.state_dict())
+    tokens = torch.tensor([[5, 6, 7]])
+    padded = torch.tensor([[5, 6, 7, 0, 0, 0, 0]])
+    lengths = torch.tensor([3])
+    assert torch.allclose(masked(tokens, lengths), masked(padded, lengths), atol=1e-6)
+    assert torch.allclose(unmasked(tokens, lengths), masked(tokens, lengths), atol=1e-6)
+    assert not torch.allclose(unmasked(padded, lengths), masked(padded, lengths), atol=1e-4)
+    with pytest.raises(TypeError, match="mask_padding"):
+        SequenceClassifier(VOCAB, 2, mask_padding="no")

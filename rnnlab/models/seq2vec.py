@@ -63,7 +63,9 @@ class SequenceClassifier(nn.Module):
     backward half is read at step 0, where that direction ends), ``"mean"``, ``"max"`` or
     ``"mean+max"`` over real steps. ``word_dropout`` zeroes whole word embeddings while training
     (the model learns not to lean on any single word); ``dropout`` acts on embeddings and on the
-    pooled vector.
+    pooled vector. ``mask_padding=False`` reproduces a classic bug for chapter 5 to measure: the RNN
+    reads the padding as if it were input and the pooling counts padded steps (``"last"`` reads the
+    final padded step), so a prediction depends on how long the other sequences in its batch are.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class SequenceClassifier(nn.Module):
         dropout: float = 0.0,
         word_dropout: float = 0.0,
         padding_idx: int | None = 0,
+        mask_padding: bool = True,
     ):
         super().__init__()
         check_positive(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden_size=hidden_size,
@@ -89,7 +92,9 @@ class SequenceClassifier(nn.Module):
         check_probability(dropout=dropout, word_dropout=word_dropout)
         if padding_idx is not None and not 0 <= padding_idx < vocab_size:
             raise ValueError(f"padding_idx must be in [0, {vocab_size}) or None, got {padding_idx!r}")
-        self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
+        if not isinstance(mask_padding, bool):
+            raise TypeError(f"mask_padding must be a bool, got {type(mask_padding).__name__}")
+        self.vocab_size, self.pooling, self.word_dropout, self.mask_padding = vocab_size, pooling, word_dropout, mask_padding
         self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
@@ -106,6 +111,9 @@ class SequenceClassifier(nn.Module):
         if self.training and self.word_dropout > 0:
             keep = torch.rand(tokens.shape, device=x.device) >= self.word_dropout
             x = x * keep.unsqueeze(-1)
+        if not self.mask_padding:  # the bug: padding is read and pooled as if it were real
+            outputs, _ = self.rnn(self.drop(x))
+            return self.pool(outputs, torch.full_like(lengths, tokens.shape[1]))
         outputs, _ = self.rnn(pack(self.drop(x), lengths))
         outputs, _ = unpack(outputs, total_length=tokens.shape[1])
         return self.pool(outputs, lengths)
