@@ -1,0 +1,100 @@
+"""Attention: let a decoder look back at every encoder output instead of one fixed-size summary.
+
+For each decoder query ``q`` and the encoder outputs ``m_1 … m_S`` (the *memory*), a score function
+rates how relevant each source position is; a softmax over the real positions turns the scores into
+weights that sum to 1, and the *context* is the weighted average of the memory. Two score functions:
+
+- additive (Bahdanau et al., 2015): ``score(q, m) = vᵀ tanh(W_q q + W_m m)``, a small MLP;
+- multiplicative (Luong et al., 2015, "general"): ``score(q, m) = qᵀ W m``, one matrix product.
+
+Padding positions get a score of −∞, hence a weight of exactly 0: what lies beyond a sentence's end
+can never leak into the context. ``prepare(memory)`` does the query-independent half of the work once
+per source sentence, so each decoding step only pays for the query.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["AdditiveAttention", "Attention", "MultiplicativeAttention", "make_attention", "masked_softmax"]
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0 elsewhere."""
+    if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
+        raise ValueError(f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
+                         f"got {mask.dtype} {tuple(mask.shape)}")
+    if not bool(mask.any(dim=1).all()):
+        raise ValueError("mask has a row with no real source position; every source needs length ≥ 1")
+    return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
+
+
+class Attention(nn.Module):
+    """Shared part of both score functions: checks, masked softmax and the weighted average of the memory."""
+
+    def prepare(self, memory: torch.Tensor) -> torch.Tensor:
+        """Keys computed from the memory ``(B, S, M)`` once per source (query-independent)."""
+        raise NotImplementedError
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, T, S)`` of queries ``(B, T, Q)`` against prepared keys."""
+        raise NotImplementedError
+
+    def forward(
+        self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory`` ``(B, S, M)``.
+
+        Returns ``(context, weights)``: ``(B, M)`` and ``(B, S)`` for a 2-D query, ``(B, T, M)`` and
+        ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing them.
+        """
+        if not isinstance(query, torch.Tensor) or query.dim() not in (2, 3):
+            raise ValueError(f"query must be (B, Q) or (B, T, Q), got {getattr(query, 'shape', type(query).__name__)}")
+        if not isinstance(memory, torch.Tensor) or memory.dim() != 3 or memory.shape[0] != query.shape[0]:
+            raise ValueError(f"memory must be (B, S, M) with B = {query.shape[0]}, got {tuple(getattr(memory, 'shape', ()))}")
+        single = query.dim() == 2
+        queries = query.unsqueeze(1) if single else query
+        weights = masked_softmax(self.score(queries, self.prepare(memory) if keys is None else keys), mask)
+        context = weights @ memory
+        return (context.squeeze(1), weights.squeeze(1)) if single else (context, weights)
+
+
+class AdditiveAttention(Attention):
+    """Bahdanau's score ``vᵀ tanh(W_q q + W_m m)``."""
+
+    def __init__(self, query_size: int, memory_size: int, attention_size: int | None = None):
+        super().__init__()
+        attention_size = attention_size or query_size
+        self.key = nn.Linear(memory_size, attention_size, bias=False)
+        self.query = nn.Linear(query_size, attention_size)
+        self.v = nn.Linear(attention_size, 1, bias=False)
+
+    def prepare(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return self.v(torch.tanh(self.query(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
+
+
+class MultiplicativeAttention(Attention):
+    """Luong's "general" score ``qᵀ W m``."""
+
+    def __init__(self, query_size: int, memory_size: int):
+        super().__init__()
+        self.key = nn.Linear(memory_size, query_size, bias=False)
+
+    def prepare(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return query @ keys.transpose(1, 2)
+
+
+def make_attention(kind: str, query_size: int, memory_size: int) -> Attention:
+    """``"additive"`` (Bahdanau) or ``"multiplicative"`` (Luong) attention."""
+    if kind == "additive":
+        return AdditiveAttention(query_size, memory_size)
+    if kind == "multiplicative":
+        return MultiplicativeAttention(query_size, memory_size)
+    raise ValueError(f"attention must be 'additive' or 'multiplicative', got {kind!r}")

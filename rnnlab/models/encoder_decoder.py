@@ -1,0 +1,276 @@
+"""Sequence-to-sequence models for translation: a synced tagger, an encoder–decoder, and one with attention.
+
+- `SyncedTagger`: one GRU reads the input and emits one output token per input step. It must speak
+  before it has read the whole input, cannot reorder, and its output is as long as its input.
+- `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a fixed-size
+  summary (the context) and writes an output of any length, one token at a time, until ``<eos>``.
+- `Encoder` + `AttentionDecoder`: at every output step the decoder looks back at all encoder outputs
+  (`rnnlab.models.attention`), so long inputs no longer have to fit through one vector.
+
+`Seq2Seq` joins an encoder and a decoder: ``forward`` for training (teacher forcing, or feeding back
+its own predictions), `seq2seq_loss` for `rnnlab.fit`, and greedy/beam decoding through
+`rnnlab.models.decoding`. A decoder offers ``run(tgt (B, T), state) -> (logits, state, weights)`` for
+a whole teacher-forced sequence at once (one fused GRU call: fast) and ``step(tokens (B,), state)``
+for decoding; its state is a dict of tensors with the batch on dim 0, as decoding.py expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.vocab import BOS, EOS, PAD
+from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
+from .attention import make_attention
+from .decoding import State, beam_search, greedy_decode
+
+__all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "SyncedTagger", "seq2seq_loss", "tagger_loss"]
+
+
+def _check_tokens(name: str, tokens: Any, vocab_size: int, dims: int = 2) -> torch.Tensor:
+    if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 tensor of token ids, got {getattr(tokens, 'dtype', type(tokens).__name__)}")
+    if tokens.dim() != dims or tokens.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty {dims}-D tensor, got shape {tuple(tokens.shape)}")
+    if int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size:
+        raise ValueError(f"{name} holds ids outside the vocabulary [0, {vocab_size})")
+    return tokens
+
+
+class Encoder(nn.Module):
+    """Embedding → (bidirectional) GRU over the real tokens only (packed).
+
+    ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with ``M = hidden_size``
+    times the number of directions; padding positions of ``memory`` are 0, ``final`` joins the last
+    state of each direction (the forward one after the last real token).
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_tokens("src", src, self.vocab_size)
+        lengths = check_lengths(lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
+        packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
+        memory, _ = unpack(packed, total_length=src.shape[1])
+        return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
+
+
+class Decoder(nn.Module):
+    """A GRU decoder that sees the source only through the encoder's final state (the context).
+
+    The context sets the initial hidden state and is fed again at every step beside the previous
+    token (Cho et al., 2014), so the decoder cannot forget it, but it is all the decoder ever sees.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.bridge = nn.Linear(memory_size, hidden_size)
+        self.rnn = nn.GRU(embed_size + memory_size, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size + memory_size, vocab_size)
+
+    def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
+        return {"hidden": torch.tanh(self.bridge(final)), "context": final}
+
+    def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
+        """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and no weights."""
+        context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
+        x = torch.cat([self.dropout(self.embed(tgt)), context], dim=-1)
+        outputs, hidden = self.rnn(x, state["hidden"].unsqueeze(0).contiguous())
+        logits = self.out(self.dropout(torch.cat([outputs, context], dim=-1)))
+        return logits, {**state, "hidden": hidden.squeeze(0)}, None
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One decoding step (the interface of `rnnlab.models.decoding`)."""
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        return logits.squeeze(1), state
+
+
+class AttentionDecoder(nn.Module):
+    """A GRU decoder that attends over all encoder outputs at every step (Luong et al., 2015).
+
+    ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
+    ``logits = W_o tanh(W_c [s_t; c_t])``. Because the attention comes after the recurrence, a
+    teacher-forced sequence runs as one GRU call plus one batched attention.
+    """
+
+    def __init__(
+        self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, attention: str = "multiplicative",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.bridge = nn.Linear(memory_size, hidden_size)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+        self.attention = make_attention(attention, hidden_size, memory_size)
+        self.combine = nn.Linear(hidden_size + memory_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
+        return {"hidden": torch.tanh(self.bridge(final)), "memory": memory, "keys": self.attention.prepare(memory), "mask": mask}
+
+    def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
+        """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights ``(B, T, S)``."""
+        outputs, hidden = self.rnn(self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous())
+        context, weights = self.attention(outputs, state["memory"], state["mask"], keys=state["keys"])
+        logits = self.out(self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))))
+        return logits, {**state, "hidden": hidden.squeeze(0)}, weights
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One decoding step (the interface of `rnnlab.models.decoding`)."""
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        return logits.squeeze(1), state
+
+
+class Seq2Seq(nn.Module):
+    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded greedily or by beam."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
+        super().__init__()
+        if not isinstance(encoder, Encoder):
+            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
+        if not isinstance(decoder, (Decoder, AttentionDecoder)):
+            raise TypeError(f"decoder must be an rnnlab Decoder or AttentionDecoder, got {type(decoder).__name__}")
+        self.encoder, self.decoder = encoder, decoder
+
+    @classmethod
+    def build(
+        cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128,
+        attention: str | None = "multiplicative", dropout: float = 0.0,
+    ) -> Seq2Seq:
+        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder."""
+        if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 2 or hidden_size % 2:
+            raise ValueError(f"hidden_size must be an even int ≥ 2 (half of it per encoder direction), got {hidden_size!r}")
+        encoder = Encoder(src_vocab_size, embed_size, hidden_size // 2, dropout=dropout)
+        if attention is None:
+            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, dropout=dropout)
+        else:
+            decoder = AttentionDecoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
+        return cls(encoder, decoder)
+
+    @property
+    def has_attention(self) -> bool:
+        return isinstance(self.decoder, AttentionDecoder)
+
+    def encode(self, src: torch.Tensor, src_lengths: Any) -> State:
+        """The decoder's initial state for a batch of sources ``(B, S)``."""
+        memory, final = self.encoder(src, src_lengths)
+        mask = lengths_to_mask(torch.as_tensor(src_lengths).to(src.device), src.shape[1])
+        return self.decoder.init_state(memory, final, mask)
+
+    def _check_target(self, tgt_in: Any, batch: int) -> torch.Tensor:
+        _check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+        if tgt_in.shape[0] != batch:
+            raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
+        return tgt_in
+
+    def forward(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
+        """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` + target).
+
+        ``teacher_forcing`` is the probability, per sequence and step, of feeding the true previous
+        token; otherwise the model's own previous prediction (its argmax) is fed back. 1.0 (pure
+        teacher forcing) runs the whole target in one pass; anything less runs step by step.
+        """
+        if isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float)) or not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be a probability in [0, 1], got {teacher_forcing!r}")
+        state = self.encode(src, src_lengths)
+        self._check_target(tgt_in, src.shape[0])
+        if teacher_forcing == 1.0:
+            return self.decoder.run(tgt_in, state)[0]
+        logits, tokens = [], tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            step_logits, state = self.decoder.step(tokens, state)
+            logits.append(step_logits)
+            if t + 1 < tgt_in.shape[1]:
+                use_truth = torch.rand(tokens.shape[0], device=tokens.device) < teacher_forcing
+                tokens = torch.where(use_truth, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
+        return torch.stack(logits, dim=1)
+
+    def attention_weights(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat maps)."""
+        if not self.has_attention:
+            raise ValueError("this model has no attention (it was built with attention=None)")
+        self._check_target(tgt_in, src.shape[0])
+        with torch.no_grad():
+            return self.decoder.run(tgt_in, self.encode(src, src_lengths))[2]
+
+    def greedy(self, src: torch.Tensor, src_lengths: Any, *, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in `rnnlab.models.decoding.greedy_decode`."""
+        with _eval_mode(self), torch.no_grad():
+            return greedy_decode(self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len)
+
+    def beam(
+        self, src: torch.Tensor, src_lengths: Any, *, max_len: int, beam_width: int, length_penalty: float = 1.0
+    ) -> list[list[tuple[torch.Tensor, float]]]:
+        """Beam search: per source, ``(tokens, score)`` candidates, best first (see `beam_search`)."""
+        with _eval_mode(self), torch.no_grad():
+            state = self.encode(src, src_lengths)
+            return beam_search(self.decoder.step, state, bos=BOS, eos=EOS, max_len=max_len, beam_width=beam_width,
+                               length_penalty=length_penalty)
+
+
+class _eval_mode:
+    """Context manager: the module in eval mode inside, its previous mode restored after."""
+
+    def __init__(self, module: nn.Module):
+        self.module, self.was_training = module, module.training
+
+    def __enter__(self) -> None:
+        self.module.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.module.train(self.was_training)
+
+
+def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> torch.Tensor:
+    """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``: ``fit(batch_loss=seq2seq_loss)``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 5:
+        raise TypeError("batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader")
+    src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
+    return masked_cross_entropy(model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths)
+
+
+class SyncedTagger(nn.Module):
+    """The synced seq2seq baseline: a one-way GRU that emits one output token per input token.
+
+    Output step ``t`` can depend only on inputs ``0 … t``. For translation the input is padded to at
+    least the output length (`rnnlab.data.parallel.synced_loader`), the most generous
+    setting a synced model can get; it still has to write the first output before reading the rest.
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128):
+        super().__init__()
+        self.vocab_size = src_vocab_size
+        self.embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, tgt_vocab_size)
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, S, V)``: one output distribution per input position."""
+        _check_tokens("src", src, self.vocab_size)
+        return self.out(self.rnn(self.embed(src))[0])
+
+    def greedy(self, src: torch.Tensor, out_len: int) -> torch.Tensor:
+        """The most likely output token at each of the first ``out_len`` input positions: ``(B, out_len)``."""
+        if out_len < 1 or out_len > src.shape[1]:
+            raise ValueError(f"out_len must be in [1, S = {src.shape[1]}] (a synced model emits one token per input), got {out_len}")
+        with _eval_mode(self), torch.no_grad():
+            return self(src)[:, :out_len].argmax(dim=-1)
+
+
+def tagger_loss(model: SyncedTagger, batch: Any) -> torch.Tensor:
+    """Masked cross-entropy of a synced batch ``(src, tgt, tgt_lengths)``: output step t must equal tgt[:, t]."""
+    src, tgt, tgt_lengths = batch
+    return masked_cross_entropy(model(src)[:, : tgt.shape[1]], tgt, tgt_lengths)

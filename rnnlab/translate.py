@@ -1,0 +1,138 @@
+"""A trained seq2seq model as a translation tool: text in, text out (and beam candidates, attention maps).
+
+`Translator` bundles a `Seq2Seq` model with its two vocabularies and the text ↔ token functions, so
+``translator.translate("the 3rd of May 1999")`` or ``translator.translate(["i am cold .", …])`` just
+works. Words the model never saw become ``<unk>``. An empty input raises ``ValueError``; an input
+longer than ``max_input_tokens`` raises ``ValueError`` too, unless ``truncate=True``, which keeps its
+first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import sacrebleu
+import torch
+
+from .data.vocab import BOS, UNK, Vocab
+from .models.encoder_decoder import Seq2Seq
+from .sequences import pad_sequences
+
+__all__ = ["Translator", "bleu", "exact_match"]
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU (sacrebleu, default 13a tokenisation, one reference per sentence), 0–100."""
+    if isinstance(hypotheses, str) or isinstance(references, str):
+        raise TypeError("hypotheses and references must be lists of strings, not one string")
+    if len(hypotheses) != len(references) or len(hypotheses) == 0:
+        raise ValueError(f"need as many hypotheses as references (≥ 1), got {len(hypotheses)} and {len(references)}")
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
+    """Fraction of predictions exactly equal to their target."""
+    if len(predictions) != len(targets) or len(predictions) == 0:
+        raise ValueError(f"need as many predictions as targets (≥ 1), got {len(predictions)} and {len(targets)}")
+    return sum(p == t for p, t in zip(predictions, targets, strict=True)) / len(targets)
+
+
+class Translator:
+    """A `Seq2Seq` model with its vocabularies and tokenisers, translating strings."""
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        *,
+        tokenize: Callable[[str], list[str]],
+        detokenize: Callable[[Sequence[str]], str],
+        max_input_tokens: int,
+        max_output_len: int,
+        truncate: bool = False,
+        batch_size: int = 256,
+    ):
+        if not isinstance(model, Seq2Seq):
+            raise TypeError(f"model must be an rnnlab Seq2Seq, got {type(model).__name__}")
+        for name, vocab in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
+            if not isinstance(vocab, Vocab):
+                raise TypeError(f"{name} must be an rnnlab Vocab, got {type(vocab).__name__}")
+        for name, value in (("max_input_tokens", max_input_tokens), ("max_output_len", max_output_len), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
+        self.tokenize, self.detokenize = tokenize, detokenize
+        self.max_input_tokens, self.max_output_len, self.truncate, self.batch_size = max_input_tokens, max_output_len, truncate, batch_size
+
+    def source_tokens(self, text: str) -> list[str]:
+        """The tokens the model reads for ``text`` (after truncation, if on); raises ``ValueError`` if empty or too long."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        tokens = self.tokenize(text)
+        if not tokens:
+            raise ValueError(f"text {text[:40]!r} has nothing to translate (no tokens)")
+        if len(tokens) > self.max_input_tokens:
+            if not self.truncate:
+                raise ValueError(f"text has {len(tokens)} tokens, more than max_input_tokens = {self.max_input_tokens}; "
+                                 "shorten it or build the Translator with truncate=True")
+            tokens = tokens[: self.max_input_tokens]
+        return tokens
+
+    def unknown(self, text: str) -> list[str]:
+        """The tokens of ``text`` that the model does not know (it reads them as ``<unk>``)."""
+        return [t for t in self.source_tokens(text) if t not in self.src_vocab]
+
+    def _batch(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        device = next(self.model.parameters()).device
+        ids = []
+        for i, text in enumerate(texts):
+            try:
+                ids.append(self.src_vocab.encode(self.source_tokens(text)))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"texts[{i}]: {err}") if len(texts) > 1 else err from None
+        src, lengths = pad_sequences(ids)
+        return src.to(device), lengths
+
+    def _text(self, ids: Any) -> str:
+        return self.detokenize(self.tgt_vocab.decode(ids))
+
+    def translate(self, text: str | Sequence[str], *, beam_width: int = 1, length_penalty: float = 1.0) -> str | list[str]:
+        """Translate one string (returns a string) or a list of strings (returns a list), greedy or by beam."""
+        texts = [text] if isinstance(text, str) else list(text)
+        if not texts:
+            raise ValueError("text is an empty list: nothing to translate")
+        out: list[str] = []
+        for start in range(0, len(texts), self.batch_size):
+            src, lengths = self._batch(texts[start : start + self.batch_size])
+            if beam_width == 1:
+                tokens, _ = self.model.greedy(src, lengths, max_len=self.max_output_len)
+                out.extend(self._text(row) for row in tokens.tolist())
+            else:
+                beams = self.model.beam(src, lengths, max_len=self.max_output_len, beam_width=beam_width, length_penalty=length_penalty)
+                out.extend(self._text(candidates[0][0].tolist()) for candidates in beams)
+        return out[0] if isinstance(text, str) else out
+
+    def candidates(self, text: str, *, beam_width: int = 5, length_penalty: float = 1.0) -> list[tuple[str, float]]:
+        """Beam-search candidates for one string: ``(translation, score)``, best first."""
+        src, lengths = self._batch([text])
+        beams = self.model.beam(src, lengths, max_len=self.max_output_len, beam_width=beam_width, length_penalty=length_penalty)
+        return [(self._text(tokens.tolist()), score) for tokens, score in beams[0]]
+
+    def attention(self, text: str, translation_tokens: Sequence[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
+        """``(source tokens, output tokens, weights (T, S))``: where the model looked while writing each output token.
+
+        The output is the greedy translation unless ``translation_tokens`` is given; it ends with ``<eos>``.
+        """
+        src, lengths = self._batch([text])
+        if translation_tokens is None:
+            tokens, n = self.model.greedy(src, lengths, max_len=self.max_output_len)
+            out_ids = tokens[0, : n[0]].cpu()
+        else:
+            out_ids = self.tgt_vocab.encode(list(translation_tokens), eos=True)
+        tgt_in = torch.cat([torch.tensor([BOS]), out_ids[:-1]]).unsqueeze(0).to(src.device)
+        weights = self.model.attention_weights(src, lengths, tgt_in)[0].cpu().numpy()
+        source = [t if t in self.src_vocab else self.src_vocab.itos[UNK] for t in self.source_tokens(text)]
+        return source, [self.tgt_vocab.itos[i] for i in out_ids.tolist()], weights
