@@ -14,7 +14,18 @@ from hypothesis import strategies as st
 
 from rnnlab import load_checkpoint
 from rnnlab.distributed import LaunchTimeout, WorkerFailed, launch
+from rnnlab.distributed.comm import LINKS, all_reduce_seconds, cost_table, ring_all_reduce, ring_bytes_per_worker
 from rnnlab.distributed.launcher import check_port
+from rnnlab.distributed.parallel import (
+    LayerPerDeviceLSTM,
+    PackedLSTMEncoder,
+    PipelinedLSTM,
+    bubble_fraction,
+    data_parallel_status,
+    make_data_parallel,
+    measured_bubble,
+    scatter_gather,
+)
 from rnnlab.distributed.train import build_model, make_loader, parse_args, setup, train_reference
 
 
@@ -173,3 +184,99 @@ def test_a_port_in_use_is_named_and_the_default_picks_a_free_one(worker_module, 
         """)
         launch(1, "port_worker", env=env, timeout=60, stream=False)
         assert int((tmp_path / "port").read_text()) != port
+
+
+# --- model parallel, pipeline, DataParallel pitfalls, the teaching all-reduce ---------------------------------
+
+def test_one_layer_per_device_equals_the_single_device_stack():
+    torch.manual_seed(0)
+    stack = torch.nn.LSTM(6, 8, num_layers=3, batch_first=True)
+    x = torch.randn(5, 7, 6)
+    split = LayerPerDeviceLSTM.from_stacked(stack, ["cpu", "cpu", "cpu"])
+    assert [str(p.device) for p in split.parameters()][:1] == ["cpu"] and len(split.layers) == 3
+    torch.testing.assert_close(split(x), stack(x)[0], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("micro_batches", [1, 3, 8])
+def test_the_pipeline_gives_the_same_outputs_and_gradients(micro_batches):
+    torch.manual_seed(1)
+    stack = torch.nn.LSTM(4, 6, num_layers=2, batch_first=True)
+    x = torch.randn(8, 5, 4)
+    pipe = PipelinedLSTM.from_stacked(stack, ["cpu", "cpu"], micro_batches=micro_batches)
+    out = pipe(x)
+    torch.testing.assert_close(out, stack(x)[0], rtol=0, atol=1e-6)
+    out.sum().backward()
+    stack(x)[0].sum().backward()
+    torch.testing.assert_close(pipe.layers[1].weight_hh_l0.grad, stack.weight_hh_l1.grad, rtol=1e-5, atol=1e-6)
+    m = min(micro_batches, 8)
+    assert len(pipe.timeline) == 2 * m and {r.stage for r in pipe.timeline} == {0, 1}
+    for mb in range(m):  # stage 1 starts micro-batch mb only after stage 0 has finished it
+        first = next(r for r in pipe.timeline if (r.stage, r.micro_batch) == (0, mb))
+        second = next(r for r in pipe.timeline if (r.stage, r.micro_batch) == (1, mb))
+        assert second.start >= first.end
+    assert 0.0 <= measured_bubble(pipe.timeline) < 1.0
+
+
+def test_bubble_formula():
+    assert bubble_fraction(2, 1) == 0.5 and bubble_fraction(1, 5) == 0.0
+    assert bubble_fraction(4, 8) == pytest.approx(3 / 11)
+    with pytest.raises(ValueError, match="micro_batches"):
+        bubble_fraction(2, 0)
+    with pytest.raises(ValueError, match="timeline"):
+        measured_bubble([])
+
+
+def test_devices_that_do_not_exist_are_named():
+    with pytest.raises(ValueError, match=r"devices\[1\]"):
+        LayerPerDeviceLSTM(4, 4, ["cpu", "cuda:7"])
+    with pytest.raises(ValueError, match="devices"):
+        LayerPerDeviceLSTM(4, 4, "cpu")
+    with pytest.raises(ValueError, match="devices"):
+        LayerPerDeviceLSTM(4, 4, [])
+    with pytest.raises(ValueError, match="layers"):
+        LayerPerDeviceLSTM.from_stacked(torch.nn.LSTM(4, 4, num_layers=2, batch_first=True), ["cpu"])
+    with pytest.raises(ValueError, match=r"\(B, T, 4\)"):
+        LayerPerDeviceLSTM(4, 4, ["cpu"])(torch.zeros(2, 3, 5))
+
+
+def test_data_parallel_gather_needs_total_length():
+    torch.manual_seed(2)
+    x, lengths = torch.randn(4, 6, 3), torch.tensor([6, 5, 2, 1])
+    fixed = PackedLSTMEncoder(3, 5)
+    whole = fixed(x, lengths)
+    torch.testing.assert_close(scatter_gather(fixed, x, lengths, replicas=2), whole, rtol=0, atol=1e-6)
+    buggy = PackedLSTMEncoder(3, 5, keep_total_length=False)
+    buggy.load_state_dict(fixed.state_dict())
+    with pytest.raises(ValueError, match="total_length"):
+        scatter_gather(buggy, x, lengths, replicas=2)
+    usable, why = data_parallel_status()
+    assert usable == (torch.cuda.device_count() >= 2) and "GPU" in why
+    if not usable:
+        with pytest.raises(ValueError, match="at least 2 GPUs"):
+            make_data_parallel(fixed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(workers=st.integers(1, 6), size=st.integers(1, 23), seed=st.integers(0, 10_000))
+def test_ring_all_reduce_sums_and_sends_2_n_minus_1_over_n_of_the_bytes(workers, size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    tensors = [torch.randn(size, generator=generator, dtype=torch.float64) for _ in range(workers)]
+    results, sent = ring_all_reduce(tensors)
+    total = torch.stack(tensors).sum(0)
+    for result in results:
+        torch.testing.assert_close(result, total)
+    if size % workers == 0:
+        assert sent == ring_bytes_per_worker(size * 8, workers)
+
+
+def test_all_reduce_cost_arithmetic():
+    assert ring_bytes_per_worker(1000, 1) == 0 and ring_bytes_per_worker(1000, 2) == 1000
+    assert all_reduce_seconds(10**9, 8, bandwidth=1e9, latency=0.0) == pytest.approx(1.75)
+    rows = cost_table(4 * 10**6, 0.01, world_sizes=(2, 8))
+    assert len(rows) == 2 * len(LINKS) and all(0 < r.comm_share < 1 for r in rows)
+    slow = [r for r in rows if r.link.startswith("10 Gb/s")]
+    assert slow[1].comm_ms > slow[0].comm_ms
+    with pytest.raises(ValueError, match="tensors"):
+        ring_all_reduce([])
+    with pytest.raises(ValueError, match=r"tensors\[1\]"):
+        ring_all_reduce([torch.zeros(3), torch.zeros(4)])

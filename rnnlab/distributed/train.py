@@ -152,9 +152,10 @@ def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, 
     return correct / len(samples)
 
 
-def measure_split(ddp: DDP, data: Iterator[Any], device: torch.device, repeats: int) -> dict[str, float]:
-    """Median seconds of one step's compute alone (forward+backward, no gradient sync) and of its communication alone
-    (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks' weights may drift apart."""
+def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any], device: torch.device,
+                  repeats: int) -> dict[str, float]:
+    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync switched off) and of its
+    communication alone (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks drift apart."""
     loss_fn = nn.CrossEntropyLoss()
     flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
     compute, comm = [], []
@@ -162,11 +163,12 @@ def measure_split(ddp: DDP, data: Iterator[Any], device: torch.device, repeats: 
         batch = to_device(next(data), device)
         _sync(device)
         tic = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
         with ddp.no_sync():
             loss_fn(ddp(*batch[:-1]), batch[-1]).backward()
+        optimizer.step()
         _sync(device)
         compute.append(time.perf_counter() - tic)
-        ddp.zero_grad(set_to_none=True)
         dist.barrier()
         tic = time.perf_counter()
         dist.all_reduce(flat)
@@ -245,7 +247,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                                 global_batch=args.global_batch, seed=args.seed)
                 print(f"saved {args.save}", flush=True)
         if args.timing:
-            result.update(measure_split(ddp, batches(run["loader"], run["sampler"], args.timing + 1), device, args.timing))
+            result.update(measure_split(ddp, optimizer, batches(run["loader"], run["sampler"], args.timing + 1), device, args.timing))
         dist.barrier()
         return result
     finally:

@@ -1,0 +1,197 @@
+"""Splitting one RNN over several devices: one layer per device, a micro-batch pipeline, and DataParallel's pitfalls.
+
+Model parallelism (Géron's classic answer for RNNs) puts layer ``i`` of a stacked LSTM on device ``i``
+and passes the activations along. Alone it keeps only one device busy at a time; a pipeline cuts the
+batch into ``M`` micro-batches so that layer 2 works on micro-batch 1 while layer 1 works on micro-batch 2.
+With ``S`` stages the idle share (the "bubble") of a forward pass is ``(S - 1) / (M + S - 1)``.
+
+Without GPUs, CPU "stand-in" devices (``devices=["cpu", "cpu"]``) run the same code: each stage runs
+in its own thread, as each GPU would run its own kernels, so the overlap is real and can be measured.
+
+DataParallel (one process, the batch scattered over GPUs, outputs gathered) is shown only on ≥ 2 GPUs;
+`scatter_gather` reproduces its scatter/gather on any device to show the packed-sequence pitfall.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..config import pick_device
+from ..models.seq2vec import check_positive
+from ..sequences import check_lengths, pack, unpack
+
+
+def check_devices(devices: Any) -> list[torch.device]:
+    """Each entry of ``devices`` as a `torch.device` that exists here; a clear error names the one that does not."""
+    if isinstance(devices, (str, torch.device)) or not isinstance(devices, Sequence) or len(devices) == 0:
+        raise ValueError(f"devices must be a non-empty list such as ['cuda:0', 'cuda:1'] or ['cpu', 'cpu'], got {devices!r}")
+    checked = []
+    for i, device in enumerate(devices):
+        try:
+            checked.append(pick_device(device))
+        except ValueError as err:
+            raise ValueError(f"devices[{i}]: {err}") from err
+    return checked
+
+
+class LayerPerDeviceLSTM(nn.Module):
+    """A stacked LSTM whose layer ``i`` lives on ``devices[i]``; activations hop from device to device."""
+
+    def __init__(self, input_size: int, hidden_size: int, devices: Sequence[str | torch.device]):
+        super().__init__()
+        check_positive(input_size=input_size, hidden_size=hidden_size)
+        self.devices = check_devices(devices)
+        self.layers = nn.ModuleList(
+            nn.LSTM(input_size if i == 0 else hidden_size, hidden_size, batch_first=True).to(device)
+            for i, device in enumerate(self.devices)
+        )
+
+    @classmethod
+    def from_stacked(cls, lstm: nn.LSTM, devices: Sequence[str | torch.device], **kwargs: Any) -> LayerPerDeviceLSTM:
+        """Copy the weights of a one-device ``nn.LSTM(num_layers=len(devices), batch_first=True)`` layer by layer."""
+        if not isinstance(lstm, nn.LSTM) or lstm.bidirectional or lstm.proj_size or not lstm.batch_first:
+            raise TypeError("lstm must be a unidirectional nn.LSTM with batch_first=True and no projection")
+        if lstm.num_layers != len(devices):
+            raise ValueError(f"devices has {len(devices)} entries but the LSTM has {lstm.num_layers} layers (one device per layer)")
+        model = cls(lstm.input_size, lstm.hidden_size, devices, **kwargs)
+        with torch.no_grad():
+            for i, layer in enumerate(model.layers):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(layer, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{i}"))
+        return model
+
+    def stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Run layer ``i`` on its device (the input is copied there first)."""
+        return self.layers[i](x.to(self.devices[i]))[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs ``(B, T, input_size)``."""
+        _check_input(x, self.layers[0].input_size)
+        for i in range(len(self.layers)):
+            x = self.stage(i, x)
+        return x
+
+
+def _check_input(x: Any, input_size: int) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != input_size or x.shape[0] == 0:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a (B, T, {input_size}) tensor with B ≥ 1, got {shape}")
+
+
+class StageRun(NamedTuple):
+    """One cell of a pipeline's timeline: ``stage`` worked on ``micro_batch`` from ``start`` to ``end`` (seconds)."""
+
+    stage: int
+    micro_batch: int
+    start: float
+    end: float
+
+
+class PipelinedLSTM(LayerPerDeviceLSTM):
+    """`LayerPerDeviceLSTM` fed in ``micro_batches`` chunks on a clock (GPipe's forward schedule).
+
+    At tick ``t`` stage ``s`` works on micro-batch ``t - s``, every stage in its own thread, so the
+    stages overlap. ``timeline`` holds one `StageRun` per (stage, micro-batch) of the last forward.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, devices: Sequence[str | torch.device], *, micro_batches: int = 4):
+        super().__init__(input_size, hidden_size, devices)
+        check_positive(micro_batches=micro_batches)
+        self.micro_batches = micro_batches
+        self.timeline: list[StageRun] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.layers[0].input_size)
+        chunks = list(x.chunk(self.micro_batches))
+        stages, grad = len(self.layers), torch.is_grad_enabled()
+        origin = time.perf_counter()
+        runs: list[StageRun] = []
+
+        def work(s: int, m: int) -> None:
+            with torch.set_grad_enabled(grad):  # grad mode is per thread
+                tic = time.perf_counter() - origin
+                chunks[m] = self.stage(s, chunks[m])
+                runs.append(StageRun(s, m, tic, time.perf_counter() - origin))
+
+        with ThreadPoolExecutor(max_workers=stages, thread_name_prefix="stage") as pool:
+            for tick in range(len(chunks) + stages - 1):
+                busy = [pool.submit(work, s, tick - s) for s in range(stages) if 0 <= tick - s < len(chunks)]
+                for future in busy:
+                    future.result()
+        self.timeline = sorted(runs)
+        return torch.cat(chunks)
+
+
+def bubble_fraction(stages: int, micro_batches: int) -> float:
+    """The idle share of an ideal pipeline's forward pass: ``(S - 1) / (M + S - 1)``."""
+    check_positive(stages=stages, micro_batches=micro_batches)
+    return (stages - 1) / (micro_batches + stages - 1)
+
+
+def measured_bubble(timeline: Sequence[StageRun]) -> float:
+    """The idle share of a measured timeline: 1 − (time the stages were busy) / (stages × wall time)."""
+    if not timeline:
+        raise ValueError("timeline is empty: run a PipelinedLSTM forward first")
+    stages = len({run.stage for run in timeline})
+    wall = max(run.end for run in timeline) - min(run.start for run in timeline)
+    busy = sum(run.end - run.start for run in timeline)
+    return max(0.0, 1.0 - busy / (stages * wall))
+
+
+# --- DataParallel ----------------------------------------------------------------------------------------
+
+def data_parallel_status() -> tuple[bool, str]:
+    """``(usable, why)``: DataParallel needs at least 2 GPUs; ``why`` says what this machine has."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < 2:
+        return False, f"DataParallel needs at least 2 GPUs; this machine has {count}, so the DataParallel cell is skipped"
+    return True, f"{count} GPUs: DataParallel will split each batch {count} ways"
+
+
+def make_data_parallel(module: nn.Module) -> nn.DataParallel:
+    """Wrap ``module`` (moved to cuda:0) in ``nn.DataParallel`` over all GPUs; a clear error on fewer than 2."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    usable, why = data_parallel_status()
+    if not usable:
+        raise ValueError(why)
+    return nn.DataParallel(module.to("cuda:0"))
+
+
+class PackedLSTMEncoder(nn.Module):
+    """An LSTM over a padded batch with lengths, written to survive DataParallel.
+
+    Two lines matter under DataParallel: ``flatten_parameters()`` (each replica's weights are views that
+    are no longer one contiguous block, so cuDNN warns and copies them on every call) and
+    ``total_length`` (each replica pads its output only to ITS longest sequence, and gathering replicas
+    of different lengths fails). ``keep_total_length=False`` leaves the bug in, for the demonstration.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, keep_total_length: bool = True):
+        super().__init__()
+        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.keep_total_length = keep_total_length
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        self.rnn.flatten_parameters()
+        lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1])
+        outputs, _ = self.rnn(pack(x, lengths))
+        return unpack(outputs, total_length=x.shape[1] if self.keep_total_length else None)[0]
+
+
+def scatter_gather(module: Callable[..., torch.Tensor], *inputs: torch.Tensor, replicas: int) -> torch.Tensor:
+    """What DataParallel does to a batch, on one device: split every input along dim 0 into ``replicas``
+    parts, run ``module`` on each part, concatenate the outputs along dim 0."""
+    check_positive(replicas=replicas)
+    parts = [module(*args) for args in zip(*(t.chunk(replicas) for t in inputs), strict=True)]
+    shapes = {tuple(p.shape[1:]) for p in parts}
+    if len(shapes) > 1:
+        raise ValueError(f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
+                         "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)")
+    return torch.cat(parts)
