@@ -1,0 +1,140 @@
+"""The course in a real JupyterLab, seen through headless Chromium (marked ``e2e``).
+
+nbval proves the kernel runs every cell; this proves a learner who opens a chapter in JupyterLab and
+chooses Run All sees no error, sees its figures, and gets widgets that render and react. One server and
+one browser serve every notebook here (a temporary copy of chapters/, in quick mode, without the model
+cache). The harness is first proven on notebooks generated here: a good one must pass, and a broken one
+must be caught. Screenshots go to build/screenshots/.
+
+Run it alone: ``RNNLAB_QUICK=1 .venv/bin/python -m pytest -m e2e tests/test_browser.py``.
+Needs Debian's ``chromium`` at /usr/bin/chromium (skipped otherwise); ``RNNLAB_E2E_BUDGET`` (seconds,
+default 420) bounds the whole module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyterlab_driver import (
+    CHROMIUM,
+    Deadline,
+    JupyterLabServer,
+    NotebookRun,
+    close_notebook,
+    copy_notebooks,
+    expectations,
+    interact,
+    open_lab,
+    run_notebook,
+    screenshot,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
+SCREENSHOTS = ROOT / "build" / "screenshots"
+BUDGET_SECONDS = float(os.environ.get("RNNLAB_E2E_BUDGET", "420"))
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; install Debian's chromium to run the browser test")]
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+GOOD_CELLS = [
+    "import matplotlib.pyplot as plt\nimport ipywidgets as widgets",
+    "fig, ax = plt.subplots(figsize=(4, 2))\nax.plot([0, 1, 4, 9])\nplt.show()",
+    "def square(n):\n    print(f'{n} squared is {n * n}')\n\nwidgets.interact(square, n=widgets.IntSlider(value=3, min=0, max=10));",
+    "widgets.interact(lambda word: print(word.upper()), word='hello');",
+]
+BROKEN_CELLS = [
+    ("import ipywidgets as widgets\nfrom IPython.display import display", []),
+    ("raise RuntimeError('meant to raise: tagged, so not an error')", ["raises-exception"]),
+    ("display({'application/vnd.jupyter.widget-view+json': {'model_id': 'no-such-model', 'version_major': 2, 'version_minor': 0},\n"
+     "         'text/plain': 'IntSlider(value=3)'}, raw=True)", []),
+    ("widgets.interact(lambda n: print('always the same'), n=(0, 10));", []),
+    ("def shout(word):\n    if word != 'abc':\n        raise ValueError('broken on purpose')\n    print(word)\n\n"
+     "widgets.interact(shout, word='abc');", []),
+    ("1 / 0", []),
+]
+
+
+def write_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
+    nb.cells = [nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}) for source, tags in cells]
+    nbformat.write(nb, path)
+
+
+@dataclass
+class Lab:
+    server: JupyterLabServer
+    context: object
+    deadline: Deadline
+
+    def check(self, path: str, name: str, kinds: tuple[str, ...] | None = ("slider", "text", "dropdown"),
+              react_timeout: float = 30.0) -> NotebookRun:
+        """Run All in ``path``, operate a widget when ``kinds`` is given, screenshot it, close it."""
+        page = None
+        try:
+            page, run = run_notebook(self.context, self.server, path, self.deadline)
+            if kinds and run.rendered_views:
+                interact(page, run, self.deadline, kinds=kinds, react_timeout=react_timeout)
+            return run
+        finally:
+            if page is not None:
+                try:
+                    shot = screenshot(page, SCREENSHOTS / f"{name}.png")
+                    print(f"screenshot: {shot}")
+                finally:
+                    close_notebook(page)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    root = base / "root"
+    copy_notebooks(ROOT / "chapters", root / "chapters")
+    (root / "harness").mkdir()
+    write_notebook(root / "harness" / "good.ipynb", [(c, []) for c in GOOD_CELLS])
+    write_notebook(root / "harness" / "broken.ipynb", BROKEN_CELLS)
+    deadline = Deadline(BUDGET_SECONDS, "the browser test (raise RNNLAB_E2E_BUDGET to allow more)")
+    with JupyterLabServer(root, base / "jupyter", env={"RNNLAB_QUICK": "1", "RNNLAB_CACHE": "0"}) as server, \
+            open_lab(server) as context:
+        yield Lab(server, context, deadline)
+
+
+def test_harness_sees_figure_and_reacting_widgets(lab):
+    run = lab.check("harness/good.ipynb", "harness_good", kinds=("slider",))
+    assert run.problems(expect_figure=True, expect_widget=True) == []
+    assert run.figures >= 1 and run.rendered_views == 2
+    assert run.interaction.startswith("changed: moved slider from 3 to ")
+
+
+def test_harness_catches_broken_widgets(lab):
+    run = lab.check("harness/broken.ipynb", "harness_broken", kinds=("slider",), react_timeout=5)
+    assert run.interaction.startswith("moved slider from 5 to ") and "no other output changed" in run.interaction
+    problems = run.problems(expect_figure=True, expect_widget=True)
+    assert any(p.startswith("error output: cell 5: ZeroDivisionError") for p in problems), problems
+    assert not any("RuntimeError" in p for p in problems), "a cell tagged raises-exception counted as an error"
+    assert any(p.startswith("widget not displayed:") for p in problems), problems
+    assert any(p.startswith("widget did not react:") for p in problems), problems
+    assert "no rendered figure" in " ".join(problems)
+
+
+def test_harness_catches_traceback_after_interaction(lab):
+    run = lab.check("harness/broken.ipynb", "harness_broken_text", kinds=("text",))
+    assert run.interaction.startswith("changed: edited text box 'abc' -> 'ab'")
+    assert any("broken on purpose" in t for t in run.tracebacks), run.tracebacks
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_in_jupyterlab(lab, notebook, capsys):
+    expect_figure, expect_widget = expectations(notebook)
+    run = lab.check(f"chapters/{notebook.name}", notebook.stem)
+    with capsys.disabled():
+        print(f"\n  {notebook.name}: {run.seconds:.0f} s, {run.figures} figures, {run.rendered_views} widget views, "
+              f"{run.interaction or 'no interaction'}; screenshot {SCREENSHOTS / (notebook.stem + '.png')}")
+    problems = run.problems(expect_figure=expect_figure, expect_widget=expect_widget)
+    assert not problems, f"{notebook.name} in JupyterLab:\n  " + "\n  ".join(problems)
