@@ -1,0 +1,88 @@
+"""Synced sequence → sequence: one output per input step (tagging, regression, forecasting).
+
+`SequenceRegressor` reads features ``(B, T, F)`` with a GRU/LSTM and puts a linear head on every
+step's output. With ``out_features = k`` and ``every_step=True`` it is a seq2seq forecaster: at each
+step t it predicts the k values after t, so one window gives T training examples. With
+``every_step=False`` it returns only the vector read at the last real step (a vector forecaster).
+``residual=True`` predicts changes from the current value (feature 0) instead of levels: "no change"
+is then the starting point, which is the persistence baseline the model has to beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..sequences import check_lengths, last_real_state, pack, unpack
+from .seq2vec import CELLS, check_choice, check_positive, check_probability
+
+
+class SequenceRegressor(nn.Module):
+    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, out_features)`` (or ``(B, out_features)`` at the last real step)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        hidden_size: int = 64,
+        cell: str = "gru",
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        every_step: bool = True,
+        residual: bool = False,
+    ):
+        super().__init__()
+        check_positive(in_features=in_features, out_features=out_features, hidden_size=hidden_size, num_layers=num_layers)
+        check_choice("cell", cell, CELLS)
+        check_probability(dropout=dropout)
+        self.in_features, self.every_step, self.residual = in_features, every_step, residual
+        self.rnn = CELLS[cell](in_features, hidden_size, num_layers=num_layers, batch_first=True,
+                               dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, out_features)
+
+    def forward(self, x: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the batch is padded."""
+        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+            raise TypeError(f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}")
+        if x.dim() == 2 and self.in_features == 1:
+            x = x.unsqueeze(-1)
+        if x.dim() != 3 or x.shape[-1] != self.in_features or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x must have shape (B, T, {self.in_features}) with B, T ≥ 1, got {tuple(x.shape)}")
+        if lengths is None:
+            outputs, _ = self.rnn(x)
+        else:
+            lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1])
+            outputs, _ = unpack(self.rnn(pack(x, lengths))[0], total_length=x.shape[1])
+        y = self.head(self.drop(outputs))
+        if self.residual:
+            y = y + x[..., :1]
+        if self.every_step:
+            return y
+        return y[:, -1] if lengths is None else last_real_state(y, lengths)
+
+
+def sliding_windows(series: Any, window: int, horizon: int, *, every_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a 1-D series into inputs ``(N, window)`` and the ``horizon`` values that follow each.
+
+    Targets are ``(N, horizon)``: ``series[i + window + j]`` for j < horizon. With ``every_step=True``
+    they are ``(N, window, horizon)``: for every step t of window i, the ``horizon`` values after t
+    (what a seq2seq forecaster learns from). N = len(series) - window - horizon + 1.
+    """
+    series = np.asarray(series, dtype=np.float32)
+    check_positive(window=window, horizon=horizon)
+    if series.ndim != 1:
+        raise ValueError(f"series must be 1-D, got shape {series.shape}")
+    count = len(series) - window - horizon + 1
+    if count < 1:
+        raise ValueError(f"series has {len(series)} values, too few for window={window} plus horizon={horizon}")
+    span = np.lib.stride_tricks.sliding_window_view(series, window + horizon)[:count]
+    inputs = span[:, :window].copy()
+    if not every_step:
+        return inputs, span[:, window:].copy()
+    ahead = np.lib.stride_tricks.sliding_window_view(span[:, 1:], horizon, axis=1)  # (N, window, horizon)
+    return inputs, ahead.copy()

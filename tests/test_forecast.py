@@ -1,0 +1,96 @@
+"""SequenceRegressor (synced seq2seq) and sliding windows: shapes, the residual start, padding, learning, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnlab.baselines import LinearAR, persistence_forecast
+from rnnlab.models.forecast import SequenceRegressor, sliding_windows
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_shapes_every_step_and_last(batch_size, cell):
+    x = torch.randn(batch_size, 9, 3)
+    assert SequenceRegressor(3, 4, hidden_size=8, cell=cell)(x).shape == (batch_size, 9, 4)
+    assert SequenceRegressor(3, 4, hidden_size=8, cell=cell, every_step=False)(x).shape == (batch_size, 4)
+    assert SequenceRegressor(1, 2, hidden_size=8)(torch.randn(batch_size, 9)).shape == (batch_size, 9, 2)
+
+
+def test_residual_model_starts_near_persistence():
+    model = SequenceRegressor(1, 3, hidden_size=4, residual=True, every_step=False)
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    x = torch.randn(6, 10)
+    torch.testing.assert_close(model(x), x[:, -1:].expand(-1, 3))
+
+
+@settings(max_examples=20, deadline=None)
+@given(extra=st.integers(1, 5), seed=st.integers(0, 100))
+def test_padding_does_not_change_real_steps(extra, seed):
+    torch.manual_seed(seed)
+    model = SequenceRegressor(2, 3, hidden_size=5, every_step=False).eval()
+    x, lengths = torch.randn(4, 7, 2), torch.tensor([7, 3, 5, 1])
+    padded = torch.cat([x, torch.randn(4, extra, 2)], dim=1)
+    torch.testing.assert_close(model(x, lengths), model(padded, lengths))
+
+
+def test_a_tiny_model_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 6, 1), torch.randn(8, 6, 2)
+    model = SequenceRegressor(1, 2, hidden_size=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    first = None
+    for _ in range(120):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        first = first if first is not None else loss.item()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(5, 40), window=st.integers(1, 6), horizon=st.integers(1, 4))
+def test_sliding_windows_hold_the_values_that_follow(n, window, horizon):
+    series = np.arange(n, dtype=np.float32)
+    if n < window + horizon:
+        with pytest.raises(ValueError, match="too few"):
+            sliding_windows(series, window, horizon)
+        return
+    x, y = sliding_windows(series, window, horizon)
+    _, ys = sliding_windows(series, window, horizon, every_step=True)
+    assert len(x) == n - window - horizon + 1
+    np.testing.assert_array_equal(y[:, 0], x[:, -1] + 1)  # the value right after the window
+    np.testing.assert_array_equal(ys[:, -1], y)  # the last step's targets are the window's targets
+    np.testing.assert_array_equal(ys[:, :, 0], x + 1)  # each step's first target is the next value
+
+
+def test_baselines():
+    windows = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(persistence_forecast(windows, 2), [[3, 3], [6, 6]])
+    series = np.sin(np.arange(300) / 5.0)
+    x, y = sliding_windows(series, 20, 3)
+    ar = LinearAR(order=10, alpha=1e-6).fit(x, y)
+    assert np.abs(ar.predict(x) - y).max() < 1e-2  # a sine wave obeys a linear recurrence
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda m: m(torch.ones(2, 3, 1, dtype=torch.long)), TypeError, "x must be a float tensor"),
+        (lambda m: m(torch.ones(2, 3, 4)), ValueError, r"x must have shape \(B, T, 1\)"),
+        (lambda m: m(torch.ones(2, 3, 1), [3, 0]), ValueError, "lengths must all be ≥ 1"),
+        (lambda m: m(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths has a length of 4, longer"),
+        (lambda m: m(torch.ones(2, 3, 1), [3]), ValueError, "lengths has 1 entries but the batch has 2"),
+        (lambda m: sliding_windows(np.ones((3, 3)), 1, 1), ValueError, "series must be 1-D"),
+        (lambda m: sliding_windows(np.ones(10), 0, 1), ValueError, "window must be a positive int"),
+        (lambda m: persistence_forecast(np.ones(3), 1), ValueError, "windows must be a non-empty 2-D"),
+        (lambda m: LinearAR(order=5).fit(np.ones((4, 3)), np.ones((4, 1))), ValueError, "fewer than order=5"),
+    ],
+)
+def test_bad_inputs_name_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call(SequenceRegressor(1, 2, hidden_size=4))
