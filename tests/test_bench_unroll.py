@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rnnlab.bench import unroll as bench
-from rnnlab.models.unroll import RUNNERS, make_lstm, run_fused
+from rnnlab.models.unroll import RUNNERS, make_lstm, run_fused, runners
 from rnnlab.plots.unroll import plot_build_vs_length, plot_memory_vs_length, plot_time_vs_fraction, plot_time_vs_length
 
 matplotlib.use("Agg")
@@ -114,3 +114,14 @@ def test_cli_rejects_bad_values(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--fraction", "2", "--device", "cpu"])
     assert "real_fraction" in capsys.readouterr().err
+
+
+def test_agreement_reports_each_runner_against_fused():
+    lstm = make_lstm(3, 5)
+    x, lengths = bench.make_batch(4, 6, 3)
+    diffs = bench.agreement(runners(lstm), x, lengths)
+    assert set(diffs) == set(RUNNERS) and diffs["fused"] == 0 and max(diffs.values()) < 1e-5
+    broken = {**runners(lstm), "dynamic": lambda x, n: tuple(t + 1 for t in run_fused(lstm, x, n))}
+    assert bench.agreement(broken, x, lengths)["dynamic"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="'fused'"):
+        bench.agreement({"static": runners(lstm)["static"]}, x, lengths)

@@ -34,7 +34,7 @@ from torch import nn
 from ..config import pick_device
 from ..models.unroll import RUNNERS, StaticUnroller, make_lstm, run_checkpointed, run_fused, runners
 
-__all__ = ["activation_bytes", "build_times", "checkpoint_tradeoff", "compare", "cuda_peak_bytes", "format_table", "main",
+__all__ = ["activation_bytes", "agreement", "build_times", "checkpoint_tradeoff", "compare", "cuda_peak_bytes", "format_table", "main",
            "make_batch", "sweep", "time_calls"]
 
 Call = Callable[[], tuple[torch.Tensor, torch.Tensor]]
@@ -142,6 +142,20 @@ def _setup(batch: int, max_len: int, hidden: int, input_size: int, real_fraction
     return lstm, x, lengths, device
 
 
+def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor]]], x: torch.Tensor,
+              lengths: Any) -> dict[str, float]:
+    """Largest absolute difference of each runner's outputs and final states from the ``fused`` runner's.
+
+    ``bound`` is `rnnlab.models.unroll.runners` of one LSTM. Checked in full float32 precision: on recent
+    GPUs cuDNN may otherwise use TF32 for its RNN kernels, which differs from float32 by about 1e-3.
+    """
+    if "fused" not in bound:
+        raise ValueError(f"bound must include a 'fused' runner to compare against, got {sorted(bound)}")
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        results = {name: run(x, lengths) for name, run in bound.items()}
+    return {name: max(float((a - b).abs().max()) for a, b in zip(out, results["fused"], strict=True)) for name, out in results.items()}
+
+
 def compare(*, batch: int = 64, max_len: int = 100, hidden: int = 128, input_size: int = 32, real_fraction: float = 0.5,
             repeats: int = 7, warmup: int = 2, seed: int = 0, device: str | torch.device | None = None) -> dict[str, Any]:
     """Run the four runners of `RUNNERS` on one random batch and measure them side by side.
@@ -155,10 +169,7 @@ def compare(*, batch: int = 64, max_len: int = 100, hidden: int = 128, input_siz
     static: StaticUnroller = bound["static"]  # type: ignore[assignment]
     static.build(max_len)
     calls = {name: (lambda run=bound[name]: run(x, lengths)) for name in RUNNERS}
-    with torch.no_grad():
-        results = {name: call() for name, call in calls.items()}
-    reference = results["fused"]
-    diff = max(float((a - b).abs().max()) for name in RUNNERS for a, b in zip(results[name], reference, strict=True))
+    diff = max(agreement(bound, x, lengths).values())
     params = list(lstm.parameters())
     times = time_calls(calls, params, repeats=repeats, warmup=warmup, device=device)
     medians = {name: statistics.median(values) for name, values in times.items()}
