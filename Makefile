@@ -21,6 +21,10 @@ lab: setup
 test: setup
 	RNNLAB_QUICK=1 RNNLAB_CACHE=0 $(PY) -m pytest
 
+# Regenerate exercises/student/ (committed) and exercises/autograder/ (git-ignored) from exercises/source/.
+exercises: setup
+	$(PY) -m rnnlab.grading.build
+
 lint: setup
 	$(PY) -m ruff check rnnlab tests
 
