@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -57,8 +58,11 @@ def gradebook(built, tmp_path_factory) -> dict[str, dict[str, str]]:
     for name in STUDENT_SAMPLES:
         (subs / "untouched").mkdir(exist_ok=True)
         shutil.copy(ROOT / "exercises" / "student" / f"{name}.ipynb", subs / "untouched" / f"{name}.ipynb")
-    hardcoded = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
-    hardcoded.cells.append(nbformat.v4.new_code_cell(HARDCODED_05))  # later definitions win: visible answers only
+    hardcoded = nbformat.read(built / "student" / "05_variable_length.ipynb", as_version=4)
+    for cell in hardcoded.cells:  # fill every stub with a function that knows only the visible answers
+        for name, body in HARDCODED_05.items():
+            if cell.source.startswith(f"def {name}("):
+                cell.source = body
     (subs / "hardcoded").mkdir()
     nbformat.write(hardcoded, subs / "hardcoded" / "05_variable_length.ipynb")
     vandal = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
@@ -70,18 +74,15 @@ def gradebook(built, tmp_path_factory) -> dict[str, dict[str, str]]:
     return _grade(subs, subs / "gradebook.csv", built / "autograder", "--jobs", "2", "--timeout", "300")
 
 
-HARDCODED_05 = '''
-def lengths_to_mask(lengths, max_len=None):
-    return torch.tensor([[True, True, True], [True, False, False], [True, True, False]])
-
-def masked_cross_entropy(logits, targets, lengths):
-    return torch.tensor(6.1467)
-
-def greedy_decode(step, state, batch_size, bos, eos, max_len):
-    for _ in range(3):
-        step(torch.zeros(batch_size, dtype=torch.long), state)
-    return [[2, 3]] * batch_size
-'''
+HARDCODED_05 = {
+    "lengths_to_mask": "def lengths_to_mask(lengths, max_len=None):\n"
+                       "    return torch.tensor([[True, True, True], [True, False, False], [True, True, False]])",
+    "masked_cross_entropy": "def masked_cross_entropy(logits, targets, lengths):\n    return torch.tensor(6.1467)",
+    "greedy_decode": "def greedy_decode(step, state, batch_size, bos, eos, max_len):\n"
+                     "    for _ in range(3):\n"
+                     "        step(torch.zeros(batch_size, dtype=torch.long), state)\n"
+                     "    return [[2, 3]] * batch_size",
+}
 
 VANDAL = '''
 import os, shutil
@@ -105,11 +106,13 @@ def test_every_exercise_has_a_student_copy_in_step_with_its_master(built):
         assert nbformat.read(fresh, as_version=4).metadata["otter"] == nbformat.read(current, as_version=4).metadata["otter"]
 
 
-def test_student_copies_hold_no_solution_and_no_hidden_test(built):
+def test_student_copies_hold_no_solution_and_no_hidden_test():
     for name in NAMES:
         nb = nbformat.read(ROOT / "exercises" / "student" / f"{name}.ipynb", as_version=4)
         text = json.dumps(nb)
-        assert "BEGIN SOLUTION" not in text and "manual_seed" not in json.dumps(nb.metadata["otter"]["tests"])
+        master = nbformat.read(ROOT / "exercises" / "source" / f"{name}.ipynb", as_version=4)
+        secret_seeds = {seed for c in master.cells if c.source.startswith("# HIDDEN") for seed in re.findall(r"\b\d+_\d{3}\b", c.source)}
+        assert "BEGIN SOLUTION" not in text and not any(seed in text for seed in secret_seeds), name
         cases = [case for test in nb.metadata["otter"]["tests"].values() for suite in test["suites"] for case in suite["cases"]]
         assert cases and not any(case["hidden"] for case in cases)
         assert any("grader.check(" in c.source for c in nb.cells)
