@@ -42,7 +42,6 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 CONTROL_KINDS = ("slider", "text", "dropdown")
-SETTLE_SECONDS = 1.5  # after the kernel is idle: time for widget views and images to attach
 
 
 class HarnessError(RuntimeError):
@@ -218,8 +217,6 @@ def open_lab(server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600))
 
 # --- what the page is asked (JavaScript run in JupyterLab through window.jupyterapp) -------------------
 
-_JS_PANEL = "Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === id)"
-
 JS_OPEN = """async (path) => {
   const app = window.jupyterapp;
   await app.restored;
@@ -230,7 +227,7 @@ JS_OPEN = """async (path) => {
 }"""
 
 JS_STATE = """(id) => {
-  const panel = %s;
+  const panel = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === id);
   const dialog = document.querySelector('.jp-Dialog');
   if (!panel) return {missing: true, dialog: dialog ? dialog.innerText : null};
   const sc = panel.sessionContext;
@@ -249,7 +246,7 @@ JS_STATE = """(id) => {
   }
   return {ready: sc.isReady, status: kernel ? kernel.status : null, cells,
           dialog: dialog ? dialog.innerText.slice(0, 500) : null};
-}""" % _JS_PANEL
+}"""
 
 JS_RUN_ALL = """(id) => {
   const app = window.jupyterapp;
@@ -259,10 +256,13 @@ JS_RUN_ALL = """(id) => {
 
 JS_ACCEPT_DIALOG = "() => { const b = document.querySelector('.jp-Dialog .jp-mod-accept'); if (b) b.click(); return !!b; }"
 
-JS_SHUTDOWN = """async (id) => {
-  const panel = %s;
-  if (panel) { await panel.sessionContext.shutdown(); panel.dispose(); }
-}""" % _JS_PANEL
+# Shut down every open notebook's kernel and close it, so the next notebook starts on an empty shell.
+JS_CLOSE_ALL = """async () => {
+  for (const w of Array.from(window.jupyterapp.shell.widgets('main'))) {
+    if (w.sessionContext) await w.sessionContext.shutdown();
+    w.dispose();
+  }
+}"""
 
 # What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views that
 # rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
@@ -270,8 +270,9 @@ JS_SCREEN = """(widgetNames) => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   if (!nb) return null;
   const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
-  const figures = [...nb.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.complete && i.naturalWidth > 0 && visible(i)).length
-                + [...nb.querySelectorAll('.jp-OutputArea-output svg')].filter(s => !s.closest('.jp-OutputPrompt') && visible(s) && s.getBoundingClientRect().width > 50).length;
+  const images = [...nb.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.complete && i.naturalWidth > 0 && visible(i));
+  const svgs = [...nb.querySelectorAll('.jp-OutputArea-output svg')].filter(s => visible(s) && s.getBoundingClientRect().width > 50);
+  const figures = images.length + svgs.length;
   // A widget view is an output node holding a drawn .jupyter-widgets element; a view that failed is
   // an output node that is itself .jupyter-widgets and holds only an error text.
   const rendered = [...nb.querySelectorAll('.jp-OutputArea-output')].filter(v => !v.parentElement.closest('.jupyter-widgets'))
@@ -330,7 +331,6 @@ class NotebookRun:
     """What a learner would see after Run All in one notebook (and after one interaction)."""
 
     path: str
-    seconds: float = 0.0
     cell_errors: list[str] = field(default_factory=list)
     figures: int = 0
     widget_views: int = 0
@@ -338,7 +338,11 @@ class NotebookRun:
     fallbacks: list[str] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
     interaction: str = ""
-    screenshot: Path | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
 
     def problems(self, expect_figure: bool, expect_widget: bool) -> list[str]:
         """Every way this run falls short of what a learner should see; empty when it is all fine."""
@@ -371,22 +375,37 @@ def widget_class_names() -> list[str]:
     """Names of ipywidgets' widget classes: their plain-text repr on screen means a view did not render."""
     import ipywidgets
 
-    names = {n for n in dir(ipywidgets) if isinstance(getattr(ipywidgets, n), type) and issubclass(getattr(ipywidgets, n), ipywidgets.DOMWidget)}
+    classes = {name: getattr(ipywidgets, name) for name in dir(ipywidgets)}
+    names = {name for name, c in classes.items() if isinstance(c, type) and issubclass(c, ipywidgets.DOMWidget)}
     return sorted(names | {"interactive"})
 
 
-def run_notebook(context: object, server: JupyterLabServer, path: str, deadline: Deadline, run_timeout: float = 300.0) -> tuple[object, NotebookRun]:
-    """Open ``path`` (relative to the server root) in a new page, Run All, and wait until it is done.
-
-    Returns the page (still open, for interaction and a screenshot) and what is on screen. Stops waiting
-    at the first error output of a cell not tagged ``raises-exception`` (Run All stops there too).
-    """
-    if not isinstance(path, str) or not path.endswith(".ipynb"):
-        raise ValueError(f"path must be a notebook path ending in .ipynb, got {path!r}")
-    start = time.monotonic()
+def open_page(context: object, server: JupyterLabServer, deadline: Deadline) -> object:
+    """Load JupyterLab in a new page of ``context`` and wait until the application is restored."""
     page = context.new_page()
     page.goto(f"{server.url}/lab?reset&token={server.token}", timeout=deadline.cap(90) * 1000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=deadline.cap(90) * 1000)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    return page
+
+
+def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float = 300.0) -> NotebookRun:
+    """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until done.
+
+    Returns what is on screen, with the seconds each phase took. Stops waiting at the first error output
+    of a cell not tagged ``raises-exception`` (Run All stops there too). The notebook stays open for
+    ``interact`` and ``screenshot``; ``close_notebooks`` ends it.
+    """
+    if not isinstance(path, str) or not path.endswith(".ipynb"):
+        raise ValueError(f"path must be a notebook path ending in .ipynb, got {path!r}")
+    run = NotebookRun(path=path)
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        run.phases[name] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+
     panel_id = page.evaluate(JS_OPEN, path)
 
     def kernel_idle() -> bool:
@@ -397,8 +416,8 @@ def run_notebook(context: object, server: JupyterLabServer, path: str, deadline:
         return bool(state.get("ready") and state.get("status") == "idle")
 
     _wait(page, kernel_idle, deadline, 120, f"the kernel of {path} to start and be idle")
+    phase("kernel start")
     page.evaluate(JS_RUN_ALL, panel_id)
-    run = NotebookRun(path=path)
 
     def finished() -> bool:
         state = page.evaluate(JS_STATE, panel_id)
@@ -409,14 +428,33 @@ def run_notebook(context: object, server: JupyterLabServer, path: str, deadline:
         run.cell_errors = [f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]]
         if run.cell_errors:
             return True
-        done = all(c["count"] is not None and not c["running"] for c in cells if not c["blank"])
-        return done and state.get("status") == "idle"
+        todo = [c for c in cells if not c["blank"]]
+        counted = [c for c in todo if c["count"] is not None]
+        running = [c["index"] for c in todo if c["running"]]
+        progress[0] = f"{len(counted)} of {len(todo)} code cells counted, running: cell {running or 'none'}, kernel {state.get('status')}"
+        return len(counted) == len(todo) and not running and state.get("status") == "idle"
 
-    _wait(page, finished, deadline, run_timeout, f"Run All in {path} to finish (kernel idle, every code cell counted)")
-    page.wait_for_timeout(SETTLE_SECONDS * 1000)
-    run.seconds = time.monotonic() - start
-    look(page, run)
-    return page, run
+    progress = ["not started"]
+    try:
+        _wait(page, finished, deadline, run_timeout, f"Run All in {path} to finish (kernel idle, every code cell counted)")
+    except TimeoutError as error:
+        raise TimeoutError(f"{error}; {progress[0]}") from None
+    phase("run all")
+    settle(page, run, deadline)
+    return run
+
+
+def settle(page: object, run: NotebookRun, deadline: Deadline, seconds: float = 10.0) -> None:
+    """Look at the screen until every widget output has drawn (or failed to) and the picture is stable."""
+    end = time.monotonic() + deadline.cap(seconds)
+    previous = None
+    while True:
+        page.wait_for_timeout(300)
+        look(page, run)
+        now = (run.figures, run.rendered_views, len(run.fallbacks), len(run.tracebacks))
+        if (now == previous and run.rendered_views + len(run.fallbacks) >= run.widget_views) or time.monotonic() > end:
+            return
+        previous = now
 
 
 def look(page: object, run: NotebookRun) -> None:
@@ -489,6 +527,7 @@ def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[st
     if bad or not kinds:
         raise ValueError(f"kinds must be a non-empty tuple from {CONTROL_KINDS}, got {kinds!r}")
     tried: list[str] = []
+    start = time.monotonic()
     for kind in kinds:
         n = 0
         while n < page.evaluate(JS_MARK_CONTROL, [kind, n]):
@@ -501,12 +540,13 @@ def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[st
                 tried.append(f"{action}: no other output changed within {react_timeout:.0f} s")
                 n += 1
                 continue
-            page.wait_for_timeout(SETTLE_SECONDS * 1000)
             run.interaction = f"changed: {action}"
-            look(page, run)
+            settle(page, run, deadline)
+            run.phases["interact"] = round(time.monotonic() - start, 1)
             return True
     run.interaction = "; ".join(tried) or f"no slider, text box or dropdown found among {run.rendered_views} widget views"
     look(page, run)
+    run.phases["interact"] = round(time.monotonic() - start, 1)
     return False
 
 
@@ -514,21 +554,25 @@ def screenshot(page: object, path: Path) -> Path:
     """Save the whole notebook as one image: grow the viewport to the notebook's height first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("""() => {
-      const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
-      return s ? s.scrollHeight + 200 : 1600; }""")
-    page.set_viewport_size({"width": 1280, "height": int(min(max(height, 800), 16000))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path))
+      const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+      const outer = panel && panel.querySelector('.jp-WindowedPanel-outer');
+      const inner = panel && panel.querySelector('.jp-WindowedPanel-inner');
+      if (!outer || !inner) return 0;
+      outer.scrollTop = 0;
+      return inner.getBoundingClientRect().top + inner.scrollHeight + 120; }""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 16000))})
+    try:
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
     return path
 
 
-def close_notebook(page: object) -> None:
-    """Shut the notebook's kernel down and close the page (best effort)."""
-    with contextlib.suppress(Exception):
-        page.evaluate("async () => { for (const w of Array.from(window.jupyterapp.shell.widgets('main')))"
-                      " if (w.sessionContext) await w.sessionContext.shutdown(); }")
-    with contextlib.suppress(Exception):
-        page.close()
+def close_notebooks(page: object) -> None:
+    """Shut down the kernels of the notebooks open on ``page`` and close them."""
+    page.evaluate(JS_CLOSE_ALL)
 
 
 def copy_notebooks(source: Path, target: Path) -> Path:

@@ -14,6 +14,7 @@ default 420) bounds the whole module.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +22,16 @@ import nbformat
 import pytest
 from jupyterlab_driver import (
     CHROMIUM,
+    CONTROL_KINDS,
     Deadline,
     JupyterLabServer,
     NotebookRun,
-    close_notebook,
+    close_notebooks,
     copy_notebooks,
     expectations,
     interact,
     open_lab,
+    open_page,
     run_notebook,
     screenshot,
 )
@@ -69,26 +72,33 @@ def write_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> None:
 
 @dataclass
 class Lab:
+    """One server, one browser, one JupyterLab page for every notebook of this module."""
+
     server: JupyterLabServer
     context: object
     deadline: Deadline
+    page: object = None
 
-    def check(self, path: str, name: str, kinds: tuple[str, ...] | None = ("slider", "text", "dropdown"),
-              react_timeout: float = 30.0) -> NotebookRun:
+    def check(self, path: str, name: str, kinds: tuple[str, ...] | None = CONTROL_KINDS, react_timeout: float = 30.0) -> NotebookRun:
         """Run All in ``path``, operate a widget when ``kinds`` is given, screenshot it, close it."""
-        page = None
+        loaded = time.monotonic()
+        if self.page is None or self.page.is_closed():
+            self.page = open_page(self.context, self.server, self.deadline)
+        loaded = round(time.monotonic() - loaded, 1)
+        page = self.page
         try:
-            page, run = run_notebook(self.context, self.server, path, self.deadline)
+            run = run_notebook(page, path, self.deadline)
+            run.phases = {"page load": loaded, **run.phases}
             if kinds and run.rendered_views:
                 interact(page, run, self.deadline, kinds=kinds, react_timeout=react_timeout)
             return run
         finally:
-            if page is not None:
-                try:
-                    shot = screenshot(page, SCREENSHOTS / f"{name}.png")
-                    print(f"screenshot: {shot}")
-                finally:
-                    close_notebook(page)
+            print(f"screenshot: {screenshot(page, SCREENSHOTS / f'{name}.png')}")
+            try:
+                close_notebooks(page)
+            except Exception:  # a page in a bad state is replaced, so one broken notebook cannot spoil the next
+                page.close()
+                self.page = None
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +144,8 @@ def test_chapter_in_jupyterlab(lab, notebook, capsys):
     expect_figure, expect_widget = expectations(notebook)
     run = lab.check(f"chapters/{notebook.name}", notebook.stem)
     with capsys.disabled():
-        print(f"\n  {notebook.name}: {run.seconds:.0f} s, {run.figures} figures, {run.rendered_views} widget views, "
-              f"{run.interaction or 'no interaction'}; screenshot {SCREENSHOTS / (notebook.stem + '.png')}")
+        phases = ", ".join(f"{k} {v:.0f} s" for k, v in run.phases.items())
+        print(f"\n  {notebook.name}: {run.figures} figures, {run.rendered_views} widget views, {run.interaction or 'no interaction'}"
+              f"\n    {phases}; screenshot {SCREENSHOTS / (notebook.stem + '.png')}")
     problems = run.problems(expect_figure=expect_figure, expect_widget=expect_widget)
     assert not problems, f"{notebook.name} in JupyterLab:\n  " + "\n  ".join(problems)
