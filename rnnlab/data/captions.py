@@ -73,3 +73,45 @@ def make_captions(count: int, split: str = "train", seed: int = 0, digit_seed: i
         captions.append(" ".join(words))
         used.append([int(j) for j in chosen])
     return Captioned(torch.from_numpy(canvases), tokens, lengths, captions, used)
+
+
+def decode_captions(tokens: torch.Tensor) -> list[str]:
+    """Caption strings of token rows ``(N, L)`` (stopping at ``<eos>``)."""
+    vocab = caption_vocab()
+    return [" ".join(vocab.decode(row)) for row in tokens.tolist()]
+
+
+def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: True where a predicted caption equals its target word for word, ``<eos>`` included.
+
+    Both are ``(N, L)`` id rows padded with ``<pad>`` after ``<eos>``; their widths may differ.
+    """
+    if predicted.dim() != 2 or targets.dim() != 2 or len(predicted) != len(targets):
+        raise ValueError(f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} and {tuple(targets.shape)}")
+    width = max(predicted.shape[1], targets.shape[1])
+    grow = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
+    return (grow(predicted.cpu()) == grow(targets.cpu())).all(dim=1)
+
+
+class CaptionStream:
+    """Training batches ``(images, tokens, lengths)`` of freshly composed images every epoch (new layouts, same digit pool).
+
+    Re-composing each epoch means the captioner never sees the same arrangement twice, so it has to
+    learn to read digits and their order rather than remember pictures.
+    """
+
+    def __init__(self, count: int, *, batch_size: int = 64, split: str = "train", seed: int = 0):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.count, self.batch_size, self.split, self.seed, self.epoch = count, batch_size, split, seed, 0
+        make_captions(1, split, seed)  # validate the arguments now rather than at the first epoch
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __iter__(self):
+        data = make_captions(self.count, self.split, seed=self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        for start in range(0, self.count, self.batch_size):
+            part = slice(start, start + self.batch_size)
+            yield data.images[part], data.tokens[part], data.lengths[part]

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import DataLoader
 
-from ..sequences import collate_padded
+from ..sequences import collate_padded, pad_sequences
 from .shipped import read_text
 from .splits import split_items
 from .vocab import Vocab, word_tokens
@@ -72,3 +72,16 @@ def sentiment_loader(rows: Sequence[Sentence], vocab: Vocab, *, batch_size: int 
     samples = [(ids, row.label) for ids, row in zip(encode_sentences(rows, vocab), rows, strict=True)]
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(samples, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_padded, generator=generator)
+
+
+def build_vocab(rows: Sequence[Sentence], min_freq: int = 2) -> Vocab:
+    """Vocabulary of the training sentences' words seen at least ``min_freq`` times (rarer words become ``<unk>``,
+    so the model learns what to do with a word it has never seen)."""
+    return Vocab.build([word_tokens(row.text) for row in rows], min_freq=min_freq)
+
+
+def texts_to_batch(texts: Sequence[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Free text → ``(tokens (B, T), lengths (B,))`` for a `SequenceClassifier`."""
+    if isinstance(texts, str) or not texts:
+        raise ValueError("texts must be a non-empty list of strings")
+    return pad_sequences(encode_sentences(texts, vocab))

@@ -7,9 +7,12 @@ between some rows; only rows whose first field is a four-digit year hold data.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 
+from ..models.forecast import sliding_windows
+from ..models.seq2vec import check_positive
 from .shipped import read_text
 
 _ROW = re.compile(r"^\s*(\d{4})\s+(.*)$")
@@ -38,3 +41,34 @@ def parse_monthly(text: str) -> tuple[np.ndarray, np.ndarray]:
 def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
     """Month stamps (e.g. 1749.0, 1749.083…) and monthly mean sunspot numbers, oldest first."""
     return parse_monthly(read_text("timeseries/sunspots_monthly.dat"))
+
+
+class Windows(NamedTuple):
+    """Inputs ``x`` ``(N, window)``, targets ``y`` ``(N, horizon)`` (``(N, window, horizon)`` when every step is a target),
+    and the month stamp of each window's first target."""
+
+    x: np.ndarray
+    y: np.ndarray
+    stamps: np.ndarray
+
+
+def sunspot_windows(window: int = 60, horizon: int = 12, *, test_months: int = 240, val_months: int = 240,
+                    scale: float = 100.0, every_step: bool = False) -> dict[str, Windows]:
+    """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a boundary.
+
+    ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before them, and
+    ``train`` everything earlier. ``every_step=True`` gives the train and val targets of a seq2seq
+    forecaster (the next ``horizon`` values after every step); the test targets are always ``(N, horizon)``.
+    """
+    stamps, values = load_sunspots()
+    check_positive(test_months=test_months, val_months=val_months)
+    x, y = sliding_windows(values / scale, window, horizon)
+    _, y_steps = sliding_windows(values / scale, window, horizon, every_step=True)
+    first = np.arange(len(x)) + window
+    last = first + horizon - 1
+    cut, val_cut = len(values) - test_months, len(values) - test_months - val_months
+    parts = {"train": last < val_cut, "val": (first >= val_cut) & (last < cut), "test": first >= cut}
+    if not parts["train"].any():
+        raise ValueError(f"window={window}, horizon={horizon} and the held-out months leave no training windows")
+    return {name: Windows(x[keep], (y_steps if every_step and name != "test" else y)[keep], stamps[first[keep]])
+            for name, keep in parts.items()}

@@ -86,3 +86,22 @@ def sliding_windows(series: Any, window: int, horizon: int, *, every_step: bool 
         return inputs, span[:, window:].copy()
     ahead = np.lib.stride_tricks.sliding_window_view(span[:, 1:], horizon, axis=1)  # (N, window, horizon)
     return inputs, ahead.copy()
+
+
+@torch.no_grad()
+def forecast(model: SequenceRegressor, windows: Any) -> np.ndarray:
+    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the last step, in eval mode."""
+    if not isinstance(model, SequenceRegressor):
+        raise TypeError(f"model must be a SequenceRegressor, got {type(model).__name__}")
+    model.eval()
+    device = model.head.weight.device
+    out = model(torch.as_tensor(np.asarray(windows, dtype=np.float32), device=device))
+    return (out[:, -1] if model.every_step else out).cpu().numpy()
+
+
+def mae_by_horizon(predicted: Any, truth: Any) -> np.ndarray:
+    """Mean absolute error for each horizon: ``(N, k)`` against ``(N, k)`` → ``(k,)``."""
+    predicted, truth = np.asarray(predicted, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if predicted.shape != truth.shape or predicted.ndim != 2:
+        raise ValueError(f"predicted and truth must both be (N, k) with the same shape, got {predicted.shape} and {truth.shape}")
+    return np.abs(predicted - truth).mean(axis=0)

@@ -17,7 +17,7 @@ from torch import nn
 from ..data.vocab import BOS, EOS
 from ..sequences import masked_cross_entropy
 from .decoding import greedy_decode, sample_decode
-from .seq2vec import check_positive, check_tokens
+from .seq2vec import check_positive, check_probability, check_tokens
 
 State = dict[str, torch.Tensor]
 
@@ -89,17 +89,23 @@ class SequenceGenerator(nn.Module):
 
 
 class ColumnEncoder(nn.Module):
-    """Image ``(B, 1, H, W)`` → vector: two convolutions, max over the height, keep every column, then a linear layer."""
+    """Image ``(B, 1, H, W)`` → vector: convolutions, max over the height, a convolution along the columns, then a linear layer.
 
-    def __init__(self, height: int, width: int, feature_size: int = 128, channels: int = 32):
+    Taking the max over the height (not over the width) keeps one feature vector per column, so the
+    final linear layer still knows which digit stood left of which.
+    """
+
+    def __init__(self, height: int, width: int, feature_size: int = 128, channels: int = 32, dropout: float = 0.0):
         super().__init__()
         check_positive(height=height, width=width, feature_size=feature_size, channels=channels)
+        check_probability(dropout=dropout)
         self.height, self.width = height, width
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels // 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d((2, 1)),
             nn.Conv2d(channels // 2, channels, 3, padding=1), nn.ReLU(),
         )
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(channels * width, feature_size), nn.ReLU())
+        self.columns = nn.Sequential(nn.Conv1d(channels, channels, 5, padding=2), nn.ReLU())
+        self.proj = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * width, feature_size), nn.ReLU())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         expected = (1, self.height, self.width)
@@ -108,16 +114,16 @@ class ColumnEncoder(nn.Module):
                             f"{getattr(images, 'dtype', type(images).__name__)}")
         if images.dim() != 4 or tuple(images.shape[1:]) != expected or images.shape[0] == 0:
             raise ValueError(f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
-        return self.proj(self.conv(images).amax(dim=2))
+        return self.proj(self.columns(self.conv(images).amax(dim=2)))
 
 
 class ImageCaptioner(nn.Module):
     """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out."""
 
     def __init__(self, vocab_size: int, height: int, width: int, *, feature_size: int = 128, hidden_size: int = 128,
-                 channels: int = 32, feed_features: bool = True):
+                 channels: int = 32, dropout: float = 0.0, feed_features: bool = True):
         super().__init__()
-        self.encoder = ColumnEncoder(height, width, feature_size, channels)
+        self.encoder = ColumnEncoder(height, width, feature_size, channels, dropout)
         self.decoder = SequenceGenerator(vocab_size, feature_size, hidden_size=hidden_size, feed_features=feed_features)
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -145,3 +145,17 @@ class SequenceClassifier(nn.Module):
             return torch.softmax(self(tokens, lengths), dim=-1)
         finally:
             self.train(was_training)
+
+
+@torch.no_grad()
+def predict_loader(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of ``(tokens, lengths, labels)`` batches, in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    probs, labels = [], []
+    for tokens, lengths, target in loader:
+        probs.append(torch.softmax(model(tokens.to(device), lengths), dim=-1).cpu())
+        labels.append(target)
+    if not probs:
+        raise ValueError("loader is empty: nothing to predict")
+    return torch.cat(probs), torch.cat(labels)
