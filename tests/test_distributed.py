@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rnnlab import load_checkpoint
 from rnnlab.distributed import LaunchTimeout, WorkerFailed, launch
 from rnnlab.distributed.comm import LINKS, all_reduce_seconds, cost_table, ring_all_reduce, ring_bytes_per_worker
-from rnnlab.distributed.launcher import check_port
+from rnnlab.distributed.launcher import check_port, last_traceback
 from rnnlab.distributed.parallel import (
     LayerPerDeviceLSTM,
     PackedLSTMEncoder,
@@ -280,3 +280,9 @@ def test_all_reduce_cost_arithmetic():
         ring_all_reduce([])
     with pytest.raises(ValueError, match=r"tensors\[1\]"):
         ring_all_reduce([torch.zeros(3), torch.zeros(4)])
+
+
+def test_last_traceback_drops_torch_rank_prefixes():
+    output = "step 1\n[rank1]: Traceback (most recent call last):\n[rank1]:   File \"x.py\"\n[rank1]: ValueError: boom\n"
+    assert last_traceback(output) == 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom'
+    assert last_traceback("") == "(the worker printed nothing)"

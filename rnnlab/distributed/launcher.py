@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -86,7 +87,11 @@ def report(result: Mapping[str, Any]) -> None:
 
 
 def last_traceback(output: str) -> str:
-    """The last Python traceback in a worker's output (or its last lines when there is none)."""
+    """The last Python traceback in a worker's output (or its last lines when there is none).
+
+    torch.distributed prefixes a worker's error lines with ``[rankN]:``; the prefixes are dropped.
+    """
+    output = re.sub(r"(?m)^\[rank\d+\]: ?", "", output)
     start = output.rfind("Traceback (most recent call last)")
     if start >= 0:
         return output[start:].rstrip()

@@ -195,3 +195,27 @@ def scatter_gather(module: Callable[..., torch.Tensor], *inputs: torch.Tensor, r
         raise ValueError(f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
                          "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)")
     return torch.cat(parts)
+
+
+def measure_pipeline(stack: nn.LSTM, x: torch.Tensor, devices: Sequence[str | torch.device], micro_batches: Sequence[int],
+                     repeats: int = 3) -> list[dict[str, Any]]:
+    """Time the forward pass of ``stack`` split one layer per device, for each number of micro-batches.
+
+    One row per entry: ``micro_batches``, median ``seconds`` over ``repeats`` runs (after a warm-up),
+    the ``measured`` and ``ideal`` bubble, and the ``timeline`` of the median run.
+    """
+    check_positive(repeats=repeats)
+    rows = []
+    for m in micro_batches:
+        model = PipelinedLSTM.from_stacked(stack, devices, micro_batches=m)
+        runs = []
+        with torch.no_grad():
+            model(x)
+            for _ in range(repeats):
+                tic = time.perf_counter()
+                model(x)
+                runs.append((time.perf_counter() - tic, model.timeline))
+        seconds, timeline = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+        rows.append({"micro_batches": m, "seconds": seconds, "measured": measured_bubble(timeline),
+                     "ideal": bubble_fraction(len(model.layers), m), "timeline": timeline})
+    return rows
