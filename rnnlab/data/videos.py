@@ -1,8 +1,8 @@
 """Short grey-scale clips of real handwritten digits moving on a canvas: the data of chapter 3.
 
 Every class is defined by *motion*, never by what a single frame looks like: a digit glides left,
-speeds up, bounces back; two digits meet, part or cross. Start positions are random and the time
-reversal of a clip of one class is a clip of another (left ↔ right, speeding up ↔ slowing down,
+turns, bounces back; two digits meet, part or cross. Start positions are random and the time
+reversal of a clip of one class is a clip of another (left ↔ right, turn left ↔ turn right,
 meet ↔ part), so a model that ignores the order of frames cannot tell those pairs apart. Half of the
 one-mover clips carry a second, still digit, so even counting digits reveals nothing.
 
@@ -21,16 +21,18 @@ a thousand clips take a few milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from .digits import digit_split, load_digits
 
-MOTION_CLASSES = ("left", "right", "up", "down", "speeding up", "slowing down", "bounce", "meet", "part", "cross")
-REVERSED = {"left": "right", "right": "left", "up": "down", "down": "up", "speeding up": "slowing down",
-            "slowing down": "speeding up", "bounce": "bounce", "meet": "part", "part": "meet", "cross": "cross"}
+MOTION_CLASSES = ("left", "right", "up", "down", "turn left", "turn right", "bounce", "meet", "part", "cross")
+REVERSED = {"left": "right", "right": "left", "up": "down", "down": "up", "turn left": "turn right",
+            "turn right": "turn left", "bounce": "bounce", "meet": "part", "part": "meet", "cross": "cross"}
 ACTIONS = ("still", "left", "right", "up", "down")
 PAD_LABEL = -100  # frame label on padding frames; torch's cross-entropy ignores it by default
 DIGIT = 8  # side of a digit image in pixels
@@ -73,6 +75,18 @@ class DigitVideos:
         return replace(self, videos=videos, positions=positions, labels=labels, frame_labels=frame_labels)
 
 
+def action_starts(frame_labels: torch.Tensor) -> torch.Tensor:
+    """``(N, T)`` bool: True on each real frame where a new action begins (frame 0, or a label unlike the one before).
+
+    These are the frames a one-way model cannot label: the move that starts there shows only in the next frame.
+    """
+    if not isinstance(frame_labels, torch.Tensor) or frame_labels.dim() != 2 or frame_labels.dtype != torch.int64:
+        raise TypeError(f"frame_labels must be an (N, T) int64 tensor, got {getattr(frame_labels, 'dtype', type(frame_labels).__name__)}")
+    changed = torch.ones_like(frame_labels, dtype=torch.bool)
+    changed[:, 1:] = frame_labels[:, 1:] != frame_labels[:, :-1]
+    return changed & (frame_labels != PAD_LABEL)
+
+
 def _reverse_order(lengths: np.ndarray, frames: int) -> np.ndarray:
     """Index ``(N, T)`` that plays frame ``L-1-t`` at ``t`` for ``t < L`` and leaves padding in place."""
     t = np.arange(frames)[None, :]
@@ -92,13 +106,6 @@ def _frame_labels(first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _accelerating_speeds(lengths: np.ndarray, frames: int, top: np.ndarray) -> np.ndarray:
-    """Per-step speeds rising from 0 to ``top`` over each clip's ``L-1`` steps: ``(N, T-1)``."""
-    steps = np.maximum(lengths[:, None] - 1, 1)
-    t = np.arange(frames - 1)[None, :]
-    return np.floor(top[:, None] * (t + 1) / steps + 1e-9).astype(np.int64)
-
-
 def _motion_offsets(
     rng: np.random.Generator, classes: np.ndarray, lengths: np.ndarray, frames: int, room: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -108,16 +115,15 @@ def _motion_offsets(
     real = t < (lengths[:, None] - 1)
     name = np.array(MOTION_CLASSES)[classes]
     speed = rng.integers(1, 3, n)
-    # glides, bounces and accelerations: one mover along a random axis and sign
+    # glides, turns and bounces: one mover, heading one way until the turning step, then maybe another
     glides = ("left", "right", "up", "down")
-    direction = np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))
-    speeds = np.broadcast_to(speed[:, None], (n, frames - 1)).copy()
-    accelerating = np.isin(name, ["speeding up", "slowing down"])
-    speeds[accelerating] = _accelerating_speeds(lengths, frames, rng.integers(3, 5, n))[accelerating]
+    first = _DIRECTIONS[np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))]  # (N, 2) as (dy, dx)
+    clockwise = np.stack([first[:, 1], -first[:, 0]], axis=1)  # on screen (y down): right → down → left → up
+    then = np.select([(name == "bounce")[:, None], (name == "turn right")[:, None]], [-first, clockwise], first)
     turn = (lengths * rng.uniform(0.35, 0.65, n)).astype(np.int64)
-    sign = np.where((name == "bounce")[:, None] & (t >= turn[:, None]), -1, 1)
+    heading = np.where((t >= turn[:, None])[..., None], then[:, None, :], first[:, None, :])  # (N, T-1, 2)
     steps = np.zeros((n, 2, frames - 1, 2), dtype=np.int64)
-    steps[:, 0] = (speeds * sign * real)[..., None] * _DIRECTIONS[direction][:, None, :]
+    steps[:, 0] = heading * (speed[:, None] * real)[..., None]
     # two movers along one axis: "meet" closes the gap then stays; "cross" passes the other digit
     pair = np.isin(name, ["meet", "part", "cross"])
     axis = _DIRECTIONS[rng.integers(0, 2, n) * 2 + 1]  # (0, 1) horizontal or (1, 0) vertical
@@ -227,8 +233,8 @@ def make_digit_videos(
     if task == "motion":
         names = MOTION_CLASSES
         classes = rng.integers(0, len(names), n)
-        # a "slowing down" / "part" clip is made as its reverse class and played backwards, so reversal is exact
-        made_as = np.array([names.index(REVERSED[c]) if c in ("slowing down", "part") else i for i, c in enumerate(names)])
+        # a "turn left" / "part" clip is made as its reverse class and played backwards, so reversal is exact
+        made_as = np.array([names.index(REVERSED[c]) if c in ("turn left", "part") else i for i, c in enumerate(names)])
         offsets, together = _motion_offsets(rng, made_as[classes], lengths, longest, room)
         visible = np.stack([np.ones(n, bool), together | (rng.random(n) < 0.5)], axis=1)
     else:
@@ -251,3 +257,37 @@ def make_digit_videos(
         frame_labels=torch.from_numpy(frame_labels), positions=torch.from_numpy(positions),
         visible=torch.from_numpy(visible), class_names=names,
     )
+
+
+class VideoStream:
+    """Fresh training clips every epoch: pass ``k`` of a loop over this stream generates ``n`` new clips from ``(seed, k)``.
+
+    Generating is cheaper than a training step, so a model never sees the same clip twice and cannot
+    memorise its training set. Yields ``(videos, lengths, targets)`` batches, where ``targets`` is
+    ``labels`` (clip classes) or ``frame_labels``; other keyword arguments go to `make_digit_videos`.
+    The sequence of epochs is fixed by ``seed``, so a run repeats exactly.
+    """
+
+    def __init__(self, n: int, batch_size: int = 64, *, seed: int = 0, targets: str = "labels", **kwargs: Any) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be an int in 1..n={n}, got {batch_size!r}")
+        if targets not in ("labels", "frame_labels"):
+            raise ValueError(f"targets must be 'labels' or 'frame_labels', got {targets!r}")
+        make_digit_videos(1, seed=seed, **kwargs)  # fail now, not at the first epoch, on a bad argument
+        self.n, self.batch_size, self.seed, self.targets, self.kwargs = n, batch_size, seed, targets, kwargs
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __repr__(self) -> str:  # stable across runs: part of the train-once cache key
+        options = "".join(f", {k}={v!r}" for k, v in sorted(self.kwargs.items()))
+        return f"VideoStream(n={self.n}, batch_size={self.batch_size}, seed={self.seed}, targets={self.targets!r}{options})"
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        self.epoch += 1
+        clips = make_digit_videos(self.n, seed=self.seed * 100_003 + self.epoch, **self.kwargs)
+        targets = getattr(clips, self.targets)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            part = slice(start, start + self.batch_size)
+            yield clips.videos[part], clips.lengths[part], targets[part]

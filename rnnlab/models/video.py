@@ -13,18 +13,25 @@ Every model takes ``(videos, lengths=None)``; ``lengths`` defaults to every clip
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..sequences import check_lengths, lengths_to_mask, masked_mean, pack, unpack
+from ..cache import train_once
+from ..config import seed_everything
+from ..data.videos import PAD_LABEL
+from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, masked_mean, pack, unpack
+from ..train import History, fit
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
-def check_videos(videos: Any, lengths: Any, size: int) -> torch.Tensor:
-    """Validate a batch of grey-scale clips ``(B, T, size, size)`` and return its lengths (all ``T`` when None)."""
+def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Tensor:
+    """Validate a batch of grey-scale clips ``(B, T, size, size)`` (any frame size when ``size`` is None)
+    and return its lengths (all ``T`` when ``lengths`` is None)."""
     if not isinstance(videos, torch.Tensor) or not videos.dtype.is_floating_point:
         raise TypeError(f"videos must be a float tensor (B, T, H, W), got {getattr(videos, 'dtype', type(videos).__name__)}")
     if videos.dim() != 4:
@@ -33,7 +40,7 @@ def check_videos(videos: Any, lengths: Any, size: int) -> torch.Tensor:
     batch, frames, height, width = videos.shape
     if batch == 0 or frames == 0:
         raise ValueError(f"videos must hold at least one clip of at least one frame, got shape {tuple(videos.shape)}")
-    if (height, width) != (size, size):
+    if size is not None and (height, width) != (size, size):
         raise ValueError(f"videos has frames of {height}×{width} pixels, but this model was built for {size}×{size}")
     if lengths is None:
         return torch.full((batch,), frames, dtype=torch.int64, device=videos.device)
@@ -142,3 +149,50 @@ class MeanFramesClassifier(nn.Module):
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.cnn.size)
         return self.head(masked_mean(self.cnn(videos, lengths), lengths))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_size: int = 250) -> torch.Tensor:
+    """A model's outputs for many clips, in eval mode, ``batch_size`` clips at a time, on the model's device (result on the CPU)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    lengths = check_videos(videos, lengths)
+    device = next(model.parameters()).device
+    model.eval()
+    parts = [model(videos[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device)).cpu()
+             for i in range(0, len(videos), batch_size)]
+    return torch.cat(parts)
+
+
+def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: Any, *, epochs: int, lr: float = 3e-3,
+                      per_frame: bool = False, seed: int = 0, device: Any = None) -> History:
+    """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `train_once`, recording
+    ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every epoch; returns the `History`.
+
+    The learning rate follows a cosine from ``lr`` down to 0 over ``epochs``, and the weights of the epoch
+    with the best ``val_acc`` are kept.
+    With ``per_frame=True`` the loss is the masked cross-entropy over real frames and ``val_acc`` the
+    share of real frames labelled right.
+    """
+    targets = val.frame_labels if per_frame else val.labels
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        predicted = predict(m, val.videos, val.lengths).argmax(-1)
+        real = targets != PAD_LABEL
+        return {"val_acc": float((predicted == targets)[real].float().mean())}
+
+    def batch_loss(m: nn.Module, batch: Any) -> torch.Tensor:
+        videos, lengths, y = batch
+        return masked_cross_entropy(m(videos, lengths), y, lengths) if per_frame else F.cross_entropy(m(videos, lengths), y)
+
+    def train() -> History:
+        seed_everything(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return fit(model, stream, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_loss=batch_loss,
+                   evaluate=evaluate, patience=epochs, monitor="val_acc", device=device)
+
+    config = {"epochs": epochs, "lr": lr, "per_frame": per_frame, "stream": repr(stream)}
+    return train_once(name, model, train, config=config, data=[val.videos[:8], targets], seed=seed)
