@@ -44,7 +44,8 @@ def test_exposure_bias_of_a_perfect_copy_is_none_and_of_an_untrained_model_is_lo
     model = Seq2Seq.build(src_size, tgt_size, embed_size=8, hidden_size=16, attention=None)
     report = exposure_bias(model, loader, max_len=8)
     assert 0 <= report["free_running"] <= 1 and 0 <= report["teacher_forced"] <= 1
-    assert 0 <= report["exact"] <= report["right_length"] <= 1
+    assert 0 <= report["exact"] <= report["right_length"] <= report["ended"] <= 1
+    assert len(report["output_lengths"]) == 32 and max(report["output_lengths"]) <= 8
     assert len(report["by_position"]) == max(int(b[4].max()) for b in loader)
     assert model.training, "the model's mode is restored"
 

@@ -81,8 +81,10 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
     Returns ``teacher_forced`` and ``free_running`` (token accuracy over the target's real positions,
     ``<eos>`` included), ``exact`` (share of outputs right to the last token and stopping in the right
     place), ``right_length`` (share of outputs that end with ``<eos>`` after as many words as the
-    target has, right or wrong), and ``by_position``: per output position, ``(teacher_forced, free_running)`` accuracy —
-    running free, early mistakes compound, so accuracy falls with position.
+    target has, right or wrong), ``ended`` (share that produced ``<eos>`` within ``max_len``),
+    ``output_lengths`` (each output's length, ``<eos>`` included) and ``by_position``: per output
+    position, ``(teacher_forced, free_running)`` accuracy; running free, early mistakes compound, so
+    accuracy falls with position.
     """
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"model must be an rnnlab Seq2Seq, got {type(model).__name__}")
@@ -90,6 +92,8 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
     free_right: list[torch.Tensor] = []
     masks: list[torch.Tensor] = []
     right_length: list[torch.Tensor] = []
+    ended: list[torch.Tensor] = []
+    out_lengths: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
     try:
@@ -101,8 +105,10 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
                 mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(1)
                 tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
                 tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
-                ended = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
-                right_length.append((ended & (lengths == tgt_lengths.to(device))).cpu())
+                stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
+                right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
+                ended.append(stopped.cpu())
+                out_lengths.append(lengths.cpu())
                 width = tgt_out.shape[1]
                 tokens = torch.nn.functional.pad(tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1)
                 free_right.append((tokens == tgt_out) & mask)
@@ -120,5 +126,7 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
         "free_running": float(free.sum() / mask.sum()),
         "exact": float((free | ~mask).all(1).float().mean()),
         "right_length": float(torch.cat(right_length).float().mean()),
+        "ended": float(torch.cat(ended).float().mean()),
+        "output_lengths": torch.cat(out_lengths).tolist(),
         "by_position": list(zip((tf.sum(0) / counts).tolist(), (free.sum(0) / counts).tolist(), strict=True)),
     }
