@@ -286,3 +286,16 @@ def test_last_traceback_drops_torch_rank_prefixes():
     output = "step 1\n[rank1]: Traceback (most recent call last):\n[rank1]:   File \"x.py\"\n[rank1]: ValueError: boom\n"
     assert last_traceback(output) == 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom'
     assert last_traceback("") == "(the worker printed nothing)"
+
+
+def test_bucketed_rank_loaders_are_disjoint_and_take_the_same_number_of_steps():
+    samples = [(torch.arange(1, 2 + i % 9), i % 2) for i in range(40)]
+    loaders = [make_loader(samples, 8, rank, 2, seed=1, bucket=True) for rank in range(2)]
+    for _, sampler in loaders:
+        sampler.set_epoch(3)
+    seen = [[sorted(b) for b in sampler] for _, sampler in loaders]
+    assert len(seen[0]) == len(seen[1]) > 0 and all(len(b) == 4 for rank in seen for b in rank)
+    flat = [i for rank in seen for b in rank for i in b]
+    assert len(flat) == len(set(flat))
+    tokens, lengths, labels = next(iter(loaders[0][0]))
+    assert tokens.shape[0] == 4 and int(lengths.max()) - int(lengths.min()) <= 2  # neighbouring lengths
