@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.data.digits import digit_split, load_digits
-from rnnlab.data.videos import ACTIONS, MOTION_CLASSES, PAD_LABEL, REVERSED, make_digit_videos
+from rnnlab.data.videos import ACTIONS, MOTION_CLASSES, PAD_LABEL, REVERSED, VideoStream, action_starts, make_digit_videos
 
 
 def _centre_x(videos: torch.Tensor) -> torch.Tensor:
@@ -110,3 +110,26 @@ def test_thousand_clips_generate():
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_digit_videos(**kwargs)
+
+
+def test_action_starts_marks_new_actions():
+    labels = torch.tensor([[0, 0, 1, 1, 1, PAD_LABEL], [2, 2, 2, 3, 3, 3]])
+    assert action_starts(labels).tolist() == [[True, False, True, False, False, False], [True, False, False, True, False, False]]
+    with pytest.raises(TypeError, match="frame_labels"):
+        action_starts(labels.float())
+
+
+def test_video_stream_gives_fresh_clips_each_epoch():
+    stream = VideoStream(10, 4, seed=3, frames=6, size=24)
+    assert len(stream) == 2
+    first, second = list(stream), list(stream)
+    assert [b[0].shape for b in first] == [(4, 6, 24, 24)] * 2
+    assert not torch.equal(first[0][0], second[0][0])
+    again = VideoStream(10, 4, seed=3, frames=6, size=24)
+    assert torch.equal(next(iter(again))[0], first[0][0])  # a run repeats
+    with pytest.raises(ValueError, match="batch_size"):
+        VideoStream(10, 11)
+    with pytest.raises(ValueError, match="targets"):
+        VideoStream(10, 2, targets="pixels")
+    with pytest.raises(ValueError, match="split must be"):
+        VideoStream(10, 2, split="dev")

@@ -167,15 +167,16 @@ def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_s
 
 
 def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: Any, *, epochs: int, lr: float = 3e-3,
-                      per_frame: bool = False, seed: int = 0, device: Any = None) -> History:
+                      seed: int = 0, device: Any = None) -> History:
     """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `train_once`, recording
     ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every epoch; returns the `History`.
 
     The learning rate follows a cosine from ``lr`` down to 0 over ``epochs``, and the weights of the epoch
     with the best ``val_acc`` are kept.
-    With ``per_frame=True`` the loss is the masked cross-entropy over real frames and ``val_acc`` the
-    share of real frames labelled right.
+    For a per-frame model (``model.per_frame``) the loss is the masked cross-entropy over real frames and
+    ``val_acc`` the share of real frames labelled right.
     """
+    per_frame = bool(getattr(model, "per_frame", False))
     targets = val.frame_labels if per_frame else val.labels
 
     def evaluate(m: nn.Module) -> dict[str, float]:
