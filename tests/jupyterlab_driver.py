@@ -328,7 +328,7 @@ JS_FINGERPRINT = """() => {
 
 @dataclass
 class NotebookRun:
-    """What a learner would see after Run All in one notebook (and after one interaction)."""
+    """What a learner would see after Run All in one notebook (and after operating its widgets)."""
 
     path: str
     cell_errors: list[str] = field(default_factory=list)
@@ -337,7 +337,7 @@ class NotebookRun:
     rendered_views: int = 0
     fallbacks: list[str] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
-    interaction: str = ""
+    interactions: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -354,8 +354,8 @@ class NotebookRun:
         if expect_widget:
             if self.rendered_views == 0:
                 found.append(f"no widget view rendered ({self.widget_views} widget outputs, none drawn)")
-            elif not self.interaction.startswith("changed"):
-                found.append(f"widget did not react: {self.interaction}")
+            elif not any(i.startswith("changed") for i in self.interactions):
+                found.append(f"widget did not react: {'; '.join(self.interactions) or 'not operated'}")
         return found
 
 
@@ -431,7 +431,8 @@ def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float
         todo = [c for c in cells if not c["blank"]]
         counted = [c for c in todo if c["count"] is not None]
         running = [c["index"] for c in todo if c["running"]]
-        progress[0] = f"{len(counted)} of {len(todo)} code cells counted, running: cell {running or 'none'}, kernel {state.get('status')}"
+        at = f"cell {running[0]} running, {len(running) - 1} queued" if running else "no cell running"
+        progress[0] = f"{len(counted)} of {len(todo)} code cells counted, {at}, kernel {state.get('status')}"
         return len(counted) == len(todo) and not running and state.get("status") == "idle"
 
     progress = ["not started"]
@@ -520,7 +521,7 @@ def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[st
              react_timeout: float = 30.0) -> bool:
     """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another output.
 
-    Records in ``run.interaction`` what was done ("changed: ..." on success) and re-reads the screen, so
+    Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the screen, so
     a traceback the interaction produced is caught. Returns whether an output changed.
     """
     bad = [k for k in kinds if k not in CONTROL_KINDS]
@@ -540,13 +541,13 @@ def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[st
                 tried.append(f"{action}: no other output changed within {react_timeout:.0f} s")
                 n += 1
                 continue
-            run.interaction = f"changed: {action}"
+            run.interactions.append(f"changed: {action}")
             settle(page, run, deadline)
-            run.phases["interact"] = round(time.monotonic() - start, 1)
+            run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
             return True
-    run.interaction = "; ".join(tried) or f"no slider, text box or dropdown found among {run.rendered_views} widget views"
+    run.interactions.append("; ".join(tried) or f"no {' or '.join(kinds)} found among {run.rendered_views} widget views")
     look(page, run)
-    run.phases["interact"] = round(time.monotonic() - start, 1)
+    run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
     return False
 
 
