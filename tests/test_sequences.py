@@ -264,3 +264,16 @@ def test_pack_moves_lengths_to_the_cpu_for_torch():
     x, lengths = torch.ones(2, 3, 1, device=device), torch.tensor([3, 1], device=device)
     back, back_lengths = unpack(pack(x, lengths))
     assert back_lengths.tolist() == [3, 1] and back.device == x.device
+
+
+def test_bucket_sampler_reads_rank_and_world_size_from_torch_distributed(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        sampler = BucketBatchSampler([3, 1, 2, 5], 2)
+        assert (sampler.num_replicas, sampler.rank) == (1, 0)
+        with pytest.raises(ValueError, match="rank"):
+            BucketBatchSampler([3, 1, 2, 5], 2, rank=1)
+    finally:
+        dist.destroy_process_group()
