@@ -102,9 +102,13 @@ def _step(xw_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tens
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def _input_gates(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
-    """All time steps' input projections in one matrix product (cuDNN and oneDNN do the same)."""
-    return F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+def _input_gates(lstm: nn.LSTM, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """All time steps' input projections in one matrix product (cuDNN and oneDNN do the same), one tensor per step.
+
+    Split with ``unbind`` rather than indexed ``xw[:, t]`` inside the loop: the backward pass of each
+    index would fill a zero tensor the size of all ``T`` steps, making backward cost grow as ``T²``.
+    """
+    return F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0).unbind(1)
 
 
 def run_dynamic(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +135,7 @@ def run_dynamic(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorted:
         if n < h.shape[0]:
             finished.append(h[n:])
             h, c = h[:n], c[:n]
-        h, c = _step(xw[:n, t], h, c, w_hh)
+        h, c = _step(xw[t][:n], h, c, w_hh)
         outputs.append(F.pad(h, (0, 0, 0, batch - n)))
     h_last = torch.cat([h, *reversed(finished)])
     outputs = torch.stack(outputs, dim=1)
@@ -151,10 +155,10 @@ class _Unrolled(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xw, w_hh = _input_gates(self.lstm, x), self.lstm.weight_hh_l0
-        h = c = torch.zeros_like(xw[:, 0, : self.lstm.hidden_size])
+        h = c = torch.zeros_like(xw[0][:, : self.lstm.hidden_size])
         outputs = []
         for t in range(self.steps):
-            h_new, c_new = _step(xw[:, t], h, c, w_hh)
+            h_new, c_new = _step(xw[t], h, c, w_hh)
             keep = mask[:, t : t + 1]
             h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
             outputs.append(h_new * keep)
