@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from rnnlab import load_checkpoint
 from rnnlab.distributed import LaunchTimeout, WorkerFailed, launch
+from rnnlab.distributed import launcher as launcher_module
 from rnnlab.distributed.comm import LINKS, all_reduce_seconds, cost_table, ring_all_reduce, ring_bytes_per_worker
 from rnnlab.distributed.launcher import check_port, last_traceback
 from rnnlab.distributed.parallel import (
@@ -29,13 +30,20 @@ from rnnlab.distributed.parallel import (
 from rnnlab.distributed.train import build_model, make_loader, parse_args, setup, train_reference
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead too
-        return handle.read().split(")")[-1].split()[0] != "Z"
+def _alive(pid: int, wait: float = 10.0) -> bool:
+    """True if ``pid`` still runs after ``wait`` seconds (a killed process needs CPU time to die on a busy machine)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead too
+                if handle.read().split(")")[-1].split()[0] == "Z":
+                    return False
+        except (ProcessLookupError, FileNotFoundError):
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -116,12 +124,15 @@ def test_cuda_on_a_machine_without_gpus_is_a_clear_error(monkeypatch):
 
 def test_launch_returns_what_each_worker_reports(worker_module):
     env = worker_module("ok_worker", """
-        import os
-        from rnnlab.distributed.launcher import report
+        import importlib.util, os
+        spec = importlib.util.spec_from_file_location("launcher", os.environ["LAUNCHER"])  # without importing torch
+        launcher = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(launcher)
+        report = launcher.report
         print("hello from", os.environ["RANK"])
         report({"rank": int(os.environ["RANK"]), "world": int(os.environ["WORLD_SIZE"]), "port": os.environ["MASTER_PORT"]})
     """)
-    results = launch(2, "ok_worker", env=env, timeout=60, stream=False)
+    results = launch(2, "ok_worker", env={**env, "LAUNCHER": launcher_module.__file__}, timeout=60, stream=False)
     assert [r["rank"] for r in results] == [0, 1] and {r["world"] for r in results} == {2}
     assert len({r["port"] for r in results}) == 1
 
@@ -129,8 +140,11 @@ def test_launch_returns_what_each_worker_reports(worker_module):
 def test_a_worker_that_raises_fails_the_launch_fast_with_its_traceback(worker_module, tmp_path):
     env = worker_module("crash_worker", """
         import os, time
-        open(os.path.join(os.environ["PIDS"], f"pid{os.environ['RANK']}"), "w").write(str(os.getpid()))
+        folder = os.environ["PIDS"]
+        open(os.path.join(folder, f"pid{os.environ['RANK']}"), "w").write(str(os.getpid()))
         if os.environ["RANK"] == "1":
+            while not os.path.exists(os.path.join(folder, "pid0")):  # crash only once the peer is up and waiting
+                time.sleep(0.01)
             raise ZeroDivisionError("rank one divided by zero")
         time.sleep(600)  # rank 0 would wait forever for its peer
     """)
