@@ -9,18 +9,21 @@ first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import sacrebleu
 import torch
+from torch.utils.data import DataLoader
 
+from .cache import train_once
 from .data.vocab import BOS, UNK, Vocab
-from .models.encoder_decoder import Seq2Seq
+from .models.encoder_decoder import Seq2Seq, SyncedTagger, seq2seq_loss, tagger_loss
 from .sequences import pad_sequences
+from .train import History, fit
 
-__all__ = ["Translator", "bleu", "exact_match"]
+__all__ = ["Translator", "accuracy_by", "bleu", "exact_match", "synced_translate", "train_translation"]
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -37,6 +40,16 @@ def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
     if len(predictions) != len(targets) or len(predictions) == 0:
         raise ValueError(f"need as many predictions as targets (≥ 1), got {len(predictions)} and {len(targets)}")
     return sum(p == t for p, t in zip(predictions, targets, strict=True)) / len(targets)
+
+
+def accuracy_by(keys: Sequence[Hashable], correct: Sequence[bool]) -> dict[Hashable, tuple[float, int]]:
+    """Accuracy and count per key, in sorted key order: ``accuracy_by(lengths, hits) -> {length: (acc, n)}``."""
+    if len(keys) != len(correct) or len(keys) == 0:
+        raise ValueError(f"need as many keys as results (≥ 1), got {len(keys)} and {len(correct)}")
+    groups: dict[Hashable, list[bool]] = {}
+    for key, hit in zip(keys, correct, strict=True):
+        groups.setdefault(key, []).append(bool(hit))
+    return {key: (sum(groups[key]) / len(groups[key]), len(groups[key])) for key in sorted(groups, key=lambda k: (str(type(k)), k))}
 
 
 class Translator:
@@ -115,11 +128,14 @@ class Translator:
                 out.extend(self._text(candidates[0][0].tolist()) for candidates in beams)
         return out[0] if isinstance(text, str) else out
 
-    def candidates(self, text: str, *, beam_width: int = 5, length_penalty: float = 1.0) -> list[tuple[str, float]]:
-        """Beam-search candidates for one string: ``(translation, score)``, best first."""
+    def candidates(
+        self, text: str, *, beam_width: int = 5, length_penalty: float = 1.0, as_tokens: bool = False
+    ) -> list[tuple[Any, float]]:
+        """Beam-search candidates for one string: ``(translation, score)``, best first (token lists if ``as_tokens``)."""
         src, lengths = self._batch([text])
         beams = self.model.beam(src, lengths, max_len=self.max_output_len, beam_width=beam_width, length_penalty=length_penalty)
-        return [(self._text(tokens.tolist()), score) for tokens, score in beams[0]]
+        words = [(self.tgt_vocab.decode(tokens.tolist()), score) for tokens, score in beams[0]]
+        return words if as_tokens else [(self.detokenize(w), score) for w, score in words]
 
     def attention(self, text: str, translation_tokens: Sequence[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
         """``(source tokens, output tokens, weights (T, S))``: where the model looked while writing each output token.
@@ -136,3 +152,43 @@ class Translator:
         weights = self.model.attention_weights(src, lengths, tgt_in)[0].cpu().numpy()
         source = [t if t in self.src_vocab else self.src_vocab.itos[UNK] for t in self.source_tokens(text)]
         return source, [self.tgt_vocab.itos[i] for i in out_ids.tolist()], weights
+
+
+def train_translation(
+    name: str, model: Seq2Seq | SyncedTagger, loader: DataLoader, *, epochs: int, lr: float, seed: int, progress: bool = True
+) -> History:
+    """Train a `Seq2Seq` (on `pair_loader` batches) or `SyncedTagger` (on `synced_loader` batches) once.
+
+    Adam at ``lr``, gradients clipped to norm 1, the masked loss of the model's kind, a fresh shuffle of
+    bucketed batches each epoch; the result is cached by `rnnlab.train_once` under ``name``.
+    """
+    if isinstance(model, Seq2Seq):
+        batch_loss = seq2seq_loss
+    elif isinstance(model, SyncedTagger):
+        batch_loss = tagger_loss
+    else:
+        raise TypeError(f"model must be a Seq2Seq or a SyncedTagger, got {type(model).__name__}")
+    if not isinstance(loader, DataLoader):
+        raise TypeError(f"loader must be a DataLoader from pair_loader / synced_loader, got {type(loader).__name__}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
+
+    def run() -> History:
+        return fit(model, loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
+                   on_epoch_start=set_epoch, progress=progress)
+
+    config = {"epochs": epochs, "lr": lr, "batch_size": loader.batch_sampler.batch_size}
+    return train_once(name, model, run, config=config, data=list(loader.dataset), seed=seed)
+
+
+def synced_translate(
+    tagger: SyncedTagger, texts: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab, *, tokenize: Callable[[str], list[str]],
+    detokenize: Callable[[Sequence[str]], str], out_len: int,
+) -> list[str]:
+    """What a synced tagger writes for each text: its first ``out_len`` outputs (inputs padded to ``out_len``)."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings")
+    ids = [src_vocab.encode(tokenize(t)) for t in texts]
+    src, _ = pad_sequences([torch.cat([x, x.new_zeros(max(0, out_len - len(x)))]) for x in ids])
+    out = tagger.greedy(src.to(next(tagger.parameters()).device), out_len)
+    return [detokenize(tgt_vocab.decode(row, stop_at_eos=False)) for row in out.tolist()]

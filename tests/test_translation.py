@@ -1,5 +1,6 @@
 import datetime as dt
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -9,7 +10,9 @@ from rnnlab.data.parallel import encode_pairs, pair_loader, synced_loader
 from rnnlab.data.translation import detokenize, load_pairs, normalise, split_pairs, tokens
 from rnnlab.data.vocab import BOS, EOS, PAD, Vocab, char_tokens
 from rnnlab.models.encoder_decoder import Seq2Seq, SyncedTagger, seq2seq_loss, tagger_loss
-from rnnlab.translate import Translator, bleu, exact_match
+from rnnlab.plots.translation import plot_accuracy_by_format, plot_accuracy_by_length, plot_attention
+from rnnlab.translate import Translator, accuracy_by, bleu, exact_match, synced_translate, train_translation
+from rnnlab.widgets.translation import describe, translate_box
 
 DATES = make_dates(8, seed=3)
 SRC_VOCAB = Vocab.build(char_tokens(s) for s, _ in make_dates(300, seed=1))
@@ -190,3 +193,56 @@ def test_loaders_validate():
         pair_loader(src, tgt[:-1], batch_size=2, shuffle=False)
     with pytest.raises(ValueError, match="empty source"):
         encode_pairs([("", "2000-01-01")], SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
+
+
+def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("RNNLAB_CACHE", "1")
+    src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
+    seed_everything(0)
+    m = model()
+    history = train_translation("tiny_dates", m, pair_loader(src, tgt, batch_size=4, shuffle=True, bucket=True), epochs=2, lr=0.01,
+                                seed=0, progress=False)
+    assert len(history) == 2 and list(tmp_path.glob("tiny_dates-*.pt"))
+    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16)
+    train_translation("tiny_synced", tagger, synced_loader(src, [t[1:-1] for t in tgt], batch_size=4, shuffle=True), epochs=1,
+                      lr=0.01, seed=0, progress=False)
+    out = synced_translate(tagger, ["1.2.03", "Monday, May 1, 2000"], SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens,
+                           detokenize="".join, out_len=10)
+    assert len(out) == 2 and all(isinstance(o, str) for o in out)
+    with pytest.raises(TypeError, match="Seq2Seq or a SyncedTagger"):
+        train_translation("bad", torch.nn.Linear(2, 2), None, epochs=1, lr=0.1, seed=0)
+
+
+def test_bucketed_loader_batches_similar_lengths():
+    src, tgt = encode_pairs(make_dates(64, seed=2), SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
+    bucketed = pair_loader(src, tgt, batch_size=8, shuffle=True, bucket=True)
+    plain = pair_loader(src, tgt, batch_size=8, shuffle=True)
+    assert sorted(i for b in bucketed for i in b[1].tolist()) == sorted(len(s) for s in src)
+    assert sum(b[0].numel() for b in bucketed) < 0.8 * sum(b[0].numel() for b in plain)
+
+
+def test_accuracy_by_plots_and_widget(trained):
+    assert accuracy_by([3, 1, 3], [True, False, False]) == {1: (0.0, 1), 3: (0.5, 2)}
+    hits = {"a": [True, False, True, True], "b": [False, False, True, True]}
+    assert plot_accuracy_by_length([5, 9, 12, 30], hits).axes
+    assert plot_accuracy_by_format(["x", "y", "x", "z"], hits).axes
+    with pytest.raises(ValueError, match="correct"):
+        plot_accuracy_by_length([1, 2], hits)
+    source, output, weights = trained.attention(DATES[0][0])
+    assert plot_attention(source, output, weights).axes
+    with pytest.raises(ValueError, match="weights"):
+        plot_attention(source, output[:-1], weights)
+    info = describe(trained, DATES[1][0], beam_width=2)
+    assert info["translation"] == DATES[1][1] and info["candidates"][0][0] == DATES[1][1] and info["attention"] is not None
+    assert describe(trained, "")["error"]
+    box = translate_box({"dates": trained}, examples={"dates": DATES[2][0]})
+    box.children[1].value = DATES[3][0]
+    box.children[0].children[1].value = 1
+    plt.close("all")
+
+
+def test_make_dates_with_formats():
+    triples = make_dates(50, seed=4, with_formats=True)
+    assert [t[:2] for t in triples] == make_dates(50, seed=4)
+    assert all(format_date(dt.date.fromisoformat(iso), fmt) == human for human, iso, fmt in triples)

@@ -61,11 +61,12 @@ def format_date(date: dt.date, fmt: str) -> str:
     )
 
 
-def make_dates(n: int, seed: int = 0) -> list[tuple[str, str]]:
+def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tuple[str, ...]]:
     """``n`` distinct ``(human, iso)`` pairs, e.g. ``("the 22nd of April 2019", "2019-04-22")``.
 
     Dates are uniform over 1950–2049 and formats uniform over `DATE_FORMATS`; the same ``seed`` always
-    gives the same list, and no human string repeats (so any split of it has no overlap).
+    gives the same list, and no human string repeats (so any split of it has no overlap). With
+    ``with_formats=True`` each item is ``(human, iso, format)``, to measure accuracy per format.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
@@ -74,11 +75,11 @@ def make_dates(n: int, seed: int = 0) -> list[tuple[str, str]]:
         raise ValueError(f"n = {n} is too many distinct dates; at most {span * len(DATE_FORMATS) // 2}")
     rng = random.Random(seed)
     seen: set[str] = set()
-    pairs = []
-    while len(pairs) < n:
-        date = _FIRST + dt.timedelta(days=rng.randrange(span))
-        human = format_date(date, rng.choice(DATE_FORMATS))
+    items = []
+    while len(items) < n:
+        date, fmt = _FIRST + dt.timedelta(days=rng.randrange(span)), rng.choice(DATE_FORMATS)
+        human = format_date(date, fmt)
         if human not in seen:
             seen.add(human)
-            pairs.append((human, date.isoformat()))
-    return pairs
+            items.append((human, date.isoformat(), fmt) if with_formats else (human, date.isoformat()))
+    return items

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from ..sequences import collate_padded
+from ..sequences import BucketBatchSampler, collate_padded
 from .vocab import PAD, Vocab
 
 Tokenizer = Callable[[str], list[str]]
@@ -34,11 +34,14 @@ def encode_pairs(
     return src, tgt
 
 
-def _loader(samples: list, batch_size: int, shuffle: bool, seed: int, collate: Callable) -> DataLoader:
+def _loader(samples: list, batch_size: int, shuffle: bool, seed: int, collate: Callable, bucket: bool) -> DataLoader:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not samples:
         raise ValueError("no samples to batch")
+    if bucket:
+        sampler = BucketBatchSampler([len(sample[0]) for sample in samples], batch_size, shuffle=shuffle, seed=seed)
+        return DataLoader(samples, batch_sampler=sampler, collate_fn=collate)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(samples, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
 
@@ -48,7 +51,9 @@ def _check_same_count(src: Sequence, tgt: Sequence) -> None:
         raise ValueError(f"src has {len(src)} sequences but tgt has {len(tgt)}")
 
 
-def pair_loader(src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+def pair_loader(
+    src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0, bucket: bool = False
+) -> DataLoader:
     """Batches ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)`` for teacher-forced training.
 
     ``tgt`` sequences are framed ``<bos> … <eos>``; ``tgt_in`` drops the last token, ``tgt_out`` the
@@ -60,10 +65,12 @@ def pair_loader(src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, bat
         s, s_len, t, t_len = collate_padded(samples)
         return s, s_len, t[:, :-1], t[:, 1:], t_len - 1
 
-    return _loader(list(zip(src, tgt, strict=True)), batch_size, shuffle, seed, collate)
+    return _loader(list(zip(src, tgt, strict=True)), batch_size, shuffle, seed, collate, bucket)
 
 
-def synced_loader(src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+def synced_loader(
+    src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0, bucket: bool = False
+) -> DataLoader:
     """Batches ``(src, tgt, tgt_lengths)`` for a synced model: output step ``t`` must produce ``tgt[:, t]``.
 
     ``tgt`` holds the plain target ids (no ``<bos>``/``<eos>``); each source is padded with ``<pad>``
@@ -76,4 +83,4 @@ def synced_loader(src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, b
         s, _, t, t_len = collate_padded(samples)
         return s, t, t_len
 
-    return _loader(list(zip(padded, tgt, strict=True)), batch_size, shuffle, seed, collate)
+    return _loader(list(zip(padded, tgt, strict=True)), batch_size, shuffle, seed, collate, bucket)
