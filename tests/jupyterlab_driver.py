@@ -361,13 +361,15 @@ class NotebookRun:
 
 def _wait(page: object, predicate, deadline: Deadline, seconds: float, what: str) -> object:
     """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
-    end = time.monotonic() + deadline.cap(seconds)
+    allowed = deadline.cap(seconds)
+    end = time.monotonic() + allowed
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > end:
-            raise TimeoutError(f"timed out after {seconds:.0f} s waiting for {what}")
+            cut = f" (the rest of the {deadline.seconds:.0f} s budget for {deadline.what})" if allowed < seconds else ""
+            raise TimeoutError(f"timed out after {allowed:.0f} s{cut} waiting for {what}")
         page.wait_for_timeout(250)
 
 

@@ -84,6 +84,7 @@ class Lab:
     def check(self, path: str, name: str, operate: tuple[tuple[str, ...], ...] = (CONTROL_KINDS,),
               react_timeout: float = 30.0) -> NotebookRun:
         """Run All in ``path``; operate a widget once per tuple of control kinds; screenshot; close."""
+        self.deadline.cap(1)  # fail at once, before touching the page, when the budget is spent
         loaded = time.monotonic()
         if self.page is None or self.page.is_closed():
             self.page = open_page(self.context, self.server, self.deadline)
