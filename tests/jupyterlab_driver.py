@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,6 +87,7 @@ class JupyterLabServer:
         self.token = os.urandom(16).hex()
         self.port = 0
         self.process: subprocess.Popen | None = None
+        self._stopping = threading.Lock()  # the watchdog may stop the server from another thread
         self.log_path = self.home / "jupyter-lab.log"
 
     @property
@@ -152,7 +154,11 @@ class JupyterLabServer:
             return "(no server log)"
 
     def stop(self) -> None:
-        """Stop the server, its kernels and anything they started; safe to call twice."""
+        """Stop the server, its kernels and anything they started; safe to call twice, from any thread."""
+        with self._stopping:
+            self._stop()
+
+    def _stop(self) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -182,7 +188,7 @@ class JupyterLabServer:
 
 
 def kill_processes_mentioning(marker: str) -> list[int]:
-    """Kill (with their descendants) this user's processes whose command line contains ``marker``."""
+    """Kill the processes whose command line contains ``marker`` (a private temporary path), with their descendants."""
     if not marker:
         raise ValueError("marker must be a non-empty string")
     victims: dict[int, psutil.Process] = {}
@@ -213,6 +219,39 @@ def open_lab(server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600))
             yield context
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Event]:
+    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server and
+    kill the browser this process started, so every pending call fails instead of waiting forever."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    fired = threading.Event()
+
+    def fire() -> None:
+        fired.set()
+        server.stop()
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "chrom" in child.name():
+                    child.kill()
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
+def evaluate(page: object, script: str, arg: object = None, seconds: float = 60.0) -> object:
+    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds`` (Playwright's
+    evaluate has no timeout of its own, and JupyterLab's promises can wait forever on a dialog)."""
+    bounded = ("async ([arg, ms]) => Promise.race([(" + script + ")(arg),"
+               " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / 1000 + ' s')), ms))])")
+    return page.evaluate(bounded, [arg, int(seconds * 1000)])
 
 
 # --- what the page is asked (JavaScript run in JupyterLab through window.jupyterapp) -------------------
@@ -387,7 +426,7 @@ def open_page(context: object, server: JupyterLabServer, deadline: Deadline) -> 
     page = context.new_page()
     page.goto(f"{server.url}/lab?reset&token={server.token}", timeout=deadline.cap(90) * 1000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=deadline.cap(90) * 1000)
-    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    evaluate(page, "async () => { await window.jupyterapp.restored; }", seconds=deadline.cap(90))
     return page
 
 
@@ -408,7 +447,7 @@ def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float
         run.phases[name] = round(time.monotonic() - clock, 1)
         clock = time.monotonic()
 
-    panel_id = page.evaluate(JS_OPEN, path)
+    panel_id = evaluate(page, JS_OPEN, path, seconds=deadline.cap(90))
 
     def kernel_idle() -> bool:
         state = page.evaluate(JS_STATE, panel_id)
@@ -423,8 +462,10 @@ def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float
 
     def finished() -> bool:
         state = page.evaluate(JS_STATE, panel_id)
-        if state.get("dialog"):
+        if state.get("dialog"):  # e.g. "Kernel Restarting: the kernel appears to have died"
             raise AssertionError(f"{path}: a dialog appeared during Run All: {state['dialog']}")
+        if state.get("missing") or state.get("status") == "dead":
+            raise AssertionError(f"{path}: the notebook closed or its kernel died during Run All")
         cells = state["cells"]
         run.widget_views = sum(c["views"] for c in cells)
         run.cell_errors = [f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]]
@@ -575,7 +616,7 @@ def screenshot(page: object, path: Path) -> Path:
 
 def close_notebooks(page: object) -> None:
     """Shut down the kernels of the notebooks open on ``page`` and close them."""
-    page.evaluate(JS_CLOSE_ALL)
+    evaluate(page, JS_CLOSE_ALL, seconds=30)
 
 
 def copy_notebooks(source: Path, target: Path) -> Path:

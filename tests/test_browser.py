@@ -34,6 +34,7 @@ from jupyterlab_driver import (
     open_page,
     run_notebook,
     screenshot,
+    watchdog,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ def lab(tmp_path_factory):
     write_notebook(root / "harness" / "broken.ipynb", BROKEN_CELLS)
     deadline = Deadline(BUDGET_SECONDS, "the browser test (raise RNNLAB_E2E_BUDGET to allow more)")
     with JupyterLabServer(root, base / "jupyter", env={"RNNLAB_QUICK": "1", "RNNLAB_CACHE": "0"}) as server, \
-            open_lab(server) as context:
+            watchdog(BUDGET_SECONDS + 120, server), open_lab(server) as context:
         yield Lab(server, context, deadline)
 
 
