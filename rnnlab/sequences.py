@@ -326,8 +326,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     another. With ``drop_last=False`` every index is served exactly once per epoch across the ranks
     (large batches are split in two where needed to even out the count); with ``drop_last=True``
     the incomplete batch and any batches left over after an even split are dropped (chosen at random
-    when shuffling). Call ``set_epoch(epoch)`` before each epoch, as with ``DistributedSampler``, so
-    each epoch is shuffled differently but identically on all ranks.
+    when shuffling). Each pass over the sampler serves the next epoch's shuffle (the same on all ranks);
+    ``set_epoch(epoch)`` pins the pass that follows to ``epoch``, as with ``DistributedSampler``, which
+    keeps ranks in step and makes a resumed run repeat the original (``fit(on_epoch_start=sampler.set_epoch)``).
 
     Use it as ``DataLoader(dataset, batch_sampler=BucketBatchSampler(lengths, 64), collate_fn=collate_padded)``.
     """
@@ -365,7 +366,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self._count = len(self._all_batches(0))
 
     def set_epoch(self, epoch: int) -> None:
-        """Shuffle differently in each epoch (the same way on every rank)."""
+        """Serve ``epoch``'s shuffle on the next pass (the same on every rank); later passes continue from it."""
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
         self.epoch = epoch
@@ -421,6 +422,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._all_batches(self.epoch)
+        self.epoch += 1
         return iter(batches[self.rank:: self.num_replicas])
 
     def __len__(self) -> int:

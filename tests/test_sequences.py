@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
@@ -111,6 +111,7 @@ def test_packed_rnn_equals_one_sequence_at_a_time():
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=60), st.integers(1, 9), st.integers(1, 4), st.booleans(), st.integers(0, 3))
 def test_bucket_sampler_serves_every_index_once_per_epoch_on_every_rank_split(lengths, batch_size, replicas, shuffle, epoch):
     replicas = min(replicas, len(lengths))
+    assume(batch_size > 1 or len(lengths) % replicas == 0)  # else only repeating or dropping can even out the ranks
     served, counts = [], set()
     for rank in range(replicas):
         sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=3, num_replicas=replicas, rank=rank)
@@ -159,10 +160,12 @@ def test_bucket_sampler_groups_similar_lengths_and_reshuffles_by_epoch():
     sampler = BucketBatchSampler(lengths, 32, seed=1)
     naive = [list(range(i, min(i + 32, 2000))) for i in range(0, 2000, 32)]
     assert padding_waste(lengths, list(sampler)) < 0.1 < 0.5 < padding_waste(lengths, naive)
+    sampler.set_epoch(0)
     first = list(sampler)
-    assert first == list(sampler), "same epoch, same batches"
-    sampler.set_epoch(1)
-    assert first != list(sampler)
+    second = list(sampler)
+    assert first != second, "each pass is a new epoch with a new shuffle"
+    sampler.set_epoch(0)
+    assert list(sampler) == first and list(sampler) == second, "set_epoch replays an epoch, and the passes after it"
     budget = BucketBatchSampler(lengths, None, max_tokens=1000)
     assert padding_waste(lengths, list(budget)) < 0.1
     assert max(len(b) for b in budget) > 3 * min(len(b) for b in budget), "short sequences travel in bigger batches"
