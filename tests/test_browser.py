@@ -14,6 +14,7 @@ default 420) bounds the whole module.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
 BUDGET_SECONDS = float(os.environ.get("RNNLAB_E2E_BUDGET", "420"))
+WATCHDOG_SECONDS = BUDGET_SECONDS + 120  # only for a hang that no timeout inside the harness catches
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; install Debian's chromium to run the browser test")]
@@ -80,11 +82,14 @@ class Lab:
     server: JupyterLabServer
     context: object
     deadline: Deadline
+    stopped: threading.Event  # set by the watchdog when it had to stop everything
     page: object = None
 
     def check(self, path: str, name: str, operate: tuple[tuple[str, ...], ...] = (CONTROL_KINDS,),
               react_timeout: float = 30.0) -> NotebookRun:
         """Run All in ``path``; operate a widget once per tuple of control kinds; screenshot; close."""
+        if self.stopped.is_set():
+            raise TimeoutError(f"the watchdog stopped JupyterLab and the browser after {WATCHDOG_SECONDS:.0f} s")
         self.deadline.cap(1)  # fail at once, before touching the page, when the budget is spent
         loaded = time.monotonic()
         if self.page is None or self.page.is_closed():
@@ -116,8 +121,8 @@ def lab(tmp_path_factory):
     write_notebook(root / "harness" / "broken.ipynb", BROKEN_CELLS)
     deadline = Deadline(BUDGET_SECONDS, "the browser test (raise RNNLAB_E2E_BUDGET to allow more)")
     with JupyterLabServer(root, base / "jupyter", env={"RNNLAB_QUICK": "1", "RNNLAB_CACHE": "0"}) as server, \
-            watchdog(BUDGET_SECONDS + 120, server), open_lab(server) as context:
-        yield Lab(server, context, deadline)
+            watchdog(WATCHDOG_SECONDS, server) as stopped, open_lab(server) as context:
+        yield Lab(server, context, deadline, stopped)
 
 
 def test_harness_sees_figure_and_reacting_widgets(lab):
