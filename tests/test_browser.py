@@ -13,6 +13,7 @@ default 420) bounds the whole module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -88,8 +89,7 @@ class Lab:
     def check(self, path: str, name: str, operate: tuple[tuple[str, ...], ...] = (CONTROL_KINDS,),
               react_timeout: float = 30.0) -> NotebookRun:
         """Run All in ``path``; operate a widget once per tuple of control kinds; screenshot; close."""
-        if self.stopped.is_set():
-            raise TimeoutError(f"the watchdog stopped JupyterLab and the browser after {WATCHDOG_SECONDS:.0f} s")
+        self.alive()
         self.deadline.cap(1)  # fail at once, before touching the page, when the budget is spent
         loaded = time.monotonic()
         if self.page is None or self.page.is_closed():
@@ -102,13 +102,22 @@ class Lab:
             for kinds in operate if run.rendered_views else ():
                 interact(page, run, self.deadline, kinds=kinds, react_timeout=react_timeout)
             return run
+        except Exception:
+            self.alive()
+            raise
         finally:
-            print(f"screenshot: {screenshot(page, SCREENSHOTS / f'{name}.png')}")
             try:
+                print(f"screenshot: {screenshot(page, SCREENSHOTS / f'{name}.png')}")
                 close_notebooks(page)
-            except Exception:  # a page in a bad state is replaced, so one broken notebook cannot spoil the next
-                page.close()
+            except Exception as error:  # never hide the test's own failure; the next notebook gets a fresh page
+                print(f"could not take a screenshot or close {path}: {error}")
+                with contextlib.suppress(Exception):
+                    page.close()
                 self.page = None
+
+    def alive(self) -> None:
+        if self.stopped.is_set():
+            raise TimeoutError(f"the watchdog stopped JupyterLab and the browser after {WATCHDOG_SECONDS:.0f} s")
 
 
 @pytest.fixture(scope="module")
