@@ -76,6 +76,8 @@ def check_port(port: Any) -> int:
 
 def report(result: Mapping[str, Any]) -> None:
     """Called inside a worker: hand ``result`` (JSON-serialisable) back to `launch`. A no-op outside `launch`."""
+    if not isinstance(result, Mapping):
+        raise TypeError(f"result must be a dict of JSON-serialisable values, got {type(result).__name__}")
     folder = os.environ.get(RESULT_DIR_ENV)
     if not folder:
         return

@@ -133,7 +133,7 @@ def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
         backend = "nccl"
     else:
         where, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout), device_id=where if backend == "nccl" else None)
     return dist.get_rank(), dist.get_world_size(), where
 
 
@@ -151,6 +151,8 @@ def _global_mean(value: float, device: torch.device) -> float:
 @torch.no_grad()
 def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256) -> float:
     """Share of ``samples`` the model labels correctly (eval mode)."""
+    if not samples:
+        raise ValueError("samples is empty: nothing to score")
     model.eval()
     correct = 0
     for tokens, lengths, labels in DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded):
@@ -221,6 +223,8 @@ def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator
 
 def train_reference(argv: Sequence[str] = ()) -> tuple[SequenceClassifier, dict[str, Any]]:
     """One process, no process group, the whole global batch per step: what a DDP run of the same ``argv`` must equal."""
+    if isinstance(argv, str):
+        raise TypeError(f"argv must be a list of command-line arguments such as ['--steps', '10'], got the string {argv!r}")
     args = parse_args(argv)
     device = pick_device(args.device)
     run = prepare(args, 0, 1, device)
