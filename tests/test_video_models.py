@@ -63,7 +63,7 @@ def test_baselines_shapes_and_order_blindness(clips):
 
 def test_tiny_model_overfits_a_tiny_batch():
     torch.manual_seed(0)
-    data = make_digit_videos(16, frames=6, size=SIZE, seed=1)
+    data = make_digit_videos(12, frames=5, size=SIZE, seed=1)
     model = VideoClassifier(10, size=SIZE, hidden=32, features=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(40):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import train_once
+from ..cache import fingerprint, train_once
 from ..config import seed_everything
 from ..data.videos import PAD_LABEL
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, masked_mean, pack, unpack
@@ -116,17 +116,19 @@ class VideoClassifier(nn.Module):
         return self.head(self._encode(videos, lengths)[0]).softmax(dim=-1)
 
 
-def _mlp(features: int, hidden: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-
-
-class MiddleFrameClassifier(nn.Module):
-    """Baseline that sees one frame: the middle real frame of each clip → FrameCNN → MLP → class."""
+class _FrameBaseline(nn.Module):
+    """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature vector per clip."""
 
     def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
         super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
         self.cnn = FrameCNN(size, features)
-        self.head = _mlp(features, hidden, num_classes)
+        self.head = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+class MiddleFrameClassifier(_FrameBaseline):
+    """Baseline that sees one frame: the middle real frame of each clip → FrameCNN → MLP → class."""
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.cnn.size)
@@ -134,17 +136,12 @@ class MiddleFrameClassifier(nn.Module):
         return self.head(self.cnn(middle.unsqueeze(1))[:, 0])
 
 
-class MeanFramesClassifier(nn.Module):
+class MeanFramesClassifier(_FrameBaseline):
     """Order-blind baseline: FrameCNN on every frame, the mean of the features over real frames, then an MLP.
 
     It sees every frame (so it knows every position a digit visited) but not their order: a clip and
     the same clip played backwards get exactly the same answer.
     """
-
-    def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
-        super().__init__()
-        self.cnn = FrameCNN(size, features)
-        self.head = _mlp(features, hidden, num_classes)
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.cnn.size)
@@ -195,5 +192,6 @@ def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: A
         return fit(model, stream, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_loss=batch_loss,
                    evaluate=evaluate, patience=epochs, monitor="val_acc", device=device)
 
-    config = {"epochs": epochs, "lr": lr, "per_frame": per_frame, "stream": repr(stream)}
+    # the starting weights are part of the key: a model that starts from another's CNN is another model
+    config = {"epochs": epochs, "lr": lr, "per_frame": per_frame, "stream": repr(stream), "init": fingerprint(model.state_dict())}
     return train_once(name, model, train, config=config, data=[val.videos[:8], targets], seed=seed)
