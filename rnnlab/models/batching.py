@@ -16,7 +16,7 @@ from torch import nn
 
 from ..sequences import BucketBatchSampler, pad_sequences
 
-__all__ = ["accuracy_by_batching", "batchings", "predict_batched"]
+__all__ = ["batchings", "predict_batched", "predictions_by_batching"]
 
 
 def batchings(lengths: Any, batch_size: int, *, seed: int = 0) -> dict[str, list[list[int]]]:
@@ -57,8 +57,8 @@ def predict_batched(model: nn.Module, sequences: Sequence[torch.Tensor], batches
     return torch.stack([outputs[i] for i in range(len(sequences))])
 
 
-def accuracy_by_batching(
-    model: nn.Module, sequences: Sequence[torch.Tensor], labels: torch.Tensor, batches: Mapping[str, Sequence[Sequence[int]]]
-) -> dict[str, float]:
-    """Classification accuracy of ``model`` on the same sequences under each named batching."""
-    return {name: float((predict_batched(model, sequences, b).argmax(-1) == labels).float().mean()) for name, b in batches.items()}
+def predictions_by_batching(
+    model: nn.Module, sequences: Sequence[torch.Tensor], ways: Mapping[str, Sequence[Sequence[int]]]
+) -> dict[str, torch.Tensor]:
+    """The predicted class (argmax of the outputs) of every sequence under each named batching."""
+    return {name: predict_batched(model, sequences, batches).argmax(-1) for name, batches in ways.items()}
