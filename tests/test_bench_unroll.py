@@ -26,6 +26,7 @@ def test_compare_returns_sane_structure():
     for key in ("median_ms", "ratio_to_fused", "activation_mb", "cuda_peak_mb"):
         assert set(result[key]) == set(RUNNERS)
     assert all(v > 0 for v in result["median_ms"].values()) and result["ratio_to_fused"]["fused"] == 1.0
+    assert all(len(v) == 2 for v in result["times_ms"].values())
     assert all(v > 0 for v in result["activation_mb"].values()) and result["cuda_peak_mb"]["fused"] is None
     assert result["static_build_s"] > 0 and 0 < result["real_fraction"] <= 1
     json.dumps(result)

@@ -161,7 +161,8 @@ def compare(*, batch: int = 64, max_len: int = 100, hidden: int = 128, input_siz
     """Run the four runners of `RUNNERS` on one random batch and measure them side by side.
 
     Returns a dict with ``max_abs_diff`` (largest output or final-state difference from the fused
-    runner), ``median_ms`` and ``ratio_to_fused`` (runner → number), ``activation_mb`` (saved for
+    runner), ``median_ms`` and ``ratio_to_fused`` (runner → number), ``times_ms`` (runner → every timed run, in
+    interleaved order, so run ``i`` of two runners ran side by side), ``activation_mb`` (saved for
     backward), ``cuda_peak_mb`` (None off CUDA), ``static_build_s`` and the measured ``real_fraction``.
     """
     lstm, x, lengths, device = _setup(batch, max_len, hidden, input_size, real_fraction, seed, device)
@@ -177,7 +178,8 @@ def compare(*, batch: int = 64, max_len: int = 100, hidden: int = 128, input_siz
     return {
         "device": str(device), "threads": torch.get_num_threads(), "batch": batch, "max_len": max_len, "hidden": hidden,
         "input_size": input_size, "real_fraction": float(lengths.sum()) / (batch * max_len), "repeats": repeats,
-        "max_abs_diff": diff, "median_ms": medians, "ratio_to_fused": {name: m / medians["fused"] for name, m in medians.items()},
+        "max_abs_diff": diff, "median_ms": medians, "times_ms": times,
+        "ratio_to_fused": {name: m / medians["fused"] for name, m in medians.items()},
         "activation_mb": {name: activation_bytes(call) / 2**20 for name, call in calls.items()},
         "cuda_peak_mb": {name: None if p is None else p / 2**20 for name, p in peaks.items()},
         "static_build_s": static.build_seconds[max_len],
