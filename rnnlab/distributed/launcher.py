@@ -117,10 +117,13 @@ def _check_launch_args(nprocs: Any, module: Any, args: Any, timeout: Any, thread
 
 def _kill(procs: Sequence[subprocess.Popen], grace: float = 3.0) -> None:
     """Terminate each worker's whole process group (its children too), then kill what is left after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in (signal.SIGTERM, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM):
         for proc in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)  # also reaches children a finished worker left behind
+                if hasattr(os, "killpg"):
+                    os.killpg(proc.pid, sig)  # also reaches children a finished worker left behind
+                elif proc.poll() is None:  # Windows: no process groups; the worker alone
+                    proc.kill()
         deadline = time.monotonic() + grace
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
