@@ -364,6 +364,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.lengths.numel() < self.num_replicas:
             raise ValueError(f"lengths has {self.lengths.numel()} sequences, fewer than num_replicas={self.num_replicas}")
         self._count = len(self._all_batches(0))
+        if self._count == 0:
+            raise ValueError(f"drop_last=True leaves no batch: {len(self.lengths)} sequences do not fill one batch of "
+                             f"{self.batch_size} for each of the {self.num_replicas} replicas")
 
     def set_epoch(self, epoch: int) -> None:
         """Serve ``epoch``'s shuffle on the next pass (the same on every rank); later passes continue from it."""
@@ -382,7 +385,8 @@ class BucketBatchSampler(Sampler[list[int]]):
                 batches.append(current)
                 current = []
             current.append(index)
-        batches.append(current)
+        if current:
+            batches.append(current)
         return batches
 
     def _even_out(self, batches: list[list[int]], generator: torch.Generator | None) -> list[list[int]]:

@@ -24,7 +24,7 @@ from rnnlab.sequences import (
 )
 
 lengths_lists = st.lists(st.integers(1, 12), min_size=1, max_size=8)
-FAST = settings(max_examples=40, deadline=None)
+FAST = settings(max_examples=25, deadline=None)
 
 
 def _seqs(lengths, features=3, seed=0):
@@ -255,6 +255,8 @@ def test_padding_waste_counts_padded_positions():
     (lambda: BucketBatchSampler([3, 1], 2, num_replicas=3, rank=0), ValueError, "num_replicas"),
     (lambda: BucketBatchSampler([3, 1, 2], 1, num_replicas=2, rank=0), ValueError, "drop_last"),
     (lambda: BucketBatchSampler([3, 1], 2).set_epoch(-1), ValueError, "epoch"),
+    (lambda: BucketBatchSampler([3, 1, 2], 2, drop_last=True, num_replicas=2, rank=0), ValueError, "drop_last"),
+    (lambda: BucketBatchSampler([3, 1, 2], 4, drop_last=True), ValueError, "drop_last"),
 ])
 def test_bad_input_names_the_argument(call, error, name):
     with pytest.raises(error, match=name.replace("[", r"\[").replace("]", r"\]")):
