@@ -156,43 +156,61 @@ def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tens
     return {name: max(float((a - b).abs().max()) for a, b in zip(out, results["fused"], strict=True)) for name, out in results.items()}
 
 
-def compare(*, batch: int = 64, max_len: int = 100, hidden: int = 128, input_size: int = 32, real_fraction: float = 0.5,
-            repeats: int = 7, warmup: int = 2, seed: int = 0, device: str | torch.device | None = None) -> dict[str, Any]:
-    """Run the four runners of `RUNNERS` on one random batch and measure them side by side.
-
-    Returns a dict with ``max_abs_diff`` (largest output or final-state difference from the fused
-    runner), ``median_ms`` and ``ratio_to_fused`` (runner → number), ``times_ms`` (runner → every timed run, in
-    interleaved order, so run ``i`` of two runners ran side by side), ``activation_mb`` (saved for
-    backward), ``cuda_peak_mb`` (None off CUDA), ``static_build_s`` and the measured ``real_fraction``.
-    """
-    lstm, x, lengths, device = _setup(batch, max_len, hidden, input_size, real_fraction, seed, device)
+def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """Everything about one batch that is not a timing: the runners, their agreement, memory and build time."""
+    lstm, x, lengths, device = _setup(setting["batch"], setting["max_len"], setting["hidden"], setting["input_size"],
+                                      setting["real_fraction"], setting["seed"], device)
     bound = runners(lstm)
     static: StaticUnroller = bound["static"]  # type: ignore[assignment]
-    static.build(max_len)
+    static.build(setting["max_len"])
     calls = {name: (lambda run=bound[name]: run(x, lengths)) for name in RUNNERS}
-    diff = max(agreement(bound, x, lengths).values())
     params = list(lstm.parameters())
-    times = time_calls(calls, params, repeats=repeats, warmup=warmup, device=device)
-    medians = {name: statistics.median(values) for name, values in times.items()}
     peaks = {name: cuda_peak_bytes(call, params, device) for name, call in calls.items()}
     return {
-        "device": str(device), "threads": torch.get_num_threads(), "batch": batch, "max_len": max_len, "hidden": hidden,
-        "input_size": input_size, "real_fraction": float(lengths.sum()) / (batch * max_len), "repeats": repeats,
-        "max_abs_diff": diff, "median_ms": medians, "times_ms": times,
-        "ratio_to_fused": {name: m / medians["fused"] for name, m in medians.items()},
+        "device": str(device), "threads": torch.get_num_threads(), **{k: setting[k] for k in ("batch", "max_len", "hidden", "input_size")},
+        "real_fraction": float(lengths.sum()) / (setting["batch"] * setting["max_len"]),
+        "max_abs_diff": max(agreement(bound, x, lengths).values()),
         "activation_mb": {name: activation_bytes(call) / 2**20 for name, call in calls.items()},
         "cuda_peak_mb": {name: None if p is None else p / 2**20 for name, p in peaks.items()},
-        "static_build_s": static.build_seconds[max_len],
+        "static_build_s": static.build_seconds[setting["max_len"]], "_calls": calls, "_params": params,
     }
 
 
-def sweep(values: Sequence[Any], *, over: str, **settings: Any) -> list[dict[str, Any]]:
-    """`compare` once per value of the setting named ``over`` (``"max_len"`` or ``"real_fraction"``)."""
+def sweep(values: Sequence[Any], *, over: str, batch: int = 64, max_len: int = 100, hidden: int = 128, input_size: int = 32,
+          real_fraction: float = 0.5, repeats: int = 7, warmup: int = 2, seed: int = 0,
+          device: str | torch.device | None = None) -> list[dict[str, Any]]:
+    """`compare` for each value of the setting named ``over`` (``"max_len"`` or ``"real_fraction"``).
+
+    All settings' runners are timed in one interleaved session, so a change in the machine's load
+    falls on every setting alike rather than on whichever ran last.
+    """
     if over not in ("max_len", "real_fraction"):
         raise ValueError(f"over must be 'max_len' or 'real_fraction', got {over!r}")
     if not values:
         raise ValueError("values is empty: give at least one value to sweep over")
-    return [compare(**{**settings, over: value}) for value in values]
+    dev = pick_device(device)
+    base = {"batch": batch, "max_len": max_len, "hidden": hidden, "input_size": input_size, "real_fraction": real_fraction, "seed": seed}
+    rows = [_measure({**base, over: value}, dev) for value in values]
+    calls = {f"{i}/{name}": call for i, row in enumerate(rows) for name, call in row["_calls"].items()}
+    times = time_calls(calls, [p for row in rows for p in row.pop("_params")], repeats=repeats, warmup=warmup, device=dev)
+    for i, row in enumerate(rows):
+        del row["_calls"]
+        row["repeats"], row["times_ms"] = repeats, {name: times[f"{i}/{name}"] for name in RUNNERS}
+        row["median_ms"] = {name: statistics.median(values) for name, values in row["times_ms"].items()}
+        row["ratio_to_fused"] = {name: m / row["median_ms"]["fused"] for name, m in row["median_ms"].items()}
+    return rows
+
+
+def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
+    """Run the four runners of `RUNNERS` on one random batch and measure them side by side.
+
+    Settings as in `sweep`. Returns a dict with ``max_abs_diff`` (largest output or final-state difference
+    from the fused runner), ``median_ms`` and ``ratio_to_fused`` (runner → number), ``times_ms`` (runner →
+    every timed run, in interleaved order, so run ``i`` of two runners ran side by side),
+    ``activation_mb`` (saved for backward), ``cuda_peak_mb`` (None off CUDA), ``static_build_s`` and the
+    measured ``real_fraction``.
+    """
+    return sweep([max_len], over="max_len", **settings)[0]
 
 
 def build_times(lengths: Sequence[int], *, hidden: int = 128, input_size: int = 32, repeats: int = 3) -> dict[str, list[float]]:
