@@ -50,3 +50,5 @@ def test_figures_draw():
     assert plot_exposure_bias({"teacher forcing": report, "scheduled sampling": report}).axes
     with pytest.raises(ValueError, match="batches"):
         plot_batches(lengths, {})
+    with pytest.raises(ValueError, match="examples"):
+        plot_batches(lengths, {"naive": naive}, examples=0)

@@ -14,7 +14,7 @@ __all__ = ["plot_batches", "plot_exposure_bias", "plot_padding_bench"]
 
 
 def plot_batches(lengths: Any, batches: Mapping[str, Sequence[Sequence[int]]], *, examples: int = 4, seed: int = 0) -> Any:
-    """A row per batching strategy: the length histogram's neighbours, drawn as ``examples`` random batches.
+    """A row per batching strategy, showing ``examples`` of its batches picked at random.
 
     Each batch is drawn as its padded ``(B, T)`` grid at a common scale: blue cells are real tokens,
     white cells padding, so the white area is the compute thrown away.
@@ -22,6 +22,8 @@ def plot_batches(lengths: Any, batches: Mapping[str, Sequence[Sequence[int]]], *
     lengths = check_lengths(lengths).cpu()
     if not batches:
         raise ValueError("batches is empty: pass {strategy name: list of index batches}")
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"examples must be a positive int, got {examples!r}")
     longest = int(lengths.max())
     widest = max(len(b) for v in batches.values() for b in v)
     fig, axes = plt.subplots(len(batches), examples, figsize=(2.2 * examples, 1.9 * len(batches)), squeeze=False)
