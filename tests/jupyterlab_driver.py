@@ -507,10 +507,10 @@ def look(page: object, run: NotebookRun) -> None:
     if screen is None:
         raise HarnessError(f"{run.path}: no notebook on screen")
     run.figures, run.rendered_views = screen["figures"], screen["renderedViews"]
-    run.fallbacks, run.tracebacks = screen["fallbacks"], [_last_error_line(t) for t in screen["tracebacks"]]
+    run.fallbacks, run.tracebacks = screen["fallbacks"], [last_error_line(t) for t in screen["tracebacks"]]
 
 
-def _last_error_line(traceback: str) -> str:
+def last_error_line(traceback: str) -> str:
     """The line a learner reads first in a traceback: the last "SomeError: message" line."""
     lines = [line.strip() for line in traceback.splitlines() if line.strip()]
     errors = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line)]

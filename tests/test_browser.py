@@ -1,26 +1,30 @@
-"""The course in a real JupyterLab, seen through headless Chromium (marked ``e2e``).
+"""The course in a real JupyterLab, seen through headless Chromium (browser tests marked ``e2e``).
 
 nbval proves the kernel runs every cell; this proves a learner who opens a chapter in JupyterLab and
 chooses Run All sees no error, sees its figures, and gets widgets that render and react. One server and
 one browser serve every notebook here (a temporary copy of chapters/, in quick mode, without the model
-cache). The harness is first proven on notebooks generated here: a good one must pass, and a broken one
-must be caught. Screenshots go to build/screenshots/.
+cache). What each chapter must show is read from its imports (matplotlib or rnnlab.plots: a figure;
+ipywidgets or rnnlab.widgets: a widget that reacts). The harness is first proven on notebooks generated
+here: a good one must pass, and a broken one must be caught. Screenshots go to build/screenshots/.
 
-Run it alone: ``RNNLAB_QUICK=1 .venv/bin/python -m pytest -m e2e tests/test_browser.py``.
-Needs Debian's ``chromium`` at /usr/bin/chromium (skipped otherwise); ``RNNLAB_E2E_BUDGET`` (seconds,
-default 420) bounds the whole module.
+Run it alone: ``.venv/bin/python -m pytest -m e2e tests/test_browser.py``. Needs Debian's ``chromium``
+at /usr/bin/chromium (the browser tests are skipped otherwise); ``RNNLAB_E2E_BUDGET`` (seconds, default
+420) bounds them all together.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from jupyterlab_driver import (
     CHROMIUM,
@@ -32,6 +36,8 @@ from jupyterlab_driver import (
     copy_notebooks,
     expectations,
     interact,
+    kill_processes_mentioning,
+    last_error_line,
     open_lab,
     open_page,
     run_notebook,
@@ -45,8 +51,7 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 BUDGET_SECONDS = float(os.environ.get("RNNLAB_E2E_BUDGET", "420"))
 WATCHDOG_SECONDS = BUDGET_SECONDS + 120  # only for a hang that no timeout inside the harness catches
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; install Debian's chromium to run the browser test")]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; apt-get install chromium to run the browser test")
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -134,6 +139,8 @@ def lab(tmp_path_factory):
         yield Lab(server, context, deadline, stopped)
 
 
+@pytest.mark.e2e
+@needs_chromium
 def test_harness_sees_figure_and_reacting_widgets(lab):
     run = lab.check("harness/good.ipynb", "harness_good", operate=(("slider",), ("text",), ("dropdown",)))
     assert run.problems(expect_figure=True, expect_widget=True) == []
@@ -144,6 +151,8 @@ def test_harness_sees_figure_and_reacting_widgets(lab):
     assert dropdown == "changed: picked dropdown option 'green'", dropdown
 
 
+@pytest.mark.e2e
+@needs_chromium
 def test_harness_catches_broken_widgets(lab):
     run = lab.check("harness/broken.ipynb", "harness_broken", operate=(("slider",), ("text",)), react_timeout=5)
     frozen, shouted = run.interactions
@@ -159,6 +168,8 @@ def test_harness_catches_broken_widgets(lab):
     assert any(p.startswith("widget did not react: moved slider") for p in run.problems(False, True))
 
 
+@pytest.mark.e2e
+@needs_chromium
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_in_jupyterlab(lab, notebook, capsys):
     expect_figure, expect_widget = expectations(notebook)
@@ -170,3 +181,74 @@ def test_chapter_in_jupyterlab(lab, notebook, capsys):
               f"\n    {phases}; screenshot {SCREENSHOTS / (notebook.stem + '.png')}")
     problems = run.problems(expect_figure=expect_figure, expect_widget=expect_widget)
     assert not problems, f"{notebook.name} in JupyterLab:\n  " + "\n  ".join(problems)
+
+
+# --- the harness's own logic, without a browser ------------------------------------------------------
+
+def _notebook_with(tmp_path: Path, *sources: str, markdown: str = "") -> Path:
+    path = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown)] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize(("sources", "expected"), [
+    (["from rnnlab.plots.video import plot_frames"], (True, False)),
+    (["import matplotlib.pyplot as plt", "import ipywidgets as w"], (True, True)),
+    (["from rnnlab import budget, plots, widgets"], (True, True)),
+    (["import rnnlab.widgets.translation as tw"], (False, True)),
+    (["# import matplotlib\nprint('ipywidgets')", "x = 1"], (False, False)),
+])
+def test_expectations_come_from_code_imports(tmp_path, sources, expected):
+    path = _notebook_with(tmp_path, *sources, markdown="We use `import matplotlib` and ipywidgets here.")
+    assert expectations(path) == expected
+
+
+def test_problems_name_each_shortfall():
+    run = NotebookRun(path="x.ipynb", cell_errors=["cell 2: ValueError: bad"], figures=0, widget_views=2, rendered_views=1,
+                      fallbacks=["Error displaying widget: model not found"], tracebacks=["KeyError: 'a'"],
+                      interactions=["moved slider from 1 to 5: no other output changed within 30 s"])
+    assert run.problems(expect_figure=False, expect_widget=False) == [
+        "error output: cell 2: ValueError: bad", "traceback inside a widget: KeyError: 'a'",
+        "widget not displayed: Error displaying widget: model not found"]
+    both = run.problems(expect_figure=True, expect_widget=True)
+    assert both[3].startswith("no rendered figure") and both[4].startswith("widget did not react: moved slider from 1 to 5")
+    run.interactions.append("changed: edited text box 'a' -> ''")
+    assert len(run.problems(expect_figure=True, expect_widget=True)) == 4
+    assert NotebookRun(path="y.ipynb", figures=1, widget_views=1).problems(True, True) == [
+        "no widget view rendered (1 widget outputs, none drawn)"]
+
+
+def test_last_error_line_is_what_the_learner_reads():
+    traceback = "-----\nValueError                Traceback (most recent call last)\nCell In[3], line 2\n----> 2 f()\nValueError: broken"
+    assert last_error_line(traceback) == "ValueError: broken"
+    assert last_error_line("no error word here\nlast line") == "last line"
+
+
+def test_bad_inputs_are_refused_before_any_browser_work(tmp_path):
+    with pytest.raises(ValueError, match="seconds"):
+        Deadline(0, "x")
+    with pytest.raises(TimeoutError, match="time budget of 0 s used up"):
+        Deadline(1e-9, "the check").cap(5)
+    with pytest.raises(ValueError, match="path must be a notebook path"):
+        run_notebook(None, "chapters/01.py", Deadline(5, "x"))
+    with pytest.raises(ValueError, match="kinds must be"):
+        interact(None, NotebookRun(path="x.ipynb"), Deadline(5, "x"), kinds=("knob",))
+    with pytest.raises(ValueError, match="root_dir"):
+        JupyterLabServer(tmp_path / "missing", tmp_path)
+    with pytest.raises(ValueError, match="marker"):
+        kill_processes_mentioning("")
+
+
+def test_kill_processes_mentioning_ends_only_the_marked_process(tmp_path):
+    marker = str(tmp_path / "runtime-marker")
+    marked = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert kill_processes_mentioning(marker) == [marked.pid]
+        marked.wait(timeout=10)  # already reaped by the killer; returns at once
+        assert not psutil.pid_exists(marked.pid) and other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
