@@ -75,10 +75,13 @@ BROKEN_CELLS = [
 ]
 
 
-def write_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> None:
+def write_notebook(path: Path, cells: list[tuple[str, list[str]]], markdown: str = "") -> Path:
+    """A notebook of code cells (source, tags), after a markdown cell when ``markdown`` is given."""
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
-    nb.cells = [nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}) for source, tags in cells]
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown)] if markdown else []
+    nb.cells += [nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}) for source, tags in cells]
     nbformat.write(nb, path)
+    return path
 
 
 @dataclass
@@ -185,14 +188,6 @@ def test_chapter_in_jupyterlab(lab, notebook, capsys):
 
 # --- the harness's own logic, without a browser ------------------------------------------------------
 
-def _notebook_with(tmp_path: Path, *sources: str, markdown: str = "") -> Path:
-    path = tmp_path / "nb.ipynb"
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
-    nb.cells = [nbformat.v4.new_markdown_cell(markdown)] + [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.mark.parametrize(("sources", "expected"), [
     (["from rnnlab.plots.video import plot_frames"], (True, False)),
     (["import matplotlib.pyplot as plt", "import ipywidgets as w"], (True, True)),
@@ -201,7 +196,7 @@ def _notebook_with(tmp_path: Path, *sources: str, markdown: str = "") -> Path:
     (["# import matplotlib\nprint('ipywidgets')", "x = 1"], (False, False)),
 ])
 def test_expectations_come_from_code_imports(tmp_path, sources, expected):
-    path = _notebook_with(tmp_path, *sources, markdown="We use `import matplotlib` and ipywidgets here.")
+    path = write_notebook(tmp_path / "nb.ipynb", [(s, []) for s in sources], markdown="We use `import matplotlib` and ipywidgets.")
     assert expectations(path) == expected
 
 
