@@ -7,17 +7,20 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import ListedColormap
 
 from ..sequences import check_lengths, lengths_to_mask, padding_waste
 
 __all__ = ["plot_batches", "plot_exposure_bias", "plot_padding_bench"]
+
+_CELLS = ListedColormap(["#f6b26b", "#3d78c9"])  # padding, real token
 
 
 def plot_batches(lengths: Any, batches: Mapping[str, Sequence[Sequence[int]]], *, examples: int = 4, seed: int = 0) -> Any:
     """A row per batching strategy, showing ``examples`` of its batches picked at random.
 
     Each batch is drawn as its padded ``(B, T)`` grid at a common scale: blue cells are real tokens,
-    white cells padding, so the white area is the compute thrown away.
+    orange cells padding, so the orange area is the compute thrown away.
     """
     lengths = check_lengths(lengths).cpu()
     if not batches:
@@ -39,13 +42,13 @@ def plot_batches(lengths: Any, batches: Mapping[str, Sequence[Sequence[int]]], *
                 continue
             batch = list(strategy[picks[col]])
             mask = lengths_to_mask(lengths[batch]).float().numpy()
-            ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.3, aspect="auto", interpolation="nearest",
+            ax.imshow(mask, cmap=_CELLS, vmin=0, vmax=1, aspect="auto", interpolation="nearest",
                       extent=(0, mask.shape[1], len(batch), 0))
             ax.set_xlim(0, longest)
             ax.set_ylim(widest, 0)
             ax.set_title(f"B={len(batch)}, T={mask.shape[1]}", fontsize=8)
         axes[row][0].set_ylabel(f"{name}\n{padding_waste(lengths, strategy):.0%} padding", fontsize=9)
-    fig.suptitle("example batches at one scale (blue: real tokens, white: padding)", fontsize=10)
+    fig.suptitle("example batches at one scale (blue: real tokens, orange: padding)", fontsize=10)
     fig.tight_layout()
     return fig
 
