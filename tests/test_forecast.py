@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.baselines import LinearAR, persistence_forecast
-from rnnlab.models.forecast import SequenceRegressor, sliding_windows
+from rnnlab.models.forecast import SequenceRegressor, forecast, mae_by_horizon, sliding_windows
 
 
 @pytest.mark.parametrize("batch_size", [1, 5])
@@ -94,3 +94,16 @@ def test_baselines():
 def test_bad_inputs_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(SequenceRegressor(1, 2, hidden_size=4))
+
+
+def test_forecast_reads_the_last_step_and_mae_by_horizon():
+    torch.manual_seed(0)
+    model = SequenceRegressor(1, 3, hidden_size=4, every_step=True)
+    windows = np.random.rand(5, 8).astype(np.float32)
+    predicted = forecast(model, windows)
+    np.testing.assert_allclose(predicted, model(torch.from_numpy(windows))[:, -1].detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mae_by_horizon(predicted, predicted + [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        mae_by_horizon(predicted, predicted[:, :2])
+    with pytest.raises(TypeError, match="SequenceRegressor"):
+        forecast(torch.nn.Linear(2, 2), windows)

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.models.seq2vec import POOLINGS, SequenceClassifier
+from rnnlab.models.seq2vec import POOLINGS, SequenceClassifier, predict_loader
 
 VOCAB = 20
 
@@ -120,3 +120,15 @@ def test_mask_padding_false_reads_padding_and_so_depends_on_the_batch():
     assert not torch.allclose(unmasked(padded, lengths), masked(padded, lengths), atol=1e-4)
     with pytest.raises(TypeError, match="mask_padding"):
         SequenceClassifier(VOCAB, 2, mask_padding="no")
+
+
+def test_predict_loader_matches_the_model():
+    torch.manual_seed(0)
+    model = SequenceClassifier(VOCAB, 3, hidden_size=4)
+    tokens, lengths = _batch(5, 6)
+    labels = torch.arange(5) % 3
+    probs, got = predict_loader(model, [(tokens[:2], lengths[:2], labels[:2]), (tokens[2:], lengths[2:], labels[2:])])
+    torch.testing.assert_close(probs, model.predict_proba(tokens, lengths))
+    assert torch.equal(got, labels) and not model.training
+    with pytest.raises(ValueError, match="loader is empty"):
+        predict_loader(model, [])

@@ -101,10 +101,10 @@ class ColumnEncoder(nn.Module):
         check_probability(dropout=dropout)
         self.height, self.width = height, width
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels // 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d((2, 1)),
-            nn.Conv2d(channels // 2, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels // 2, 3, padding=1), nn.BatchNorm2d(channels // 2), nn.ReLU(), nn.MaxPool2d((2, 1)),
+            nn.Conv2d(channels // 2, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
         )
-        self.columns = nn.Sequential(nn.Conv1d(channels, channels, 5, padding=2), nn.ReLU())
+        self.columns = nn.Sequential(nn.Conv1d(channels, channels, 5, padding=2), nn.BatchNorm1d(channels), nn.ReLU())
         self.proj = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * width, feature_size), nn.ReLU())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
