@@ -114,7 +114,7 @@ def _motion_offsets(
     t = np.arange(frames - 1)[None, :]
     real = t < (lengths[:, None] - 1)
     name = np.array(MOTION_CLASSES)[classes]
-    speed = rng.integers(1, 3, n)
+    speed = np.where(np.isin(name, ["turn left", "turn right", "bounce"]), 2, rng.integers(1, 3, n))  # a turn shows plainly
     # glides, turns and bounces: one mover, heading one way until the turning step, then maybe another
     glides = ("left", "right", "up", "down")
     first = _DIRECTIONS[np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))]  # (N, 2) as (dy, dx)
