@@ -65,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import bench
 
     benches = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in benches:
+        return _dispatch("rnnlab.bench", argv[1], argv[2:])  # the bench parses its own options, --help included
     parser = argparse.ArgumentParser(prog="python -m rnnlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="print versions, threads, GPUs, widget support and the run mode")

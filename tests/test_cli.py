@@ -26,3 +26,10 @@ def test_unknown_command_is_rejected(capsys):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "rnnlab", "doctor"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "torch" in result.stdout
+
+
+def test_bench_options_reach_the_bench(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "padding", "--help"])
+    assert exit_info.value.code == 0
+    assert "--json" in capsys.readouterr().out
