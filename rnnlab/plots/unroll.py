@@ -25,19 +25,22 @@ def _rows(rows: Sequence[Mapping[str, Any]], *keys: str) -> Sequence[Mapping[str
     return rows
 
 
-def _per_runner(ax: Any, xs: Sequence[float], rows: Sequence[Mapping[str, Any]], key: str) -> None:
+def _per_runner(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str) -> tuple[Figure, Any]:
+    """A figure with one line per runner: ``row[y_key][runner]`` against ``row[x_key]``, rows checked first."""
+    rows = _rows(rows, x_key, y_key)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    xs = [r[x_key] for r in rows]
     for name in RUNNERS:
         color, marker = STYLE[name]
-        ax.plot(xs, [r[key][name] for r in rows], color=color, marker=marker, label=name)
+        ax.plot(xs, [r[y_key][name] for r in rows], color=color, marker=marker, label=name)
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig, ax
 
 
 def plot_time_vs_length(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Median forward+backward ms of each runner against the padded length ``T`` (a ``sweep`` over ``max_len``)."""
-    rows = _rows(rows, "max_len", "median_ms")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    _per_runner(ax, [r["max_len"] for r in rows], rows, "median_ms")
+    fig, ax = _per_runner(rows, "max_len", "median_ms")
     ax.set(xlabel="padded length T (steps)", ylabel="forward+backward, median ms",
            title=f"Time vs length ({rows[0]['device']}, ~{rows[0]['real_fraction']:.0%} real tokens)")
     return fig
@@ -45,9 +48,7 @@ def plot_time_vs_length(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def plot_time_vs_fraction(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Median ms of each runner against the share of real tokens (a ``sweep`` over ``real_fraction``)."""
-    rows = _rows(rows, "real_fraction", "median_ms")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    _per_runner(ax, [r["real_fraction"] for r in rows], rows, "median_ms")
+    fig, ax = _per_runner(rows, "real_fraction", "median_ms")
     ax.set(xlabel="share of real (non-padding) tokens", ylabel="forward+backward, median ms",
            title=f"Time vs padding (T = {rows[0]['max_len']}, {rows[0]['device']})")
     return fig
@@ -55,9 +56,7 @@ def plot_time_vs_fraction(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def plot_memory_vs_length(rows: Sequence[Mapping[str, Any]], checkpointed: Sequence[Mapping[str, Any]] = ()) -> Figure:
     """Activation memory (MB saved for backward) of each runner against ``T``; with checkpointing if given."""
-    rows = _rows(rows, "max_len", "activation_mb")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    _per_runner(ax, [r["max_len"] for r in rows], rows, "activation_mb")
+    fig, ax = _per_runner(rows, "max_len", "activation_mb")
     if checkpointed:
         checkpointed = _rows(checkpointed, "max_len", "checkpointed_mb")
         color, marker = STYLE["checkpointed"]
