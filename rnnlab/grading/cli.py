@@ -94,6 +94,18 @@ def _limit_output_files() -> None:  # runs in the child before exec: no single f
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 2**20, 256 * 2**20))
 
 
+# What ``otter run`` does (otter.run.main), called without otter's command line: importing the CLI
+# loads every otter command (Docker grading, assign, ...) and costs seconds per submission. The
+# rfc3987_syntax line skips an optional jsonschema extra that builds 38 parsers on import (~3 s;
+# python-jsonschema/jsonschema#1392); otter never validates IRIs, and jsonschema works without it.
+_OTTER_RUN = """\
+import sys
+sys.modules["rfc3987_syntax"] = None
+from otter.run import main
+main(sys.argv[1], autograder=sys.argv[2], output_dir=sys.argv[3], no_logo=True)
+"""
+
+
 def _kill_tree(pid: int) -> None:
     """Kill otter and everything below it: the kernel runs in a session of its own, so a process group is not enough."""
     import psutil
@@ -108,8 +120,14 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(family, timeout=10)
 
 
-def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout_s: float) -> Grade:
-    """Grade one submission with ``otter run`` in a private temporary folder, under ``timeout_s`` seconds."""
+def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout_s: float, threads: int = 1) -> Grade:
+    """Grade one submission with ``otter run`` in a private temporary folder, under ``timeout_s`` seconds.
+
+    ``threads`` caps the submission's torch/OpenMP threads (unless OMP_NUM_THREADS is set already), so
+    that parallel jobs share the cores instead of fighting over them.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
     grade = Grade(student, exercise)
     with tempfile.TemporaryDirectory(prefix="rnnlab-grade-") as tmp:
         box = Path(tmp)
@@ -119,10 +137,10 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
         shutil.copy(path, submission)
         shutil.copy(autograder, box / "autograder.zip")
         log = box / "otter.log"
-        env = {**os.environ, "TMPDIR": str(box / "tmp"), "HOME": str(box / "home"), "PYTHONDONTWRITEBYTECODE": "1",
+        env = {"OMP_NUM_THREADS": str(threads), **os.environ,  # a thread count set by the caller wins
+               "TMPDIR": str(box / "tmp"), "HOME": str(box / "home"), "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1"}
-        command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(box / "autograder.zip"),
-                   "-o", str(box / "results"), str(submission)]
+        command = [sys.executable, "-c", _OTTER_RUN, str(submission), str(box / "autograder.zip"), str(box / "results")]
         with log.open("wb") as out:
             process = subprocess.Popen(command, cwd=box / "submission", env=env, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_limit_output_files)
@@ -221,8 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(slot, Grade):
             return slot
         print(f"grading {slot[0]} ({slot[2]}) ...", flush=True)
-        return grade_one(*slot, timeout_s=args.timeout)
+        return grade_one(*slot, timeout_s=args.timeout, threads=threads)
 
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is a separate otter process
         grades = list(pool.map(run, slots))
     questions = write_csv(grades, args.out)
