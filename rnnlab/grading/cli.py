@@ -94,16 +94,20 @@ def _limit_output_files() -> None:  # runs in the child before exec: no single f
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 2**20, 256 * 2**20))
 
 
-# What ``otter run`` does (otter.run.main), called without otter's command line: importing the CLI
-# loads every otter command (Docker grading, assign, ...) and costs seconds per submission. The
-# rfc3987_syntax line skips an optional jsonschema extra that builds 38 parsers on import (~3 s;
-# python-jsonschema/jsonschema#1392); otter never validates IRIs, and jsonschema works without it.
-_OTTER_RUN = """\
-import sys
-sys.modules["rfc3987_syntax"] = None
-from otter.run import main
-main(sys.argv[1], autograder=sys.argv[2], output_dir=sys.argv[3], no_logo=True)
-"""
+# Both otter and the notebook's kernel (which imports otter) load jsonschema, whose optional extra
+# rfc3987_syntax builds 38 parsers on import: ~3 s per process (python-jsonschema/jsonschema#1392).
+# Otter never validates IRIs and jsonschema works without the extra, so both processes skip it.
+_SKIP_SLOW_EXTRA = 'import sys; sys.modules["rfc3987_syntax"] = None\n'
+
+# What ``otter run`` does (otter.run.main), without otter's command line, whose import loads every
+# otter command (Docker grading, assign, ...) and costs seconds per submission.
+_OTTER_RUN = _SKIP_SLOW_EXTRA + "from otter.run import main\n" \
+    "main(sys.argv[1], autograder=sys.argv[2], output_dir=sys.argv[3], no_logo=True)\n"
+
+# The kernel otter starts for the notebook: the usual ipykernel (what ``python -m ipykernel_launcher`` runs).
+_KERNEL_SPEC = {"argv": [sys.executable, "-c", _SKIP_SLOW_EXTRA + "from ipykernel.kernelapp import launch_new_instance\n"
+                         "launch_new_instance()\n", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def _kill_tree(pid: int) -> None:
@@ -136,10 +140,13 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
         submission = box / "submission" / f"{exercise}.ipynb"
         shutil.copy(path, submission)
         shutil.copy(autograder, box / "autograder.zip")
+        kernel_dir = box / "jupyter" / "kernels" / "python3"  # found before the installed python3 kernel
+        kernel_dir.mkdir(parents=True)
+        (kernel_dir / "kernel.json").write_text(json.dumps(_KERNEL_SPEC))
         log = box / "otter.log"
         env = {"OMP_NUM_THREADS": str(threads), **os.environ,  # a thread count set by the caller wins
                "TMPDIR": str(box / "tmp"), "HOME": str(box / "home"), "PYTHONDONTWRITEBYTECODE": "1",
-               "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1"}
+               "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_PATH": str(box / "jupyter")}
         command = [sys.executable, "-c", _OTTER_RUN, str(submission), str(box / "autograder.zip"), str(box / "results")]
         with log.open("wb") as out:
             process = subprocess.Popen(command, cwd=box / "submission", env=env, stdout=out, stderr=subprocess.STDOUT,
