@@ -29,16 +29,18 @@ def batch_of(pairs, pad_extra=0):
 
 def model(attention="multiplicative", seed=0):
     seed_everything(seed)
+    if attention == "initial-state-only":
+        return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=None, feed_context=False)
     return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=attention)
 
 
-@pytest.mark.parametrize("attention", [None, "additive", "multiplicative"])
+@pytest.mark.parametrize("attention", [None, "initial-state-only", "additive", "multiplicative"])
 def test_loss_ignores_padding(attention):
     m = model(attention)
     torch.testing.assert_close(seq2seq_loss(m, batch_of(DATES)), seq2seq_loss(m, batch_of(DATES, pad_extra=1)))
 
 
-@pytest.mark.parametrize("attention", [None, "additive"])
+@pytest.mark.parametrize("attention", [None, "initial-state-only", "additive"])
 def test_step_by_step_equals_whole_sequence_and_free_running_equals_greedy(attention):
     m = model(attention).eval()
     src, src_len, tgt_in, _, _ = batch_of(DATES)
@@ -136,10 +138,22 @@ def test_seq2seq_bad_inputs():
         m(src, src_len, tgt_in + 100)
     with pytest.raises(ValueError, match="hidden_size"):
         Seq2Seq.build(10, 10, hidden_size=33)
+    with pytest.raises(ValueError, match="feed_context"):
+        Seq2Seq.build(10, 10, attention="additive", feed_context=False)
+    with pytest.raises(TypeError, match="feed_context"):
+        Seq2Seq.build(10, 10, attention=None, feed_context="no")
     with pytest.raises(ValueError, match="no attention"):
         model(None).attention_weights(src, src_len, tgt_in)
     with pytest.raises(TypeError, match="batch"):
         seq2seq_loss(m, (src, tgt_in))
+
+
+def test_initial_state_only_decoder_sees_the_source_only_through_its_first_state():
+    m = model("initial-state-only").eval()
+    src, src_len, *_ = batch_of(DATES)
+    state = m.encode(src, src_len)
+    assert set(state) == {"hidden"} and m.decoder.rnn.input_size == m.decoder.embed.embedding_dim
+    assert m.decoder.out.in_features == m.decoder.rnn.hidden_size
 
 
 def test_make_dates():

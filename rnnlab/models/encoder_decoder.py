@@ -66,29 +66,40 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (the context).
 
-    The context sets the initial hidden state and is fed again at every step beside the previous
-    token (Cho et al., 2014), so the decoder cannot forget it, but it is all the decoder ever sees.
+    The context sets the initial hidden state (Sutskever et al., 2014). With ``feed_context=True``
+    (the default) it is also fed again at every step beside the previous token and to the output
+    layer (Cho et al., 2014), so the decoder cannot forget it; with ``False`` the decoder must carry
+    it in its own state. Either way that one vector is all the decoder ever sees of the source.
     """
 
-    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0):
+    def __init__(
+        self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
+    ):
         super().__init__()
-        self.vocab_size = vocab_size
+        if not isinstance(feed_context, bool):
+            raise TypeError(f"feed_context must be True or False, got {feed_context!r}")
+        self.vocab_size, self.feed_context = vocab_size, feed_context
+        fed = memory_size if feed_context else 0
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
-        self.rnn = nn.GRU(embed_size + memory_size, hidden_size, batch_first=True)
+        self.rnn = nn.GRU(embed_size + fed, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size + memory_size, vocab_size)
+        self.out = nn.Linear(hidden_size + fed, vocab_size)
 
     def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
-        return {"hidden": torch.tanh(self.bridge(final)), "context": final}
+        hidden = torch.tanh(self.bridge(final))
+        return {"hidden": hidden, "context": final} if self.feed_context else {"hidden": hidden}
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
         """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and no weights."""
-        context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
-        x = torch.cat([self.dropout(self.embed(tgt)), context], dim=-1)
+        x = self.dropout(self.embed(tgt))
+        if self.feed_context:
+            context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
+            x = torch.cat([x, context], dim=-1)
         outputs, hidden = self.rnn(x, state["hidden"].unsqueeze(0).contiguous())
-        logits = self.out(self.dropout(torch.cat([outputs, context], dim=-1)))
-        return logits, {**state, "hidden": hidden.squeeze(0)}, None
+        if self.feed_context:
+            outputs = torch.cat([outputs, context], dim=-1)
+        return self.out(self.dropout(outputs)), {**state, "hidden": hidden.squeeze(0)}, None
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
@@ -148,14 +159,20 @@ class Seq2Seq(nn.Module):
     @classmethod
     def build(
         cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128,
-        attention: str | None = "multiplicative", dropout: float = 0.0,
+        attention: str | None = "multiplicative", dropout: float = 0.0, feed_context: bool = True,
     ) -> Seq2Seq:
-        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder."""
+        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder.
+
+        ``feed_context`` applies to the plain decoder only (see `Decoder`).
+        """
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 2 or hidden_size % 2:
             raise ValueError(f"hidden_size must be an even int ≥ 2 (half of it per encoder direction), got {hidden_size!r}")
+        if attention is not None and feed_context is not True:
+            raise ValueError("feed_context is an option of the plain decoder; pass attention=None with it")
         encoder = Encoder(src_vocab_size, embed_size, hidden_size // 2, dropout=dropout)
         if attention is None:
-            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, dropout=dropout)
+            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, dropout=dropout,
+                                                          feed_context=feed_context)
         else:
             decoder = AttentionDecoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
         return cls(encoder, decoder)
