@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 lab: setup
 	$(PY) -m rnnlab lab
 
+# Test files run in parallel, each whole file on one worker (notebook cells stay in order).
+WORKERS ?= 2
 test: setup
-	RNNLAB_QUICK=1 RNNLAB_CACHE=0 $(PY) -m pytest
+	RNNLAB_QUICK=1 RNNLAB_CACHE=0 $(PY) -m pytest -n $(WORKERS) --dist loadfile
 
 # Regenerate exercises/student/ (committed) and exercises/autograder/ (git-ignored) from exercises/source/.
 exercises: setup

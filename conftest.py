@@ -8,6 +8,10 @@ from collections import defaultdict
 os.environ.setdefault("RNNLAB_QUICK", "1")
 os.environ.setdefault("RNNLAB_CACHE", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Parallel workers (make test): one thread each, so that two workers on two cores do not fight
+    # over the same cores. Notebook kernels and subprocesses inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _notebook_failed: set[str] = set()
