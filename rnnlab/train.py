@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import pick_device
+from .nested import map_tensors
 
 BatchLoss = Callable[[nn.Module, Any], torch.Tensor]
 CHECKPOINT_FORMAT = "rnnlab-checkpoint-1"
@@ -81,15 +82,8 @@ class History:
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor inside a (nested) batch to ``device``; lengths for packing stay where they are asked."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {key: to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        moved = [to_device(value, device) for value in batch]
-        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
-    return batch
+    """Move every tensor inside a (nested) batch to ``device``; anything else in it (ids, strings) stays as it is."""
+    return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
 
 
 def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss:

@@ -112,3 +112,18 @@ def test_load_checkpoint_errors(tmp_path):
         load_checkpoint(good, nn.Linear(5, 2))
     with pytest.raises(ValueError, match="does not fit this model"):
         load_checkpoint(good, nn.Sequential(nn.Linear(5, 8), nn.Dropout(), nn.ReLU(), nn.Linear(8, 2)))
+
+
+def test_to_device_keeps_the_structure_and_non_tensor_leaves():
+    from collections import namedtuple
+
+    from rnnlab.models.decoding import map_state
+    from rnnlab.train import to_device
+
+    Pair = namedtuple("Pair", "x y")
+    batch = {"a": (torch.ones(2), ["id-7", 3]), "b": Pair(torch.zeros(1, dtype=torch.long), None)}
+    moved = to_device(batch, torch.device("cpu"))
+    assert isinstance(moved["b"], Pair) and moved["a"][1] == ["id-7", 3] and moved["b"].y is None
+    assert torch.equal(moved["a"][0], batch["a"][0])
+    with pytest.raises(TypeError, match="state must be a tensor"):
+        map_state({"h": torch.ones(1), "name": "x"}, lambda t: t)

@@ -16,13 +16,14 @@ finished sequence stays finished, and decoding stops as soon as every sequence h
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..data.vocab import PAD
+from ..nested import map_tensors
 
 State = Any
 StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
@@ -32,16 +33,12 @@ __all__ = ["beam_search", "greedy_decode", "map_state", "sample_decode", "select
 
 def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
     """Apply ``fn`` to every tensor in a (nested tuple/list/dict) state, keeping the structure."""
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    if isinstance(state, Mapping):
-        return {key: map_state(value, fn) for key, value in state.items()}
-    if isinstance(state, (tuple, list)):
-        items = [map_state(value, fn) for value in state]
-        return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
-    if state is None:
-        return None
-    raise TypeError(f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(state).__name__}")
+
+    def only_tensors(leaf: Any) -> None:
+        if leaf is not None:
+            raise TypeError(f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(leaf).__name__}")
+
+    return map_tensors(state, fn, other=only_tensors)
 
 
 def select_state(state: State, index: torch.Tensor) -> State:
