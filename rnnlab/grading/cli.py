@@ -242,13 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             autograders[exercise] = autograder_for(exercise, args.source_dir, args.autograder_dir).autograder
         slots.append((student, path, exercise, autograders[exercise]))
 
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)  # the cores shared out among the parallel jobs
+
     def run(slot: Grade | tuple[str, Path, str, Path]) -> Grade:
         if isinstance(slot, Grade):
             return slot
         print(f"grading {slot[0]} ({slot[2]}) ...", flush=True)
         return grade_one(*slot, timeout_s=args.timeout, threads=threads)
 
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is a separate otter process
         grades = list(pool.map(run, slots))
     questions = write_csv(grades, args.out)
