@@ -17,9 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -49,10 +46,28 @@ def doctor() -> int:
     return 0
 
 
+def lab_command(argv: Sequence[str], *, folder: Path | None = None, is_root: bool | None = None) -> list[str]:
+    """The ``jupyter lab`` command line that ``lab`` runs: ``folder`` (default: the current one) as the
+    root, opening its ``chapters/`` when there is one, bound to localhost with token authentication on.
+
+    Jupyter refuses to start as root ("Running as root is not recommended"), which is how containers and
+    CI machines run; there ``--allow-root`` is added.
+    """
+    folder = Path.cwd() if folder is None else Path(folder)
+    is_root = (hasattr(os, "geteuid") and os.geteuid() == 0) if is_root is None else is_root
+    command = [sys.executable, "-m", "jupyter", "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={folder}"]
+    if (folder / "chapters").is_dir():
+        command.append("--LabApp.default_url=/lab/tree/chapters")
+    if is_root and "--allow-root" not in argv:
+        command.append("--allow-root")
+    return [*command, *argv]
+
+
 def lab(argv: Sequence[str]) -> int:
-    """Start JupyterLab on chapters/, bound to localhost, with token authentication left on."""
-    command = [sys.executable, "-m", "jupyter", "lab", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.root_dir={PROJECT_ROOT}", "--LabApp.default_url=/lab/tree/chapters", *argv]
+    """Start JupyterLab on the current folder (its chapters/ opened), bound to localhost, token auth on."""
+    command = lab_command(argv)
+    if "--allow-root" in command and "--allow-root" not in argv:
+        print("rnnlab lab: running as root (as in containers and CI machines), so JupyterLab gets --allow-root.", flush=True)
     return subprocess.call(command)
 
 
@@ -71,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rnnlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="print versions, threads, GPUs, widget support and the run mode")
-    sub.add_parser("lab", help="start JupyterLab on chapters/ (localhost, token auth)")
+    sub.add_parser("lab", help="start JupyterLab on the current folder, opening chapters/ (localhost, token auth)")
     bench_parser = sub.add_parser("bench", help=f"run a measurement: {', '.join(benches) or 'none yet'}")
     bench_parser.add_argument("name", choices=benches)
     sub.add_parser("grade", help="grade exercise submissions with otter (see --help)")

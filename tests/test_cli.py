@@ -33,3 +33,25 @@ def test_bench_options_reach_the_bench(capsys):
         main(["bench", "padding", "--help"])
     assert exit_info.value.code == 0
     assert "--json" in capsys.readouterr().out
+
+
+def test_lab_as_root_adds_allow_root_and_says_so(tmp_path):
+    from rnnlab.cli import lab_command
+
+    (tmp_path / "chapters").mkdir()
+    as_root = lab_command([], folder=tmp_path, is_root=True)
+    assert "--allow-root" in as_root
+    assert f"--ServerApp.root_dir={tmp_path}" in as_root
+    assert "--LabApp.default_url=/lab/tree/chapters" in as_root
+    assert "--allow-root" not in lab_command([], folder=tmp_path, is_root=False)
+    assert lab_command(["--allow-root"], folder=tmp_path, is_root=True).count("--allow-root") == 1
+
+
+def test_lab_opens_the_current_folder_not_the_package(tmp_path, monkeypatch):
+    from rnnlab.cli import lab_command
+
+    monkeypatch.chdir(tmp_path)
+    command = lab_command(["--port=9"], is_root=False)
+    assert f"--ServerApp.root_dir={tmp_path}" in command
+    assert not any("default_url" in part for part in command)  # no chapters/ here: open the folder itself
+    assert command[-1] == "--port=9" and "--ServerApp.ip=127.0.0.1" in command
