@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader
 
 from .cache import train_once
 from .data.vocab import BOS, UNK, Vocab
-from .models.encoder_decoder import Seq2Seq, SyncedTagger, seq2seq_loss, tagger_loss
+from .models.ctc import CTCTagger, ctc_loss
+from .models.encoder_decoder import Seq2Seq, seq2seq_loss
+from .models.synced import SyncedTagger, tagger_loss
 from .sequences import pad_sequences
 from .train import History, fit
 
@@ -154,41 +156,58 @@ class Translator:
         return source, [self.tgt_vocab.itos[i] for i in out_ids.tolist()], weights
 
 
-def train_translation(
-    name: str, model: Seq2Seq | SyncedTagger, loader: DataLoader, *, epochs: int, lr: float, seed: int, progress: bool = True
-) -> History:
-    """Train a `Seq2Seq` (on `pair_loader` batches) or `SyncedTagger` (on `synced_loader` batches) once.
+_LOSSES: dict[type, Callable[[Any, Any], torch.Tensor]] = {Seq2Seq: seq2seq_loss, SyncedTagger: tagger_loss, CTCTagger: ctc_loss}
 
-    Adam at ``lr``, gradients clipped to norm 1, the masked loss of the model's kind, a fresh shuffle of
-    bucketed batches each epoch; the result is cached by `rnnlab.train_once` under ``name``.
+
+def train_translation(
+    name: str, model: Seq2Seq | SyncedTagger | CTCTagger, loader: DataLoader, val_loader: DataLoader | None = None, *,
+    epochs: int, lr: float, seed: int, patience: int | None = None, progress: bool = True,
+) -> History:
+    """Train a translation model once, under one rule for every kind: Adam at ``lr``, gradients clipped to norm 1.
+
+    A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a `SyncedTagger`
+    on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on `synced_loader` batches (CTC).
+    With ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
+    held-out loss and the best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed
+    batches. The result is cached by `rnnlab.train_once` under ``name``.
     """
-    if isinstance(model, Seq2Seq):
-        batch_loss = seq2seq_loss
-    elif isinstance(model, SyncedTagger):
-        batch_loss = tagger_loss
-    else:
-        raise TypeError(f"model must be a Seq2Seq or a SyncedTagger, got {type(model).__name__}")
-    if not isinstance(loader, DataLoader):
-        raise TypeError(f"loader must be a DataLoader from pair_loader / synced_loader, got {type(loader).__name__}")
+    batch_loss = next((loss for kind, loss in _LOSSES.items() if isinstance(model, kind)), None)
+    if batch_loss is None:
+        raise TypeError(f"model must be a Seq2Seq, a SyncedTagger or a CTCTagger, got {type(model).__name__}")
+    for arg, value in (("loader", loader), ("val_loader", val_loader)):
+        if not isinstance(value, DataLoader) and not (arg == "val_loader" and value is None):
+            raise TypeError(f"{arg} must be a DataLoader from pair_loader / synced_loader, got {type(value).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
 
     def run() -> History:
-        return fit(model, loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
-                   on_epoch_start=set_epoch, progress=progress)
+        return fit(model, loader, val_loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
+                   patience=patience, on_epoch_start=set_epoch, progress=progress)
 
-    config = {"epochs": epochs, "lr": lr, "batch_size": loader.batch_sampler.batch_size}
+    config = {"epochs": epochs, "lr": lr, "batch_size": loader.batch_sampler.batch_size, "patience": patience,
+              "val": None if val_loader is None else list(val_loader.dataset)}
     return train_once(name, model, run, config=config, data=list(loader.dataset), seed=seed)
 
 
 def synced_translate(
-    tagger: SyncedTagger, texts: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab, *, tokenize: Callable[[str], list[str]],
-    detokenize: Callable[[Sequence[str]], str], out_len: int,
+    model: SyncedTagger | CTCTagger, texts: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab, *,
+    tokenize: Callable[[str], list[str]], detokenize: Callable[[Sequence[str]], str], out_len: int | None = None,
+    beam_width: int = 1,
 ) -> list[str]:
-    """What a synced tagger writes for each text: its first ``out_len`` outputs (inputs padded to ``out_len``)."""
+    """What a synced model writes for each text: a `SyncedTagger` its ``out_len`` outputs, a `CTCTagger` its
+    collapsed output (greedy, or prefix beam search with ``beam_width`` > 1)."""
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings")
-    ids = [src_vocab.encode(tokenize(t)) for t in texts]
-    src, _ = pad_sequences([torch.cat([x, x.new_zeros(max(0, out_len - len(x)))]) for x in ids])
-    out = tagger.greedy(src.to(next(tagger.parameters()).device), out_len)
-    return [detokenize(tgt_vocab.decode(row, stop_at_eos=False)) for row in out.tolist()]
+    if isinstance(model, SyncedTagger):
+        if out_len is None or beam_width != 1:
+            raise ValueError("a SyncedTagger writes exactly out_len tokens, greedily: pass out_len and no beam_width")
+    elif isinstance(model, CTCTagger):
+        if out_len is not None:
+            raise ValueError("a CTCTagger decides its own output length: do not pass out_len")
+    else:
+        raise TypeError(f"model must be a SyncedTagger or a CTCTagger, got {type(model).__name__}")
+    src, lengths = pad_sequences([src_vocab.encode(tokenize(t)) for t in texts])
+    src = src.to(next(model.parameters()).device)
+    rows = model.greedy(src, lengths, out_len).tolist() if isinstance(model, SyncedTagger) else model.decode(
+        src, lengths, beam_width=beam_width)
+    return [detokenize(tgt_vocab.decode(row, stop_at_eos=False)) for row in rows]

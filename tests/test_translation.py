@@ -9,7 +9,9 @@ from rnnlab.data.dates import DATE_FORMATS, format_date, make_dates
 from rnnlab.data.parallel import encode_pairs, pair_loader, synced_loader
 from rnnlab.data.translation import detokenize, load_pairs, normalise, split_pairs, tokens
 from rnnlab.data.vocab import BOS, EOS, PAD, Vocab, char_tokens
-from rnnlab.models.encoder_decoder import Seq2Seq, SyncedTagger, seq2seq_loss, tagger_loss
+from rnnlab.models.ctc import CTCTagger
+from rnnlab.models.encoder_decoder import Seq2Seq, seq2seq_loss
+from rnnlab.models.synced import SyncedTagger, tagger_loss
 from rnnlab.plots.translation import plot_accuracy_by_format, plot_accuracy_by_length, plot_attention
 from rnnlab.translate import Translator, accuracy_by, bleu, exact_match, synced_translate, train_translation
 from rnnlab.widgets.translation import describe, translate_box
@@ -108,19 +110,14 @@ def test_translate_odd_input(trained):
     assert len(cut.translate("1" * 10_000)) <= 12
 
 
-def test_synced_tagger_is_causal_and_trains_on_synced_batches():
+def test_synced_tagger_trains_on_synced_batches():
     seed_everything(0)
     tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16)
     src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    s, t, t_len = next(iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False)))
-    assert s.shape[1] >= t.shape[1] == 10 and t_len.tolist() == [10] * 8
-    changed = s.clone()
-    changed[:, 5] = SRC_VOCAB.stoi["7"]
-    torch.testing.assert_close(tagger(changed)[:, :5], tagger(s)[:, :5])
-    assert torch.isfinite(tagger_loss(tagger, (s, t, t_len)))
-    assert tagger.greedy(s, 10).shape == (8, 10)
-    with pytest.raises(ValueError, match="out_len"):
-        tagger.greedy(s, s.shape[1] + 1)
+    s, s_len, t, t_len = next(iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False)))
+    assert s_len.tolist() == [len(x) for x in src] and t.shape[1] == 10 and t_len.tolist() == [10] * 8
+    assert torch.isfinite(tagger_loss(tagger, (s, s_len, t, t_len)))
+    assert tagger.greedy(s, s_len, 10).shape == (8, 10)
 
 
 def test_seq2seq_bad_inputs():
@@ -218,14 +215,27 @@ def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
     history = train_translation("tiny_dates", m, pair_loader(src, tgt, batch_size=4, shuffle=True, bucket=True), epochs=2, lr=0.01,
                                 seed=0, progress=False)
     assert len(history) == 2 and list(tmp_path.glob("tiny_dates-*.pt"))
-    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16)
-    train_translation("tiny_synced", tagger, synced_loader(src, [t[1:-1] for t in tgt], batch_size=4, shuffle=True), epochs=1,
-                      lr=0.01, seed=0, progress=False)
-    out = synced_translate(tagger, ["1.2.03", "Monday, May 1, 2000"], SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens,
-                           detokenize="".join, out_len=10)
-    assert len(out) == 2 and all(isinstance(o, str) for o in out)
-    with pytest.raises(TypeError, match="Seq2Seq or a SyncedTagger"):
+    synced_batches = synced_loader(src, [t[1:-1] for t in tgt], batch_size=4, shuffle=True)
+    texts = ["1.2.03", "Monday, May 1, 2000"]
+    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16, delay=True)
+    history = train_translation("tiny_synced", tagger, synced_batches, synced_batches, epochs=3, lr=0.01, seed=0, patience=1,
+                                progress=False)
+    assert 1 <= len(history) <= 3 and "val_loss" in history.last
+    out = synced_translate(tagger, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, out_len=10)
+    assert len(out) == 2 and all(isinstance(o, str) and len(o) <= 10 for o in out)
+    ctc = CTCTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16, upsample=3)
+    train_translation("tiny_ctc", ctc, synced_batches, epochs=1, lr=0.01, seed=0, progress=False)
+    for beam_width in (1, 3):
+        out = synced_translate(ctc, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, beam_width=beam_width)
+        assert len(out) == 2 and all(isinstance(o, str) for o in out)
+    with pytest.raises(ValueError, match="out_len"):
+        synced_translate(ctc, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, out_len=10)
+    with pytest.raises(ValueError, match="out_len"):
+        synced_translate(tagger, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join)
+    with pytest.raises(TypeError, match="Seq2Seq, a SyncedTagger or a CTCTagger"):
         train_translation("bad", torch.nn.Linear(2, 2), None, epochs=1, lr=0.1, seed=0)
+    with pytest.raises(TypeError, match="val_loader"):
+        train_translation("bad", tagger, synced_batches, [1], epochs=1, lr=0.1, seed=0)
 
 
 def test_bucketed_loader_batches_similar_lengths():

@@ -2,7 +2,7 @@
 
 Shared by the date and English→French tasks: `encode_pairs` turns text pairs into id tensors with
 the vocabularies, `pair_loader` batches them for `rnnlab.models.encoder_decoder.Seq2Seq` and
-`synced_loader` for the synced baseline.
+`synced_loader` for the synced baselines.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..sequences import BucketBatchSampler, collate_padded
-from .vocab import PAD, Vocab
+from .vocab import Vocab
 
 Tokenizer = Callable[[str], list[str]]
 
@@ -71,16 +71,10 @@ def pair_loader(
 def synced_loader(
     src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0, bucket: bool = False
 ) -> DataLoader:
-    """Batches ``(src, tgt, tgt_lengths)`` for a synced model: output step ``t`` must produce ``tgt[:, t]``.
+    """Batches ``(src, src_lengths, tgt, tgt_lengths)`` for the synced models (`rnnlab.models.synced`, `rnnlab.models.ctc`).
 
-    ``tgt`` holds the plain target ids (no ``<bos>``/``<eos>``); each source is padded with ``<pad>``
-    to at least its target's length so that the synced model has a step for every output token.
+    ``tgt`` holds the plain target ids (no ``<bos>``/``<eos>``): a synced model writes exactly its
+    target's tokens, and lays out its own frames (blank steps, repeated inputs) from the sources.
     """
     _check_same_count(src, tgt)
-    padded = [torch.cat([s, s.new_full((max(0, len(t) - len(s)),), PAD)]) for s, t in zip(src, tgt, strict=True)]
-
-    def collate(samples: list) -> tuple[torch.Tensor, ...]:
-        s, _, t, t_len = collate_padded(samples)
-        return s, t, t_len
-
-    return _loader(list(zip(padded, tgt, strict=True)), batch_size, shuffle, seed, collate, bucket)
+    return _loader(list(zip(src, tgt, strict=True)), batch_size, shuffle, seed, collate_padded, bucket)

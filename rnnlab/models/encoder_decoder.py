@@ -1,9 +1,11 @@
-"""Sequence-to-sequence models for translation: a synced tagger, an encoder–decoder, and one with attention.
+"""Encoder–decoders for translation: three decoders over one encoder.
 
-- `SyncedTagger`: one GRU reads the input and emits one output token per input step. It must speak
-  before it has read the whole input, cannot reorder, and its output is as long as its input.
+(The synced baselines, which have no decoder, are in `rnnlab.models.synced` and `rnnlab.models.ctc`.)
+
 - `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a fixed-size
   summary (the context) and writes an output of any length, one token at a time, until ``<eos>``.
+  ``feed_context=False`` is Sutskever et al.'s decoder (the context is only its first state),
+  ``feed_context=True`` Cho et al.'s (the context is fed again at every step).
 - `Encoder` + `AttentionDecoder`: at every output step the decoder looks back at all encoder outputs
   (`rnnlab.models.attention`), so long inputs no longer have to fit through one vector.
 
@@ -24,19 +26,10 @@ from torch import nn
 from ..data.vocab import BOS, EOS, PAD
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
 from .attention import make_attention
+from .common import check_tokens, eval_mode
 from .decoding import State, beam_search, greedy_decode
 
-__all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "SyncedTagger", "seq2seq_loss", "tagger_loss"]
-
-
-def _check_tokens(name: str, tokens: Any, vocab_size: int, dims: int = 2) -> torch.Tensor:
-    if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.int64:
-        raise TypeError(f"{name} must be an int64 tensor of token ids, got {getattr(tokens, 'dtype', type(tokens).__name__)}")
-    if tokens.dim() != dims or tokens.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty {dims}-D tensor, got shape {tuple(tokens.shape)}")
-    if int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size:
-        raise ValueError(f"{name} holds ids outside the vocabulary [0, {vocab_size})")
-    return tokens
+__all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
 
 
 class Encoder(nn.Module):
@@ -56,7 +49,7 @@ class Encoder(nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_tokens("src", src, self.vocab_size)
+        check_tokens("src", src, self.vocab_size)
         lengths = check_lengths(lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
         packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
         memory, _ = unpack(packed, total_length=src.shape[1])
@@ -188,7 +181,7 @@ class Seq2Seq(nn.Module):
         return self.decoder.init_state(memory, final, mask)
 
     def _check_target(self, tgt_in: Any, batch: int) -> torch.Tensor:
-        _check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+        check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
         if tgt_in.shape[0] != batch:
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
@@ -225,30 +218,17 @@ class Seq2Seq(nn.Module):
 
     def greedy(self, src: torch.Tensor, src_lengths: Any, *, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in `rnnlab.models.decoding.greedy_decode`."""
-        with _eval_mode(self), torch.no_grad():
+        with eval_mode(self), torch.no_grad():
             return greedy_decode(self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len)
 
     def beam(
         self, src: torch.Tensor, src_lengths: Any, *, max_len: int, beam_width: int, length_penalty: float = 1.0
     ) -> list[list[tuple[torch.Tensor, float]]]:
         """Beam search: per source, ``(tokens, score)`` candidates, best first (see `beam_search`)."""
-        with _eval_mode(self), torch.no_grad():
+        with eval_mode(self), torch.no_grad():
             state = self.encode(src, src_lengths)
             return beam_search(self.decoder.step, state, bos=BOS, eos=EOS, max_len=max_len, beam_width=beam_width,
                                length_penalty=length_penalty)
-
-
-class _eval_mode:
-    """Context manager: the module in eval mode inside, its previous mode restored after."""
-
-    def __init__(self, module: nn.Module):
-        self.module, self.was_training = module, module.training
-
-    def __enter__(self) -> None:
-        self.module.eval()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.module.train(self.was_training)
 
 
 def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> torch.Tensor:
@@ -257,37 +237,3 @@ def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> to
         raise TypeError("batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader")
     src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
     return masked_cross_entropy(model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths)
-
-
-class SyncedTagger(nn.Module):
-    """The synced seq2seq baseline: a one-way GRU that emits one output token per input token.
-
-    Output step ``t`` can depend only on inputs ``0 … t``. For translation the input is padded to at
-    least the output length (`rnnlab.data.parallel.synced_loader`), the most generous
-    setting a synced model can get; it still has to write the first output before reading the rest.
-    """
-
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128):
-        super().__init__()
-        self.vocab_size = src_vocab_size
-        self.embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD)
-        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
-        self.out = nn.Linear(hidden_size, tgt_vocab_size)
-
-    def forward(self, src: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, S, V)``: one output distribution per input position."""
-        _check_tokens("src", src, self.vocab_size)
-        return self.out(self.rnn(self.embed(src))[0])
-
-    def greedy(self, src: torch.Tensor, out_len: int) -> torch.Tensor:
-        """The most likely output token at each of the first ``out_len`` input positions: ``(B, out_len)``."""
-        if out_len < 1 or out_len > src.shape[1]:
-            raise ValueError(f"out_len must be in [1, S = {src.shape[1]}] (a synced model emits one token per input), got {out_len}")
-        with _eval_mode(self), torch.no_grad():
-            return self(src)[:, :out_len].argmax(dim=-1)
-
-
-def tagger_loss(model: SyncedTagger, batch: Any) -> torch.Tensor:
-    """Masked cross-entropy of a synced batch ``(src, tgt, tgt_lengths)``: output step t must equal tgt[:, t]."""
-    src, tgt, tgt_lengths = batch
-    return masked_cross_entropy(model(src)[:, : tgt.shape[1]], tgt, tgt_lengths)

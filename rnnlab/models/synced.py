@@ -1,0 +1,119 @@
+"""Synced sequence models: one output distribution per input frame, no decoder.
+
+A synced model runs one RNN over a row of *frames* and reads an output token off some of them. What
+it can do depends on which frames it reads from and on which way its RNN runs:
+
+- ``SyncedTagger(delay=False)`` writes output token *t* at input frame *t*, while it reads (inputs
+  shorter than the output get blank frames appended so every output has a frame). A one-way RNN
+  must then write the first output before it has read the rest of the input.
+- ``SyncedTagger(delay=True)`` reads the whole input, then ``out_len`` blank frames during which it
+  writes: the synced model that "outputs silence until it is sure". A one-way RNN must carry the
+  whole input in its state until the blanks, as an encoder does.
+- ``bidirectional=True`` gives every frame a view of the whole input (a backward GRU reads it from the
+  end), at the price of streaming: nothing can be written before the input has ended.
+
+A blank frame is the ``<pad>`` id inside the sequence's length: its embedding is zero, "nothing to
+read". Real padding after the frames is never read (the RNN runs packed), so an output does not depend
+on what else is in the batch. `rnnlab.models.ctc` builds its model on the same `FrameRNN`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.vocab import PAD
+from ..sequences import check_lengths, masked_cross_entropy, pack, unpack
+from .common import check_tokens, eval_mode, positive_int
+
+__all__ = ["FrameRNN", "SyncedTagger", "tagger_loss"]
+
+
+class FrameRNN(nn.Module):
+    """Embedding → GRU (one- or two-way, ``num_layers`` deep, packed) → a linear layer on every frame.
+
+    ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's length
+    are never read and their logits are those of a zero state (callers ignore them).
+    """
+
+    def __init__(
+        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        bidirectional: bool = False,
+    ):
+        super().__init__()
+        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size), ("embed_size", embed_size),
+                            ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            positive_int(name, value)
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
+        self.src_vocab_size, self.bidirectional = src_vocab_size, bidirectional
+        self.embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD)
+        self.rnn = nn.GRU(embed_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
+
+    def forward(self, frames: torch.Tensor, lengths: Any) -> torch.Tensor:
+        check_tokens("frames", frames, self.src_vocab_size)
+        lengths = check_lengths(lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths")
+        outputs, _ = unpack(self.rnn(pack(self.embed(frames), lengths))[0], total_length=frames.shape[1])
+        return self.out(outputs)
+
+
+class SyncedTagger(nn.Module):
+    """A synced seq2seq model: output token *t* is read off one frame of a single RNN (see the module docstring).
+
+    ``delay=False`` reads it at input frame *t* (write while reading); ``delay=True`` at frame
+    ``len(input) + t``, after the whole input (read, then write during blank frames). Either way the
+    output is exactly ``out_len`` tokens, each predicted from the frames alone, not from the tokens
+    written before it.
+    """
+
+    def __init__(
+        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        bidirectional: bool = False, delay: bool = False,
+    ):
+        super().__init__()
+        if not isinstance(delay, bool):
+            raise TypeError(f"delay must be True or False, got {delay!r}")
+        self.delay = delay
+        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_size=embed_size, hidden_size=hidden_size,
+                            num_layers=num_layers, bidirectional=bidirectional)
+
+    def frames(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(frames (B, F), frame_lengths (B,), positions (B, out_len))``: the row the RNN reads and where each output is read off.
+
+        Without delay a row is its input, followed by blank frames up to ``out_len`` if it is shorter;
+        with delay it is its input followed by ``out_len`` blank frames.
+        """
+        check_tokens("src", src, self.rnn.src_vocab_size)
+        lengths = check_lengths(src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths").to(src.device)
+        positive_int("out_len", out_len)
+        steps = torch.arange(out_len, device=src.device)
+        if self.delay:
+            frame_lengths, positions = lengths + out_len, lengths.unsqueeze(1) + steps  # (B,), (B, out_len)
+        else:
+            frame_lengths, positions = lengths.clamp(min=out_len), steps.expand(src.shape[0], -1)
+        width = int(frame_lengths.max())
+        frames = torch.cat([src, src.new_full((src.shape[0], max(0, width - src.shape[1])), PAD)], dim=1)[:, :width]
+        real = torch.arange(width, device=src.device) < lengths.unsqueeze(1)  # (B, F): input frames; the rest are blanks
+        return frames.masked_fill(~real, PAD), frame_lengths, positions
+
+    def forward(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
+        """Logits ``(B, out_len, V)`` of the ``out_len`` output tokens for sources ``src`` ``(B, S)``."""
+        frames, frame_lengths, positions = self.frames(src, src_lengths, out_len)
+        logits = self.rnn(frames, frame_lengths)  # (B, F, V)
+        return logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+
+    def greedy(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
+        """The most likely token at each of the ``out_len`` output positions: ``(B, out_len)``."""
+        with eval_mode(self), torch.no_grad():
+            return self(src, src_lengths, out_len).argmax(dim=-1)
+
+
+def tagger_loss(model: SyncedTagger, batch: Any) -> torch.Tensor:
+    """Masked cross-entropy of a batch ``(src, src_lengths, tgt, tgt_lengths)`` from `rnnlab.data.parallel.synced_loader`."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 4:
+        raise TypeError("batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader")
+    src, src_lengths, tgt, tgt_lengths = batch
+    return masked_cross_entropy(model(src, src_lengths, tgt.shape[1]), tgt, tgt_lengths)
