@@ -9,7 +9,7 @@ first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from .models.synced import SyncedTagger, tagger_loss
 from .sequences import pad_sequences
 from .train import History, fit
 
-__all__ = ["Translator", "accuracy_by", "bleu", "exact_match", "synced_translate", "train_translation"]
+__all__ = ["Translator", "accuracy_by", "bleu", "bleu_by", "exact_match", "score_table", "synced_translate", "train_translation"]
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -52,6 +52,40 @@ def accuracy_by(keys: Sequence[Hashable], correct: Sequence[bool]) -> dict[Hasha
     for key, hit in zip(keys, correct, strict=True):
         groups.setdefault(key, []).append(bool(hit))
     return {key: (sum(groups[key]) / len(groups[key]), len(groups[key])) for key in sorted(groups, key=lambda k: (str(type(k)), k))}
+
+
+def bleu_by(keys: Sequence[Hashable], hypotheses: Sequence[str], references: Sequence[str]) -> dict[Hashable, tuple[float, int]]:
+    """Corpus BLEU and sentence count per key, in sorted key order: ``bleu_by(length_buckets, outputs, refs) -> {bucket: (bleu, n)}``."""
+    if isinstance(hypotheses, str) or isinstance(references, str):
+        raise TypeError("hypotheses and references must be lists of strings, not one string")
+    if not len(keys) == len(hypotheses) == len(references) or len(keys) == 0:
+        raise ValueError(f"need as many keys, hypotheses and references (≥ 1), got {len(keys)}, {len(hypotheses)} and {len(references)}")
+    groups: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return {key: (bleu([hypotheses[i] for i in groups[key]], [references[i] for i in groups[key]]), len(groups[key]))
+            for key in sorted(groups, key=lambda k: (str(type(k)), k))}
+
+
+def score_table(scores: Mapping[str, Mapping[Hashable, tuple[float, int]]], *, key: str, digits: int = 3) -> str:
+    """A text table with one row per key and one column per model, plus the count of examples per key.
+
+    ``scores`` is ``{model: {key: (score, n)}}`` as `accuracy_by` or `bleu_by` return it; every model must
+    have been scored on the same examples (the same keys and counts).
+    """
+    if not scores:
+        raise ValueError("scores is empty: pass {model name: {key: (score, n)}}")
+    first = next(iter(scores.values()))
+    for name, table in scores.items():
+        if {k: n for k, (_, n) in table.items()} != {k: n for k, (_, n) in first.items()}:
+            raise ValueError(f"scores[{name!r}] has other keys or counts than the first model: score every model on the same examples")
+    width = max(len(key), *(len(str(k)) for k in first))
+    columns = [max(len(name), digits + 3) for name in scores]
+    lines = [f"{key:<{width}}  " + "  ".join(f"{name:>{w}}" for name, w in zip(scores, columns, strict=True)) + "      n"]
+    for k, (_, n) in first.items():
+        cells = "  ".join(f"{table[k][0]:>{w}.{digits}f}" for table, w in zip(scores.values(), columns, strict=True))
+        lines.append(f"{str(k):<{width}}  {cells}  {n:>5}")
+    return "\n".join(lines)
 
 
 class Translator:

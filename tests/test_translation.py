@@ -13,7 +13,7 @@ from rnnlab.models.ctc import CTCTagger
 from rnnlab.models.encoder_decoder import Seq2Seq, seq2seq_loss
 from rnnlab.models.synced import SyncedTagger, tagger_loss
 from rnnlab.plots.translation import plot_accuracy_by_format, plot_accuracy_by_length, plot_attention
-from rnnlab.translate import Translator, accuracy_by, bleu, exact_match, synced_translate, train_translation
+from rnnlab.translate import Translator, accuracy_by, bleu, bleu_by, exact_match, score_table, synced_translate, train_translation
 from rnnlab.widgets.translation import describe, translate_box
 
 DATES = make_dates(8, seed=3)
@@ -183,6 +183,24 @@ def test_translation_pairs_normalised_filtered_and_split():
     train, _, test = random_split
     seen = {e for e, _ in train}
     assert sum(e in seen for e, _ in test) > len(test) // 3  # why the disjoint split matters
+
+
+def test_bleu_by_scores_each_group_as_its_own_corpus():
+    hyps = ["le chat est noir .", "un deux trois quatre", "il fait beau aujourd'hui ."]
+    refs = ["le chat est noir .", "cinq six sept huit", "il fait beau aujourd'hui ."]
+    table = bleu_by(["short", "long", "short"], hyps, refs)
+    assert list(table) == ["long", "short"] and table["short"] == (pytest.approx(100), 2) and table["long"][0] < 1
+    with pytest.raises(ValueError, match="as many keys"):
+        bleu_by(["a"], hyps, refs)
+
+
+def test_score_table_lines_up_models_by_key():
+    scores = {"plain": accuracy_by([5, 50, 5], [True, False, True]), "attention": accuracy_by([5, 50, 5], [True, True, False])}
+    lines = score_table(scores, key="length").splitlines()
+    assert lines[0].split() == ["length", "plain", "attention", "n"]
+    assert lines[1].split() == ["5", "1.000", "0.500", "2"] and lines[2].split() == ["50", "0.000", "1.000", "1"]
+    with pytest.raises(ValueError, match="same examples"):
+        score_table({"a": accuracy_by([1], [True]), "b": accuracy_by([2], [True])}, key="k")
 
 
 def test_bleu_and_exact_match():
