@@ -195,9 +195,12 @@ _LOSSES: dict[type, Callable[[Any, Any], torch.Tensor]] = {Seq2Seq: seq2seq_loss
 
 def train_translation(
     name: str, model: Seq2Seq | SyncedTagger | CTCTagger, loader: DataLoader, val_loader: DataLoader | None = None, *,
-    epochs: int, lr: float, seed: int, patience: int | None = None, progress: bool = True,
+    epochs: int, lr: float, seed: int, patience: int | None = None, lr_decay: float | None = None, progress: bool = True,
 ) -> History:
     """Train a translation model once, under one rule for every kind: Adam at ``lr``, gradients clipped to norm 1.
+
+    With ``lr_decay`` the learning rate is multiplied by it after every epoch (large steps early, small
+    ones to settle).
 
     A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a `SyncedTagger`
     on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on `synced_loader` batches (CTC).
@@ -211,15 +214,18 @@ def train_translation(
     for arg, value in (("loader", loader), ("val_loader", val_loader)):
         if not isinstance(value, DataLoader) and not (arg == "val_loader" and value is None):
             raise TypeError(f"{arg} must be a DataLoader from pair_loader / synced_loader, got {type(value).__name__}")
+    if lr_decay is not None and (isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1):
+        raise ValueError(f"lr_decay must be a number in (0, 1] or None, got {lr_decay!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None if lr_decay is None else torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
     set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
 
     def run() -> History:
         return fit(model, loader, val_loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
-                   patience=patience, on_epoch_start=set_epoch, progress=progress)
+                   patience=patience, scheduler=scheduler, on_epoch_start=set_epoch, progress=progress)
 
-    config = {"epochs": epochs, "lr": lr, "batch_size": loader.batch_sampler.batch_size, "patience": patience,
-              "val": None if val_loader is None else list(val_loader.dataset)}
+    config = {"epochs": epochs, "lr": lr, "lr_decay": lr_decay, "batch_size": loader.batch_sampler.batch_size,
+              "patience": patience, "val": None if val_loader is None else list(val_loader.dataset)}
     return train_once(name, model, run, config=config, data=list(loader.dataset), seed=seed)
 
 

@@ -237,7 +237,7 @@ def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
     texts = ["1.2.03", "Monday, May 1, 2000"]
     tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16, delay=True)
     history = train_translation("tiny_synced", tagger, synced_batches, synced_batches, epochs=3, lr=0.01, seed=0, patience=1,
-                                progress=False)
+                                lr_decay=0.5, progress=False)
     assert 1 <= len(history) <= 3 and "val_loss" in history.last
     out = synced_translate(tagger, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, out_len=10)
     assert len(out) == 2 and all(isinstance(o, str) and len(o) <= 10 for o in out)
@@ -252,6 +252,8 @@ def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
         synced_translate(tagger, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join)
     with pytest.raises(TypeError, match="Seq2Seq, a SyncedTagger or a CTCTagger"):
         train_translation("bad", torch.nn.Linear(2, 2), None, epochs=1, lr=0.1, seed=0)
+    with pytest.raises(ValueError, match="lr_decay"):
+        train_translation("bad", tagger, synced_batches, epochs=1, lr=0.1, seed=0, lr_decay=0)
     with pytest.raises(TypeError, match="val_loader"):
         train_translation("bad", tagger, synced_batches, [1], epochs=1, lr=0.1, seed=0)
 
