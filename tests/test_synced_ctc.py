@@ -174,6 +174,10 @@ def test_bad_inputs_name_the_argument():
         ctc_greedy(torch.zeros(2, 3), [2])
     with pytest.raises(ValueError, match="lengths"):
         ctc_greedy(torch.zeros(1, 2, 3), [3])
+    with pytest.raises(TypeError, match="src"):
+        upsample([[4, 5]], [2], 2)
+    with pytest.raises(ValueError, match="factor"):
+        upsample(torch.tensor([[4, 5]]), [2], 0)
     with pytest.raises(ValueError, match="prune"):
         ctc_beam_search(torch.zeros(1, 2, 3), [2], beam_width=2, prune=1.5)
 

@@ -37,6 +37,8 @@ __all__ = ["BLANK", "CTCTagger", "ctc_beam_search", "ctc_greedy", "ctc_loss", "f
 
 def upsample(src: torch.Tensor, src_lengths: Any, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Repeat every input token ``factor`` times: ``(frames (B, S·factor), frame_lengths (B,))``; padding stays at the end."""
+    if not isinstance(src, torch.Tensor) or src.dim() != 2:
+        raise TypeError(f"src must be a 2-D tensor of token ids (B, S), got {type(src).__name__} {tuple(getattr(src, 'shape', ()))}")
     positive_int("factor", factor)
     lengths = check_lengths(src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
     return src.repeat_interleave(factor, dim=1), lengths * factor
