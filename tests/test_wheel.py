@@ -4,6 +4,7 @@ it carries the shipped data with their SOURCE.md, runs ``doctor`` and starts fro
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -19,8 +20,12 @@ DATA_FOLDERS = sorted(p.name for p in (ROOT / "rnnlab" / "data" / "files").iterd
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    shutil.copytree(ROOT / "rnnlab", source / "rnnlab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT.md"):
+        shutil.copy(ROOT / name, source / name)
     # --no-build-isolation: build with this environment's setuptools (offline, seconds)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
                    check=True, capture_output=True, text=True, timeout=300)
     (found,) = out.glob("rnnlab-*.whl")
     return found
