@@ -1,7 +1,7 @@
 """Every chapter ends with its claims ledger: the last code cell calls ``claims()``, imported from rnnlab.
 
 So a learner finishes each chapter with the table of what their run measured against each target
-(see `rnnlab.config.claims`), and a markdown cell just before it says what the table is.
+(see `rnnlab.config.claims`).
 """
 
 from __future__ import annotations
@@ -46,5 +46,3 @@ def test_last_code_cell_shows_the_claims_ledger(path: Path) -> None:
         and final.value.func.id == "claims" and not final.value.args, \
         f"{path.name}: the last code cell must end with `claims()` (its value is the table shown)"
     assert "claims" in _imported_from_rnnlab(cells), f"{path.name}: `claims` must be imported from rnnlab (`from rnnlab import claims`)"
-    assert last > 0 and cells[last - 1]["cell_type"] == "markdown", \
-        f"{path.name}: a markdown cell must say what the table is, just before it"
