@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import torch
 
-from rnnlab.grading import build, cli
+from rnnlab.grading import build, cli, sandbox
 
 KNOWN = ["04_unrolling", "05_variable_length"]
 
@@ -74,9 +74,106 @@ def test_grade_cli_rejects_bad_arguments(tmp_path, capsys):
 
 def test_unknown_submission_gets_a_row_not_a_crash(tmp_path, capsys):
     _notebook(tmp_path / "subs" / "homework.ipynb")
-    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv")]) == 0
+    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
     row = next(csv.DictReader((tmp_path / "g.csv").open()))
     assert row["student"] == "homework" and row["exercise"] == "?" and "cannot tell" in row["message"]
+
+
+def test_grading_refuses_without_the_sandbox_unless_told(tmp_path, capsys, monkeypatch):
+    _notebook(tmp_path / "subs" / "homework.ipynb")
+    monkeypatch.setattr(cli, "why_unavailable", lambda: "bubblewrap (bwrap) is not installed")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv")])
+    assert exit_info.value.code == 2 and not (tmp_path / "g.csv").exists()
+    error = capsys.readouterr().err
+    assert "bwrap) is not installed" in error and "--unsandboxed" in error
+    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [(["--memory", "lots"], "size must look like"), (["--memory", "1M"], "at least 64 MiB"),
+                                           (["--processes", "2"], "at least 4")])
+def test_grade_cli_rejects_bad_limits(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        cli.main([str(tmp_path), *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_sizes_read_and_print_in_powers_of_1024():
+    assert [sandbox.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [4 * 2**30, 512 * 2**20, 3 * 2**29, 2048, 3 * 2**30]
+    assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == ["4 GiB", "512 MiB", "100 B"]
+    with pytest.raises(ValueError, match="size must look like"):
+        sandbox.parse_size("4 gigs")
+    with pytest.raises(TypeError, match="size must be a str"):
+        sandbox.parse_size(4)
+    with pytest.raises(TypeError, match="memory must be an int"):
+        sandbox.Limits(memory=1.5)
+
+
+def _archive(path: Path, tests: dict[str, str]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in tests.items():
+            archive.writestr(f"tests/{name}.py", text)
+        archive.writestr("otter_config.json", "{}")
+    return path
+
+
+def test_question_points_come_from_the_archive_per_case_or_per_question(tmp_path):
+    case = {"code": ">>> 1\n1\n", "hidden": False, "locked": False}
+    per_case = {"name": "q1", "points": [0.5, 1.5], "suites": [{"cases": [case, {**case, "hidden": True}], "type": "doctest"}]}
+    whole = {"name": "q2", "points": 3, "suites": [{"cases": [case, case, case], "type": "doctest"}]}
+    archive = _archive(tmp_path / "a.zip", {"q1": f"OK_FORMAT = True\ntest = {per_case!r}\n", "q2": f"test = {whole!r}\n"})
+    assert cli.question_points(archive) == {"q1": 2.0, "q2": 3.0}
+    bad = _archive(tmp_path / "b.zip", {"q1": "import os\nos.system('echo run')\n"})
+    with pytest.raises(ValueError, match="does not define one OK-format"):
+        cli.question_points(bad)
+    sneaky = _archive(tmp_path / "c.zip", {"q1": "test = __import__('os').getcwd()\n"})
+    with pytest.raises(ValueError, match="malformed"):  # parsed as data, never run
+        cli.question_points(sneaky)
+
+
+MAXIMA = {"q1": 2.0, "q2": 1.0}
+
+
+@pytest.mark.parametrize("report, message", [
+    (b'{"scores": {"q1": 1000, "q2": 1}}', "gives q1 1000 of 2 points"),
+    (b'{"scores": {"q1": -1}}', "gives q1 -1 of 2"),
+    (b'{"scores": {"q1": true}}', "gives q1 True of 2"),
+    (b'{"scores": {"q1": "2"}}', "gives q1 2 of 2"),
+    (b'{"scores": {"q9": 1}}', "unknown question 'q9'"),
+    (b'{"scores": {"q1": 2}}{"scores": {"q1": 2}}', "not one well-formed"),
+    (b'{"tests": []}', "has no scores"),
+    (b"\xff", "not one well-formed"),
+])
+def test_reports_out_of_bounds_are_rejected_whole(report, message):
+    points, why = cli.verified_points(report, MAXIMA)
+    assert points == {} and why.startswith("rejected") and message in why
+
+
+def test_a_believable_report_gives_points_with_missing_questions_at_zero():
+    assert cli.verified_points(b'{"scores": {"q1": 1.5}, "error": "a cell raised X: y\\n"}', MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
+
+
+def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
+    cli.write_csv([cli.Grade("=cmd|'/c calc'!A1", "05_variable_length", {}, 8, "@SUM(1)")], tmp_path / "g.csv")
+    row = next(csv.DictReader((tmp_path / "g.csv").open()))
+    assert row["student"] == "'=cmd|'/c calc'!A1" and row["message"] == "'@SUM(1)"
+
+
+def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path):
+    import sys
+
+    plan = sandbox.mount_plan([build.ROOT, tmp_path, tmp_path / "missing"])
+
+    def visible(path: Path) -> bool:  # the deepest step above a path decides
+        steps = [kind for kind, p in plan if p == path.resolve() or p in path.resolve().parents]
+        return not steps or steps[-1] == "show"
+
+    assert [len(p.parts) for _, p in plan] == sorted(len(p.parts) for _, p in plan)  # parents first
+    assert not visible(build.ROOT / "exercises" / "source") and not visible(tmp_path) and not visible(build.ROOT)
+    assert visible(build.ROOT / "rnnlab") and visible(Path(sys.base_prefix)) and visible(Path(sys.prefix))
+    assert ("hide", (tmp_path / "missing").resolve()) not in plan
 
 
 def test_masters_are_found_in_course_order_and_hashed(tmp_path):
