@@ -152,7 +152,8 @@ def test_reports_out_of_bounds_are_rejected_whole(report, message):
 
 
 def test_a_believable_report_gives_points_with_missing_questions_at_zero():
-    assert cli.verified_points(b'{"scores": {"q1": 1.5}, "error": "a cell raised X: y\\n"}', MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
+    report = b'{"scores": {"q1": 1.5}, "error": "a cell raised X: y\\n"}'
+    assert cli.verified_points(report, MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
 
 
 def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
