@@ -223,3 +223,40 @@ def test_ddp_harness_problem_is_the_same_on_every_rank():
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(batches_a, batches_b, strict=True))
     assert all(torch.equal(p, q) for p, q in zip(make_a().parameters(), make_b().parameters(), strict=True))
     assert all(len(y) % 2 == 0 for _, y in batches_a)  # every global batch splits evenly over 2 ranks
+
+
+def test_the_learner_release_has_no_masters_autograders_or_hidden_tests(tmp_path):
+    from rnnlab.grading import release
+
+    files = release.write_release(tmp_path / "release")
+    out = tmp_path / "release"
+    assert not (out / "exercises" / "source").exists() and not (out / "exercises" / "autograder").exists()
+    assert sorted(p.name for p in (out / "exercises" / "student").glob("*.ipynb")) == [p.name for p in build.masters()]
+    assert (out / "rnnlab" / "grading" / "ddp_exercise.py").is_file() and "tests/test_exercises.py" not in files
+    assert "Learner release" in (out / "README.md").read_text().split("\n## ")[0]
+    assert release.leaks(out) == []
+    with pytest.raises(ValueError, match="not empty"):
+        release.write_release(out)
+    assert release.write_release(out, replace=True) == files  # a previous release may be replaced
+    with pytest.raises(ValueError, match="outside the course"):
+        release.write_release(build.ROOT / "exercises" / "copy")
+
+
+def test_a_release_that_would_leak_a_solution_is_refused_whole(tmp_path):
+    from rnnlab.grading import release
+
+    course = tmp_path / "course"  # no git here: the tree less .gitignore's patterns
+    (course / "exercises" / "source").mkdir(parents=True)
+    (course / ".gitignore").write_text("scratch/\n")
+    (course / "README.md").write_text("# course\n")
+    (course / "exercises" / "source" / "01_a.ipynb").write_text("# BEGIN SOLUTION")  # left out: fine
+    (course / "scratch").mkdir()
+    (course / "scratch" / "notes.py").write_text("# BEGIN SOLUTION")  # ignored: fine
+    assert release.write_release(tmp_path / "ok", root=course) == [".gitignore", "README.md"]
+    _notebook(course / "exercises" / "student" / "01_a.ipynb")
+    nb = nbformat.read(course / "exercises" / "student" / "01_a.ipynb", as_version=4)
+    nb.metadata["otter"] = {"tests": {"q1": {"suites": [{"cases": [{"code": ">>> 1", "hidden": True}]}]}}}
+    nbformat.write(nb, course / "exercises" / "student" / "01_a.ipynb")
+    with pytest.raises(RuntimeError, match="exercises/student/01_a.ipynb"):
+        release.write_release(tmp_path / "leaky", root=course)
+    assert not (tmp_path / "leaky").exists()

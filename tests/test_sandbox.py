@@ -197,3 +197,14 @@ def test_floods_of_output_or_files_and_an_endless_loop_are_stopped(batch):
     assert flood.total == 0 and flood.message, flood  # the time limit, the memory cap or a dead kernel: zero either way
     assert big_file.total == 3 and "File too large" in big_file.message, big_file
     assert loop.total == 0 and f"time limit of {LOOP_TIMEOUT_S} s" in loop.message, loop
+
+
+def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
+    """--unsandboxed drops bwrap only: the caps and the report checks stay (runs where bwrap cannot)."""
+    autograder = _autograder(tmp_path / "01_tiny.zip")
+    cases = _hostile(tmp_path / "subs", tmp_path / "p", tmp_path / "h", autograder)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        honest, beside = pool.map(lambda name: cli.grade_one(name, cases[name][0], "01_tiny", autograder, TIMEOUT_S,
+                                                               limits=LIMITS, sandboxed=False), ["honest", "forge_beside"])
+    assert honest.points == {"q1": 2.0, "q2": 1.0} and honest.message == "", honest
+    assert beside.total == 0 and "rejected" in beside.message, beside
