@@ -65,12 +65,13 @@ def attempt(action):
     except Exception as error:
         return type(error).__name__
 report = {{
-    "delete other submission": attempt(lambda: os.remove({str(other)!r})),
-    "write in the project": attempt(lambda: open({str(project_file)!r}, "w").write("pwned")),
-    "write in home": attempt(lambda: open({str(home_file)!r}, "w").write("pwned")),
-    "write in /tmp": attempt(lambda: open("/tmp/pwned", "w").write("pwned")),
-    "read the autograder": attempt(lambda: open({str(autograder)!r}, "rb").read()),
+    "delete other": attempt(lambda: os.remove({str(other)!r})),
+    "write project": attempt(lambda: open({str(project_file)!r}, "w").write("pwned")),
+    "write home": attempt(lambda: open({str(home_file)!r}, "w").write("pwned")),
+    "write /tmp": attempt(lambda: open("/tmp/pwned", "w").write("pwned")),
+    "read autograder": attempt(lambda: open({str(autograder)!r}, "rb").read()),
     "network": attempt(lambda: __import__("socket").create_connection(("1.1.1.1", 53), timeout=2)),
+    "64 MB file": attempt(lambda: open("big", "wb").write(bytes(64 * 2**20))),
 }}
 subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)  # a daemon, in a session of its own
 if os.fork() == 0:
@@ -80,15 +81,13 @@ raise RuntimeError(f"escape report {{report}}")
 """
     find_driver = """
 import json, os, signal
-def driver():
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
-            except OSError:
-                continue
-            if b"bwrap" not in argv[0] and any(b"from otter.run import main" in a for a in argv):
-                return int(pid), int(argv[-2])
+def driver():  # the otter process this kernel runs under, and its report pipe
+    pid = os.getpid()
+    while pid > 1:
+        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        if b"bwrap" not in argv[0] and any(b"from otter.run import main" in a for a in argv):
+            return pid, int(argv[-2])
 pid, channel = driver()
 try:  # where the driver cannot be inspected (grading as root), this fails: nothing forged
     with open(f"/proc/{pid}/fd/{channel}", "w") as pipe:
@@ -105,15 +104,13 @@ finally:
         "loop": ("import time\nwhile True:\n    time.sleep(0.1)", ANSWER),  # endless (asleep: spares the shared cores)
         "honest": (ANSWER,),
         "escape": (escape, ANSWER),
-        "forge_and_kill": (ANSWER, "KILL = True" + find_driver),
+        "forge_and_kill": (ANSWER, "import os\nos.makedirs('results', exist_ok=True)\n"  # the issue's attack, and more
+                                   "open('results/results.json', 'w').write('{\"tests\": [{\"name\": \"q1\", \"score\": 1000}]}')\n"
+                                   "KILL = True" + find_driver),
         "forge_beside": (ANSWER, "KILL = False" + find_driver),
-        "results_file": (ANSWER, "import os\nos.makedirs('results', exist_ok=True)\n"
-                                 "open('results/results.json', 'w').write('{\"tests\": [{\"name\": \"q1\", \"score\": 1000}]}')\n"
-                                 "os.kill(os.getppid(), 9)"),
         "hog": ("x = bytearray(3 * 2**30)", ANSWER),
         "bloat": (bloat, ANSWER),
         "swarm": (swarm, ANSWER),
-        "big_file": ("open('big', 'wb').write(bytes(64 * 2**20))", ANSWER),
     }
     return {name: (_submission(subs / name / "01_tiny.ipynb", *cells), LOOP_TIMEOUT_S if name in ("flood", "loop") else TIMEOUT_S)
             for name, cells in cases.items()}
@@ -158,9 +155,8 @@ def test_an_honest_submission_scores_full_marks_in_the_sandbox(batch):
 def test_writes_deletes_reads_and_network_outside_the_box_all_fail(batch):
     grade = batch["grades"]["escape"]
     assert grade.total == 3 and "RuntimeError: escape report" in grade.message, grade
-    for attack in ("delete other submission", "write in the project", "write in home", "write in /tmp",
-                   "read the autograder", "network"):
-        assert f"'{attack}': 'done'" not in grade.message, (attack, grade.message)
+    for attack in ("delete other", "write project", "write home", "write /tmp", "read autograder", "network", "64 MB file"):
+        assert f"'{attack}': " in grade.message and f"'{attack}': 'done'" not in grade.message, (attack, grade.message)
     assert batch["subs"]["honest"][0].is_file()
     assert not any(path.exists() for path in batch["outside"])
     assert batch["autograder"].is_file()
@@ -171,14 +167,13 @@ def test_no_process_outlives_its_grading(batch):
 
 
 def test_forged_reports_score_zero_with_a_message(batch):
-    killed, beside, results_file = (batch["grades"][n] for n in ("forge_and_kill", "forge_beside", "results_file"))
-    assert killed.total == 0 and "exit status" in killed.message, killed
-    assert results_file.total == 0 and "exit status" in results_file.message, results_file
+    killed, beside = batch["grades"]["forge_and_kill"], batch["grades"]["forge_beside"]
+    assert killed.total == 0 and "exit status" in killed.message, killed  # its results.json is never read
     if "PermissionError" in beside.message:  # the report pipe was out of its reach: its own answers count
         assert beside.points == {"q1": 2.0, "q2": 1.0}, beside
     else:  # it wrote a second report beside the real one: both are refused
         assert beside.total == 0 and "rejected" in beside.message, beside
-    assert all(g.possible == 3 for g in (killed, beside, results_file))
+    assert killed.possible == beside.possible == 3
 
 
 def test_memory_past_the_cap_fails_alone_or_stops_the_sandbox(batch):
@@ -192,10 +187,9 @@ def test_too_many_processes_stop_the_sandbox(batch):
     assert grade.total == 0 and "more than 16 processes" in grade.message, grade
 
 
-def test_floods_of_output_or_files_and_an_endless_loop_are_stopped(batch):
-    flood, big_file, loop = (batch["grades"][n] for n in ("flood", "big_file", "loop"))
+def test_a_flood_of_output_and_an_endless_loop_are_stopped(batch):
+    flood, loop = batch["grades"]["flood"], batch["grades"]["loop"]
     assert flood.total == 0 and flood.message, flood  # the time limit, the memory cap or a dead kernel: zero either way
-    assert big_file.total == 3 and "File too large" in big_file.message, big_file
     assert loop.total == 0 and f"time limit of {LOOP_TIMEOUT_S} s" in loop.message, loop
 
 

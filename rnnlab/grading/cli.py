@@ -41,7 +41,7 @@ from pathlib import Path
 import nbformat
 
 from .build import AUTOGRADER_DIR, ROOT, SOURCE_DIR, autograder_for
-from .sandbox import Limits, bwrap_command, format_size, parse_size, prepare_box, rlimits, watch, why_unavailable
+from .sandbox import Limits, Usage, bwrap_command, format_size, parse_size, prepare_box, rlimits, watch, why_unavailable
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_LIMITS = Limits()
@@ -56,6 +56,7 @@ class Grade:
     points: dict[str, float] = field(default_factory=dict)
     possible: float = 0.0
     message: str = ""
+    usage: Usage | None = None  # time and peak memory/processes of its sandbox, when it ran
 
     @property
     def total(self) -> float:
@@ -113,11 +114,13 @@ _SKIP_SLOW_EXTRA = 'import sys; sys.modules["rfc3987_syntax"] = None\n'
 # Runs inside the sandbox: what ``otter run`` does (otter.run.main, without otter's command line, whose
 # import loads every otter command and costs seconds per submission), then one JSON report on the pipe
 # CHANNEL: each question's score and the first error a cell raised. The archive comes in as an open
-# file (a /proc/self/fd path), so no path to it exists in the sandbox.
-_DRIVER = _SKIP_SLOW_EXTRA + """import json, os
+# file, read into memory and closed before the kernel starts: no path or descriptor to it is left.
+_DRIVER = _SKIP_SLOW_EXTRA + """import io, json, os
 from otter.run import main
-submission, archive, channel = sys.argv[1], sys.argv[2], int(sys.argv[3])
+submission, channel = sys.argv[1], int(sys.argv[3])
 os.set_inheritable(channel, False)
+with open(int(sys.argv[2]), "rb") as archive:  # read, then closed before the notebook's kernel starts
+    archive = io.BytesIO(archive.read())
 results = main(submission, autograder=archive, output_dir=None, no_logo=True)
 errors = [f"a cell raised {out.get('ename')}: {out.get('evalue')}" for cell in (results.notebook or {}).get("cells", [])
           for out in cell.get("outputs", []) if out.get("output_type") == "error"]
@@ -243,7 +246,7 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
                "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_PATH": str(box / "jupyter")}
         report_fd, channel = os.pipe()
         with autograder.open("rb") as archive, log.open("wb") as out:
-            command = [sys.executable, "-c", _DRIVER, str(submission), f"/proc/self/fd/{archive.fileno()}", str(channel)]
+            command = [sys.executable, "-c", _DRIVER, str(submission), str(archive.fileno()), str(channel)]
             if sandboxed:
                 command = bwrap_command(command, box, [*_hidden_folders(Path(path).parent, autograder.parent), *hidden],
                                         cwd=box / "submission")
@@ -253,7 +256,8 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
                                            preexec_fn=rlimits(limits, parallel))
             finally:
                 os.close(channel)
-            grade.message = watch(process, limits, timeout_s, box)
+            grade.usage = watch(process, limits, timeout_s, box)
+            grade.message = grade.usage.message
         report = _read_report(report_fd)
         if grade.message:
             return grade
@@ -349,8 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(slot, Grade):
             return slot
         print(f"grading {slot[0]} ({slot[2]}) ...", flush=True)
-        return grade_one(*slot, timeout_s=args.timeout, threads=threads, limits=limits, sandboxed=not args.unsandboxed,
-                         hidden=hidden, parallel=args.jobs)
+        grade = grade_one(*slot, timeout_s=args.timeout, threads=threads, limits=limits, sandboxed=not args.unsandboxed,
+                          hidden=hidden, parallel=args.jobs)
+        if grade.usage:  # what the teacher needs to size the limits
+            print(f"graded {grade.student} ({grade.exercise}): {grade.total:g}/{grade.possible:g} in {grade.usage.seconds:.0f} s, "
+                  f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} processes", flush=True)
+        return grade
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is a separate otter process
         grades = list(pool.map(run, slots))

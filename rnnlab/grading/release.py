@@ -29,7 +29,8 @@ LEFT_OUT = ("exercises/source/", "exercises/autograder/", "tests/test_exercises.
             "tests/test_sandbox.py")
 MARKER = ".rnnlab-release"  # a folder holding it may be replaced by a new release
 # Otter Assign's markers: any of them in a learner's file would mean a solution or a hidden test got out.
-SECRETS = ("# BEGIN SOLUTION", "# END SOLUTION", "# BEGIN HIDDEN", "# HIDDEN")
+# (Spelled in pieces, so that this file does not hold them itself.)
+SECRETS = tuple(f"# {marker}" for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "HIDDEN"))
 BANNER = ("> **Learner release.** This copy of the course has no `exercises/source/` (the exercise masters, with\n"
           "> solutions and hidden tests) and no autograders: it is what a graded class hands out. The full\n"
           "> repository, solutions included, is the self-study set-up (see \"Self-study or a graded class\" below).\n")

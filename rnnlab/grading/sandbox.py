@@ -79,7 +79,7 @@ def format_size(n: int) -> str:
     """``4 GiB``, ``512 MiB``: a byte count as a teacher reads it."""
     for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
         if n >= 1024**power:
-            return f"{n / 1024**power:g} {unit}"
+            return f"{n / 1024**power:.3g} {unit}"
     return f"{n} B"
 
 
@@ -237,20 +237,31 @@ def _box_bytes(box: Path) -> int:
     return total
 
 
-def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None) -> str:
+@dataclass(frozen=True)
+class Usage:
+    """How a sandbox ended: ``message`` ("" when it ended by itself in time) and what it used at its peak."""
+
+    message: str
+    seconds: float
+    peak_memory: int
+    peak_processes: int
+
+
+def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None) -> Usage:
     """Wait for ``process`` (the sandbox); kill its whole tree at the first broken limit and say which.
 
-    Returns "" when the process ended by itself within ``timeout_s``; otherwise the message for the
-    gradebook. Memory counted is each process's private resident memory (RSS less shared pages).
+    Memory counted is the private resident memory (RSS less shared pages) of all its processes
+    together, sampled every ``POLL_S`` seconds; the box's size every 2 s.
     """
     import psutil
 
-    deadline = time.monotonic() + timeout_s
+    start = time.monotonic()
     next_box_check = 0.0
     message = ""
+    peak_memory = peak_processes = 0
     while process.poll() is None:
         now = time.monotonic()
-        if now >= deadline:
+        if now >= start + timeout_s:
             message = f"stopped at the time limit of {timeout_s:g} s (an endless loop, or too much training?)"
             break
         try:
@@ -264,6 +275,7 @@ def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path
             except psutil.Error:
                 continue
             private += info.rss - getattr(info, "shared", 0)
+        peak_memory, peak_processes = max(peak_memory, private), max(peak_processes, len(family))
         if len(family) > limits.processes:
             message = f"stopped: started more than {limits.processes} processes (the process cap)"
             break
@@ -278,7 +290,7 @@ def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path
         time.sleep(POLL_S)
     kill_tree(process.pid)
     process.wait()
-    return message
+    return Usage(message, time.monotonic() - start, peak_memory, peak_processes)
 
 
 def kill_tree(pid: int) -> None:
