@@ -254,8 +254,11 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
                 process = subprocess.Popen(command, cwd=box / "submission", env=env, stdout=out, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(archive.fileno(), channel),
                                            preexec_fn=rlimits(limits, parallel))
+            except BaseException:
+                os.close(report_fd)
+                raise
             finally:
-                os.close(channel)
+                os.close(channel)  # the grader keeps only the reading end: the report ends when the sandbox does
             grade.usage = watch(process, limits, timeout_s, box)
             grade.message = grade.usage.message
         report = _read_report(report_fd)
