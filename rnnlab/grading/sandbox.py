@@ -18,7 +18,8 @@ watchdog in the grading process (:func:`watch`) that measures the whole sandbox:
 - memory: ``RLIMIT_DATA`` per process (an allocation past it raises ``MemoryError``), and the
   private resident memory of all the sandbox's processes together (past it, the sandbox is killed);
 - processes: the number of processes in the sandbox (past it, the sandbox is killed); ``RLIMIT_NPROC``
-  backs this up against a fork bomb faster than the watchdog, where the kernel applies it (not for root);
+  backs this up against a fork bomb faster than the watchdog (the kernel ignores it only for root,
+  which a sandbox never is);
 - file size: no single file larger than 256 MiB (``RLIMIT_FSIZE``); the box as a whole at most
   ``BOX_BYTES`` (watchdog); no core dumps.
 """
