@@ -151,18 +151,19 @@ def bwrap_command(command: Sequence[str], box: Path, hidden: Iterable[str | os.P
     mount_points: list[Path] = []
     mounted: list[Path] = []
     for kind, path in [*mount_plan(hidden, shown), ("box", box)]:
+        # bwrap creates the folders down to a mount point inside a hidden one with their owner's modes
+        # (0700 for /root): they must let the sandbox through; they hold nothing but the way down.
+        if any(h in path.parents for h in hidden_folders):
+            for parent in path.parents:
+                if parent in hidden_folders or parent in mounted:
+                    break
+                mount_points.append(parent)
         if kind == "hide":
             args += ["--tmpfs", str(path)]
             hidden_folders.append(path)
-            continue
-        args += ["--bind" if kind == "box" else "--ro-bind", str(path), str(path)]
-        # bwrap creates the folders down to a mount point inside a hidden one with their owner's modes
-        # (0700 for /root): they must let the sandbox through; they hold nothing but the way down.
-        for parent in path.parents:
-            if parent in hidden_folders or parent in mounted:
-                break
-            mount_points.append(parent)
-        mounted.append(path)
+        else:
+            args += ["--bind" if kind == "box" else "--ro-bind", str(path), str(path)]
+            mounted.append(path)
     for path in dict.fromkeys(mount_points):
         args += ["--chmod", "0755", str(path)]
     for path in hidden_folders:  # read-only last: bwrap creates the mount points inside them first
