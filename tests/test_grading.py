@@ -260,3 +260,18 @@ def test_a_release_that_would_leak_a_solution_is_refused_whole(tmp_path):
     with pytest.raises(RuntimeError, match="exercises/student/01_a.ipynb"):
         release.write_release(tmp_path / "leaky", root=course)
     assert not (tmp_path / "leaky").exists()
+
+
+def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
+    box = tmp_path / "a" / "b" / "box"
+    box.mkdir(parents=True)
+    args = sandbox.bwrap_command(["true"], box, [tmp_path], box)
+    flagged = {flag: [args[i + 1] for i, a in enumerate(args) if a == flag] for flag in ("--tmpfs", "--bind", "--remount-ro")}
+    chmods = [args[i + 2] for i, a in enumerate(args) if a == "--chmod"]
+    root = tmp_path.resolve()
+    assert flagged["--tmpfs"][-1] == str(root) and flagged["--bind"] == [str(box.resolve())] and str(root) in flagged["--remount-ro"]
+    assert sorted(chmods) == [str(root / "a"), str(root / "a" / "b")]  # the way down, nothing outside the hidden folder
+    assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(i for i, a in enumerate(args) if a in ("--bind", "--chmod"))
+    namespaces = {"--unshare-all"} if "--unshare-all" in args else {"--unshare-net", "--unshare-pid"}
+    assert {"--die-with-parent", "--new-session", *namespaces} <= set(args)
+    assert args[args.index("--") + 1:][-1] == "true"
