@@ -45,6 +45,7 @@ from .sandbox import Limits, Usage, bwrap_command, format_size, parse_size, prep
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_LIMITS = Limits()
+NEAR_CAP = 0.8  # a submission whose sandbox peaked above this share of the memory cap gets a note
 
 
 @dataclass
@@ -274,6 +275,9 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
             grade.points, grade.message = verified_points(report, maxima)
             if "MemoryError" in grade.message:
                 grade.message += f" (the memory cap is {format_size(limits.memory)} per process)"
+            elif grade.usage.peak_memory >= NEAR_CAP * limits.memory:  # a cap can cut a cell short without an error shown
+                grade.message = "; ".join(filter(None, [grade.message, f"used {format_size(grade.usage.peak_memory)} "
+                                                        f"of the {format_size(limits.memory)} memory cap"]))
     return grade
 
 
