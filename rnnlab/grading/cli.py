@@ -336,7 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .build import masters
 
-        known = [p.stem for p in masters(args.source_dir)]
+        known = [p.stem for p in masters(args.source_dir)] if args.source_dir.is_dir() else []
+        if not known:
+            parser.error(f"no exercise masters (NN_name.ipynb) found in {args.source_dir}: pass --source-dir DIR, the "
+                         "exercises/source/ folder of the course repository (a learner release and a pip install hold none)")
         submissions = find_submissions(args.submission)
     except ValueError as error:
         parser.error(str(error))
