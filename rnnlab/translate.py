@@ -17,13 +17,13 @@ import sacrebleu
 import torch
 from torch.utils.data import DataLoader
 
-from .cache import train_once
+from .cache import train_cached
 from .data.vocab import BOS, UNK, Vocab
 from .models.ctc import CTCTagger, ctc_loss
 from .models.encoder_decoder import Seq2Seq, seq2seq_loss
 from .models.synced import SyncedTagger, tagger_loss
 from .sequences import pad_sequences
-from .train import History, fit
+from .train import History
 
 __all__ = ["Translator", "accuracy_by", "bleu", "bleu_by", "exact_match", "score_table", "synced_translate", "train_translation"]
 
@@ -206,7 +206,7 @@ def train_translation(
     on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on `synced_loader` batches (CTC).
     With ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
     held-out loss and the best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed
-    batches. The result is cached by `rnnlab.train_once` under ``name``.
+    batches (`fit` pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
     """
     batch_loss = next((loss for kind, loss in _LOSSES.items() if isinstance(model, kind)), None)
     if batch_loss is None:
@@ -218,15 +218,8 @@ def train_translation(
         raise ValueError(f"lr_decay must be a number in (0, 1] or None, got {lr_decay!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = None if lr_decay is None else torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
-    set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
-
-    def run() -> History:
-        return fit(model, loader, val_loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
-                   patience=patience, scheduler=scheduler, on_epoch_start=set_epoch, progress=progress)
-
-    config = {"epochs": epochs, "lr": lr, "lr_decay": lr_decay, "batch_size": loader.batch_sampler.batch_size,
-              "patience": patience, "val": None if val_loader is None else list(val_loader.dataset)}
-    return train_once(name, model, run, config=config, data=list(loader.dataset), seed=seed)
+    return train_cached(name, model, loader, val_loader, data=list(loader.dataset), seed=seed, epochs=epochs, optimizer=optimizer,
+                        batch_loss=batch_loss, clip_grad=1.0, patience=patience, scheduler=scheduler, progress=progress)
 
 
 def synced_translate(

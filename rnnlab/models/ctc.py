@@ -28,6 +28,7 @@ from torch import nn
 from ..data.vocab import PAD
 from ..sequences import check_lengths
 from .common import check_tokens, eval_mode, positive_int
+from .settings import RecordsSettings
 from .synced import FrameRNN
 
 BLANK = PAD
@@ -51,7 +52,7 @@ def frames_needed(tgt: torch.Tensor, tgt_lengths: Any) -> torch.Tensor:
     return lengths + ((tgt[:, 1:] == tgt[:, :-1]) & real_pairs).sum(dim=1)
 
 
-class CTCTagger(nn.Module):
+class CTCTagger(RecordsSettings, nn.Module):
     """Input tokens repeated ``upsample`` times → `FrameRNN` → per-frame log-probabilities over the output tokens and the blank."""
 
     def __init__(

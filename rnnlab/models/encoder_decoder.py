@@ -28,11 +28,12 @@ from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pa
 from .attention import make_attention
 from .common import check_tokens, eval_mode
 from .decoding import State, beam_search, greedy_decode
+from .settings import RecordsSettings
 
 __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
 
 
-class Encoder(nn.Module):
+class Encoder(RecordsSettings, nn.Module):
     """Embedding → (bidirectional) GRU over the real tokens only (packed).
 
     ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with ``M = hidden_size``
@@ -56,7 +57,7 @@ class Encoder(nn.Module):
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
-class Decoder(nn.Module):
+class Decoder(RecordsSettings, nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (the context).
 
     The context sets the initial hidden state (Sutskever et al., 2014). With ``feed_context=True``
@@ -100,7 +101,7 @@ class Decoder(nn.Module):
         return logits.squeeze(1), state
 
 
-class AttentionDecoder(nn.Module):
+class AttentionDecoder(RecordsSettings, nn.Module):
     """A GRU decoder that attends over all encoder outputs at every step (Luong et al., 2015).
 
     ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
@@ -138,7 +139,7 @@ class AttentionDecoder(nn.Module):
         return logits.squeeze(1), state
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(RecordsSettings, nn.Module):
     """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded greedily or by beam."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):

@@ -27,11 +27,12 @@ from torch import nn
 from ..data.vocab import PAD
 from ..sequences import check_lengths, masked_cross_entropy, pack, unpack
 from .common import check_tokens, eval_mode, positive_int
+from .settings import RecordsSettings
 
 __all__ = ["FrameRNN", "SyncedTagger", "tagger_loss"]
 
 
-class FrameRNN(nn.Module):
+class FrameRNN(RecordsSettings, nn.Module):
     """Embedding → GRU (one- or two-way, ``num_layers`` deep, packed) → a linear layer on every frame.
 
     ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's length
@@ -60,7 +61,7 @@ class FrameRNN(nn.Module):
         return self.out(outputs)
 
 
-class SyncedTagger(nn.Module):
+class SyncedTagger(RecordsSettings, nn.Module):
     """A synced seq2seq model: output token *t* is read off one frame of a single RNN (see the module docstring).
 
     ``delay=False`` reads it at input frame *t* (write while reading); ``delay=True`` at frame
