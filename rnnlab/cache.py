@@ -349,33 +349,3 @@ def train_cached(
     os.replace(partial, path)
     return history
 
-
-def train_once(
-    name: str,
-    model: nn.Module,
-    train: Any,
-    *,
-    config: dict[str, Any],
-    data: Any,
-    seed: int,
-    retrain: bool = False,
-    cache_dir: str | Path | None = None,
-) -> History:
-    """Deprecated: use `train_cached`. Run ``train()`` unless a model is cached under `cache_key` (``config`` copied by hand)."""
-    from .train import load_checkpoint, save_checkpoint
-
-    path = Path(cache_dir or default_cache_dir()) / f"{cache_key(name, model, config=config, data=data, seed=seed)}.pt"
-    if cache_enabled() and not retrain and path.is_file():
-        try:
-            state = load_checkpoint(path, model)
-        except ValueError as err:
-            print(f"Ignoring unreadable cached model {path} ({err}); training again.")
-        else:
-            print(f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set RNNLAB_CACHE=0 to train again.")
-            return History.from_dict(state["history"])
-    history = train()
-    if not isinstance(history, History):
-        raise TypeError(f"train() must return the History from rnnlab.fit, got {type(history).__name__}")
-    if cache_enabled():
-        save_checkpoint(path, model, history=history.as_dict(), config=json.loads(json.dumps(config, default=repr)))
-    return history
