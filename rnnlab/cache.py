@@ -24,6 +24,7 @@ floating-point rounding, and a progress bar changes nothing at all.
 
 from __future__ import annotations
 
+import dis
 import functools
 import hashlib
 import inspect
@@ -122,7 +123,8 @@ def _code(code: types.CodeType) -> dict[str, Any]:
 
 
 def _global_names(code: types.CodeType) -> list[str]:
-    names = list(code.co_names)
+    """The global names a function (and the functions nested in it) reads; attribute names such as ``m.loss`` are not globals."""
+    names = [i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names.extend(_global_names(const))

@@ -120,6 +120,14 @@ def test_a_global_read_by_the_learners_function_the_mode_torch_and_rnnlab_source
     assert len(source_hash()) == 20 and source_hash() == source_hash.__wrapped__()
 
 
+def test_an_attribute_name_is_not_a_global(monkeypatch):
+    """``m.head`` reads no global ``head``: defining one later in the notebook must not turn a hit into a miss."""
+    call = dict(batch_loss=lambda m, b: ((m.head(m.rnn(b[0])[0]) - b[1]) ** 2).mean())
+    before = _key(**call)
+    monkeypatch.setattr(sys.modules[__name__], "head", torch.ones(3), raising=False)
+    assert _key(**call) == before
+
+
 def test_starting_weights_and_model_settings_are_keyed():
     base = _key()
     torch.manual_seed(1)
