@@ -67,6 +67,8 @@ TRAINING_CHANGES = {
     "optimizer class": dict(optimizer=lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.0)),
     "SGD": dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1e-2)),
     "parameters trained": dict(optimizer=lambda m: torch.optim.Adam(m.head.parameters(), lr=1e-2)),
+    "one bias": dict(optimizer=lambda m: torch.optim.Adam([m.rnn.bias_ih_l0], lr=1e-2)),
+    "another bias of the same shape": dict(optimizer=lambda m: torch.optim.Adam([m.rnn.bias_hh_l0], lr=1e-2)),
     "epochs": dict(epochs=3),
     "loss": dict(loss_fn=nn.L1Loss()),
     "loss reduction": dict(loss_fn=nn.MSELoss(reduction="sum")),
