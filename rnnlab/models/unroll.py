@@ -109,20 +109,16 @@ def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tens
     return outputs, h_n[0]
 
 
-def _step(xw_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM step given the input's share of the gates ``xw_t = x_t W_ih^T + b`` (gate order i, f, g, o, as nn.LSTM)."""
-    i, f, g, o = (xw_t + h @ w_hh.t()).chunk(4, dim=1)
+def _step(x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lstm: nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM cell step on the rows of ``x_t`` ``(n, I)``, ``h``, ``c`` ``(n, H)`` (gate order i, f, g, o, as nn.LSTM).
+
+    The input is projected here, per step and per live row, as TF1's cells did: a loop that skips a
+    row skips all of its work.
+    """
+    gates = F.linear(x_t, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(h, lstm.weight_hh_l0, lstm.bias_hh_l0)
+    i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
-
-
-def _input_gates(lstm: nn.LSTM, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """All time steps' input projections in one matrix product (cuDNN and oneDNN do the same), one tensor per step.
-
-    Split with ``unbind`` rather than indexed ``xw[:, t]`` inside the loop: the backward pass of each
-    index would fill a zero tensor the size of all ``T`` steps, making backward cost grow as ``T²``.
-    """
-    return F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0).unbind(1)
 
 
 def _masked_loop(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,11 +127,11 @@ def _masked_loop(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, steps: int)
     ``x`` ``(B, ≥ steps, I)``, ``mask`` ``(B, ≥ steps)`` bool → outputs ``(B, steps, H)``, last real ``h`` ``(B, H)``.
     Shared by ``static`` (traced once per ``steps``) and ``masked`` (run eagerly to the batch's longest sequence).
     """
-    xw, w_hh = _input_gates(lstm, x[:, :steps]), lstm.weight_hh_l0
-    h = c = torch.zeros_like(xw[0][:, : lstm.hidden_size])
+    inputs = x[:, :steps].unbind(1)  # one (B, I) tensor per step; unbind keeps backward linear in T
+    h = c = inputs[0].new_zeros(x.shape[0], lstm.hidden_size)
     outputs = []
     for t in range(steps):
-        h_new, c_new = _step(xw[t], h, c, w_hh)
+        h_new, c_new = _step(inputs[t], h, c, lstm)
         keep = mask[:, t : t + 1]
         h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
         outputs.append(h_new * keep)
@@ -170,14 +166,14 @@ def run_shrinking(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorte
         x = x[order]
     batch, hidden = x.shape[0], lstm.hidden_size
     live = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(int(lengths[0]), device=x.device).unsqueeze(1)).sum(1).tolist()]
-    xw, w_hh = _input_gates(lstm, x), lstm.weight_hh_l0
+    inputs = x.unbind(1)  # one (B, I) tensor per step; unbind keeps backward linear in T
     h = c = x.new_zeros(batch, hidden)
     outputs, finished = [], []
     for t, n in enumerate(live):
         if n < h.shape[0]:
             finished.append(h[n:])
             h, c = h[:n], c[:n]
-        h, c = _step(xw[t][:n], h, c, w_hh)
+        h, c = _step(inputs[t][:n], h, c, lstm)
         outputs.append(F.pad(h, (0, 0, 0, batch - n)))
     h_last = torch.cat([h, *reversed(finished)])
     outputs = torch.stack(outputs, dim=1)
