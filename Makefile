@@ -10,9 +10,9 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 # Reinstalls only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 lab: setup
@@ -28,7 +28,7 @@ exercises: setup
 	$(PY) -m rnnlab.grading.build
 
 lint: setup
-	$(PY) -m ruff check rnnlab tests
+	$(PY) -m ruff check rnnlab tests chapters
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
