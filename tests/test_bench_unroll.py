@@ -1,5 +1,6 @@
 import json
 import math
+import sys
 
 import matplotlib
 import pytest
@@ -84,6 +85,12 @@ def test_checkpointed_peak_counts_recomputation():
     assert one_segment <= checkpointed < 0.5 * full
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no getrusage on Windows")
+def test_minor_page_faults_see_fresh_memory():
+    fresh = bench.minor_page_faults(lambda: torch.ones(64 * 2**20 // 4))  # 64 MB, freshly mapped and touched
+    assert fresh > 64 * 2**20 // 4096 // 2
+
+
 def test_matmul_flops_of_a_product():
     a, b = torch.ones(3, 4), torch.ones(4, 5)
     assert bench.matmul_flops(lambda: a @ b) == 2 * 3 * 4 * 5
@@ -96,6 +103,8 @@ def test_strategies_rows():
         assert {"name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio"} <= set(r) and r["time_ratio"] > 0
     ckpt = {r["max_len"]: r for r in rows if r["name"] == "checkpoint"}
     assert ckpt[16]["segment"] == 4 and ckpt[16]["recomputed_steps"] == 16 and ckpt[36]["recomputed_steps"] == 36
+    assert all(r["recompute_time_ratio"] > 0 for r in ckpt.values())
+    assert all(r["page_faults"] is None or r["page_faults"] >= 0 for r in rows)
     tbptt = [r for r in rows if r["name"] == "tbptt"]
     assert tbptt[0]["chunk"] == 4 and tbptt[1]["peak_mb"] < 0.5 * tbptt[1]["baseline_peak_mb"]
     assert tbptt[1]["peak_mb"] <= 1.1 * tbptt[0]["peak_mb"]  # flat in T

@@ -27,7 +27,9 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,6 +57,7 @@ from ..models.unroll import (
 )
 
 __all__ = ["STRATEGIES", "agreement", "build_times", "compare", "format_strategies", "format_table", "main", "make_batch", "matmul_flops",
+           "minor_page_faults",
            "peak_bytes", "strategies", "sweep", "tbptt_forecast", "time_steps", "training_step"]
 
 STRATEGIES = ("checkpoint", "save_on_cpu", "tbptt")
@@ -142,9 +145,23 @@ def _paired_ratio(times: Sequence[float], baseline: Sequence[float]) -> float:
     return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what C++ code writes to file descriptor 2 (the profiler logs every start and stop there); Python errors still raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _cpu_peak_bytes(step: Step) -> int:
     """Peak bytes held by the CPU allocator during ``step()``, above the start, from the profiler's allocation events."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
     while stack:
@@ -181,6 +198,21 @@ def peak_bytes(step: Step, device: str | torch.device = "cpu") -> int:
     if device.type != "cpu":
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]' to measure peak memory, got {device}")
     return _cpu_peak_bytes(step)
+
+
+def minor_page_faults(step: Step) -> int | None:
+    """Minor page faults of this process during ``step()`` (fresh memory pages the OS had to map); None on Windows.
+
+    Large blocks freed back to the OS and allocated again are touched page by page, each a fault: part of
+    what memory costs in time on a CPU.
+    """
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
 @contextlib.contextmanager
@@ -306,6 +338,15 @@ def _tbptt_step(lstm: nn.LSTM, x: torch.Tensor, chunk: int) -> Step:
     return step
 
 
+def _segmented(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor, segment: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full BPTT with the fused kernel called one segment at a time, no checkpointing: checkpointing's calls without its recomputation."""
+    state, outputs = None, []
+    for start in range(0, x.shape[1], segment):
+        out, state = lstm(x[:, start : start + segment], state)
+        outputs.append(out)
+    return torch.cat(outputs, dim=1), state[0][0]
+
+
 def _saved_on_cpu(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`run_fused` with every tensor saved for backward kept in host memory (pinned on CUDA); on a CPU, nothing moves."""
     with torch.autograd.graph.save_on_cpu(pin_memory=x.device.type == "cuda"):
@@ -319,8 +360,10 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidd
     Every sequence is ``T`` steps long (no padding); the baseline is the fused kernel over all ``T``.
     Returns one row per strategy and length: ``name``, ``max_len``, ``peak_mb``, ``baseline_peak_mb``,
     ``time_ratio`` (median of side-by-side ratios to the baseline, all lengths interleaved in one
-    session), ``baseline_ms``, ``ms``; checkpoint rows add ``segment`` (≈ √T) and ``recomputed_steps``
-    (counted); tbptt rows add ``chunk``.
+    session), ``ms``, ``baseline_ms``, ``page_faults`` and ``baseline_page_faults`` (minor page faults of
+    one step, warm; None on Windows). Checkpoint rows add ``segment`` (≈ √T), ``recomputed_steps``
+    (counted) and ``recompute_time_ratio``: time over the same segmented fused calls without
+    checkpointing, side by side (what the recomputation itself costs). Tbptt rows add ``chunk``.
     """
     _nonempty("lengths", lengths)
     _positive("chunk", chunk)
@@ -338,11 +381,14 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidd
             lambda lstm=lstm, x=x, lens=lens, s=segment, c=counter: run_checkpointed(lstm, x, lens, segment=s, counter=c), params)
         steps[f"{max_len}/save_on_cpu"] = training_step(lambda lstm=lstm, x=x, lens=lens: _saved_on_cpu(lstm, x, lens), params)
         steps[f"{max_len}/tbptt"] = _tbptt_step(lstm, x, min(chunk, max_len))
+        steps[f"{max_len}/segmented"] = training_step(lambda lstm=lstm, x=x, lens=lens, s=segment: _segmented(lstm, x, lens, s), params)
         baseline_mb[max_len] = peak_bytes(steps[f"{max_len}/baseline"], dev) / 2**20
+        baseline_faults = minor_page_faults(steps[f"{max_len}/baseline"])
         for name in STRATEGIES:
+            step = steps[f"{max_len}/{name}"]
+            row = {"name": name, "max_len": max_len, "peak_mb": peak_bytes(step, dev) / 2**20, "baseline_peak_mb": baseline_mb[max_len]}
             counter.steps = 0
-            row = {"name": name, "max_len": max_len, "peak_mb": peak_bytes(steps[f"{max_len}/{name}"], dev) / 2**20,
-                   "baseline_peak_mb": baseline_mb[max_len]}
+            row.update(page_faults=minor_page_faults(step), baseline_page_faults=baseline_faults)  # warm: the peak run came first
             if name == "checkpoint":
                 row.update(segment=segment, recomputed_steps=counter.recomputed(max_len))
             if name == "tbptt":
@@ -353,6 +399,8 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidd
         mine, base = times[f"{row['max_len']}/{row['name']}"], times[f"{row['max_len']}/baseline"]
         row.update(time_ratio=_paired_ratio(mine, base), ms=statistics.median(mine), baseline_ms=statistics.median(base),
                    device=str(dev), threads=torch.get_num_threads())
+        if row["name"] == "checkpoint":
+            row["recompute_time_ratio"] = _paired_ratio(mine, times[f"{row['max_len']}/segmented"])
     return rows
 
 
@@ -420,14 +468,18 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def format_strategies(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Strategies × lengths: peak MB against full BPTT's, time ratio, and the recomputed steps of checkpointing."""
+    """Strategies × lengths: peak MB against full BPTT's, time ratio, page faults, and what checkpointing recomputed."""
     _nonempty("rows", rows)
-    lines = [f"{'strategy':>12} {'T':>5} {'peak MB':>8} {'full BPTT MB':>12} {'memory ×':>8} {'time ×':>7}  notes"]
+    lines = [f"{'strategy':>12} {'T':>5} {'peak MB':>8} {'full BPTT MB':>12} {'memory ×':>8} {'time ×':>7} {'ms':>7} "
+             f"{'full ms':>7} {'faults':>7} {'full faults':>11}  notes"]
     for r in rows:
-        note = (f"segments of {r['segment']}, {r['recomputed_steps']} steps recomputed" if r["name"] == "checkpoint"
+        note = (f"segments of {r['segment']}, {r['recomputed_steps']} steps recomputed, ×{r['recompute_time_ratio']:.2f} the time of the "
+                "same segments without checkpointing" if r["name"] == "checkpoint"
                 else f"chunks of {r['chunk']}" if r["name"] == "tbptt" else "")
+        faults = " ".join(f"{'n/a' if f is None else f:>{w}}" for f, w in ((r["page_faults"], 7), (r["baseline_page_faults"], 11)))
         lines.append(f"{r['name']:>12} {r['max_len']:>5} {r['peak_mb']:>8.2f} {r['baseline_peak_mb']:>12.2f} "
-                     f"{r['peak_mb'] / r['baseline_peak_mb']:>8.2f} {r['time_ratio']:>7.2f}  {note}")
+                     f"{r['peak_mb'] / r['baseline_peak_mb']:>8.2f} {r['time_ratio']:>7.2f} {r['ms']:>7.1f} {r['baseline_ms']:>7.1f} "
+                     f"{faults}  {note}")
     return "\n".join(lines)
 
 
