@@ -55,6 +55,7 @@ from ..models.unroll import (
     run_fused,
     runners,
 )
+from ..sequences import _positive_int
 
 __all__ = ["STRATEGIES", "agreement", "build_times", "compare", "format_strategies", "format_table", "main", "make_batch", "matmul_flops",
            "minor_page_faults",
@@ -64,14 +65,6 @@ STRATEGIES = ("checkpoint", "save_on_cpu", "tbptt")
 
 Call = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 Step = Callable[[], None]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be ≥ 1, got {value}")
-    return value
 
 
 def _nonempty(name: str, values: Sequence[Any]) -> None:
@@ -87,7 +80,7 @@ def make_batch(batch: int, max_len: int, input_size: int, *, real_fraction: floa
     mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are unsorted.
     """
     for name, value in (("batch", batch), ("max_len", max_len), ("input_size", input_size)):
-        _positive(name, value)
+        _positive_int(name, value)
     if isinstance(real_fraction, bool) or not isinstance(real_fraction, (int, float)) or not 0 < real_fraction <= 1:
         raise ValueError(f"real_fraction must be a number in (0, 1], got {real_fraction!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -122,7 +115,7 @@ def time_steps(steps: Mapping[str, Step], *, repeats: int = 7, warmup: int = 2,
     """
     if not steps:
         raise ValueError("steps is empty: give at least one name → step")
-    _positive("repeats", repeats)
+    _positive_int("repeats", repeats)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int ≥ 0, got {warmup!r}")
     device = torch.device(device)
@@ -246,7 +239,7 @@ def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tens
 
 def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Everything about one batch that is not a timing: agreement, work, peak memory, build time; and its steps."""
-    lstm = make_lstm(setting["input_size"], _positive("hidden", setting["hidden"]), seed=setting["seed"], device=device)
+    lstm = make_lstm(setting["input_size"], _positive_int("hidden", setting["hidden"]), seed=setting["seed"], device=device)
     x, lengths = make_batch(setting["batch"], setting["max_len"], setting["input_size"], real_fraction=setting["real_fraction"],
                             seed=setting["seed"], device=device)
     bound = runners(lstm)
@@ -308,12 +301,12 @@ def build_times(lengths: Sequence[int], *, hidden: int = 128, input_size: int = 
     build step: their cost is all paid while running.
     """
     _nonempty("lengths", lengths)
-    _positive("repeats", repeats)
+    _positive_int("repeats", repeats)
     lstm = make_lstm(input_size, hidden)
     StaticUnroller(lstm).build(1)  # the first trace also pays for FX's own warm-up; keep that out
     out: dict[str, list[float]] = {"max_len": [], "build_s": [], "graph_nodes": []}
     for steps in lengths:
-        _positive("lengths[i]", steps)
+        _positive_int("lengths[i]", steps)
         builders = [StaticUnroller(lstm) for _ in range(repeats)]
         for builder in builders:
             builder.build(steps)
@@ -366,14 +359,14 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidd
     checkpointing, side by side (what the recomputation itself costs). Tbptt rows add ``chunk``.
     """
     _nonempty("lengths", lengths)
-    _positive("chunk", chunk)
+    _positive_int("chunk", chunk)
     dev = pick_device(device)
     steps: dict[str, Step] = {}
     rows: list[dict[str, Any]] = []
     baseline_mb: dict[int, float] = {}
     for max_len in lengths:
-        _positive("lengths[i]", max_len)
-        lstm = make_lstm(input_size, _positive("hidden", hidden), seed=seed, device=dev)
+        _positive_int("lengths[i]", max_len)
+        lstm = make_lstm(input_size, _positive_int("hidden", hidden), seed=seed, device=dev)
         x, lens = make_batch(batch, max_len, input_size, real_fraction=1.0, seed=seed, device=dev)
         params, segment, counter = list(lstm.parameters()), max(1, math.isqrt(max_len)), StepCounter()
         steps[f"{max_len}/baseline"] = training_step(lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens), params)
@@ -431,12 +424,12 @@ def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: i
     memory of one update (CPU), the number of updates and the training seconds.
     """
     _nonempty("chunks", chunks)
-    _positive("test_months", test_months)
+    _positive_int("test_months", test_months)
     _, values = load_sunspots()
     series = values / scale
     if test_months >= len(series) - streams * 2:
         raise ValueError(f"test_months={test_months} leaves too few months to train on")
-    train = _streams(series[:-test_months], _positive("streams", streams))
+    train = _streams(series[:-test_months], _positive_int("streams", streams))
     whole, truth = torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0), series[-test_months:]
     rows = []
     for chunk in chunks:
