@@ -4,6 +4,7 @@ it carries the shipped data with their SOURCE.md, runs ``doctor`` and starts fro
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -19,8 +20,12 @@ DATA_FOLDERS = sorted(p.name for p in (ROOT / "rnnlab" / "data" / "files").iterd
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    shutil.copytree(ROOT / "rnnlab", source / "rnnlab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT.md"):
+        shutil.copy(ROOT / name, source / name)
     # --no-build-isolation: build with this environment's setuptools (offline, seconds)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
                    check=True, capture_output=True, text=True, timeout=300)
     (found,) = out.glob("rnnlab-*.whl")
     return found
@@ -66,3 +71,6 @@ def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):
     assert doctor.returncode == 0 and "torch" in doctor.stdout, doctor.stderr
     from_here = run("-c", "from rnnlab.cli import lab_command; import sys; print(lab_command([], is_root=False))")
     assert f"--ServerApp.root_dir={elsewhere}" in from_here.stdout, from_here.stderr
+    (elsewhere / "01_architectures.ipynb").write_text("{}")
+    grade = run("-m", "rnnlab", "grade", "01_architectures.ipynb", "--unsandboxed")
+    assert grade.returncode == 2 and "no exercise masters" in grade.stderr and "--source-dir" in grade.stderr, grade.stderr

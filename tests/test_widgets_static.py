@@ -39,3 +39,4 @@ def test_display_carries_the_live_widget_and_its_static_view():
     data, _ = shell.display_formatter.format(padding_explorer(lengths=(2,)))
     assert "application/vnd.jupyter.widget-view+json" in data  # JupyterLab shows the live widget
     assert "length A: <b>2</b>" in data["text/html"]  # a page without a kernel shows this
+    assert data["text/html"].startswith("<div class='rnnlab-static-widget'>")
