@@ -7,20 +7,22 @@ class with `ast`, resolves every name it uses against the notebook's namespace (
 ``from rnnlab.sequences import lengths_to_mask as m`` is caught too), follows the learner's own
 helper functions, and fails with a message that names what was called and what to do instead.
 
-`is_stub` says whether a function body is still only ``...``/``pass``/a docstring.
+`is_stub` says whether a function body is still only ``...``/``pass``/a docstring; `forbid_calls`
+makes a module handed to the learner for its weights refuse to be called.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import textwrap
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["assert_own_code", "is_stub", "library_uses"]
+__all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses"]
 
 
 class _DropAnnotations(ast.NodeTransformer):
@@ -180,3 +182,21 @@ def assert_own_code(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[s
     if uses:
         raise AssertionError(f"{what} uses {', '.join(uses)}: this question asks you to write that part yourself "
                              "(the grader's reference is that very code), so rewrite it without it")
+
+
+@contextlib.contextmanager
+def forbid_calls(module: Any, message: str) -> Iterator[None]:
+    """Inside the block, calling ``module`` (an ``nn.Module``) raises AssertionError(``message``).
+
+    For a question that hands the learner a module for its *weights* (an ``nn.LSTM`` whose step they
+    must compute): calling the module itself would be the answer key. ``type(module).forward(module, ...)``
+    still works for the grader's reference.
+    """
+    def refuse(*_: Any) -> None:
+        raise AssertionError(message)
+
+    handle = module.register_forward_pre_hook(refuse)
+    try:
+        yield
+    finally:
+        handle.remove()
