@@ -285,7 +285,7 @@ WRONG = [
         def lengths_to_mask(lengths, max_len=None):
             return _library(lengths, max_len)
         """)}),
-    Wrong("05_variable_length", "q1", "the batch size as the width", QUARTER,
+    Wrong("05_variable_length", "q1", "the batch size as the width", FULL,
           edits=(("def lengths_to_mask(", "width = int(lengths.max()) if", "width = len(lengths) if"),)),
     Wrong("05_variable_length", "q1", "an int mask, not a bool one", QUARTER,
           edits=(("def lengths_to_mask(", "return torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)",
