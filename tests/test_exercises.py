@@ -29,14 +29,19 @@ STUDENT_SAMPLES = ["05_variable_length"]
 
 
 def _question_points(master: Path) -> dict[str, float]:
-    """Each question's points, from the ``# BEGIN QUESTION`` blocks of a master (a list of per-case points)."""
+    """Each question's points, from the ``# BEGIN QUESTION`` blocks of a master."""
     out = {}
     for cell in nbformat.read(master, as_version=4).cells:
         if cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION"):
             name = re.search(r"^name: (\w+)$", cell.source, re.M).group(1)
-            points = re.search(r"^points: \[(.*)\]$", cell.source, re.M).group(1)
-            out[name] = sum(float(p) for p in points.split(","))
+            out[name] = float(re.search(r"^points: ([0-9.]+)$", cell.source, re.M).group(1))
     return out
+
+
+def _is_hidden_test(cell: nbformat.NotebookNode) -> bool:
+    """A hidden test cell: its test config (otter reads it on the first line) says ``hidden: true``."""
+    return cell.cell_type == "code" and cell.source.startswith('""" # BEGIN TEST CONFIG') and \
+        re.search(r"^hidden: true$", cell.source.split("# END TEST CONFIG")[0], re.M) is not None
 
 
 def _cells(path: Path) -> list[tuple[str, str]]:
@@ -131,7 +136,7 @@ def test_student_copies_hold_no_solution_and_no_hidden_test():
         nb = nbformat.read(ROOT / "exercises" / "student" / f"{name}.ipynb", as_version=4)
         text = json.dumps(nb)
         master = nbformat.read(ROOT / "exercises" / "source" / f"{name}.ipynb", as_version=4)
-        secret_seeds = {seed for c in master.cells if c.source.startswith("# HIDDEN") for seed in re.findall(r"\b\d+_\d{3}\b", c.source)}
+        secret_seeds = {seed for c in master.cells if _is_hidden_test(c) for seed in re.findall(r"\b\d+_\d{3}\b", c.source)}
         assert "BEGIN SOLUTION" not in text and not any(seed in text for seed in secret_seeds), name
         cases = [case for test in nb.metadata["otter"]["tests"].values() for suite in test["suites"] for case in suite["cases"]]
         assert cases and not any(case["hidden"] for case in cases)
@@ -142,7 +147,7 @@ def test_every_question_has_hidden_tests_and_a_hint():
     for master in MASTERS:
         nb = nbformat.read(master, as_version=4)
         questions = [c for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
-        hidden = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
+        hidden = [c for c in nb.cells if _is_hidden_test(c)]
         hints = [c for c in nb.cells if c.cell_type == "markdown" and "<summary>Hint" in c.source]
         assert questions and len(hidden) >= len(questions) and len(hints) >= len(questions), master.name
 
