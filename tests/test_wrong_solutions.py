@@ -432,3 +432,31 @@ def test_a_wrong_solution_loses_marks(autograders, wrong):
     got, possible = scores[wrong.question]
     limit = possible / 4 if wrong.bound == QUARTER else possible
     assert got < limit, f"{wrong.what}: {got} of {possible} points ({wrong.bound} expected)"
+
+
+def _define(source: str) -> dict:
+    return run_cells([textwrap.dedent(source)], "checks")
+
+
+@pytest.mark.parametrize("source", [
+    "from rnnlab.sequences import lengths_to_mask as m\ndef f(lengths):\n    return m(lengths)\n",
+    "import rnnlab.sequences\ndef helper(lengths):\n    return rnnlab.sequences.lengths_to_mask(lengths)\ndef f(lengths):\n    return helper(lengths)\n",
+    "def f(lengths):\n    from rnnlab.sequences import lengths_to_mask\n    return lengths_to_mask(lengths)\n",
+    "from rnnlab.models.attention import AdditiveAttention\nclass f(AdditiveAttention):\n    pass\n",
+    "from rnnlab.sequences import lengths_to_mask as f\n",
+])
+def test_the_source_check_finds_the_library_however_it_is_reached(source):
+    from rnnlab.grading.checks import assert_own_code
+
+    with pytest.raises(AssertionError, match="rnnlab"):
+        assert_own_code(_define(source)["f"], what="f")
+
+
+def test_the_source_check_passes_own_code_and_names_a_stub():
+    from rnnlab.grading.checks import assert_own_code
+
+    namespace = _define("import torch\ndef f(lengths: torch.Tensor) -> torch.Tensor:\n    return torch.arange(3)[None] < lengths[:, None]\n"
+                        "def g(x):\n    ...\n")
+    assert_own_code(namespace["f"])
+    with pytest.raises(AssertionError, match="stub"):
+        assert_own_code(namespace["g"])

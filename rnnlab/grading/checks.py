@@ -130,7 +130,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
         if _is_forbidden(current, forbidden, prefixes):
             found.append(_origin(current))
             continue
-        if isinstance(current, type):  # a class: read its methods (inspect cannot find a notebook class's source)
+        if isinstance(current, type):  # a class: its bases, and its methods (inspect cannot find a notebook class's source)
+            found.extend(_origin(base) for base in current.__mro__[1:] if _is_forbidden(base, forbidden, prefixes))
             pending.extend(_methods(current))
             continue
         tree, namespace = _source_tree(current), getattr(current, "__globals__", {})
