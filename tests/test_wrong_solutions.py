@@ -440,7 +440,8 @@ def _define(source: str) -> dict:
 
 @pytest.mark.parametrize("source", [
     "from rnnlab.sequences import lengths_to_mask as m\ndef f(lengths):\n    return m(lengths)\n",
-    "import rnnlab.sequences\ndef helper(lengths):\n    return rnnlab.sequences.lengths_to_mask(lengths)\ndef f(lengths):\n    return helper(lengths)\n",
+    "import rnnlab.sequences\ndef helper(lengths):\n    return rnnlab.sequences.lengths_to_mask(lengths)\n"
+    "def f(lengths):\n    return helper(lengths)\n",
     "def f(lengths):\n    from rnnlab.sequences import lengths_to_mask\n    return lengths_to_mask(lengths)\n",
     "from rnnlab.models.attention import AdditiveAttention\nclass f(AdditiveAttention):\n    pass\n",
     "from rnnlab.sequences import lengths_to_mask as f\n",
