@@ -24,6 +24,7 @@ floating-point rounding, and a progress bar changes nothing at all.
 
 from __future__ import annotations
 
+import dis
 import functools
 import hashlib
 import inspect
@@ -122,7 +123,8 @@ def _code(code: types.CodeType) -> dict[str, Any]:
 
 
 def _global_names(code: types.CodeType) -> list[str]:
-    names = list(code.co_names)
+    """The global names a function (and the functions nested in it) reads; attribute names such as ``m.loss`` are not globals."""
+    names = [i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names.extend(_global_names(const))
@@ -135,8 +137,9 @@ class _Describer:
     Never falls back to a default ``repr`` (it holds a memory address, new on every run).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, parameter_names: dict[int, str] | None = None) -> None:
         self.seen: set[int] = set()
+        self.parameter_names = parameter_names or {}  # id(parameter) -> its name in the trained model
 
     def __call__(self, value: Any, depth: int = 0) -> Any:
         if value is None or isinstance(value, (bool, int, float, str)):
@@ -149,23 +152,25 @@ class _Describer:
             return repr(value)
         if isinstance(value, (type, types.ModuleType)):
             return f"<{type(value).__name__} {getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value.__name__)}>"
-        if depth > _MAX_DEPTH:
+        container = isinstance(value, (list, tuple, set, frozenset, dict))
+        if depth > _MAX_DEPTH and not container:  # plain data is kept whole; only object graphs are cut off
             return f"<{_qualified(type(value))} at depth>"
         if id(value) in self.seen:
             return f"<{_qualified(type(value))} seen before>"
         self.seen.add(id(value))
         try:
-            return self._compound(value, depth + 1)
+            return self._container(value, depth) if container else self._compound(value, depth + 1)
         finally:
             self.seen.discard(id(value))
 
-    def _compound(self, value: Any, depth: int) -> Any:
+    def _container(self, value: Any, depth: int) -> Any:
         if isinstance(value, (list, tuple)):
             return {"type": type(value).__name__, "items": [self(v, depth) for v in value]}
         if isinstance(value, (set, frozenset)):
             return {"type": "set", "items": sorted(json.dumps(self(v, depth), default=repr, sort_keys=True) for v in value)}
-        if isinstance(value, dict):
-            return {"type": "dict", "items": [[self(k, depth), self(v, depth)] for k, v in value.items()]}
+        return {"type": "dict", "items": [[self(k, depth), self(v, depth)] for k, v in value.items()]}
+
+    def _compound(self, value: Any, depth: int) -> Any:
         if isinstance(value, torch.Generator):
             return {"generator": value.get_state()}
         if isinstance(value, torch.optim.Optimizer):
@@ -199,7 +204,8 @@ class _Describer:
                 "attributes": self(_public_state(module), depth), "weights": fingerprint(module.state_dict())}
 
     def _optimizer(self, optimizer: torch.optim.Optimizer, depth: int) -> dict[str, Any]:
-        groups = [{k: self(v, depth) for k, v in group.items() if k != "params"} | {"params": [tuple(p.shape) for p in group["params"]]}
+        groups = [{k: self(v, depth) for k, v in group.items() if k != "params"}
+                  | {"params": [self.parameter_names.get(id(p), tuple(p.shape)) for p in group["params"]]}
                   for group in optimizer.param_groups]
         return {"optimizer": _qualified(type(optimizer)), "defaults": self(optimizer.defaults, depth), "groups": groups,
                 "state": fingerprint(optimizer.state_dict()["state"])}
@@ -236,14 +242,16 @@ def _cell(cell: Any) -> Any:
         return "<empty cell>"
 
 
-def describe(value: Any) -> Any:
+def describe(value: Any, model: nn.Module | None = None) -> Any:
     """A plain, hashable description of ``value`` (an optimizer, a loss, a function, a loader, ...) for cache keys.
 
     Functions are described by their qualified name, closure and defaults, and (when defined outside
     rnnlab and installed libraries, e.g. in a notebook) their bytecode and the globals they read;
-    objects by their class and attributes; modules by their settings and weights.
+    objects by their class and attributes; modules by their settings and weights; an optimizer by its
+    class, hyperparameters and which of ``model``'s parameters each group trains.
     """
-    return _Describer()(value)
+    names = {id(p): name for name, p in model.named_parameters()} if model is not None else None
+    return _Describer(names)(value)
 
 
 def _model_description(model: nn.Module) -> dict[str, Any]:
@@ -287,7 +295,7 @@ def training_key(
 ) -> str:
     """The key `train_cached` stores this training under: the model (settings, shapes, starting weights), every fit
     argument and loader setting, ``data``, ``seed``, the mode, the torch version and rnnlab's source."""
-    arguments = _fit_arguments(model, train_loader, val_loader, fit_kwargs)
+    arguments = describe(_fit_arguments(model, train_loader, val_loader, fit_kwargs), model)
     config = {"fit": arguments, "start": fingerprint(model.state_dict())}
     return cache_key(name, model, config=config, data=data, seed=seed)
 
@@ -349,33 +357,3 @@ def train_cached(
     os.replace(partial, path)
     return history
 
-
-def train_once(
-    name: str,
-    model: nn.Module,
-    train: Any,
-    *,
-    config: dict[str, Any],
-    data: Any,
-    seed: int,
-    retrain: bool = False,
-    cache_dir: str | Path | None = None,
-) -> History:
-    """Deprecated: use `train_cached`. Run ``train()`` unless a model is cached under `cache_key` (``config`` copied by hand)."""
-    from .train import load_checkpoint, save_checkpoint
-
-    path = Path(cache_dir or default_cache_dir()) / f"{cache_key(name, model, config=config, data=data, seed=seed)}.pt"
-    if cache_enabled() and not retrain and path.is_file():
-        try:
-            state = load_checkpoint(path, model)
-        except ValueError as err:
-            print(f"Ignoring unreadable cached model {path} ({err}); training again.")
-        else:
-            print(f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set RNNLAB_CACHE=0 to train again.")
-            return History.from_dict(state["history"])
-    history = train()
-    if not isinstance(history, History):
-        raise TypeError(f"train() must return the History from rnnlab.fit, got {type(history).__name__}")
-    if cache_enabled():
-        save_checkpoint(path, model, history=history.as_dict(), config=json.loads(json.dumps(config, default=repr)))
-    return history

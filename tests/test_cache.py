@@ -67,6 +67,8 @@ TRAINING_CHANGES = {
     "optimizer class": dict(optimizer=lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.0)),
     "SGD": dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1e-2)),
     "parameters trained": dict(optimizer=lambda m: torch.optim.Adam(m.head.parameters(), lr=1e-2)),
+    "one bias": dict(optimizer=lambda m: torch.optim.Adam([m.rnn.bias_ih_l0], lr=1e-2)),
+    "another bias of the same shape": dict(optimizer=lambda m: torch.optim.Adam([m.rnn.bias_hh_l0], lr=1e-2)),
     "epochs": dict(epochs=3),
     "loss": dict(loss_fn=nn.L1Loss()),
     "loss reduction": dict(loss_fn=nn.MSELoss(reduction="sum")),
@@ -118,6 +120,14 @@ def test_a_global_read_by_the_learners_function_the_mode_torch_and_rnnlab_source
     monkeypatch.setattr(rnnlab.cache, "source_hash", lambda: "edited")
     assert _key() != base
     assert len(source_hash()) == 20 and source_hash() == source_hash.__wrapped__()
+
+
+def test_an_attribute_name_is_not_a_global(monkeypatch):
+    """``m.head`` reads no global ``head``: defining one later in the notebook must not turn a hit into a miss."""
+    call = dict(batch_loss=lambda m, b: ((m.head(m.rnn(b[0])[0]) - b[1]) ** 2).mean())
+    before = _key(**call)
+    monkeypatch.setattr(sys.modules[__name__], "head", torch.ones(3), raising=False)
+    assert _key(**call) == before
 
 
 def test_starting_weights_and_model_settings_are_keyed():
