@@ -162,9 +162,12 @@ def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
     assert row["student"] == "'=cmd|'/c calc'!A1" and row["message"] == "'@SUM(1)"
 
 
-def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path):
+def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
     import sys
 
+    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put exercises/
+    # (the folder of its conftest.py) on this process's sys.path, which the plan would rightly show.
+    monkeypatch.setattr(sys, "path", ["", *(p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix)))])
     plan = sandbox.mount_plan([build.ROOT, tmp_path, tmp_path / "missing"])
 
     def visible(path: Path) -> bool:  # the deepest step above a path decides
