@@ -1,34 +1,44 @@
 # make lab   — set up (first time) and open the course in JupyterLab
-# make test  — set up (first time) and run the whole test suite in quick mode
+# make test  — set up (first time) and run the whole test suite in quick mode, the course site included
+# make book  — the course website in build/book/, from full-mode runs of the chapters
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test lint exercises clean
+.PHONY: setup lab test book lint exercises clean
 
 setup: $(STAMP)
 
 # Reinstalls only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 lab: setup
 	$(PY) -m rnnlab lab
 
-# Test files run in parallel, each whole file on one worker (notebook cells stay in order).
+# Test files run in parallel, each whole file on one worker (notebook cells stay in order). The chapters
+# nbval executes are kept (with their outputs) for a quick-mode course site, checked in Chromium last.
 WORKERS ?= 2
+QUICK_RUNS := build/executed/quick
 test: setup
-	RNNLAB_QUICK=1 RNNLAB_CACHE=0 $(PY) -m pytest -n $(WORKERS) --dist loadfile
+	rm -rf $(QUICK_RUNS) build/site-quick
+	RNNLAB_QUICK=1 RNNLAB_CACHE=0 RNNLAB_EXECUTED_DIR=$(QUICK_RUNS) $(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not site"
+	$(PY) -m rnnlab book --mode quick --no-execute --executed $(QUICK_RUNS) --out build/site-quick
+	RNNLAB_SITE=build/site-quick $(PY) -m pytest -m site tests/test_site.py
+
+# The site from full-mode runs (train-once cache on); chapters run again only when they or rnnlab changed.
+book: setup
+	$(PY) -m rnnlab book --mode full --out build/book --workers $(WORKERS)
 
 # Regenerate exercises/student/ (committed) and exercises/autograder/ (git-ignored) from exercises/source/.
 exercises: setup
 	$(PY) -m rnnlab.grading.build
 
 lint: setup
-	$(PY) -m ruff check rnnlab tests
+	$(PY) -m ruff check rnnlab tests chapters
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

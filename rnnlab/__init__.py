@@ -5,7 +5,7 @@ need are re-exported here.
 """
 
 from .cache import train_once
-from .config import budget, expect, is_quick, pick_device, seed_everything
+from .config import budget, claims, expect, is_quick, pick_device, seed_everything
 from .train import History, fit, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "History",
     "budget",
+    "claims",
     "expect",
     "fit",
     "is_quick",

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench_parser = sub.add_parser("bench", help=f"run a measurement: {', '.join(benches) or 'none yet'}")
     bench_parser.add_argument("name", choices=benches)
     sub.add_parser("grade", help="grade exercise submissions with otter (see --help)")
+    sub.add_parser("book", help="build the course website from executed chapters (see --help)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "doctor":
         return doctor()
@@ -97,4 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return lab(rest)
     if args.command == "bench":
         return _dispatch("rnnlab.bench", args.name, rest)
+    if args.command == "book":
+        return _dispatch("rnnlab", "book", rest)
     return _dispatch("rnnlab.grading", "cli", rest)

@@ -111,14 +111,19 @@ class JupyterLabServer:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> JupyterLabServer:
-        deadline = Deadline(self.start_timeout, "starting jupyter lab")
-        self.port = free_port()
+    def command(self) -> list[str]:
+        """The server's command line (``self.port`` is already chosen)."""
         command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
                    "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}",
                    "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"]
         if os.geteuid() == 0:  # CI containers run as root; jupyter refuses that unless told
             command.append("--allow-root")
+        return command
+
+    def start(self) -> JupyterLabServer:
+        deadline = Deadline(self.start_timeout, "starting jupyter lab")
+        self.port = free_port()
+        command = self.command()
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:  # a file, not a PIPE: an unread pipe would block the server
             self.process = subprocess.Popen(command, cwd=self.root_dir, env=self._environment(), stdout=log,

@@ -84,3 +84,57 @@ def test_pick_device(monkeypatch):
         pick_device("banana")
     with pytest.raises(ValueError, match="cuda:99"):
         pick_device("cuda:99")
+
+
+@pytest.fixture
+def empty_ledger():
+    from rnnlab.config import clear_claims
+
+    clear_claims()
+    yield
+    clear_claims()
+
+
+def test_ledger_records_met_and_missed_claims_with_both_targets(empty_ledger, monkeypatch):
+    from rnnlab import claims
+
+    monkeypatch.setenv("RNNLAB_QUICK", "1")
+    expect("acc", 0.5, full=0.9, quick=0.2)
+    with pytest.raises(AssertionError):
+        expect("mae", 13.0, full=12, quick=10, higher_is_better=False)
+    ledger = claims()
+    assert [(c.name, c.value, c.target, c.full, c.quick, c.mode, c.met) for c in ledger] == [
+        ("acc", 0.5, 0.2, 0.9, 0.2, "quick", True),
+        ("mae", 13.0, 10.0, 12.0, 10.0, "quick", False),
+    ]
+    text = repr(ledger)
+    assert "2 claims checked in this kernel, 1 met, 1 missed" in text
+    assert "✗ missed" in text.splitlines()[-1] and "≤ 10" in text.splitlines()[-1]
+    html = ledger._repr_html_()
+    assert html.count("<tr>") == 3 and "≥ 0.9" in html and "≥ 0.2" in html
+
+
+def test_ledger_full_mode_and_rerun_replaces_in_place(empty_ledger, monkeypatch):
+    from rnnlab import claims
+
+    monkeypatch.setenv("RNNLAB_QUICK", "0")
+    expect("a", 1.0, full=0.5, quick=0.1)
+    expect("b", 1.0, full=0.5, quick=0.1)
+    expect("a", 0.7, full=0.5, quick=0.1)  # a cell run again: one row, the latest value, first-seen order
+    assert [(c.name, c.value, c.target, c.mode) for c in claims()] == [("a", 0.7, 0.5, "full"), ("b", 1.0, 0.5, "full")]
+
+
+def test_ledger_escapes_html(empty_ledger):
+    from rnnlab import claims
+
+    expect("<b>x</b>", 1.0, full=0.0, quick=0.0)
+    assert "<b>x</b>" not in claims()._repr_html_() and "&lt;b&gt;" in claims()._repr_html_()
+
+
+def test_a_new_kernel_starts_with_an_empty_ledger(empty_ledger):
+    import subprocess
+    import sys
+
+    expect("here", 1.0, full=0.0, quick=0.0)
+    code = "import rnnlab; print(len(rnnlab.claims()))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "0"
