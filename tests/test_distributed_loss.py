@@ -86,3 +86,25 @@ def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
         parse_args(["--task", "next-word", "--dropout", "0.2"])
     with pytest.raises(ValueError, match="world_size"):
         train_reference(["--steps", "1"], world_size=0)
+
+
+def test_load_model_rebuilds_the_saved_model_and_weight_differences_are_checked(tmp_path):
+    from rnnlab import save_checkpoint
+    from rnnlab.distributed.train import build_model, load_model, max_weight_difference
+
+    config = {"vocab_size": 12, "task": "next-word", "embed_dim": 4, "hidden_size": 5, "cell": "gru", "dropout": 0.0}
+    torch.manual_seed(0)
+    model = build_model(**config)
+    save_checkpoint(tmp_path / "m.pt", model, config=config)
+    loaded = load_model(tmp_path / "m.pt")
+    assert max_weight_difference(model, loaded) == 0.0
+    with torch.no_grad():
+        loaded.out.bias[3] += 0.25
+    assert max_weight_difference(model, loaded) == pytest.approx(0.25, abs=1e-6)
+    with pytest.raises(ValueError, match="differ"):
+        max_weight_difference(model, build_model(**{**config, "hidden_size": 6}))
+    save_checkpoint(tmp_path / "bare.pt", model)
+    with pytest.raises(ValueError, match="--save"):
+        load_model(tmp_path / "bare.pt")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.pt")

@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,7 +44,7 @@ from ..data.vocab import BOS, EOS, Vocab, word_tokens
 from ..models.encoder_decoder import SyncedTagger
 from ..models.seq2vec import SequenceClassifier
 from ..sequences import BucketBatchSampler, collate_padded, masked_cross_entropy
-from ..train import save_checkpoint, to_device
+from ..train import load_checkpoint, save_checkpoint, to_device
 from .launcher import free_port, report
 from .loss import AVERAGES, average_loss
 
@@ -288,6 +289,29 @@ def train_reference(argv: Sequence[str] = (), world_size: int = 1) -> tuple[nn.M
     optimizer = torch.optim.Adam(run["model"].parameters(), lr=args.lr)
     result = run_steps(run["model"], optimizer, run["data"], args, device)
     return run["model"], {**result, "world_size": 1, "grad_bytes": _grad_bytes(run["model"])}
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored beside its weights."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True).get("state") or {}
+    if "config" not in state:
+        raise ValueError(f"{str(path)!r} was not written by this script's --save (no model settings in it)")
+    model = build_model(**state["config"])
+    load_checkpoint(path, model)
+    return model
+
+
+def max_weight_difference(a: nn.Module, b: nn.Module) -> float:
+    """The largest ``|a − b|`` over all weights of two models of the same architecture."""
+    pairs = zip(a.state_dict().items(), b.state_dict().items(), strict=True)
+    diffs = []
+    for (name, x), (other, y) in pairs:
+        if name != other or x.shape != y.shape:
+            raise ValueError(f"the models differ: {name} {tuple(x.shape)} vs {other} {tuple(y.shape)}")
+        diffs.append(float((x.float() - y.float()).abs().max()) if x.numel() else 0.0)
+    return max(diffs)
 
 
 def _grad_bytes(model: nn.Module) -> int:
