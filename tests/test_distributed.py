@@ -25,7 +25,16 @@ from rnnlab.distributed.parallel import (
     scatter_gather,
 )
 from rnnlab.distributed.pipeline import PipelinedLSTM
-from rnnlab.distributed.train import build_model, make_loader, parse_args, setup, train_reference
+from rnnlab.distributed.train import (
+    build_model,
+    load_model,
+    make_loader,
+    max_weight_difference,
+    parse_args,
+    setup,
+    split_runs,
+    train_reference,
+)
 
 
 def _alive(pid: int, wait: float = 10.0) -> bool:
@@ -61,8 +70,12 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     # bucketed batches and a loss averaged over real tokens: the ranks hold different token counts each step
     argv = ["--steps", "6", "--global-batch", "32", "--log-every", "3", "--seed", "3", "--task", "next-word", "--bucket"]
     reference, ref_result = train_reference(argv, world_size=2)
-    results = launch(2, args=[*argv, "--save", str(tmp_path / "ddp.pt")], timeout=240, stream=False)
+    # two runs in one process group: the default --average global, then each rank's own token mean
+    launched = launch(2, args=[*argv, "--save", str(tmp_path / "ddp.pt"), "--then", *argv, "--average", "rank", "--save",
+                               str(tmp_path / "rank.pt")], timeout=240, stream=False)
+    results = [r["runs"][0] for r in launched]
     assert [r["rank"] for r in results] == [0, 1] and all(r["world_size"] == 2 for r in results)
+    assert max_weight_difference(reference, load_model(tmp_path / "rank.pt")) > 1e-4  # per-rank token means drift
     config = torch.load(tmp_path / "ddp.pt", weights_only=True)["state"]["config"]
     plain = build_model(**config)  # a plain model, no DDP wrapper: the checkpoint loads into it
     state = load_checkpoint(tmp_path / "ddp.pt", plain)
@@ -106,10 +119,13 @@ def test_make_loader_rejects_bad_splits():
         make_loader(samples, 4, 2, 2, seed=0)
 
 
-def test_command_line_checks_its_numbers():
+def test_command_line_checks_its_numbers_and_splits_runs():
     assert parse_args(["--global-batch", "8"]).global_batch == 8
     with pytest.raises(SystemExit):
         parse_args(["--steps", "0"])
+    assert split_runs(["--steps", "2", "--then", "--bucket"]) == [["--steps", "2"], ["--bucket"]] and split_runs([]) == [[]]
+    with pytest.raises(SystemExit, match="empty run"):
+        split_runs(["--steps", "2", "--then"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")

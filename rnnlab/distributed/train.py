@@ -18,6 +18,8 @@ per-rank mean, which drifts. gloo carries the gradients between CPU processes, N
 GPUs. Only rank 0 logs and writes the checkpoint (a plain `rnnlab.save_checkpoint` file of the
 unwrapped model, so `rnnlab.load_checkpoint` loads it into a plain ``build_model(**checkpoint["config"])``).
 Started without torchrun, it runs as a group of one process.
+Several runs can share one process group (and pay the start-up once): separate their arguments with ``--then``;
+the reported result is then ``{"runs": [one result per run]}``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -51,6 +54,7 @@ from .loss import AVERAGES, average_loss
 Sample = tuple[torch.Tensor, int]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # tokens (B, T), lengths (B,), labels (B,)
 TASKS = ("sentiment", "next-word")
+THEN = "--then"  # separates the arguments of runs made one after another in the same process group
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -178,6 +182,11 @@ def batches(loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler
 
 def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
     """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size and device."""
+    if dist.is_initialized():  # an earlier run of this process joined it
+        if (dist.get_backend() == "nccl") != (device == "cuda"):
+            raise ValueError(f"--device {device} differs from the earlier runs' in this process group ({dist.get_backend()})")
+        where = pick_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if device == "cuda" else torch.device("cpu")
+        return dist.get_rank(), dist.get_world_size(), where
     if "WORLD_SIZE" not in os.environ:  # plain `python -m ...`: a group of one
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -319,37 +328,54 @@ def _grad_bytes(model: nn.Module) -> int:
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the training this process is part of; returns this rank's result (also sent to `launch`)."""
+    """Run the training this process is part of (joining the process group unless it already has); returns this
+    rank's result. The caller leaves the group (`main` does, after its last run)."""
     rank, world, device = setup(args.device, args.timeout)
-    try:
-        run = prepare(args, world, [rank], device)
-        model = run["model"]
-        ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
-        if rank == 0:
-            print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
-                  f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
-        result = run_steps(ddp, optimizer, run["data"], args, device, rank)
-        result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
-        if rank == 0 and args.task == "sentiment":
-            result["test_accuracy"] = accuracy(model, run["test"], device)
-            print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
-        if rank == 0 and args.save:
-            save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
-                            global_batch=args.global_batch, seed=args.seed)
-            print(f"saved {args.save}", flush=True)
-        if args.timing:
-            loader, sampler = run["shards"][0]
-            result.update(measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device))
-        dist.barrier()
-        return result
-    finally:
-        dist.destroy_process_group()
+    run = prepare(args, world, [rank], device)
+    model = run["model"]
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
+    if rank == 0:
+        print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
+              f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
+    result = run_steps(ddp, optimizer, run["data"], args, device, rank)
+    result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
+    if rank == 0 and args.task == "sentiment":
+        result["test_accuracy"] = accuracy(model, run["test"], device)
+        print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
+    if rank == 0 and args.save:
+        save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
+                        global_batch=args.global_batch, seed=args.seed)
+        print(f"saved {args.save}", flush=True)
+    if args.timing:
+        loader, sampler = run["shards"][0]
+        result.update(measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device))
+    dist.barrier()
+    return result
+
+
+def split_runs(argv: Sequence[str]) -> list[list[str]]:
+    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are an error)."""
+    runs: list[list[str]] = [[]]
+    for arg in argv:
+        if arg == THEN:
+            runs.append([])
+        else:
+            runs[-1].append(arg)
+    if len(runs) > 1 and not all(runs):
+        raise SystemExit(f"error: an empty run around {THEN}: put arguments before and after each {THEN}")
+    return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    result = train(parse_args(argv))
-    report(result)
+    """Run each ``--then``-separated run in turn in one process group; report the result (a list for several runs)."""
+    runs = [parse_args(run) for run in split_runs(sys.argv[1:] if argv is None else argv)]
+    try:
+        results = [train(args) for args in runs]
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    report(results[0] if len(results) == 1 else {"runs": results})
     return 0
 
 
