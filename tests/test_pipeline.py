@@ -42,7 +42,7 @@ def test_clocked_stack_equals_the_one_device_stack_forward_and_backward(stages, 
     torch.testing.assert_close(model(x), stack(x)[0], rtol=0, atol=1e-6)
     expected = _stack_grads(stack, x)
     loss = model.train_step(x, square_loss)
-    assert loss == pytest.approx(float(square_loss(stack(x)[0])), rel=1e-5)
+    assert loss == pytest.approx(square_loss(stack(x)[0]).item(), rel=1e-5)
     for got, want in zip(_split_grads(model), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     # the schedule: at forward tick t stage s runs piece t − s; the backward runs it in reverse
