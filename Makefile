@@ -1,12 +1,13 @@
 # make lab   — set up (first time) and open the course in JupyterLab
 # make test  — set up (first time) and run the whole test suite in quick mode, the course site included
 # make book  — the course website in build/book/, from full-mode runs of the chapters
+# make release — a learner copy of the course (no solutions, no autograders) in build/release
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test book lint exercises clean
+.PHONY: setup lab test book lint exercises release clean
 
 setup: $(STAMP)
 
@@ -36,6 +37,11 @@ book: setup
 # Regenerate exercises/student/ (committed) and exercises/autograder/ (git-ignored) from exercises/source/.
 exercises: setup
 	$(PY) -m rnnlab.grading.build
+
+# A learner copy of the course without exercises/source/ (solutions, hidden tests) and autograders.
+RELEASE_DIR ?= build/release
+release: setup
+	$(PY) -m rnnlab.grading release $(RELEASE_DIR) --replace
 
 lint: setup
 	$(PY) -m ruff check rnnlab tests chapters

@@ -4,7 +4,7 @@ The notebooks in ``chapters/`` show and explain; this package computes. The name
 need are re-exported here.
 """
 
-from .cache import train_once
+from .cache import train_cached
 from .config import budget, claims, expect, is_quick, pick_device, seed_everything
 from .train import History, fit, load_checkpoint, save_checkpoint
 
@@ -21,5 +21,5 @@ __all__ = [
     "pick_device",
     "save_checkpoint",
     "seed_everything",
-    "train_once",
+    "train_cached",
 ]

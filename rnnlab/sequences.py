@@ -151,15 +151,19 @@ def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mas
 
 
 def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
-    """Mean of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding never counts."""
+    """Mean of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``.
+
+    Padding never counts, whatever it holds: padded positions are *selected away* (``torch.where``),
+    not multiplied by 0, because ``nan * 0`` and ``inf * 0`` are NaN. Gradients reach real steps only.
+    """
     x = _check_batch_first(x, "x")
-    mask = _mask_for(x, lengths_or_mask)
-    weights = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
-    return (x * weights).sum(dim=1) / weights.sum(dim=1)
+    mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
+    real = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return real.sum(dim=1) / mask.sum(dim=1).to(x.dtype)
 
 
 def masked_max(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
-    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win."""
+    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win, whatever it holds."""
     x = _check_batch_first(x, "x")
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=1)
@@ -180,8 +184,9 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, lengths_or
     """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens only.
 
     ``reduction="mean"`` averages over real tokens (not over sequences, not over padded positions);
-    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes nothing,
-    so the result does not change when a batch is padded further.
+    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes nothing
+    whatever the logits hold there (NaN and inf included: only real positions are ever computed), so the
+    result does not change when a batch is padded further, and no gradient reaches the padding.
     """
     logits = _check_batch_first(logits, "logits", min_dim=3)
     if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64:
@@ -191,16 +196,14 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, lengths_or
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     mask = _mask_for(logits, lengths_or_mask)
-    safe_targets = targets.masked_fill(~mask, 0)
     vocab = logits.shape[-1]
-    real = safe_targets[mask]
+    real = targets[mask]
     if real.numel() and (int(real.min()) < 0 or int(real.max()) >= vocab):
         raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
-    losses = F.cross_entropy(logits.reshape(-1, vocab), safe_targets.reshape(-1), reduction="none").view_as(targets)
-    losses = losses * mask
+    real_losses = F.cross_entropy(logits[mask], real, reduction="none")  # (real tokens,)
     if reduction == "none":
-        return losses
-    total = losses.sum()
+        return torch.zeros(targets.shape, dtype=real_losses.dtype, device=logits.device).masked_scatter(mask, real_losses)
+    total = real_losses.sum()
     return total if reduction == "sum" else total / mask.sum()
 
 

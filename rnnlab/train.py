@@ -26,7 +26,7 @@ from .config import pick_device
 from .nested import map_tensors
 
 BatchLoss = Callable[[nn.Module, Any], torch.Tensor]
-CHECKPOINT_FORMAT = "rnnlab-checkpoint-1"
+CHECKPOINT_FORMAT = "rnnlab-checkpoint-2"
 
 
 @dataclass
@@ -132,9 +132,11 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
 
 
 def _rng_state() -> dict[str, Any]:
+    """Every random-number state a run draws from: Python, NumPy, torch's CPU generator and each GPU's."""
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
         "python": random.getstate(),
     }
@@ -142,9 +144,40 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     random.setstate(state["python"])
+
+
+def pin_epoch(loader: Any, epoch: int) -> None:
+    """Make ``loader``'s next pass serve ``epoch`` (``set_epoch`` on the loader, its batch sampler or sampler, where they have one).
+
+    `fit` pins every epoch, so what a run trains on depends on the epoch number alone, never on how
+    often the same loader or stream was iterated before (by another model, or an earlier run).
+    """
+    for holder in (loader, getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        set_epoch = getattr(holder, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+
+def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:
+    """Create ``folder`` if needed and make sure a file can be written there; raise ``PermissionError`` naming it if not.
+
+    Called before the first epoch, so a read-only destination fails at once, not after an hour of training.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rnnlab-write-test-"):
+            pass
+    except OSError as err:
+        raise PermissionError(f"cannot write {what} to the folder {str(folder)!r} ({err.strerror or err}); "
+                              "choose a writable folder") from err
+    return folder
 
 
 def fit(
@@ -175,10 +208,16 @@ def fit(
     - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
       else maximised, unless ``mode`` says otherwise); the best weights are restored at the end.
-    - ``checkpoint`` saves model, optimizer, history and random-number state after every epoch;
-      with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted run.
+    - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
+      epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
+      run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
+      read-only one fails before the first epoch.
+    - Each epoch pins the loader's pass (`pin_epoch`), so a run never depends on earlier uses of the
+      same loader. The model ends in train mode, with the best weights when early stopping is on.
     """
     _check_fit_args(model, train_loader, epochs, clip_grad, patience)
+    if checkpoint is not None:
+        check_writable(Path(checkpoint).parent)
     device = pick_device(device)
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -198,6 +237,12 @@ def fit(
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
+            for done in range(1, start):  # what the finished epochs left in stateful helpers (schedules, samplers)
+                if on_epoch_start is not None:
+                    on_epoch_start(done)
+            if history.stopped_early or start > epochs:  # a finished run returns at once, as it ended
+                pin_epoch(train_loader, start)
+                start = epochs + 1
 
     try:
         total_batches = (epochs - start + 1) * len(train_loader)  # type: ignore[arg-type]
@@ -205,6 +250,7 @@ def fit(
         total_batches = None
     bar = tqdm(total=total_batches, disable=not progress, unit="batch", desc="training")
     for epoch in range(start, epochs + 1):
+        pin_epoch(train_loader, epoch)
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         model.train()
@@ -243,6 +289,7 @@ def fit(
             else:
                 waited += 1
                 stop = waited >= patience
+        history.stopped_early = stop
         if checkpoint is not None:
             save_checkpoint(
                 checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, waited=waited,
@@ -250,39 +297,95 @@ def fit(
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
             )
         if stop:
-            history.stopped_early = True
             break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.train()
     return history
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any) -> Path:
-    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically.
+def _class_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
-    The file is written beside its destination and renamed into place, so an interrupted save never
-    leaves a half-written checkpoint where a good one was.
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the folder's entries (a new or renamed file) durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any) -> Path:
+    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and durably.
+
+    The file is written beside its destination, flushed to disk (file and folder) and only then renamed
+    into place, so a crash or power cut never leaves a half-written checkpoint where a good one was.
+    The optimizer's class is stored so that `load_checkpoint` can refuse another optimizer's state.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = check_writable(path.parent)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_class": _class_name(optimizer) if optimizer is not None else None,
         "state": state,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fsync_folder(folder)
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _check_model_fits(where: str, model: nn.Module, saved: Mapping[str, Any]) -> None:
+    """Every key and shape of the saved weights against ``model``'s, before anything is copied."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    wrong = [f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}" for k in own
+             if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
+    problems = ([f"missing {missing[:5]}"] if missing else []) + ([f"unexpected {unexpected[:5]}"] if unexpected else []) + wrong[:5]
+    if problems:
+        raise ValueError(f"{where} does not fit this model: {'; '.join(problems)}")
+
+
+def _check_optimizer_fits(where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]) -> None:
+    """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like the parameters."""
+    saved = payload["optimizer"]
+    if saved is None:
+        raise ValueError(f"{where} holds no optimizer state, but an optimizer was given")
+    if payload.get("optimizer_class") != _class_name(optimizer):
+        raise ValueError(f"{where} holds the state of a {payload.get('optimizer_class')} optimizer, "
+                         f"not of the {_class_name(optimizer)} given")
+    groups = optimizer.param_groups
+    sizes, saved_sizes = [len(g["params"]) for g in groups], [len(g["params"]) for g in saved["param_groups"]]
+    if sizes != saved_sizes:
+        raise ValueError(f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones {saved_sizes}")
+    params = [p for g in groups for p in g["params"]]
+    saved_ids = [i for g in saved["param_groups"] for i in g["params"]]
+    for index, param in zip(saved_ids, params, strict=True):
+        for name, value in saved["state"].get(index, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                raise ValueError(f"{where}: optimizer state {name!r} has shape {tuple(value.shape)}, "
+                                 f"its parameter {tuple(param.shape)}")
 
 
 def load_checkpoint(
@@ -291,23 +394,29 @@ def load_checkpoint(
     """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra state.
 
     Loads with ``weights_only=True`` (no code from the file runs) and fails with a clear message on a
-    missing, truncated or foreign file, or one whose weights do not fit ``model``.
+    missing, truncated or foreign file, one whose weights do not fit ``model`` (every key and shape is
+    compared first) or one saved with another optimizer class. A refused load changes nothing: neither
+    the model nor the optimizer is touched unless everything fits.
     """
     path = Path(path)
+    where = f"checkpoint path {str(path)!r}"
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+        raise FileNotFoundError(f"{where} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"checkpoint path {str(path)!r} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}") from err
+        raise ValueError(f"{where} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint path {str(path)!r} was not written by rnnlab.save_checkpoint (format {CHECKPOINT_FORMAT!r} missing)")
+        raise ValueError(f"{where} was not written by rnnlab.save_checkpoint of this version (format {CHECKPOINT_FORMAT!r} missing)")
+    _check_model_fits(where, model, payload["model"])
+    if optimizer is not None:
+        _check_optimizer_fits(where, optimizer, payload)
+    backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
         model.load_state_dict(payload["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint path {str(path)!r} does not fit this model: {err}") from err
-    if optimizer is not None:
-        if payload["optimizer"] is None:
-            raise ValueError(f"checkpoint path {str(path)!r} holds no optimizer state, but an optimizer was given")
-        optimizer.load_state_dict(payload["optimizer"])
+        if optimizer is not None:
+            optimizer.load_state_dict(payload["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        model.load_state_dict(backup)
+        raise ValueError(f"{where} does not fit this model or optimizer: {err}") from err
     return payload["state"]

@@ -17,11 +17,11 @@ import sacrebleu
 import torch
 from torch.utils.data import DataLoader
 
-from .cache import train_once
+from .cache import train_cached
 from .data.vocab import BOS, UNK, Vocab
 from .models.encoder_decoder import Seq2Seq, SyncedTagger, seq2seq_loss, tagger_loss
 from .sequences import pad_sequences
-from .train import History, fit
+from .train import History
 
 __all__ = ["Translator", "accuracy_by", "bleu", "exact_match", "synced_translate", "train_translation"]
 
@@ -160,7 +160,8 @@ def train_translation(
     """Train a `Seq2Seq` (on `pair_loader` batches) or `SyncedTagger` (on `synced_loader` batches) once.
 
     Adam at ``lr``, gradients clipped to norm 1, the masked loss of the model's kind, a fresh shuffle of
-    bucketed batches each epoch; the result is cached by `rnnlab.train_once` under ``name``.
+    bucketed batches each epoch (`fit` pins the sampler's epoch); the result is cached by `rnnlab.train_cached`
+    under ``name``.
     """
     if isinstance(model, Seq2Seq):
         batch_loss = seq2seq_loss
@@ -171,14 +172,8 @@ def train_translation(
     if not isinstance(loader, DataLoader):
         raise TypeError(f"loader must be a DataLoader from pair_loader / synced_loader, got {type(loader).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
-
-    def run() -> History:
-        return fit(model, loader, epochs=epochs, optimizer=optimizer, batch_loss=batch_loss, clip_grad=1.0,
-                   on_epoch_start=set_epoch, progress=progress)
-
-    config = {"epochs": epochs, "lr": lr, "batch_size": loader.batch_sampler.batch_size}
-    return train_once(name, model, run, config=config, data=list(loader.dataset), seed=seed)
+    return train_cached(name, model, loader, data=list(loader.dataset), seed=seed, epochs=epochs, optimizer=optimizer,
+                        batch_loss=batch_loss, clip_grad=1.0, progress=progress)
 
 
 def synced_translate(

@@ -1,9 +1,10 @@
 """The graded exercises end to end: masters → otter assign → student copies and autograders → grading.
 
 One build of every autograder and one parallel grading run of a few representative submissions
-(every solution, two student copies, a submission hard-coding the visible answers, one that misbehaves)
-keep this within the suite's time budget; the student copies themselves run under nbval
-(exercises/conftest.py).
+(every solution, a student copy, two shortcut solutions, one that misbehaves) keep this within the
+suite's time budget; the student copies themselves run under nbval (exercises/conftest.py). The
+catalogue of wrong solutions, graded in-process, is tests/test_wrong_solutions.py; the two shortcuts
+here check through ``otter run`` itself that the kernel grades them as that suite does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ NAMES = [p.stem for p in MASTERS]
 STUDENT_SAMPLES = ["05_variable_length"]
 
 
+def _question_points(master: Path) -> dict[str, float]:
+    """Each question's points, from the ``# BEGIN QUESTION`` blocks of a master."""
+    out = {}
+    for cell in nbformat.read(master, as_version=4).cells:
+        if cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION"):
+            name = re.search(r"^name: (\w+)$", cell.source, re.M).group(1)
+            out[name] = float(re.search(r"^points: ([0-9.]+)$", cell.source, re.M).group(1))
+    return out
+
+
+def _is_hidden_test(cell: nbformat.NotebookNode) -> bool:
+    """A hidden test cell: its test config (otter reads it on the first line) says ``hidden: true``."""
+    return cell.cell_type == "code" and cell.source.startswith('""" # BEGIN TEST CONFIG') and \
+        re.search(r"^hidden: true$", cell.source.split("# END TEST CONFIG")[0], re.M) is not None
+
+
 def _cells(path: Path) -> list[tuple[str, str]]:
     nb = nbformat.read(path, as_version=4)
     return [(c.cell_type, c.source) for c in nb.cells]
@@ -41,7 +58,13 @@ def built(tmp_path_factory) -> Path:
 
 
 def _grade(folder: Path, out: Path, autograders: Path, *extra: str) -> dict[str, dict[str, str]]:
-    command = [sys.executable, "-m", "rnnlab", "grade", str(folder), "--out", str(out), "--autograder-dir", str(autograders), *extra]
+    """Grade as a teacher does: in the sandbox where bubblewrap runs (tests/test_sandbox.py checks the
+    sandbox itself), else with ``--unsandboxed``: these submissions are the course's own."""
+    from rnnlab.grading.sandbox import why_unavailable
+
+    sandbox = ["--unsandboxed"] if why_unavailable() else []
+    command = [sys.executable, "-m", "rnnlab", "grade", str(folder), "--out", str(out), "--autograder-dir", str(autograders),
+               *sandbox, *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "total" in result.stdout  # the printed table
@@ -58,13 +81,14 @@ def gradebook(built, tmp_path_factory) -> dict[str, dict[str, str]]:
     for name in STUDENT_SAMPLES:
         (subs / "untouched").mkdir(exist_ok=True)
         shutil.copy(ROOT / "exercises" / "student" / f"{name}.ipynb", subs / "untouched" / f"{name}.ipynb")
-    hardcoded = nbformat.read(built / "student" / "05_variable_length.ipynb", as_version=4)
-    for cell in hardcoded.cells:  # fill every stub with a function that knows only the visible answers
-        for name, body in HARDCODED_05.items():
-            if cell.source.startswith(f"def {name}("):
-                cell.source = body
-    (subs / "hardcoded").mkdir()
-    nbformat.write(hardcoded, subs / "hardcoded" / "05_variable_length.ipynb")
+    for name, answers in SHORTCUTS.items():  # the reference answers, with the shortcut ones swapped in
+        shortcut = nbformat.read(built / "autograder" / f"{name}.solution.ipynb", as_version=4)
+        for cell in shortcut.cells:
+            for start, body in answers.items():
+                if cell.cell_type == "code" and cell.source.startswith(start):
+                    cell.source = body
+        (subs / "shortcut").mkdir(exist_ok=True)
+        nbformat.write(shortcut, subs / "shortcut" / f"{name}.ipynb")
     vandal = nbformat.read(built / "autograder" / "05_variable_length.solution.ipynb", as_version=4)
     vandal.cells.insert(2, nbformat.v4.new_code_cell(VANDAL))
     (subs / "vandal").mkdir()
@@ -74,15 +98,22 @@ def gradebook(built, tmp_path_factory) -> dict[str, dict[str, str]]:
     return _grade(subs, subs / "gradebook.csv", built / "autograder", "--jobs", "2", "--timeout", "600")
 
 
-HARDCODED_05 = {
-    "lengths_to_mask": "def lengths_to_mask(lengths, max_len=None):\n"
-                       "    return torch.tensor([[True, True, True], [True, False, False], [True, True, False]])",
-    "masked_cross_entropy": "def masked_cross_entropy(logits, targets, lengths):\n    return torch.tensor(6.1467)",
-    "greedy_decode": "def greedy_decode(step, state, batch_size, bos, eos, max_len):\n"
-                     "    for _ in range(3):\n"
-                     "        step(torch.zeros(batch_size, dtype=torch.long), state)\n"
-                     "    return [[2, 3]] * batch_size",
+SHORTCUTS = {
+    # every function a wrapper around the rnnlab function the question asks the learner to write
+    "05_variable_length": {
+        "def lengths_to_mask(": "from rnnlab.sequences import lengths_to_mask as _mask\n"
+                                "def lengths_to_mask(lengths, max_len=None):\n    return _mask(lengths, max_len)",
+        "def masked_cross_entropy(": "from rnnlab.sequences import masked_cross_entropy as _loss\n"
+                                     "def masked_cross_entropy(logits, targets, lengths):\n    return _loss(logits, targets, lengths)",
+    },
+    # the grammar checked by rnnlab's validator, beside a network that is never trained
+    "07_reber": {
+        "torch.manual_seed(0)": "torch.manual_seed(0)\nmodel = ReberNet()",
+        "def predict(": "from rnnlab.data.reber import is_embedded_reber\n"
+                        "def predict(strings):\n    return torch.tensor([is_embedded_reber(s) for s in strings])",
+    },
 }
+SHORTCUT_QUESTIONS = {"05_variable_length": ("q1", "q2"), "07_reber": ("q2",)}
 
 VANDAL = '''
 import os, shutil
@@ -111,7 +142,7 @@ def test_student_copies_hold_no_solution_and_no_hidden_test():
         nb = nbformat.read(ROOT / "exercises" / "student" / f"{name}.ipynb", as_version=4)
         text = json.dumps(nb)
         master = nbformat.read(ROOT / "exercises" / "source" / f"{name}.ipynb", as_version=4)
-        secret_seeds = {seed for c in master.cells if c.source.startswith("# HIDDEN") for seed in re.findall(r"\b\d+_\d{3}\b", c.source)}
+        secret_seeds = {seed for c in master.cells if _is_hidden_test(c) for seed in re.findall(r"\b\d+_\d{3}\b", c.source)}
         assert "BEGIN SOLUTION" not in text and not any(seed in text for seed in secret_seeds), name
         cases = [case for test in nb.metadata["otter"]["tests"].values() for suite in test["suites"] for case in suite["cases"]]
         assert cases and not any(case["hidden"] for case in cases)
@@ -122,7 +153,7 @@ def test_every_question_has_hidden_tests_and_a_hint():
     for master in MASTERS:
         nb = nbformat.read(master, as_version=4)
         questions = [c for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
-        hidden = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
+        hidden = [c for c in nb.cells if _is_hidden_test(c)]
         hints = [c for c in nb.cells if c.cell_type == "markdown" and "<summary>Hint" in c.source]
         assert questions and len(hidden) >= len(questions) and len(hints) >= len(questions), master.name
 
@@ -139,9 +170,13 @@ def test_untouched_student_copies_score_zero(gradebook):
         assert float(row["total"]) == 0 and float(row["possible"]) > 0, row
 
 
-def test_hardcoding_the_visible_answers_is_not_enough(gradebook):
-    row = gradebook["hardcoded/05_variable_length"]
-    assert 0 < float(row["total"]) < float(row["possible"]), row
+def test_shortcuts_score_below_a_quarter_through_otter_run(gradebook):
+    for name, questions in SHORTCUT_QUESTIONS.items():
+        row = gradebook[f"shortcut/{name}"]
+        possible = _question_points(ROOT / "exercises" / "source" / f"{name}.ipynb")
+        for question in questions:
+            assert float(row[question]) < possible[question] / 4, (question, row)
+        assert 0 < float(row["total"]) < float(row["possible"]), row  # the other questions keep their reference answers' marks
 
 
 def test_a_misbehaving_submission_is_scored_without_harming_others_or_the_project(gradebook):

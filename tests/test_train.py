@@ -1,5 +1,10 @@
+import os
+import stat
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -127,3 +132,112 @@ def test_to_device_keeps_the_structure_and_non_tensor_leaves():
     assert torch.equal(moved["a"][0], batch["a"][0])
     with pytest.raises(TypeError, match="state must be a tensor"):
         map_state({"h": torch.ones(1), "name": "x"}, lambda t: t)
+
+
+def _counting(calls):
+    def batch_loss(model, batch):
+        calls.append(1)
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    return batch_loss
+
+
+def test_rerunning_a_finished_early_stopped_run_returns_at_once_with_its_best_weights(tmp_path):
+    scores = iter([0.5, 0.9, 0.4, 0.3])
+    ckpt, calls = tmp_path / "run.pt", []
+    model = _model()
+    first = fit(model, _loader(), epochs=10, patience=2, monitor="val_acc", evaluate=lambda m: {"val_acc": next(scores)},
+                checkpoint=ckpt, progress=False, batch_loss=_counting(calls))
+    assert first.stopped_early and len(first) == 4 and first.best_epoch == 2
+    again = _model(seed=3)
+    history = fit(again, _loader(), epochs=10, patience=2, monitor="val_acc", evaluate=lambda m: {"val_acc": 0.0},
+                  checkpoint=ckpt, resume=True, progress=False, batch_loss=_counting(calls := []))
+    assert calls == [] and history.epochs == first.epochs and history.stopped_early
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+    assert again.training  # fit always leaves the model in train mode
+
+
+def test_fit_pins_the_loaders_epoch_so_earlier_passes_do_not_matter():
+    class Stream:
+        def __init__(self):
+            self.epoch, self.served = 0, []
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __len__(self):
+            return 1
+
+        def __iter__(self):
+            self.served.append(self.epoch)
+            self.epoch += 1
+            yield _problem(seed=self.epoch, n=8).tensors
+
+    stream = Stream()
+    for _ in range(2):
+        fit(_model(), stream, epochs=3, progress=False)
+    assert stream.served == [1, 2, 3, 1, 2, 3] and stream.epoch == 4
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.sampled_from([(16, 2), (8, 2), (16, 3)]), extra_layer=st.booleans())
+def test_a_refused_load_leaves_model_and_optimizer_unchanged(shape, extra_layer, tmp_path_factory):
+    hidden, classes = shape
+    torch.manual_seed(1)
+    layers = [nn.Linear(5, hidden), nn.Dropout(0.2), nn.ReLU(), nn.Linear(hidden, classes)] + ([nn.Linear(2, 2)] if extra_layer else [])
+    other = nn.Sequential(*layers)
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "other.pt", other, torch.optim.Adam(other.parameters()))
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    fit(model, _loader(), epochs=1, optimizer=optimizer, progress=False)
+    before, opt_before = {k: v.clone() for k, v in model.state_dict().items()}, str(optimizer.state_dict())
+    if (hidden, classes, extra_layer) == (16, 2, False):
+        load_checkpoint(path, model, optimizer)  # fits: loads
+        return
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_checkpoint(path, model, optimizer)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()) and str(optimizer.state_dict()) == opt_before
+
+
+def test_the_optimizer_class_is_stored_and_checked(tmp_path):
+    model = _model()
+    path = save_checkpoint(tmp_path / "m.pt", model, torch.optim.Adam(model.parameters()))
+    target = _model(seed=2)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match="Adam optimizer, not of the torch.optim.sgd.SGD"):
+        load_checkpoint(path, target, torch.optim.SGD(target.parameters(), lr=0.1))
+    assert all(torch.equal(v, target.state_dict()[k]) for k, v in before.items())
+
+
+def test_cuda_random_state_is_saved_and_restored_when_present(monkeypatch):
+    import rnnlab.train as train
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.arange(4, dtype=torch.uint8)])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    state = train._rng_state()
+    train._set_rng_state(state)
+    assert torch.equal(restored[0][0], torch.arange(4, dtype=torch.uint8))
+
+
+def test_checkpoints_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
+    import rnnlab.train as train
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(train.os, "fsync", lambda fd: events.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+                        or real_fsync(fd))
+    monkeypatch.setattr(train.os, "replace", lambda a, b: events.append("rename") or real_replace(a, b))
+    save_checkpoint(tmp_path / "m.pt", _model())
+    assert events == ["file", "dir", "rename", "dir"]
+
+
+def test_an_unwritable_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    calls = []
+    with pytest.raises(PermissionError, match="not_a_folder"):
+        fit(_model(), _loader(), epochs=2, checkpoint=blocker / "run.pt", batch_loss=_counting(calls), progress=False)
+    assert calls == []

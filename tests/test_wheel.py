@@ -71,3 +71,6 @@ def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):
     assert doctor.returncode == 0 and "torch" in doctor.stdout, doctor.stderr
     from_here = run("-c", "from rnnlab.cli import lab_command; import sys; print(lab_command([], is_root=False))")
     assert f"--ServerApp.root_dir={elsewhere}" in from_here.stdout, from_here.stderr
+    (elsewhere / "01_architectures.ipynb").write_text("{}")
+    grade = run("-m", "rnnlab", "grade", "01_architectures.ipynb", "--unsandboxed")
+    assert grade.returncode == 2 and "no exercise masters" in grade.stderr and "--source-dir" in grade.stderr, grade.stderr

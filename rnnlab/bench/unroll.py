@@ -1,51 +1,75 @@
-"""``python -m rnnlab bench unroll``: static vs dynamic unrolling, packed and fused LSTMs, timed and weighed.
+"""``python -m rnnlab bench unroll``: five LSTM runners, and three ways to make long sequences fit, measured.
 
 What is measured, and how:
 
-- time: forward + backward of ``outputs.sum() + h_last.sum()``, after warm-up runs, repeated with the
-  runners interleaved (each repeat runs every runner once, in a rotating order, so a busy machine slows
-  them alike); reported as medians in milliseconds and as ratios to the fused kernel;
-- activation memory: the bytes autograd keeps for the backward pass, counted with
-  ``torch.autograd.graph.saved_tensors_hooks`` over distinct storages (this works on every device and is
-  what grows with sequence length); on CUDA also the peak of ``torch.cuda.max_memory_allocated`` above
-  what was allocated before the forward pass;
-- build time: how long the static runner takes to build its unrolled graph, per length (the dynamic
-  runners build nothing ahead);
-- checkpointing: activation memory and time of the fused kernel with and without
-  ``torch.utils.checkpoint`` over time segments.
+- time: forward + backward (``outputs.sum() + h_last.sum()``) after warm-up runs, repeated with every
+  contestant interleaved (each repeat runs all of them, in a rotating order, so a busy machine slows
+  them alike); medians in milliseconds, and ratios as the median of side-by-side (same repeat) ratios;
+- work: the matrix-multiply floating-point operations of forward + backward, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` with oneDNN and cuDNN switched off for the count (their
+  fused LSTM kernels are opaque to it; the ATen fallback runs the same products). Deterministic;
+- peak memory: the most bytes allocated at once during forward + backward, above what was allocated
+  before, recomputation included. CUDA: ``torch.cuda.max_memory_allocated``. CPU (which has no such
+  counter): the allocation and free events of the CPU allocator recorded by ``torch.profiler`` with
+  ``profile_memory=True``, replayed in time order;
+- the strategies against full backpropagation over ``T`` steps with the fused kernel: activation
+  checkpointing (segments of ≈ √T steps; the recomputed steps counted), ``save_on_cpu`` (TF1's
+  ``swap_memory``: on a CPU it moves nothing), and truncated BPTT (chunks of a fixed length, the
+  state carried but detached);
+- `tbptt_forecast`: what truncation costs in accuracy, on the shipped monthly sunspot series.
 
-On a GPU, regenerate the chapter's table with
-``python -m rnnlab bench unroll --device cuda --lengths 50 100 200 400``.
+On a GPU, ``python -m rnnlab bench unroll --device cuda --lengths 100 400 1600`` regenerates the tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from torch._C._profiler import _EventType
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import pick_device
-from ..models.unroll import RUNNERS, StaticUnroller, make_lstm, run_checkpointed, run_fused, runners
+from ..data.sunspots import load_sunspots
+from ..models.unroll import (
+    RUNNERS,
+    NextStepLSTM,
+    StaticUnroller,
+    StepCounter,
+    fit_next_step,
+    make_lstm,
+    run_checkpointed,
+    run_fused,
+    runners,
+)
+from ..sequences import _positive_int
 
-__all__ = ["activation_bytes", "agreement", "build_times", "checkpoint_tradeoff", "compare", "cuda_peak_bytes", "format_table", "main",
-           "make_batch", "sweep", "time_calls"]
+__all__ = ["STRATEGIES", "agreement", "build_times", "compare", "format_strategies", "format_table", "main", "make_batch", "matmul_flops",
+           "minor_page_faults",
+           "peak_bytes", "strategies", "sweep", "tbptt_forecast", "time_steps", "training_step"]
+
+STRATEGIES = ("checkpoint", "save_on_cpu", "tbptt")
 
 Call = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[[], None]
 
 
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be ≥ 1, got {value}")
-    return value
+def _nonempty(name: str, values: Sequence[Any]) -> None:
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one value")
 
 
 def make_batch(batch: int, max_len: int, input_size: int, *, real_fraction: float = 0.5, seed: int = 0,
@@ -56,7 +80,7 @@ def make_batch(batch: int, max_len: int, input_size: int, *, real_fraction: floa
     mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are unsorted.
     """
     for name, value in (("batch", batch), ("max_len", max_len), ("input_size", input_size)):
-        _positive(name, value)
+        _positive_int(name, value)
     if isinstance(real_fraction, bool) or not isinstance(real_fraction, (int, float)) or not 0 < real_fraction <= 1:
         raise ValueError(f"real_fraction must be a number in (0, 1], got {real_fraction!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -72,74 +96,131 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _forward_backward(call: Call, params: Sequence[nn.Parameter]) -> None:
-    for p in params:
-        p.grad = None
-    outputs, h_last = call()
-    (outputs.sum() + h_last.sum()).backward()
+def training_step(call: Call, params: Sequence[nn.Parameter]) -> Step:
+    """A step that clears ``params``' gradients, runs ``call()`` and backpropagates ``outputs.sum() + h_last.sum()``."""
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        outputs, h_last = call()
+        (outputs.sum() + h_last.sum()).backward()
+    return step
 
 
-def time_calls(calls: Mapping[str, Call], params: Sequence[nn.Parameter], *, repeats: int = 7, warmup: int = 2,
+def time_steps(steps: Mapping[str, Step], *, repeats: int = 7, warmup: int = 2,
                device: str | torch.device = "cpu") -> dict[str, list[float]]:
-    """Milliseconds of forward + backward for each call, ``repeats`` times after ``warmup`` untimed runs.
+    """Milliseconds of each step, ``repeats`` times after ``warmup`` untimed rounds.
 
-    Calls are interleaved, in an order that rotates each repeat, so noise from a shared machine falls
-    on all of them alike. Returns name → list of ``repeats`` timings.
+    Steps are interleaved, in an order that rotates each repeat, so noise from a shared machine falls
+    on all of them alike, and timing ``i`` of two steps was taken side by side. Returns name → list.
     """
-    if not calls:
-        raise ValueError("calls is empty: give at least one name → call")
-    _positive("repeats", repeats)
+    if not steps:
+        raise ValueError("steps is empty: give at least one name → step")
+    _positive_int("repeats", repeats)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int ≥ 0, got {warmup!r}")
     device = torch.device(device)
-    names = list(calls)
+    names = list(steps)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(warmup + repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             _sync(device)
             start = time.perf_counter()
-            _forward_backward(calls[name], params)
+            steps[name]()
             _sync(device)
             if r >= warmup:
                 times[name].append(1000 * (time.perf_counter() - start))
     return times
 
 
-def activation_bytes(call: Call) -> int:
-    """Bytes autograd saves for the backward pass during ``call()`` (distinct storages, any device)."""
-    storages: dict[tuple[str, int], int] = {}
-
-    def pack_hook(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        storages[(str(tensor.device), storage.data_ptr())] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda tensor: tensor):
-        outputs, h_last = call()
-    del outputs, h_last
-    return sum(storages.values())
+def _paired_ratio(times: Sequence[float], baseline: Sequence[float]) -> float:
+    """Median over repeats of ``times[i] / baseline[i]``: each pair ran side by side, so load drift cancels."""
+    return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
 
 
-def cuda_peak_bytes(call: Call, params: Sequence[nn.Parameter], device: str | torch.device) -> int | None:
-    """Peak CUDA memory allocated during forward + backward, above what was held before; None off CUDA."""
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what C++ code writes to file descriptor 2 (the profiler logs every start and stop there); Python errors still raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _cpu_peak_bytes(step: Step) -> int:
+    """Peak bytes held by the CPU allocator during ``step()``, above the start, from the profiler's allocation events."""
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.typed[0] == _EventType.Allocation and node.typed[1].device.type == "cpu":
+            events.append((node.start_time_ns, node.typed[1].ptr, node.typed[1].alloc_size))
+    live: dict[int, int] = {}
+    held = peak = 0
+    for _, ptr, size in sorted(events):
+        if size > 0:
+            live[ptr] = size
+            held += size
+        elif ptr in live:  # frees of blocks allocated before the step are not ours
+            held -= live.pop(ptr)
+        peak = max(peak, held)
+    return peak
+
+
+def peak_bytes(step: Step, device: str | torch.device = "cpu") -> int:
+    """Most bytes allocated at once on ``device`` during ``step()``, above what was allocated before.
+
+    Counts everything the step allocates, what recomputation allocates during backward included
+    (which ``saved_tensors_hooks`` would miss). CUDA: ``max_memory_allocated``; CPU: profiler events.
+    """
     device = torch.device(device)
-    if device.type != "cuda":
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    if device.type != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]' to measure peak memory, got {device}")
+    return _cpu_peak_bytes(step)
+
+
+def minor_page_faults(step: Step) -> int | None:
+    """Minor page faults of this process during ``step()`` (fresh memory pages the OS had to map); None on Windows.
+
+    Large blocks freed back to the OS and allocated again are touched page by page, each a fault: part of
+    what memory costs in time on a CPU.
+    """
+    if sys.platform == "win32":
         return None
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    _forward_backward(call, params)
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - before
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
-def _setup(batch: int, max_len: int, hidden: int, input_size: int, real_fraction: float, seed: int,
-           device: str | torch.device | None) -> tuple[nn.LSTM, torch.Tensor, torch.Tensor, torch.device]:
-    device = pick_device(device)
-    lstm = make_lstm(input_size, _positive("hidden", hidden), seed=seed, device=device)
-    x, lengths = make_batch(batch, max_len, input_size, real_fraction=real_fraction, seed=seed, device=device)
-    return lstm, x, lengths, device
+@contextlib.contextmanager
+def _fused_kernels_off() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False):
+            yield
+
+
+def matmul_flops(step: Step) -> int:
+    """Matrix-multiply FLOPs of ``step()``, counted op by op (oneDNN and cuDNN off, so the fused LSTM's products show)."""
+    with _fused_kernels_off(), FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
 
 
 def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor]]], x: torch.Tensor,
@@ -157,22 +238,25 @@ def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tens
 
 
 def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    """Everything about one batch that is not a timing: the runners, their agreement, memory and build time."""
-    lstm, x, lengths, device = _setup(setting["batch"], setting["max_len"], setting["hidden"], setting["input_size"],
-                                      setting["real_fraction"], setting["seed"], device)
+    """Everything about one batch that is not a timing: agreement, work, peak memory, build time; and its steps."""
+    lstm = make_lstm(setting["input_size"], _positive_int("hidden", setting["hidden"]), seed=setting["seed"], device=device)
+    x, lengths = make_batch(setting["batch"], setting["max_len"], setting["input_size"], real_fraction=setting["real_fraction"],
+                            seed=setting["seed"], device=device)
     bound = runners(lstm)
     static: StaticUnroller = bound["static"]  # type: ignore[assignment]
     static.build(setting["max_len"])
-    calls = {name: (lambda run=bound[name]: run(x, lengths)) for name in RUNNERS}
     params = list(lstm.parameters())
-    peaks = {name: cuda_peak_bytes(call, params, device) for name, call in calls.items()}
+    steps = {name: training_step(lambda run=bound[name]: run(x, lengths), params) for name in RUNNERS}
+    flops = {name: matmul_flops(step) for name, step in steps.items()}
+    real = float(lengths.sum()) / (setting["batch"] * setting["max_len"])
     return {
         "device": str(device), "threads": torch.get_num_threads(), **{k: setting[k] for k in ("batch", "max_len", "hidden", "input_size")},
-        "real_fraction": float(lengths.sum()) / (setting["batch"] * setting["max_len"]),
+        "real_fraction": real, "padding_share": 1 - real, "longest": int(lengths.max()),
         "max_abs_diff": max(agreement(bound, x, lengths).values()),
-        "activation_mb": {name: activation_bytes(call) / 2**20 for name, call in calls.items()},
-        "cuda_peak_mb": {name: None if p is None else p / 2**20 for name, p in peaks.items()},
-        "static_build_s": static.build_seconds[setting["max_len"]], "_calls": calls, "_params": params,
+        "gflop": {name: f / 1e9 for name, f in flops.items()},
+        "work_vs_fused": {name: f / flops["fused"] for name, f in flops.items()},
+        "peak_mb": {name: peak_bytes(step, device) / 2**20 for name, step in steps.items()},
+        "static_build_s": static.build_seconds[setting["max_len"]], "_steps": steps,
     }
 
 
@@ -186,29 +270,26 @@ def sweep(values: Sequence[Any], *, over: str, batch: int = 64, max_len: int = 1
     """
     if over not in ("max_len", "real_fraction"):
         raise ValueError(f"over must be 'max_len' or 'real_fraction', got {over!r}")
-    if not values:
-        raise ValueError("values is empty: give at least one value to sweep over")
+    _nonempty("values", values)
     dev = pick_device(device)
     base = {"batch": batch, "max_len": max_len, "hidden": hidden, "input_size": input_size, "real_fraction": real_fraction, "seed": seed}
     rows = [_measure({**base, over: value}, dev) for value in values]
-    calls = {f"{i}/{name}": call for i, row in enumerate(rows) for name, call in row["_calls"].items()}
-    times = time_calls(calls, [p for row in rows for p in row.pop("_params")], repeats=repeats, warmup=warmup, device=dev)
+    steps = {f"{i}/{name}": step for i, row in enumerate(rows) for name, step in row.pop("_steps").items()}
+    times = time_steps(steps, repeats=repeats, warmup=warmup, device=dev)
     for i, row in enumerate(rows):
-        del row["_calls"]
         row["repeats"], row["times_ms"] = repeats, {name: times[f"{i}/{name}"] for name in RUNNERS}
         row["median_ms"] = {name: statistics.median(values) for name, values in row["times_ms"].items()}
-        row["ratio_to_fused"] = {name: m / row["median_ms"]["fused"] for name, m in row["median_ms"].items()}
+        row["ratio_to_fused"] = {name: _paired_ratio(row["times_ms"][name], row["times_ms"]["fused"]) for name in RUNNERS}
     return rows
 
 
 def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
-    """Run the four runners of `RUNNERS` on one random batch and measure them side by side.
+    """Run the five runners of `RUNNERS` on one random batch and measure them side by side.
 
     Settings as in `sweep`. Returns a dict with ``max_abs_diff`` (largest output or final-state difference
-    from the fused runner), ``median_ms`` and ``ratio_to_fused`` (runner → number), ``times_ms`` (runner →
-    every timed run, in interleaved order, so run ``i`` of two runners ran side by side),
-    ``activation_mb`` (saved for backward), ``cuda_peak_mb`` (None off CUDA), ``static_build_s`` and the
-    measured ``real_fraction``.
+    from the fused runner), per runner (name → number): ``median_ms``, ``ratio_to_fused`` (median of
+    side-by-side ratios), ``times_ms`` (every timed run), ``gflop`` and ``work_vs_fused`` (matrix-multiply
+    work), ``peak_mb``; and ``static_build_s``, the measured ``real_fraction`` and ``padding_share``.
     """
     return sweep([max_len], over="max_len", **settings)[0]
 
@@ -216,64 +297,187 @@ def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
 def build_times(lengths: Sequence[int], *, hidden: int = 128, input_size: int = 32, repeats: int = 3) -> dict[str, list[float]]:
     """Seconds to build the static graph for each length (median of ``repeats`` fresh builds) and its size.
 
-    Returns ``{"max_len": [...], "build_s": [...], "graph_nodes": [...]}``. The dynamic runners have no
+    Returns ``{"max_len": [...], "build_s": [...], "graph_nodes": [...]}``. The other runners have no
     build step: their cost is all paid while running.
     """
-    if not lengths:
-        raise ValueError("lengths is empty: give at least one length")
-    _positive("repeats", repeats)
+    _nonempty("lengths", lengths)
+    _positive_int("repeats", repeats)
     lstm = make_lstm(input_size, hidden)
     StaticUnroller(lstm).build(1)  # the first trace also pays for FX's own warm-up; keep that out
     out: dict[str, list[float]] = {"max_len": [], "build_s": [], "graph_nodes": []}
     for steps in lengths:
-        _positive("lengths[i]", steps)
+        _positive_int("lengths[i]", steps)
         builders = [StaticUnroller(lstm) for _ in range(repeats)]
         for builder in builders:
             builder.build(steps)
-        seconds = [builder.build_seconds[steps] for builder in builders]
         out["max_len"].append(steps)
-        out["build_s"].append(statistics.median(seconds))
+        out["build_s"].append(statistics.median(builder.build_seconds[steps] for builder in builders))
         out["graph_nodes"].append(builders[0].graph_nodes(steps))
     return out
 
 
-def checkpoint_tradeoff(lengths: Sequence[int], *, batch: int = 64, hidden: int = 128, input_size: int = 32, real_fraction: float = 0.5,
-                        repeats: int = 5, warmup: int = 1, seed: int = 0, device: str | torch.device | None = None) -> list[dict[str, Any]]:
-    """Activation memory and time of the fused kernel with and without checkpointing (segments of ≈ √T steps)."""
-    if not lengths:
-        raise ValueError("lengths is empty: give at least one length")
-    rows = []
+def _tbptt_step(lstm: nn.LSTM, x: torch.Tensor, chunk: int) -> Step:
+    """Forward + backward over all of ``x`` ``chunk`` steps at a time, the state carried but detached between chunks."""
+    params = list(lstm.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        state = None
+        for start in range(0, x.shape[1], chunk):
+            outputs, state = lstm(x[:, start : start + chunk], state)
+            (outputs.sum() + state[0].sum()).backward()
+            state = tuple(s.detach() for s in state)
+    return step
+
+
+def _segmented(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor, segment: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full BPTT with the fused kernel called one segment at a time, no checkpointing: checkpointing's calls without its recomputation."""
+    state, outputs = None, []
+    for start in range(0, x.shape[1], segment):
+        out, state = lstm(x[:, start : start + segment], state)
+        outputs.append(out)
+    return torch.cat(outputs, dim=1), state[0][0]
+
+
+def _saved_on_cpu(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`run_fused` with every tensor saved for backward kept in host memory (pinned on CUDA); on a CPU, nothing moves."""
+    with torch.autograd.graph.save_on_cpu(pin_memory=x.device.type == "cuda"):
+        return run_fused(lstm, x, lengths)
+
+
+def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidden: int = 128, input_size: int = 32,
+               repeats: int = 5, warmup: int = 1, seed: int = 0, device: str | torch.device | None = None) -> list[dict[str, Any]]:
+    """Checkpointing, ``save_on_cpu`` and truncated BPTT (chunks of ``chunk`` steps) against full BPTT, per length.
+
+    Every sequence is ``T`` steps long (no padding); the baseline is the fused kernel over all ``T``.
+    Returns one row per strategy and length: ``name``, ``max_len``, ``peak_mb``, ``baseline_peak_mb``,
+    ``time_ratio`` (median of side-by-side ratios to the baseline, all lengths interleaved in one
+    session), ``ms``, ``baseline_ms``, ``page_faults`` and ``baseline_page_faults`` (minor page faults of
+    one step, warm; None on Windows). Checkpoint rows add ``segment`` (≈ √T), ``recomputed_steps``
+    (counted) and ``recompute_time_ratio``: time over the same segmented fused calls without
+    checkpointing, side by side (what the recomputation itself costs). Tbptt rows add ``chunk``.
+    """
+    _nonempty("lengths", lengths)
+    _positive_int("chunk", chunk)
+    dev = pick_device(device)
+    steps: dict[str, Step] = {}
+    rows: list[dict[str, Any]] = []
+    baseline_mb: dict[int, float] = {}
     for max_len in lengths:
-        lstm, x, lens, dev = _setup(batch, max_len, hidden, input_size, real_fraction, seed, device)
-        segment = max(1, math.isqrt(max_len))
-        calls: dict[str, Call] = {"fused": lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens),
-                                  "checkpointed": lambda lstm=lstm, x=x, lens=lens, s=segment: run_checkpointed(lstm, x, lens, segment=s)}
-        params = list(lstm.parameters())
-        times = time_calls(calls, params, repeats=repeats, warmup=warmup, device=dev)
-        ms = {name: statistics.median(values) for name, values in times.items()}
-        mb = {name: activation_bytes(call) / 2**20 for name, call in calls.items()}
-        rows.append({"max_len": max_len, "segment": segment, "fused_mb": mb["fused"], "checkpointed_mb": mb["checkpointed"],
-                     "memory_ratio": mb["fused"] / mb["checkpointed"], "fused_ms": ms["fused"], "checkpointed_ms": ms["checkpointed"],
-                     "time_ratio": ms["checkpointed"] / ms["fused"]})
+        _positive_int("lengths[i]", max_len)
+        lstm = make_lstm(input_size, _positive_int("hidden", hidden), seed=seed, device=dev)
+        x, lens = make_batch(batch, max_len, input_size, real_fraction=1.0, seed=seed, device=dev)
+        params, segment, counter = list(lstm.parameters()), max(1, math.isqrt(max_len)), StepCounter()
+        steps[f"{max_len}/baseline"] = training_step(lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens), params)
+        steps[f"{max_len}/checkpoint"] = training_step(
+            lambda lstm=lstm, x=x, lens=lens, s=segment, c=counter: run_checkpointed(lstm, x, lens, segment=s, counter=c), params)
+        steps[f"{max_len}/save_on_cpu"] = training_step(lambda lstm=lstm, x=x, lens=lens: _saved_on_cpu(lstm, x, lens), params)
+        steps[f"{max_len}/tbptt"] = _tbptt_step(lstm, x, min(chunk, max_len))
+        steps[f"{max_len}/segmented"] = training_step(lambda lstm=lstm, x=x, lens=lens, s=segment: _segmented(lstm, x, lens, s), params)
+        baseline_mb[max_len] = peak_bytes(steps[f"{max_len}/baseline"], dev) / 2**20
+        baseline_faults = minor_page_faults(steps[f"{max_len}/baseline"])
+        for name in STRATEGIES:
+            step = steps[f"{max_len}/{name}"]
+            row = {"name": name, "max_len": max_len, "peak_mb": peak_bytes(step, dev) / 2**20, "baseline_peak_mb": baseline_mb[max_len]}
+            counter.steps = 0
+            row.update(page_faults=minor_page_faults(step), baseline_page_faults=baseline_faults)  # warm: the peak run came first
+            if name == "checkpoint":
+                row.update(segment=segment, recomputed_steps=counter.recomputed(max_len))
+            if name == "tbptt":
+                row["chunk"] = min(chunk, max_len)
+            rows.append(row)
+    times = time_steps(steps, repeats=repeats, warmup=warmup, device=dev)
+    for row in rows:
+        mine, base = times[f"{row['max_len']}/{row['name']}"], times[f"{row['max_len']}/baseline"]
+        row.update(time_ratio=_paired_ratio(mine, base), ms=statistics.median(mine), baseline_ms=statistics.median(base),
+                   device=str(dev), threads=torch.get_num_threads())
+        if row["name"] == "checkpoint":
+            row["recompute_time_ratio"] = _paired_ratio(mine, times[f"{row['max_len']}/segmented"])
     return rows
 
 
+def _streams(series: np.ndarray, count: int) -> torch.Tensor:
+    """``series`` cut into ``count`` contiguous pieces of equal length, one per row: ``(count, len // count)``."""
+    length = len(series) // count
+    return torch.as_tensor(series[len(series) - count * length :], dtype=torch.float32).view(count, length)
+
+
+def _one_update(model: NextStepLSTM, streams: torch.Tensor, chunk: int | None, lr: float) -> Step:
+    """One epoch of `fit_next_step` over ``streams`` cut to a single update's span: what one update holds in memory."""
+    def step() -> None:
+        fit_next_step(model, streams, chunk=chunk, epochs=1, lr=lr)
+    return step
+
+
+def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: int = 16, hidden: int = 32, lr: float = 1e-2,
+                   test_months: int = 240, scale: float = 100.0, seed: int = 0) -> dict[str, Any]:
+    """Full vs truncated BPTT on the monthly sunspot series: one-month-ahead error on the last ``test_months``.
+
+    The months before the test period are cut into ``streams`` contiguous pieces (one batch row each).
+    For each entry of ``chunks`` (``None``: full BPTT through each whole piece, one update per epoch;
+    ``k``: truncated BPTT, ``k`` steps per update, the state carried and detached) a fresh
+    `NextStepLSTM` with the same seed trains for ``epochs`` passes over the same data. It is then run
+    over the whole series (so the state entering the test period has seen all earlier months) and
+    scored by the mean absolute error of its one-month-ahead forecasts in the test period, in sunspot
+    units. Also returns the persistence error (next month = this month) and, per chunk, the peak
+    memory of one update (CPU), the number of updates and the training seconds.
+    """
+    _nonempty("chunks", chunks)
+    _positive_int("test_months", test_months)
+    _, values = load_sunspots()
+    series = values / scale
+    if test_months >= len(series) - streams * 2:
+        raise ValueError(f"test_months={test_months} leaves too few months to train on")
+    train = _streams(series[:-test_months], _positive_int("streams", streams))
+    whole, truth = torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0), series[-test_months:]
+    rows = []
+    for chunk in chunks:
+        model = NextStepLSTM(hidden, seed=seed)
+        span = train.shape[1] if chunk is None else chunk + 1
+        peak = peak_bytes(_one_update(NextStepLSTM(hidden, seed=seed), train[:, :span], chunk, lr))
+        info = fit_next_step(model, train, chunk=chunk, epochs=epochs, lr=lr)
+        with torch.no_grad():
+            predicted = model(whole)[0][0, -test_months:].numpy()
+        rows.append({"chunk": chunk, "steps_per_update": train.shape[1] - 1 if chunk is None else chunk, "updates": info["updates"],
+                     "seconds": info["seconds"], "update_peak_mb": peak / 2**20,
+                     "test_mae": float(np.abs(predicted - truth).mean() * scale)})
+    persistence = float(np.abs(series[-test_months - 1 : -1] - truth).mean() * scale)
+    return {"rows": rows, "persistence_mae": persistence, "train_months": int(train.numel()), "streams": streams,
+            "stream_length": int(train.shape[1]), "test_months": test_months, "epochs": epochs, "hidden": hidden}
+
+
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per `compare` result: median ms (and ratio to fused) and activation MB for each runner."""
-    if not rows:
-        raise ValueError("rows is empty: nothing to tabulate")
-    head = f"{'T':>5} {'real':>5} " + " ".join(f"{name + ' ms (×fused)':>22}" for name in RUNNERS)
-    head += " " + " ".join(f"{name + ' MB':>11}" for name in RUNNERS) + f" {'build s':>8}"
+    """Runners × settings: one line per `sweep` row with each runner's median ms (×fused, side by side) and work."""
+    _nonempty("rows", rows)
+    head = f"{'T':>4} {'padding':>7} " + " ".join(f"{name + ' ms (×fused)':>22}" for name in RUNNERS)
+    head += "   work ×fused: " + " ".join(f"{name:>9}" for name in RUNNERS)
     lines = [head]
     for r in rows:
         cells = " ".join(f"{r['median_ms'][n]:>13.1f} ({r['ratio_to_fused'][n]:4.2f}×)" for n in RUNNERS)
-        memory = " ".join(f"{r['activation_mb'][n]:>11.1f}" for n in RUNNERS)
-        lines.append(f"{r['max_len']:>5} {r['real_fraction']:>5.2f} {cells} {memory} {r['static_build_s']:>8.3f}")
+        work = " ".join(f"{r['work_vs_fused'][n]:>9.2f}" for n in RUNNERS)
+        lines.append(f"{r['max_len']:>4} {r['padding_share']:>7.0%} {cells}   {'':>13}{work}")
+    return "\n".join(lines)
+
+
+def format_strategies(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Strategies × lengths: peak MB against full BPTT's, time ratio, page faults, and what checkpointing recomputed."""
+    _nonempty("rows", rows)
+    lines = [f"{'strategy':>12} {'T':>5} {'peak MB':>8} {'full BPTT MB':>12} {'memory ×':>8} {'time ×':>7} {'ms':>7} "
+             f"{'full ms':>7} {'faults':>7} {'full faults':>11}  notes"]
+    for r in rows:
+        note = (f"segments of {r['segment']}, {r['recomputed_steps']} steps recomputed, ×{r['recompute_time_ratio']:.2f} the time of the "
+                "same segments without checkpointing" if r["name"] == "checkpoint"
+                else f"chunks of {r['chunk']}" if r["name"] == "tbptt" else "")
+        faults = " ".join(f"{'n/a' if f is None else f:>{w}}" for f, w in ((r["page_faults"], 7), (r["baseline_page_faults"], 11)))
+        lines.append(f"{r['name']:>12} {r['max_len']:>5} {r['peak_mb']:>8.2f} {r['baseline_peak_mb']:>12.2f} "
+                     f"{r['peak_mb'] / r['baseline_peak_mb']:>8.2f} {r['time_ratio']:>7.2f} {r['ms']:>7.1f} {r['baseline_ms']:>7.1f} "
+                     f"{faults}  {note}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: compare the four runners at one length (and, with ``--lengths``, a sweep table)."""
+    """Command line: the five runners at one length (``--lengths``: also a sweep) and the memory strategies."""
     parser = argparse.ArgumentParser(prog="python -m rnnlab bench unroll", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
@@ -286,15 +490,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lengths", type=int, nargs="*", default=[], help="also sweep these max lengths")
+    parser.add_argument("--chunk", type=int, default=25, help="truncated BPTT: steps per chunk")
+    parser.add_argument("--lengths", type=int, nargs="*", default=[],
+                        help="sweep the runners over these lengths and measure the strategies at each (default: --max-len)")
     args = parser.parse_args(argv)
-    settings = {"batch": args.batch, "hidden": args.hidden, "input_size": args.input_size, "real_fraction": args.fraction,
-                "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed, "device": args.device}
+    settings = {"batch": args.batch, "hidden": args.hidden, "input_size": args.input_size, "repeats": args.repeats,
+                "warmup": args.warmup, "seed": args.seed, "device": args.device}
     try:
-        result = compare(max_len=args.max_len, **settings)
+        result = compare(max_len=args.max_len, real_fraction=args.fraction, **settings)
         if args.lengths:
-            result["sweep"] = sweep(args.lengths, over="max_len", **settings)
-            result["checkpointing"] = checkpoint_tradeoff(args.lengths, **{k: v for k, v in settings.items() if k != "warmup"})
+            result["sweep"] = sweep(args.lengths, over="max_len", real_fraction=args.fraction, **settings)
+        result["strategies"] = strategies(args.lengths or [args.max_len], chunk=args.chunk, **settings)
     except (TypeError, ValueError) as err:
         parser.error(str(err))
     if args.json:
@@ -303,7 +509,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"device {result['device']} ({result['threads']} threads), B={args.batch}, H={args.hidden}, "
           f"medians of {args.repeats} forward+backward runs; max abs diff among runners {result['max_abs_diff']:.2e}")
     print(format_table(result.get("sweep", [result])))
-    for row in result.get("checkpointing", []):
-        print(f"checkpointing T={row['max_len']} (segments of {row['segment']}): activations {row['fused_mb']:.1f} → "
-              f"{row['checkpointed_mb']:.1f} MB ({row['memory_ratio']:.1f}× less), time ×{row['time_ratio']:.2f}")
+    print(format_strategies(result["strategies"]))
     return 0

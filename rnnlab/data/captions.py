@@ -109,6 +109,12 @@ class CaptionStream:
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve pass ``epoch`` next (`rnnlab.fit` pins each epoch so, so a run never depends on earlier passes)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
+        self.epoch = epoch
+
     def __iter__(self):
         data = make_captions(self.count, self.split, seed=self.seed * 100_003 + self.epoch)
         self.epoch += 1

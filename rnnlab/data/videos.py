@@ -280,6 +280,12 @@ class VideoStream:
     def __len__(self) -> int:
         return self.n // self.batch_size
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve pass ``epoch`` (≥ 1) next; `rnnlab.fit` pins each epoch so, so that models sharing a stream see the same clips."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise ValueError(f"epoch must be an int ≥ 1, got {epoch!r}")
+        self.epoch = epoch - 1  # __iter__ counts the pass it serves
+
     def __repr__(self) -> str:  # stable across runs: part of the train-once cache key
         options = "".join(f", {k}={v!r}" for k, v in sorted(self.kwargs.items()))
         return f"VideoStream(n={self.n}, batch_size={self.batch_size}, seed={self.seed}, targets={self.targets!r}{options})"

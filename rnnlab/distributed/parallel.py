@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import pick_device
 from ..models.seq2vec import check_positive
+from ..models.settings import RecordsSettings
 from ..sequences import check_lengths, pack, unpack
 
 
@@ -35,7 +36,7 @@ def check_devices(devices: Any) -> list[torch.device]:
     return checked
 
 
-class LayerPerDeviceLSTM(nn.Module):
+class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
     """A stacked LSTM whose layer ``i`` lives on ``devices[i]``; activations hop from device to device."""
 
     def __init__(self, input_size: int, hidden_size: int, devices: Sequence[str | torch.device]):
@@ -100,7 +101,7 @@ def make_data_parallel(module: nn.Module) -> nn.DataParallel:
     return nn.DataParallel(module.to("cuda:0"))
 
 
-class PackedLSTMEncoder(nn.Module):
+class PackedLSTMEncoder(RecordsSettings, nn.Module):
     """An LSTM over a padded batch with lengths, written to survive DataParallel.
 
     Two lines matter under DataParallel: ``flatten_parameters()`` (each replica's weights are views that

@@ -5,20 +5,30 @@ the glue around it that a teacher with a folder of submissions needs:
 
 - the exercise of each notebook comes from its otter metadata (or its ``NN_name`` file name), and its
   autograder is built from ``exercises/source/`` when missing or stale;
-- every submission runs in its own temporary folder, in its own process group, under a time limit,
-  with its output captured to a file; a submission that raises, hangs, floods the output or deletes
-  files gets a score and a message and cannot disturb the others or the project;
+- every submission runs in a bubblewrap sandbox (:mod:`rnnlab.grading.sandbox`) with its own box as
+  the only writable folder, no network, its own PID namespace, under a time limit and memory and
+  process caps, its output captured to a log outside the box; a submission that raises, hangs,
+  floods the output, forks, allocates too much or writes outside gets a score and a message and
+  cannot disturb the others, the project or the teacher's files. Without bwrap grading refuses,
+  unless the teacher passes ``--unsandboxed``;
+- scores come out as one report on a pipe and are checked against the maxima the grader reads from
+  the autograder itself: a missing, malformed or impossible report, a non-zero exit or a kill scores
+  zero with a message, and no question scores above its maximum;
 - the result is a CSV (student, exercise, per-question points, total, possible, message) and a table.
+
+What otter's design still exposes: otter runs the tests inside the submission's own Python kernel,
+with the tests unpacked beside the notebook. Code in a submission can therefore read the hidden tests
+while it is graded, and a submission written against otter's internals can make its own tests pass.
+The sandbox bounds such a submission to its own box and its own row of the gradebook (at most the
+exercise's points); it cannot hide it. exercises/README.md says what a teacher can do about it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +40,12 @@ from pathlib import Path
 
 import nbformat
 
-from .build import AUTOGRADER_DIR, SOURCE_DIR, autograder_for
+from .build import AUTOGRADER_DIR, ROOT, SOURCE_DIR, autograder_for
+from .sandbox import Limits, Usage, bwrap_command, format_size, parse_size, prepare_box, rlimits, watch, why_unavailable
 
 DEFAULT_TIMEOUT_S = 600
+DEFAULT_LIMITS = Limits()
+NEAR_CAP = 0.8  # a submission whose sandbox peaked above this share of the memory cap gets a note
 
 
 @dataclass
@@ -44,6 +57,7 @@ class Grade:
     points: dict[str, float] = field(default_factory=dict)
     possible: float = 0.0
     message: str = ""
+    usage: Usage | None = None  # time and peak memory/processes of its sandbox, when it ran
 
     @property
     def total(self) -> float:
@@ -88,10 +102,9 @@ def _tail(path: Path, limit: int = 600) -> str:
         return f.read().decode("utf-8", "replace").strip()
 
 
-def _limit_output_files() -> None:  # runs in the child before exec: no single file may grow past 256 MB
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 2**20, 256 * 2**20))
+def _plain(text: str, limit: int = 300) -> str:
+    """Text from inside the sandbox made safe for one gradebook cell: printable, one line, bounded."""
+    return "".join(c if c.isprintable() else " " for c in str(text))[:limit].strip()
 
 
 # Both otter and the notebook's kernel (which imports otter) load jsonschema, whose optional extra
@@ -99,94 +112,178 @@ def _limit_output_files() -> None:  # runs in the child before exec: no single f
 # Otter never validates IRIs and jsonschema works without the extra, so both processes skip it.
 _SKIP_SLOW_EXTRA = 'import sys; sys.modules["rfc3987_syntax"] = None\n'
 
-# What ``otter run`` does (otter.run.main), without otter's command line, whose import loads every
-# otter command (Docker grading, assign, ...) and costs seconds per submission.
-_OTTER_RUN = _SKIP_SLOW_EXTRA + "from otter.run import main\n" \
-    "main(sys.argv[1], autograder=sys.argv[2], output_dir=sys.argv[3], no_logo=True)\n"
+# Runs inside the sandbox: what ``otter run`` does (otter.run.main, without otter's command line, whose
+# import loads every otter command and costs seconds per submission), then one JSON report on the pipe
+# CHANNEL: each question's score and the first error a cell raised. The archive comes in as an open
+# file, read into memory and closed before the kernel starts: no path or descriptor to it is left.
+_DRIVER = _SKIP_SLOW_EXTRA + """import io, json, os
+from otter.run import main
+submission, channel = sys.argv[1], int(sys.argv[3])
+os.set_inheritable(channel, False)
+with open(int(sys.argv[2]), "rb") as archive:  # read, then closed before the notebook's kernel starts
+    archive = io.BytesIO(archive.read())
+results = main(submission, autograder=archive, output_dir=None, no_logo=True)
+errors = [f"a cell raised {out.get('ename')}: {out.get('evalue')}" for cell in (results.notebook or {}).get("cells", [])
+          for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+if getattr(results, "_catastrophic_error", None) is not None:
+    errors.insert(0, f"otter could not grade: {results._catastrophic_error!r}")
+report = {"scores": {name: test.score for name, test in results.results.items()}, "error": (errors or [""])[0]}
+os.write(channel, json.dumps(report).encode())
+"""
 
 # The kernel otter starts for the notebook: the usual ipykernel (what ``python -m ipykernel_launcher`` runs).
 _KERNEL_SPEC = {"argv": [sys.executable, "-c", _SKIP_SLOW_EXTRA + "from ipykernel.kernelapp import launch_new_instance\n"
                          "launch_new_instance()\n", "-f", "{connection_file}"],
                 "display_name": "Python 3 (ipykernel)", "language": "python"}
 
+# Environment variables a submission may see: nothing else of the teacher's (tokens, paths) goes in.
+_PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_REPORT_BYTES = 1 << 20
 
-def _kill_tree(pid: int) -> None:
-    """Kill otter and everything below it: the kernel runs in a session of its own, so a process group is not enough."""
-    import psutil
 
+def question_points(autograder: Path) -> dict[str, float]:
+    """Each question's maximum points, read by the grading process itself from the autograder archive.
+
+    The test files are parsed as data (``ast.literal_eval``), not run, and their points resolved by
+    otter's own rules (a total per question or points per case), so the grader knows every maximum
+    without trusting anything a submission reports.
+    """
+    import ast
+    import zipfile
+
+    from otter.test_files import OKTestFile
+
+    maxima: dict[str, float] = {}
+    with zipfile.ZipFile(autograder) as archive:
+        for name in sorted(archive.namelist()):
+            if not (name.startswith("tests/") and name.endswith(".py")):
+                continue
+            module = ast.parse(archive.read(name).decode())
+            specs = [node.value for node in module.body if isinstance(node, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "test" for t in node.targets)]
+            if len(specs) != 1:
+                raise ValueError(f"{autograder.name}: {name} does not define one OK-format `test`")
+            test = OKTestFile.from_spec(ast.literal_eval(specs[0]), path=name)
+            maxima[test.name] = float(test.possible)
+    return maxima
+
+
+def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, float], str]:
+    """Points per question from a sandbox's report and its message, or no points and why the report cannot be believed.
+
+    The report must be one JSON object naming only known questions, each score a number from 0 to
+    that question's maximum (from :func:`question_points`): otter never reports anything else, so
+    anything else was written by the submission. Questions it omits score 0.
+    """
     try:
-        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for proc in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(family, timeout=10)
+        document = json.loads(report.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}, "rejected: the grading report was not one well-formed result (written by the submission?)"
+    scores = document.get("scores") if isinstance(document, dict) else None
+    if not isinstance(scores, dict):
+        return {}, "rejected: the grading report has no scores (written by the submission?)"
+    for name, score in scores.items():
+        top = maxima.get(name)
+        if top is None:
+            return {}, f"rejected: the grading report names an unknown question {_plain(name, 40)!r} (forged?)"
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= top:
+            return {}, f"rejected: the grading report gives {_plain(name, 40)} {_plain(score, 40)} of {top:g} points (forged?)"
+    return {q: float(scores.get(q, 0.0)) for q in maxima}, _plain(document.get("error") or "")
 
 
-def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout_s: float, threads: int = 1) -> Grade:
-    """Grade one submission with ``otter run`` in a private temporary folder, under ``timeout_s`` seconds.
+def _read_report(fd: int) -> bytes:
+    """What the sandbox left on the report pipe, without waiting for writers that might never close it."""
+    os.set_blocking(fd, False)
+    chunks, size = [], 0
+    try:
+        while size <= _REPORT_BYTES:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _hidden_folders(*extra: Path) -> list[Path]:
+    """What a sandbox hides: the teacher's home, the project, the temporary folder (other boxes) and ``extra``."""
+    return [Path.home(), ROOT, Path(tempfile.gettempdir()), SOURCE_DIR, AUTOGRADER_DIR, *extra]
+
+
+def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout_s: float, threads: int = 1,
+              limits: Limits = DEFAULT_LIMITS, sandboxed: bool = True, hidden: Sequence[Path] = (), parallel: int = 1) -> Grade:
+    """Grade one submission with otter in a fresh box, sandboxed, under ``timeout_s`` seconds and ``limits``.
 
     ``threads`` caps the submission's torch/OpenMP threads (unless OMP_NUM_THREADS is set already), so
-    that parallel jobs share the cores instead of fighting over them.
+    that parallel jobs share the cores instead of fighting over them. ``hidden`` adds folders the
+    sandbox hides (besides those of :func:`_hidden_folders`, the submission's and the archive's own);
+    ``parallel`` is how many sandboxes run at once (for the task backstop). ``sandboxed=False`` runs
+    otter without bwrap (the caps and the report checks still apply): only for code the teacher trusts.
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive int, got {threads!r}")
-    grade = Grade(student, exercise)
-    with tempfile.TemporaryDirectory(prefix="rnnlab-grade-") as tmp:
-        box = Path(tmp)
-        for sub in ("submission", "results", "tmp", "home"):
-            (box / sub).mkdir()
+    autograder = Path(autograder)
+    maxima = question_points(autograder)
+    grade = Grade(student, exercise, possible=sum(maxima.values()))
+    with tempfile.TemporaryDirectory(prefix="rnnlab-grade-", ignore_cleanup_errors=True) as tmp:
+        box = Path(tmp) / "box"  # the only folder the sandbox may write; the log stays outside it
+        for sub in ("submission", "tmp", "home"):
+            (box / sub).mkdir(parents=True)
         submission = box / "submission" / f"{exercise}.ipynb"
         shutil.copy(path, submission)
-        shutil.copy(autograder, box / "autograder.zip")
         kernel_dir = box / "jupyter" / "kernels" / "python3"  # found before the installed python3 kernel
         kernel_dir.mkdir(parents=True)
         (kernel_dir / "kernel.json").write_text(json.dumps(_KERNEL_SPEC))
-        log = box / "otter.log"
-        env = {"OMP_NUM_THREADS": str(threads), **os.environ,  # a thread count set by the caller wins
+        if sandboxed:
+            prepare_box(box)
+        log = Path(tmp) / "otter.log"
+        passed = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith(("RNNLAB_", "LC_"))}
+        env = {"OMP_NUM_THREADS": str(threads), **passed,  # a thread count set by the caller wins
                "TMPDIR": str(box / "tmp"), "HOME": str(box / "home"), "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_PATH": str(box / "jupyter")}
-        command = [sys.executable, "-c", _OTTER_RUN, str(submission), str(box / "autograder.zip"), str(box / "results")]
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=box / "submission", env=env, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_limit_output_files)
+        report_fd, channel = os.pipe()
+        with autograder.open("rb") as archive, log.open("wb") as out:
+            command = [sys.executable, "-c", _DRIVER, str(submission), str(archive.fileno()), str(channel)]
+            if sandboxed:
+                command = bwrap_command(command, box, [*_hidden_folders(Path(path).parent, autograder.parent), *hidden],
+                                        cwd=box / "submission")
             try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                grade.message = f"stopped at the time limit of {timeout_s:g} s (an endless loop, or too much training?)"
+                process = subprocess.Popen(command, cwd=box / "submission", env=env, stdout=out, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(archive.fileno(), channel),
+                                           preexec_fn=rlimits(limits, parallel))
+            except BaseException:
+                os.close(report_fd)
+                raise
             finally:
-                _kill_tree(process.pid)
-                process.wait()
-        results = box / "results" / "results.json"
-        if not grade.message and results.is_file():
-            try:
-                tests = json.loads(results.read_text())["tests"]
-            except (ValueError, KeyError) as error:
-                grade.message = f"otter wrote unreadable results: {error}"
-            else:
-                for test in tests:
-                    if test.get("max_score") is not None and test.get("name") != "Public Tests":
-                        grade.points[test["name"]] = float(test.get("score") or 0.0)
-                        grade.possible += float(test["max_score"])
-        elif not grade.message:
-            grade.message = "otter produced no results: " + (_tail(log).splitlines() or ["(no output)"])[-1][:300]
-    if not grade.possible:
-        grade.possible = _possible(autograder)
+                os.close(channel)  # the grader keeps only the reading end: the report ends when the sandbox does
+            grade.usage = watch(process, limits, timeout_s, box)
+            grade.message = grade.usage.message
+        report = _read_report(report_fd)
+        if grade.message:
+            return grade
+        last = ([line for line in _tail(log, 2000).splitlines() if "WARNING" not in line] or ["(no output)"])[-1]
+        if process.returncode != 0:
+            how = f" (killed by signal {process.returncode - 128})" if process.returncode > 128 else ""
+            grade.message = f"grading stopped with exit status {process.returncode}{how}: {_plain(last)}"
+        elif not report:
+            grade.message = f"otter produced no results: {_plain(last)}"
+        else:
+            grade.points, grade.message = verified_points(report, maxima)
+            if "MemoryError" in grade.message:
+                grade.message += f" (the memory cap is {format_size(limits.memory)} per process)"
+            elif grade.usage.peak_memory >= NEAR_CAP * limits.memory:  # a cap can cut a cell short without an error shown
+                grade.message = "; ".join(filter(None, [grade.message, f"used {format_size(grade.usage.peak_memory)} "
+                                                        f"of the {format_size(limits.memory)} memory cap"]))
     return grade
 
 
-def _possible(autograder: Path) -> float:
-    """Total points of an autograder, for submissions that never got as far as a score."""
-    import zipfile
-
-    total = 0.0
-    with zipfile.ZipFile(autograder) as archive:
-        for name in archive.namelist():
-            if name.startswith("tests/") and name.endswith(".py"):
-                match = re.search(r"['\"]points['\"]\s*:\s*([0-9.]+)", archive.read(name).decode())
-                total += float(match.group(1)) if match else 0.0
-    return total
+def _cell(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet will not run: a leading =, +, -, @ or tab is quoted away."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_csv(grades: Sequence[Grade], out: Path) -> list[str]:
@@ -196,8 +293,8 @@ def write_csv(grades: Sequence[Grade], out: Path) -> list[str]:
         writer = csv.writer(f)
         writer.writerow(["student", "exercise", *questions, "total", "possible", "message"])
         for g in grades:
-            writer.writerow([g.student, g.exercise, *(f"{g.points[q]:g}" if q in g.points else "" for q in questions),
-                             f"{g.total:g}", f"{g.possible:g}", g.message])
+            writer.writerow([_cell(g.student), _cell(g.exercise), *(f"{g.points[q]:g}" if q in g.points else "" for q in questions),
+                             f"{g.total:g}", f"{g.possible:g}", _cell(g.message)])
     return questions
 
 
@@ -218,15 +315,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
     parser.add_argument("--source-dir", type=Path, default=SOURCE_DIR, help="exercise masters (default: exercises/source)")
     parser.add_argument("--autograder-dir", type=Path, default=AUTOGRADER_DIR, help="where autograders are built and cached")
+    parser.add_argument("--memory", default=format_size(Limits.memory).replace(" ", ""),
+                        help=f"memory cap per submission, e.g. 2G or 512M (default {format_size(Limits.memory)})")
+    parser.add_argument("--processes", type=int, default=Limits.processes,
+                        help=f"most processes a submission may run at once (default {Limits.processes})")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="grade without the bubblewrap sandbox (only for submissions you trust)")
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     try:
+        limits = Limits(memory=parse_size(args.memory), processes=args.processes)
+    except ValueError as error:
+        parser.error(f"--memory/--processes: {error}")
+    if not args.unsandboxed and (reason := why_unavailable()):
+        parser.error(f"grading runs the learners' code and needs the bubblewrap sandbox, but {reason}. "
+                     "Grade elsewhere, or pass --unsandboxed to grade without it (only submissions you trust).")
+    try:
         from .build import masters
 
-        known = [p.stem for p in masters(args.source_dir)]
+        known = [p.stem for p in masters(args.source_dir)] if args.source_dir.is_dir() else []
+        if not known:
+            parser.error(f"no exercise masters (NN_name.ipynb) found in {args.source_dir}: pass --source-dir DIR, the "
+                         "exercises/source/ folder of the course repository (a learner release and a pip install hold none)")
         submissions = find_submissions(args.submission)
     except ValueError as error:
         parser.error(str(error))
@@ -243,12 +356,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         slots.append((student, path, exercise, autograders[exercise]))
 
     threads = max(1, (os.cpu_count() or 1) // args.jobs)  # the cores shared out among the parallel jobs
+    folder = args.submission if args.submission.is_dir() else args.submission.parent
+    hidden = [folder, args.source_dir, args.autograder_dir, Path.cwd(), args.out.resolve().parent]
 
     def run(slot: Grade | tuple[str, Path, str, Path]) -> Grade:
         if isinstance(slot, Grade):
             return slot
         print(f"grading {slot[0]} ({slot[2]}) ...", flush=True)
-        return grade_one(*slot, timeout_s=args.timeout, threads=threads)
+        grade = grade_one(*slot, timeout_s=args.timeout, threads=threads, limits=limits, sandboxed=not args.unsandboxed,
+                          hidden=hidden, parallel=args.jobs)
+        if grade.usage:  # what the teacher needs to size the limits
+            print(f"graded {grade.student} ({grade.exercise}): {grade.total:g}/{grade.possible:g} in {grade.usage.seconds:.0f} s, "
+                  f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} processes", flush=True)
+        return grade
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is a separate otter process
         grades = list(pool.map(run, slots))

@@ -1,16 +1,19 @@
-"""Exercise 6's harness: run a learner's hand-written gradient averaging on 2 gloo workers beside DDP.
+"""Exercise 6's harness: run a learner's hand-written gradient averaging on gloo workers beside DDP.
 
 A worker process cannot import a notebook, so `check_average_gradients` sends the function's *source*
-to workers started by `rnnlab.distributed.launch` (``python -m rnnlab.grading.ddp_exercise``). Each
-worker trains two copies of the same small GRU classifier on its half of every batch for a few SGD
-steps: one with the learner's ``average_gradients(model)`` after ``backward()``, one wrapped in
+to ``world_size`` workers started by `rnnlab.distributed.launch` (``python -m rnnlab.grading.ddp_exercise``).
+Each worker trains two copies of the same small GRU classifier on its share of every batch for a few
+SGD steps: one with the learner's ``average_gradients(model)`` after ``backward()``, one wrapped in
 ``DistributedDataParallel``. It also trains a third copy alone on the whole batch. Each worker
 reports the largest weight difference to DDP and to the single process, and whether the ranks agree.
+
+The model has one parameter that no loss reaches (its ``.grad`` stays None), as real models often do
+(a frozen or unused head), and the world size is a parameter: averaging by a hard-coded 2, or an
+``all_reduce`` of a missing gradient, does not pass with 3 workers.
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
 import sys
 import tempfile
@@ -23,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import is_stub
+
 
 class TinyClassifier(nn.Module):
     """Embedding → GRU → linear on the last step: small, but every gradient path of a real RNN model."""
@@ -32,6 +37,7 @@ class TinyClassifier(nn.Module):
         self.embed = nn.Embedding(vocab, 8)
         self.gru = nn.GRU(8, hidden, batch_first=True)
         self.out = nn.Linear(hidden, classes)
+        self.unused = nn.Linear(hidden, 1)  # never in the loss: its .grad stays None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         states, _ = self.gru(self.embed(tokens))
@@ -70,7 +76,7 @@ def worker(source_file: str, seed: int) -> dict[str, Any]:
     average_gradients = namespace["average_gradients"]
     make, batches = _problem(seed, world)
     manual, single = make(), make()
-    ddp = DistributedDataParallel(make())
+    ddp = DistributedDataParallel(make(), find_unused_parameters=True)
     optimizers = [torch.optim.SGD(m.parameters(), lr=0.5) for m in (manual, ddp, single)]
     for x, y in batches:
         shard = slice(rank * len(y) // world, (rank + 1) * len(y) // world)
@@ -89,20 +95,22 @@ def worker(source_file: str, seed: int) -> dict[str, Any]:
     return result
 
 
-def check_average_gradients(average_gradients: Callable[[nn.Module], Any], seed: int = 0, timeout: float = 120) -> list[dict[str, Any]]:
-    """Run ``average_gradients`` on 2 gloo workers beside DDP; one report dict per rank (see module doc)."""
+def check_average_gradients(average_gradients: Callable[[nn.Module], Any], seed: int = 0, world_size: int = 2,
+                            timeout: float = 120) -> list[dict[str, Any]]:
+    """Run ``average_gradients`` on ``world_size`` gloo workers beside DDP; one report dict per rank (see module doc)."""
     from ..distributed import launch
 
     if not callable(average_gradients) or getattr(average_gradients, "__name__", "") != "average_gradients":
         raise TypeError("average_gradients must be your function named average_gradients")
-    source = textwrap.dedent(inspect.getsource(average_gradients))
-    body = ast.parse(source).body[0].body
-    if all(isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in body):
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2:
+        raise ValueError(f"world_size must be an int ≥ 2, got {world_size!r}")
+    if is_stub(average_gradients):
         raise NotImplementedError("average_gradients is still a stub: write its body first")
+    source = textwrap.dedent(inspect.getsource(average_gradients))
     with tempfile.TemporaryDirectory(prefix="rnnlab-ddp-") as tmp:
         path = Path(tmp) / "average_gradients.py"
         path.write_text(source)
-        return launch(2, "rnnlab.grading.ddp_exercise", [str(path), str(int(seed))], timeout=timeout, stream=False)
+        return launch(world_size, "rnnlab.grading.ddp_exercise", [str(path), str(int(seed))], timeout=timeout, stream=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .settings import RecordsSettings
+
 __all__ = ["AdditiveAttention", "Attention", "MultiplicativeAttention", "make_attention", "masked_softmax"]
 
 
@@ -30,7 +32,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
 
 
-class Attention(nn.Module):
+class Attention(RecordsSettings, nn.Module):
     """Shared part of both score functions: checks, masked softmax and the weighted average of the memory."""
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:

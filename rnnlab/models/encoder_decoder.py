@@ -25,6 +25,7 @@ from ..data.vocab import BOS, EOS, PAD
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
 from .attention import make_attention
 from .decoding import State, beam_search, greedy_decode
+from .settings import RecordsSettings
 
 __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "SyncedTagger", "seq2seq_loss", "tagger_loss"]
 
@@ -39,7 +40,7 @@ def _check_tokens(name: str, tokens: Any, vocab_size: int, dims: int = 2) -> tor
     return tokens
 
 
-class Encoder(nn.Module):
+class Encoder(RecordsSettings, nn.Module):
     """Embedding → (bidirectional) GRU over the real tokens only (packed).
 
     ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with ``M = hidden_size``
@@ -63,7 +64,7 @@ class Encoder(nn.Module):
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
-class Decoder(nn.Module):
+class Decoder(RecordsSettings, nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (the context).
 
     The context sets the initial hidden state (Sutskever et al., 2014). With ``feed_context=True``
@@ -107,7 +108,7 @@ class Decoder(nn.Module):
         return logits.squeeze(1), state
 
 
-class AttentionDecoder(nn.Module):
+class AttentionDecoder(RecordsSettings, nn.Module):
     """A GRU decoder that attends over all encoder outputs at every step (Luong et al., 2015).
 
     ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
@@ -145,7 +146,7 @@ class AttentionDecoder(nn.Module):
         return logits.squeeze(1), state
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(RecordsSettings, nn.Module):
     """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded greedily or by beam."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
@@ -259,7 +260,7 @@ def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> to
     return masked_cross_entropy(model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths)
 
 
-class SyncedTagger(nn.Module):
+class SyncedTagger(RecordsSettings, nn.Module):
     """The synced seq2seq baseline: a one-way GRU that emits one output token per input token.
 
     Output step ``t`` can depend only on inputs ``0 … t``. For translation the input is padded to at

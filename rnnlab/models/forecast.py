@@ -18,9 +18,10 @@ from torch import nn
 
 from ..sequences import check_lengths, last_real_state, pack, unpack
 from .seq2vec import CELLS, check_choice, check_positive, check_probability
+from .settings import RecordsSettings
 
 
-class SequenceRegressor(nn.Module):
+class SequenceRegressor(RecordsSettings, nn.Module):
     """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, out_features)`` (or ``(B, out_features)`` at the last real step)."""
 
     def __init__(

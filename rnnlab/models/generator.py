@@ -18,6 +18,7 @@ from ..data.vocab import BOS, EOS
 from ..sequences import masked_cross_entropy
 from .decoding import greedy_decode, sample_decode
 from .seq2vec import check_positive, check_probability, check_tokens
+from .settings import RecordsSettings
 
 State = dict[str, torch.Tensor]
 
@@ -30,7 +31,7 @@ def _check_features(features: Any, size: int, name: str = "features") -> torch.T
     return features
 
 
-class SequenceGenerator(nn.Module):
+class SequenceGenerator(RecordsSettings, nn.Module):
     """GRU decoder conditioned on a vector ``(B, feature_size)``; emits ids of a ``vocab_size`` vocabulary."""
 
     def __init__(self, vocab_size: int, feature_size: int, *, embed_dim: int = 32, hidden_size: int = 128,
@@ -88,7 +89,7 @@ class SequenceGenerator(nn.Module):
         return sample_decode(self.step, state, bos=BOS, eos=EOS, max_len=max_len, temperature=temperature, generator=generator)
 
 
-class ColumnEncoder(nn.Module):
+class ColumnEncoder(RecordsSettings, nn.Module):
     """Image ``(B, 1, H, W)`` → vector: convolutions, max over the height, a convolution along the columns, then a linear layer.
 
     Taking the max over the height (not over the width) keeps one feature vector per column, so the
@@ -117,7 +118,7 @@ class ColumnEncoder(nn.Module):
         return self.proj(self.columns(self.conv(images).amax(dim=2)))
 
 
-class ImageCaptioner(nn.Module):
+class ImageCaptioner(RecordsSettings, nn.Module):
     """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out."""
 
     def __init__(self, vocab_size: int, height: int, width: int, *, feature_size: int = 128, hidden_size: int = 128,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
+from .settings import RecordsSettings
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "mean", "max", "mean+max")
@@ -56,7 +57,7 @@ def check_probability(**values: Any) -> None:
             raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(RecordsSettings, nn.Module):
     """Embedding → (bi)GRU/LSTM → masked pooling → class logits.
 
     ``pooling``: ``"last"`` (the state after the last real token; for a bidirectional RNN the

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import fingerprint, train_once
-from ..config import seed_everything
+from ..cache import train_cached
 from ..data.videos import PAD_LABEL
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, masked_mean, pack, unpack
-from ..train import History, fit
+from ..train import History
+from .settings import RecordsSettings
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -47,7 +47,7 @@ def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Te
     return check_lengths(lengths, batch_size=batch, max_len=frames).to(videos.device)
 
 
-class FrameCNN(nn.Module):
+class FrameCNN(RecordsSettings, nn.Module):
     """Frames ``(B, T, S, S)`` → features ``(B, T, features)``: two strided conv–ReLU blocks, then a linear layer.
 
     The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in the
@@ -75,7 +75,7 @@ class FrameCNN(nn.Module):
         return out
 
 
-class VideoClassifier(nn.Module):
+class VideoClassifier(RecordsSettings, nn.Module):
     """FrameCNN → GRU/LSTM → a class per clip (``per_frame=False``) or a label per frame (``per_frame=True``).
 
     A clip's summary is the RNN's state after its last real frame (and, when bidirectional, the
@@ -116,7 +116,7 @@ class VideoClassifier(nn.Module):
         return self.head(self._encode(videos, lengths)[0]).softmax(dim=-1)
 
 
-class _FrameBaseline(nn.Module):
+class _FrameBaseline(RecordsSettings, nn.Module):
     """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature vector per clip."""
 
     def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
@@ -165,7 +165,7 @@ def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_s
 
 def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: Any, *, epochs: int, lr: float = 3e-3,
                       seed: int = 0, device: Any = None) -> History:
-    """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `train_once`, recording
+    """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `rnnlab.train_cached`, recording
     ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every epoch; returns the `History`.
 
     The learning rate follows a cosine from ``lr`` down to 0 over ``epochs``, and the weights of the epoch
@@ -185,13 +185,8 @@ def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: A
         videos, lengths, y = batch
         return masked_cross_entropy(m(videos, lengths), y, lengths) if per_frame else F.cross_entropy(m(videos, lengths), y)
 
-    def train() -> History:
-        seed_everything(seed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return fit(model, stream, epochs=epochs, optimizer=optimizer, scheduler=scheduler, batch_loss=batch_loss,
-                   evaluate=evaluate, patience=epochs, monitor="val_acc", device=device)
-
-    # the starting weights are part of the key: a model that starts from another's CNN is another model
-    config = {"epochs": epochs, "lr": lr, "per_frame": per_frame, "stream": repr(stream), "init": fingerprint(model.state_dict())}
-    return train_once(name, model, train, config=config, data=[val.videos[:8], targets], seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return train_cached(name, model, stream, data=[val.videos[:8], targets], seed=seed, epochs=epochs, optimizer=optimizer,
+                        scheduler=scheduler, batch_loss=batch_loss, evaluate=evaluate, patience=epochs, monitor="val_acc",
+                        device=device)
