@@ -20,14 +20,21 @@ from rnnlab.distributed.launcher import check_port, last_traceback
 from rnnlab.distributed.parallel import (
     LayerPerDeviceLSTM,
     PackedLSTMEncoder,
-    PipelinedLSTM,
-    bubble_fraction,
     data_parallel_status,
     make_data_parallel,
-    measured_bubble,
     scatter_gather,
 )
-from rnnlab.distributed.train import build_model, make_loader, parse_args, setup, train_reference
+from rnnlab.distributed.pipeline import PipelinedLSTM
+from rnnlab.distributed.train import (
+    build_model,
+    load_model,
+    make_loader,
+    max_weight_difference,
+    parse_args,
+    setup,
+    split_runs,
+    train_reference,
+)
 
 
 def _alive(pid: int, wait: float = 10.0) -> bool:
@@ -60,13 +67,19 @@ def worker_module(tmp_path):
 # --- data parallel: 2 processes with half the batch each == 1 process with the whole batch -------------------
 
 def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
-    argv = ["--steps", "6", "--global-batch", "32", "--log-every", "3", "--seed", "3"]
-    reference, ref_result = train_reference(argv)
-    results = launch(2, args=[*argv, "--save", str(tmp_path / "ddp.pt")], timeout=240, stream=False)
+    # bucketed batches and a loss averaged over real tokens: the ranks hold different token counts each step
+    argv = ["--steps", "6", "--global-batch", "32", "--log-every", "3", "--seed", "3", "--task", "next-word", "--bucket"]
+    reference, ref_result = train_reference(argv, world_size=2)
+    # two runs in one process group: the default --average global, then each rank's own token mean
+    launched = launch(2, args=[*argv, "--save", str(tmp_path / "ddp.pt"), "--then", *argv, "--average", "rank", "--save",
+                               str(tmp_path / "rank.pt")], timeout=240, stream=False)
+    results = [r["runs"][0] for r in launched]
     assert [r["rank"] for r in results] == [0, 1] and all(r["world_size"] == 2 for r in results)
-    plain = build_model(reference.embed.num_embeddings)  # a plain model, no DDP wrapper: the checkpoint loads into it
+    assert max_weight_difference(reference, load_model(tmp_path / "rank.pt")) > 1e-4  # per-rank token means drift
+    config = torch.load(tmp_path / "ddp.pt", weights_only=True)["state"]["config"]
+    plain = build_model(**config)  # a plain model, no DDP wrapper: the checkpoint loads into it
     state = load_checkpoint(tmp_path / "ddp.pt", plain)
-    assert state["world_size"] == 2 and state["config"]["vocab_size"] == reference.embed.num_embeddings
+    assert state["world_size"] == 2 and config["vocab_size"] == reference.embed.num_embeddings and config["task"] == "next-word"
     diff = max((a - b).abs().max().item() for a, b in zip(reference.state_dict().values(), plain.state_dict().values(), strict=True))
     assert diff <= 1e-5
     assert results[0]["final_loss"] == pytest.approx(ref_result["final_loss"], abs=1e-5)
@@ -106,10 +119,13 @@ def test_make_loader_rejects_bad_splits():
         make_loader(samples, 4, 2, 2, seed=0)
 
 
-def test_command_line_checks_its_numbers():
+def test_command_line_checks_its_numbers_and_splits_runs():
     assert parse_args(["--global-batch", "8"]).global_batch == 8
     with pytest.raises(SystemExit):
         parse_args(["--steps", "0"])
+    assert split_runs(["--steps", "2", "--then", "--bucket"]) == [["--steps", "2"], ["--bucket"]] and split_runs([]) == [[]]
+    with pytest.raises(SystemExit, match="empty run"):
+        split_runs(["--steps", "2", "--then"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
@@ -211,35 +227,6 @@ def test_one_layer_per_device_equals_the_single_device_stack():
     torch.testing.assert_close(split(x), stack(x)[0], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("micro_batches", [1, 3, 8])
-def test_the_pipeline_gives_the_same_outputs_and_gradients(micro_batches):
-    torch.manual_seed(1)
-    stack = torch.nn.LSTM(4, 6, num_layers=2, batch_first=True)
-    x = torch.randn(8, 5, 4)
-    pipe = PipelinedLSTM.from_stacked(stack, ["cpu", "cpu"], micro_batches=micro_batches)
-    out = pipe(x)
-    torch.testing.assert_close(out, stack(x)[0], rtol=0, atol=1e-6)
-    out.sum().backward()
-    stack(x)[0].sum().backward()
-    torch.testing.assert_close(pipe.layers[1].weight_hh_l0.grad, stack.weight_hh_l1.grad, rtol=1e-5, atol=1e-6)
-    m = min(micro_batches, 8)
-    assert len(pipe.timeline) == 2 * m and {r.stage for r in pipe.timeline} == {0, 1}
-    for mb in range(m):  # stage 1 starts micro-batch mb only after stage 0 has finished it
-        first = next(r for r in pipe.timeline if (r.stage, r.micro_batch) == (0, mb))
-        second = next(r for r in pipe.timeline if (r.stage, r.micro_batch) == (1, mb))
-        assert second.start >= first.end
-    assert 0.0 <= measured_bubble(pipe.timeline) < 1.0
-
-
-def test_bubble_formula():
-    assert bubble_fraction(2, 1) == 0.5 and bubble_fraction(1, 5) == 0.0
-    assert bubble_fraction(4, 8) == pytest.approx(3 / 11)
-    with pytest.raises(ValueError, match="micro_batches"):
-        bubble_fraction(2, 0)
-    with pytest.raises(ValueError, match="timeline"):
-        measured_bubble([])
-
-
 def test_devices_that_do_not_exist_are_named():
     with pytest.raises(ValueError, match=r"devices\[1\]"):
         LayerPerDeviceLSTM(4, 4, ["cpu", "cuda:7"])
@@ -317,7 +304,7 @@ def test_bucketed_rank_loaders_are_disjoint_and_take_the_same_number_of_steps():
 
 def test_comm_widget_logic_and_bench_and_plot_inputs():
     from rnnlab.bench.ddp import format_rows, main, measure
-    from rnnlab.plots.distributed import plot_comm_share, plot_step_split, plot_timeline
+    from rnnlab.plots.distributed import plot_comm_share, plot_drift, plot_step_split, plot_timeline
     from rnnlab.widgets.distributed import comm_explorer, comm_summary
 
     slow, fast = comm_summary(160.0, 16, "10 Gb/s network", 50.0), comm_summary(160.0, 16, "NVLink (one 8-GPU server)", 50.0)
@@ -330,9 +317,11 @@ def test_comm_widget_logic_and_bench_and_plot_inputs():
     assert "500" in format_rows([row])
     assert plot_step_split([row]) is not None and plot_comm_share(cost_table(10**6, 0.01)) is not None
     pipe = PipelinedLSTM(3, 4, ["cpu", "cpu"], micro_batches=2)
-    pipe(torch.zeros(4, 2, 3))
-    assert len(plot_timeline(pipe.timeline).patches) == 4
-    for bad in (lambda: plot_step_split([]), lambda: plot_timeline([]), lambda: measure(workers=[0]), lambda: measure(timing=0)):
+    pipe.train_step(torch.zeros(4, 2, 3), lambda out: out.sum())
+    assert len(plot_timeline(pipe.timeline).patches) == 8  # 2 stages × 2 micro-batches × (forward, backward)
+    assert len(plot_drift({"exact": 0.0, "dropout": 0.1}, 1e-5).patches) == 2
+    for bad in (lambda: plot_step_split([]), lambda: plot_timeline([]), lambda: plot_drift({}, 1e-5), lambda: measure(workers=[0]),
+                lambda: measure(timing=0)):
         with pytest.raises(ValueError):
             bad()
     with pytest.raises(SystemExit):

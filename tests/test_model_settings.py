@@ -10,7 +10,8 @@ from torch import nn
 
 import rnnlab.models
 from rnnlab.cache import cache_key
-from rnnlab.distributed.parallel import LayerPerDeviceLSTM, PackedLSTMEncoder, PipelinedLSTM
+from rnnlab.distributed.parallel import LayerPerDeviceLSTM, PackedLSTMEncoder
+from rnnlab.distributed.pipeline import ClockedLSTM, PipelinedLSTM, WavefrontLSTM
 from rnnlab.models.attention import AdditiveAttention, MultiplicativeAttention
 from rnnlab.models.ctc import CTCTagger
 from rnnlab.models.encoder_decoder import AttentionDecoder, Decoder, Encoder, Seq2Seq
@@ -61,13 +62,18 @@ CASES = {
         input_size=3, hidden_size=4, devices=["cpu", "cpu"])),
     PipelinedLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(
         input_size=3, hidden_size=4, devices=["cpu", "cpu"], micro_batches=2)),
+    WavefrontLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(
+        input_size=3, hidden_size=4, devices=["cpu", "cpu"], time_blocks=2)),
+    ClockedLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(
+        input_size=3, hidden_size=4, devices=["cpu", "cpu"], pieces=2, split="time")),
     PackedLSTMEncoder: (lambda: dict(input_size=2, hidden_size=3), dict(input_size=3, hidden_size=4, keep_total_length=False)),
 }
 
 
 def _rnnlab_models():
-    """Every public nn.Module class defined in rnnlab.models.* and rnnlab.distributed.parallel."""
-    names = [f"rnnlab.models.{m.name}" for m in pkgutil.iter_modules(rnnlab.models.__path__)] + ["rnnlab.distributed.parallel"]
+    """Every public nn.Module class defined in rnnlab.models.*, rnnlab.distributed.parallel and rnnlab.distributed.pipeline."""
+    names = [f"rnnlab.models.{m.name}" for m in pkgutil.iter_modules(rnnlab.models.__path__)] + [
+        "rnnlab.distributed.parallel", "rnnlab.distributed.pipeline"]
     found = set()
     for name in names:
         module = importlib.import_module(name)

@@ -1,12 +1,9 @@
-"""Splitting one RNN over several devices: one layer per device, a micro-batch pipeline, and DataParallel's pitfalls.
+"""Splitting one RNN over several devices: one layer per device, and DataParallel's pitfalls.
 
 Model parallelism (Géron's classic answer for RNNs) puts layer ``i`` of a stacked LSTM on device ``i``
-and passes the activations along. Alone it keeps only one device busy at a time; a pipeline cuts the
-batch into ``M`` micro-batches so that layer 2 works on micro-batch 1 while layer 1 works on micro-batch 2.
-With ``S`` stages the idle share (the "bubble") of a forward pass is ``(S - 1) / (M + S - 1)``.
-
-Without GPUs, CPU "stand-in" devices (``devices=["cpu", "cpu"]``) run the same code: each stage runs
-in its own thread, as each GPU would run its own kernels, so the overlap is real and can be measured.
+and passes the activations along. Run in order it keeps one device busy at a time;
+`rnnlab.distributed.pipeline` runs the layers on a clock so they overlap (micro-batches, or a wavefront
+along time). Without GPUs, CPU "stand-in" devices (``devices=["cpu", "cpu"]``) run the same code.
 
 DataParallel (one process, the batch scattered over GPUs, outputs gathered) is shown only on ≥ 2 GPUs;
 `scatter_gather` reproduces its scatter/gather on any device to show the packed-sequence pitfall.
@@ -14,10 +11,8 @@ DataParallel (one process, the batch scattered over GPUs, outputs gathered) is s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -73,76 +68,17 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs ``(B, T, input_size)``."""
-        _check_input(x, self.layers[0].input_size)
+        check_input(x, self.layers[0].input_size)
         for i in range(len(self.layers)):
             x = self.stage(i, x)
         return x
 
 
-def _check_input(x: Any, input_size: int) -> None:
+def check_input(x: Any, input_size: int) -> None:
+    """Raise ValueError unless ``x`` is a non-empty ``(B, T, input_size)`` tensor."""
     if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != input_size or x.shape[0] == 0:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a (B, T, {input_size}) tensor with B ≥ 1, got {shape}")
-
-
-class StageRun(NamedTuple):
-    """One cell of a pipeline's timeline: ``stage`` worked on ``micro_batch`` from ``start`` to ``end`` (seconds)."""
-
-    stage: int
-    micro_batch: int
-    start: float
-    end: float
-
-
-class PipelinedLSTM(LayerPerDeviceLSTM):
-    """`LayerPerDeviceLSTM` fed in ``micro_batches`` chunks on a clock (GPipe's forward schedule).
-
-    At tick ``t`` stage ``s`` works on micro-batch ``t - s``, every stage in its own thread, so the
-    stages overlap. ``timeline`` holds one `StageRun` per (stage, micro-batch) of the last forward.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, devices: Sequence[str | torch.device], *, micro_batches: int = 4):
-        super().__init__(input_size, hidden_size, devices)
-        check_positive(micro_batches=micro_batches)
-        self.micro_batches = micro_batches
-        self.timeline: list[StageRun] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.layers[0].input_size)
-        chunks = list(x.chunk(self.micro_batches))
-        stages, grad = len(self.layers), torch.is_grad_enabled()
-        origin = time.perf_counter()
-        runs: list[StageRun] = []
-
-        def work(s: int, m: int) -> None:
-            with torch.set_grad_enabled(grad):  # grad mode is per thread
-                tic = time.perf_counter() - origin
-                chunks[m] = self.stage(s, chunks[m])
-                runs.append(StageRun(s, m, tic, time.perf_counter() - origin))
-
-        with ThreadPoolExecutor(max_workers=stages, thread_name_prefix="stage") as pool:
-            for tick in range(len(chunks) + stages - 1):
-                busy = [pool.submit(work, s, tick - s) for s in range(stages) if 0 <= tick - s < len(chunks)]
-                for future in busy:
-                    future.result()
-        self.timeline = sorted(runs)
-        return torch.cat(chunks)
-
-
-def bubble_fraction(stages: int, micro_batches: int) -> float:
-    """The idle share of an ideal pipeline's forward pass: ``(S - 1) / (M + S - 1)``."""
-    check_positive(stages=stages, micro_batches=micro_batches)
-    return (stages - 1) / (micro_batches + stages - 1)
-
-
-def measured_bubble(timeline: Sequence[StageRun]) -> float:
-    """The idle share of a measured timeline: 1 − (time the stages were busy) / (stages × wall time)."""
-    if not timeline:
-        raise ValueError("timeline is empty: run a PipelinedLSTM forward first")
-    stages = len({run.stage for run in timeline})
-    wall = max(run.end for run in timeline) - min(run.start for run in timeline)
-    busy = sum(run.end - run.start for run in timeline)
-    return max(0.0, 1.0 - busy / (stages * wall))
 
 
 # --- DataParallel ----------------------------------------------------------------------------------------
@@ -196,27 +132,3 @@ def scatter_gather(module: Callable[..., torch.Tensor], *inputs: torch.Tensor, r
         raise ValueError(f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
                          "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)")
     return torch.cat(parts)
-
-
-def measure_pipeline(stack: nn.LSTM, x: torch.Tensor, devices: Sequence[str | torch.device], micro_batches: Sequence[int],
-                     repeats: int = 3) -> list[dict[str, Any]]:
-    """Time the forward pass of ``stack`` split one layer per device, for each number of micro-batches.
-
-    One row per entry: ``micro_batches``, median ``seconds`` over ``repeats`` runs (after a warm-up),
-    the ``measured`` and ``ideal`` bubble, and the ``timeline`` of the median run.
-    """
-    check_positive(repeats=repeats)
-    rows = []
-    for m in micro_batches:
-        model = PipelinedLSTM.from_stacked(stack, devices, micro_batches=m)
-        runs = []
-        with torch.no_grad():
-            model(x)
-            for _ in range(repeats):
-                tic = time.perf_counter()
-                model(x)
-                runs.append((time.perf_counter() - tic, model.timeline))
-        seconds, timeline = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
-        rows.append({"micro_batches": m, "seconds": seconds, "measured": measured_bubble(timeline),
-                     "ideal": bubble_fraction(len(model.layers), m), "timeline": timeline})
-    return rows

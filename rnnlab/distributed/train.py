@@ -1,4 +1,4 @@
-"""Data-parallel training of chapter 1's sentiment classifier with DistributedDataParallel.
+"""Data-parallel training with DistributedDataParallel: chapter 1's sentiment classifier, or a next-word model.
 
 Run it the way real jobs run (the same file on a laptop, on N GPUs, on several machines)::
 
@@ -8,11 +8,18 @@ Run it the way real jobs run (the same file on a laptop, on N GPUs, on several m
 Each of the N processes holds a full copy of the model and reads its own 1/N of every global batch
 (a `DistributedSampler` shards one shared shuffle, re-drawn each epoch by ``set_epoch``). After
 ``backward`` DDP has averaged the gradients over all processes, so every copy takes the same optimizer
-step and the weights stay identical: N processes with ``global_batch / N`` samples each train exactly
-like one process with the whole batch. gloo carries the gradients between CPU processes, NCCL between
+step and the weights stay identical. N processes with ``global_batch / N`` samples each train exactly
+like one process with the whole batch when two things hold: no randomness inside the model (each rank
+draws its own dropout masks: ``--dropout``) and a loss whose per-rank means average to the global mean.
+``--task next-word`` averages its loss over real tokens, and ranks hold different token counts; the
+default ``--average global`` divides each rank's loss sum by the token count over all ranks
+(`rnnlab.distributed.loss.global_mean`, one all-reduce of one number), ``--average rank`` is the usual
+per-rank mean, which drifts. gloo carries the gradients between CPU processes, NCCL between
 GPUs. Only rank 0 logs and writes the checkpoint (a plain `rnnlab.save_checkpoint` file of the
-unwrapped model, so `rnnlab.load_checkpoint` loads it into an ordinary `SequenceClassifier`).
+unwrapped model, so `rnnlab.load_checkpoint` loads it into a plain ``build_model(**checkpoint["config"])``).
 Started without torchrun, it runs as a group of one process.
+Several runs can share one process group (and pay the start-up once): separate their arguments with ``--then``;
+the reported result is then ``{"runs": [one result per run]}``.
 """
 
 from __future__ import annotations
@@ -20,26 +27,34 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..config import pick_device, seed_everything
 from ..data.sentiment import encode_sentences, sentiment_split
-from ..data.vocab import Vocab, word_tokens
+from ..data.vocab import BOS, EOS, Vocab, word_tokens
+from ..models.encoder_decoder import SyncedTagger
 from ..models.seq2vec import SequenceClassifier
-from ..sequences import BucketBatchSampler, collate_padded
-from ..train import save_checkpoint, to_device
+from ..sequences import BucketBatchSampler, collate_padded, masked_cross_entropy
+from ..train import load_checkpoint, save_checkpoint, to_device
 from .launcher import free_port, report
+from .loss import AVERAGES, average_loss
 
 Sample = tuple[torch.Tensor, int]
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # tokens (B, T), lengths (B,), labels (B,)
+TASKS = ("sentiment", "next-word")
+THEN = "--then"  # separates the arguments of runs made one after another in the same process group
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -51,7 +66,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--cell", choices=("gru", "lstm"), default="gru")
+    parser.add_argument("--cell", choices=("gru", "lstm"), default="gru", help="the sentiment model's RNN (next-word uses a GRU)")
+    parser.add_argument("--task", choices=TASKS, default="sentiment",
+                        help="sentiment: a label per sentence; next-word: predict each next word, loss averaged over real tokens")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout of the sentiment model (each rank draws its own masks)")
+    parser.add_argument("--average", choices=AVERAGES, default="global",
+                        help="global: loss sum / item count over ALL ranks (exact); rank: each rank's own mean")
     parser.add_argument("--bucket", action="store_true", help="batches of similar lengths (rnnlab.sequences.BucketBatchSampler)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per process)")
     parser.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint here at the end (rank 0)")
@@ -65,6 +85,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
     if args.timing < 0 or args.lr <= 0 or args.timeout <= 0:
         parser.error("--timing must be ≥ 0, --lr and --timeout > 0")
+    if not 0 <= args.dropout < 1:
+        parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.task == "next-word" and (args.dropout or args.cell != "gru"):
+        parser.error("--dropout and --cell apply to --task sentiment; the next-word model is a plain GRU")
     return args
 
 
@@ -77,9 +101,43 @@ def make_data(seed: int = 0) -> tuple[list[Sample], list[Sample], Vocab]:
     return samples(train_rows), samples(test_rows), vocab
 
 
-def build_model(vocab_size: int, *, embed_dim: int = 32, hidden_size: int = 64, cell: str = "gru") -> SequenceClassifier:
-    """The model every rank trains (and what a checkpoint of this script loads into)."""
-    return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean")
+def build_model(vocab_size: int, *, task: str = "sentiment", embed_dim: int = 32, hidden_size: int = 64, cell: str = "gru",
+                dropout: float = 0.0) -> nn.Module:
+    """The model every rank trains (and what a checkpoint of this script loads into): ``build_model(**checkpoint["config"])``.
+
+    sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading ``<bos> w1 … wn``
+    and predicting ``w1 … wn <eos>``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "next-word":
+        return SyncedTagger(vocab_size, vocab_size, embed_size=embed_dim, hidden_size=hidden_size)
+    return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean",
+                              dropout=dropout)
+
+
+def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor, int]:
+    """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word over real tokens."""
+    tokens, lengths, labels = batch
+    if task == "sentiment":
+        return F.cross_entropy(model(tokens, lengths), labels, reduction="sum"), len(labels)
+    if task != "next-word":
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    rows = torch.arange(len(lengths), device=tokens.device)
+    inputs = F.pad(tokens, (1, 0), value=BOS)  # (B, T + 1): <bos> w1 … wn, padding
+    targets = F.pad(tokens, (0, 1))  # (B, T + 1): w1 … wn, then <eos> written at position n
+    targets[rows, lengths.to(tokens.device)] = EOS
+    real = lengths + 1
+    return masked_cross_entropy(model(inputs), targets, real, reduction="sum"), int(real.sum())
+
+
+def merge_batches(parts: Sequence[Batch]) -> Batch:
+    """One padded batch holding every part's sequences, in order (what one process reads for the N ranks' shards)."""
+    if not parts:
+        raise ValueError("parts is empty: nothing to merge")
+    width = max(tokens.shape[1] for tokens, _, _ in parts)
+    tokens = torch.cat([F.pad(t, (0, width - t.shape[1])) for t, _, _ in parts])
+    return tokens, torch.cat([lengths for _, lengths, _ in parts]), torch.cat([labels for _, _, labels in parts])
 
 
 def make_loader(samples: Sequence[Sample], global_batch: int, rank: int, world_size: int, seed: int,
@@ -124,6 +182,11 @@ def batches(loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler
 
 def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
     """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size and device."""
+    if dist.is_initialized():  # an earlier run of this process joined it
+        if (dist.get_backend() == "nccl") != (device == "cuda"):
+            raise ValueError(f"--device {device} differs from the earlier runs' in this process group ({dist.get_backend()})")
+        where = pick_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if device == "cuda" else torch.device("cpu")
+        return dist.get_rank(), dist.get_world_size(), where
     if "WORLD_SIZE" not in os.environ:  # plain `python -m ...`: a group of one
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -161,20 +224,19 @@ def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, 
     return correct / len(samples)
 
 
-def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any], device: torch.device,
-                  repeats: int) -> dict[str, float]:
+def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any], args: argparse.Namespace,
+                  device: torch.device) -> dict[str, float]:
     """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync switched off) and of its
     communication alone (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks drift apart."""
-    loss_fn = nn.CrossEntropyLoss()
     flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
     compute, comm = [], []
-    for _ in range(repeats + 1):  # the first round warms up
+    for _ in range(args.timing + 1):  # the first round warms up
         batch = to_device(next(data), device)
         _sync(device)
         tic = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         with ddp.no_sync():
-            loss_fn(ddp(*batch[:-1]), batch[-1]).backward()
+            loss_terms(ddp, batch, args.task)[0].backward()
         optimizer.step()
         _sync(device)
         compute.append(time.perf_counter() - tic)
@@ -186,27 +248,29 @@ def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any
     return {"compute_seconds": statistics.median(compute[1:]), "comm_seconds": statistics.median(comm[1:])}
 
 
-def prepare(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict[str, Any]:
-    """What every run needs, identical on every rank: seeded weights, the optimizer, this rank's batches, test data."""
+def prepare(args: argparse.Namespace, world: int, shard_ranks: Sequence[int], device: torch.device) -> dict[str, Any]:
+    """What every run needs, identical on every rank: seeded weights, test data, and the ``args.steps`` batches
+    made of the shards of ``shard_ranks`` (out of ``world``) merged, plus each shard's ``(loader, sampler)``."""
     seed_everything(args.seed)
     train_samples, test_samples, vocab = make_data(args.seed)
-    loader, sampler = make_loader(train_samples, args.global_batch, rank, world, args.seed, bucket=args.bucket)
-    model = build_model(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, cell=args.cell).to(device)
-    config = {"vocab_size": len(vocab), "embed_dim": args.embed_dim, "hidden_size": args.hidden_size, "cell": args.cell}
-    return {"model": model, "loader": loader, "sampler": sampler, "test": test_samples, "config": config}
+    shards = [make_loader(train_samples, args.global_batch, r, world, args.seed, bucket=args.bucket) for r in shard_ranks]
+    config = {"vocab_size": len(vocab), "task": args.task, "embed_dim": args.embed_dim, "hidden_size": args.hidden_size,
+              "cell": args.cell, "dropout": args.dropout}
+    model = build_model(**config).to(device)
+    data = (merge_batches(parts) for parts in zip(*(batches(loader, sampler, args.steps) for loader, sampler in shards), strict=True))
+    return {"model": model, "data": data, "shards": shards, "test": test_samples, "config": config}
 
 
 def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator[Any], args: argparse.Namespace,
               device: torch.device, rank: int = 0) -> dict[str, Any]:
     """The training loop (the same with or without DDP); returns the logged mean losses and step timings."""
-    loss_fn = nn.CrossEntropyLoss()
     step_seconds, logged = [], []
     for step, batch in enumerate(data, start=1):
         batch = to_device(batch, device)
         _sync(device)
         tic = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(*batch[:-1]), batch[-1])
+        loss = average_loss(*loss_terms(model, batch, args.task), args.average)
         loss.backward()  # under DDP the gradients are averaged over all ranks during this call
         optimizer.step()
         _sync(device)
@@ -221,16 +285,42 @@ def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator
             "step_seconds": step_time, "samples_per_second": args.global_batch / step_time}
 
 
-def train_reference(argv: Sequence[str] = ()) -> tuple[SequenceClassifier, dict[str, Any]]:
-    """One process, no process group, the whole global batch per step: what a DDP run of the same ``argv`` must equal."""
+def train_reference(argv: Sequence[str] = (), world_size: int = 1) -> tuple[nn.Module, dict[str, Any]]:
+    """One process, no process group: at each step the whole global batch, made of the shards that ``world_size``
+    ranks would read (the same batches as one process when not bucketing). What a DDP run of ``argv`` must equal."""
     if isinstance(argv, str):
         raise TypeError(f"argv must be a list of command-line arguments such as ['--steps', '10'], got the string {argv!r}")
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive int (the number of ranks whose shards to read), got {world_size!r}")
     args = parse_args(argv)
     device = pick_device(args.device)
-    run = prepare(args, 0, 1, device)
+    run = prepare(args, world_size, range(world_size), device)
     optimizer = torch.optim.Adam(run["model"].parameters(), lr=args.lr)
-    result = run_steps(run["model"], optimizer, batches(run["loader"], run["sampler"], args.steps), args, device)
+    result = run_steps(run["model"], optimizer, run["data"], args, device)
     return run["model"], {**result, "world_size": 1, "grad_bytes": _grad_bytes(run["model"])}
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored beside its weights."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True).get("state") or {}
+    if "config" not in state:
+        raise ValueError(f"{str(path)!r} was not written by this script's --save (no model settings in it)")
+    model = build_model(**state["config"])
+    load_checkpoint(path, model)
+    return model
+
+
+def max_weight_difference(a: nn.Module, b: nn.Module) -> float:
+    """The largest ``|a − b|`` over all weights of two models of the same architecture."""
+    pairs = zip(a.state_dict().items(), b.state_dict().items(), strict=True)
+    diffs = []
+    for (name, x), (other, y) in pairs:
+        if name != other or x.shape != y.shape:
+            raise ValueError(f"the models differ: {name} {tuple(x.shape)} vs {other} {tuple(y.shape)}")
+        diffs.append(float((x.float() - y.float()).abs().max()) if x.numel() else 0.0)
+    return max(diffs)
 
 
 def _grad_bytes(model: nn.Module) -> int:
@@ -238,36 +328,54 @@ def _grad_bytes(model: nn.Module) -> int:
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the training this process is part of; returns this rank's result (also sent to `launch`)."""
+    """Run the training this process is part of (joining the process group unless it already has); returns this
+    rank's result. The caller leaves the group (`main` does, after its last run)."""
     rank, world, device = setup(args.device, args.timeout)
-    try:
-        run = prepare(args, rank, world, device)
-        model = run["model"]
-        ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
-        if rank == 0:
-            print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
-                  f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
-        result = run_steps(ddp, optimizer, batches(run["loader"], run["sampler"], args.steps), args, device, rank)
-        result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
-        if rank == 0:
-            result["test_accuracy"] = accuracy(model, run["test"], device)
-            print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
-            if args.save:
-                save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
-                                global_batch=args.global_batch, seed=args.seed)
-                print(f"saved {args.save}", flush=True)
-        if args.timing:
-            result.update(measure_split(ddp, optimizer, batches(run["loader"], run["sampler"], args.timing + 1), device, args.timing))
-        dist.barrier()
-        return result
-    finally:
-        dist.destroy_process_group()
+    run = prepare(args, world, [rank], device)
+    model = run["model"]
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
+    if rank == 0:
+        print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
+              f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
+    result = run_steps(ddp, optimizer, run["data"], args, device, rank)
+    result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
+    if rank == 0 and args.task == "sentiment":
+        result["test_accuracy"] = accuracy(model, run["test"], device)
+        print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
+    if rank == 0 and args.save:
+        save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
+                        global_batch=args.global_batch, seed=args.seed)
+        print(f"saved {args.save}", flush=True)
+    if args.timing:
+        loader, sampler = run["shards"][0]
+        result.update(measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device))
+    dist.barrier()
+    return result
+
+
+def split_runs(argv: Sequence[str]) -> list[list[str]]:
+    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are an error)."""
+    runs: list[list[str]] = [[]]
+    for arg in argv:
+        if arg == THEN:
+            runs.append([])
+        else:
+            runs[-1].append(arg)
+    if len(runs) > 1 and not all(runs):
+        raise SystemExit(f"error: an empty run around {THEN}: put arguments before and after each {THEN}")
+    return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    result = train(parse_args(argv))
-    report(result)
+    """Run each ``--then``-separated run in turn in one process group; report the result (a list for several runs)."""
+    runs = [parse_args(run) for run in split_runs(sys.argv[1:] if argv is None else argv)]
+    try:
+        results = [train(args) for args in runs]
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    report(results[0] if len(results) == 1 else {"runs": results})
     return 0
 
 

@@ -1,5 +1,5 @@
 """Figures of chapter 6: where a data-parallel step spends its time, what communication costs on N GPUs,
-and a pipeline's timeline with its idle bubble."""
+how far weights drift from one process, and a clocked pipeline's timeline with its idle bubble."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..distributed.comm import CostRow
-from ..distributed.parallel import StageRun, measured_bubble
+from ..distributed.pipeline import StageRun, measured_bubble
 
 
 def _axes(ax: Any, size: tuple[float, float]) -> Any:
@@ -54,20 +54,37 @@ def plot_comm_share(rows: Sequence[CostRow], ax: Any = None, title: str = "") ->
 
 
 def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "") -> Any:
-    """A pipeline's timeline: one row per stage (device), one box per micro-batch; white space is the bubble."""
+    """A clocked run's timeline: one row per stage (device), one box per job coloured by piece (micro-batch or time
+    block), backward jobs hatched; white space is the bubble."""
     if not timeline:
-        raise ValueError("timeline is empty: run a PipelinedLSTM forward first")
+        raise ValueError("timeline is empty: run a ClockedLSTM first")
     import matplotlib.pyplot as plt
 
     ax = _axes(ax, (6, 1.8))
     colors = plt.get_cmap("tab10")
     origin = min(r.start for r in timeline)
     for run in timeline:
-        ax.barh(run.stage, 1e3 * (run.end - run.start), left=1e3 * (run.start - origin), color=colors(run.micro_batch % 10),
-                edgecolor="black", linewidth=0.5)
+        ax.barh(run.stage, 1e3 * (run.end - run.start), left=1e3 * (run.start - origin), color=colors(run.piece % 10),
+                edgecolor="black", linewidth=0.5, hatch="//" if run.phase == "backward" else None)
     stages = sorted({r.stage for r in timeline})
     ax.set_yticks(stages, [f"device {s}" for s in stages])
     ax.invert_yaxis()
-    ax.set_xlabel("ms")
-    ax.set_title(f"{title}  (measured bubble {measured_bubble(timeline):.0%})", fontsize=9)
+    ax.set_xlabel("ms (backward hatched)" if any(r.phase == "backward" for r in timeline) else "ms")
+    ax.set_title(f"{title}  (idle {measured_bubble(timeline):.0%} of the device time)", fontsize=9)
+    return ax
+
+
+def plot_drift(drifts: Mapping[str, float], tolerance: float, ax: Any = None) -> Any:
+    """Horizontal bars, log scale: the largest weight difference to the one-process run, per DDP setting, with
+    the float32 rounding ``tolerance`` as a dashed line."""
+    if not drifts:
+        raise ValueError("drifts is empty: pass {setting: max |weight difference|}")
+    ax = _axes(ax, (6, 0.5 + 0.45 * len(drifts)))
+    names = list(drifts)
+    values = [max(drifts[name], 1e-12) for name in names]  # log scale: an exact 0 is drawn at 1e-12
+    ax.barh(names, values, color=["tab:green" if v <= tolerance else "tab:red" for v in values])
+    ax.axvline(tolerance, color="black", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("max |w(DDP, 2 processes) − w(1 process)|  (dashed: float32 rounding)")
     return ax
