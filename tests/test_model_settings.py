@@ -20,6 +20,7 @@ from rnnlab.models.generator import ColumnEncoder, ImageCaptioner, SequenceGener
 from rnnlab.models.seq2vec import SequenceClassifier
 from rnnlab.models.settings import RecordsSettings
 from rnnlab.models.synced import FrameRNN, SyncedTagger
+from rnnlab.models.unroll import NextStepLSTM
 from rnnlab.models.video import FrameCNN, MeanFramesClassifier, MiddleFrameClassifier, VideoClassifier
 
 # For each model: small valid arguments, and for EVERY constructor argument another valid value.
@@ -67,6 +68,7 @@ CASES = {
     ClockedLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(
         input_size=3, hidden_size=4, devices=["cpu", "cpu"], pieces=2, split="time")),
     PackedLSTMEncoder: (lambda: dict(input_size=2, hidden_size=3), dict(input_size=3, hidden_size=4, keep_total_length=False)),
+    NextStepLSTM: (lambda: dict(hidden_size=3), dict(hidden_size=4, seed=1)),
 }
 
 

@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..sequences import _positive_int, check_lengths, last_real_state, lengths_to_mask, pack, unpack
+from .settings import RecordsSettings
 
 __all__ = ["RUNNERS", "NextStepLSTM", "StaticUnroller", "StepCounter", "fit_next_step", "make_lstm", "run_checkpointed", "run_fused",
            "run_masked", "run_packed", "run_shrinking", "runners"]
@@ -265,7 +266,7 @@ def runners(lstm: nn.LSTM) -> dict[str, Runner]:
             "packed": lambda x, lengths: run_packed(lstm, x, lengths), "fused": lambda x, lengths: run_fused(lstm, x, lengths)}
 
 
-class NextStepLSTM(nn.Module):
+class NextStepLSTM(RecordsSettings, nn.Module):
     """A stateful one-step-ahead forecaster: LSTM over ``(B, T)`` values, predicts each next value as a change from the current one."""
 
     def __init__(self, hidden_size: int = 32, *, seed: int = 0) -> None:
