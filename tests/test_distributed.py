@@ -79,7 +79,7 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     config = torch.load(tmp_path / "ddp.pt", weights_only=True)["state"]["config"]
     plain = build_model(**config)  # a plain model, no DDP wrapper: the checkpoint loads into it
     state = load_checkpoint(tmp_path / "ddp.pt", plain)
-    assert state["world_size"] == 2 and config["vocab_size"] == reference.embed.num_embeddings and config["task"] == "next-word"
+    assert state["world_size"] == 2 and config["vocab_size"] == reference.rnn.embed.num_embeddings and config["task"] == "next-word"
     diff = max((a - b).abs().max().item() for a, b in zip(reference.state_dict().values(), plain.state_dict().values(), strict=True))
     assert diff <= 1e-5
     assert results[0]["final_loss"] == pytest.approx(ref_result["final_loss"], abs=1e-5)

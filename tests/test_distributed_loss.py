@@ -75,12 +75,13 @@ def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
     seen = {}
 
     class Spy(torch.nn.Module):
-        def forward(self, inputs):
-            seen["inputs"] = inputs
+        def forward(self, inputs, lengths, out_len):
+            seen.update(inputs=inputs, lengths=lengths, out_len=out_len)
             return torch.zeros(*inputs.shape, 10)  # uniform over 10 words
 
     loss_sum, count = loss_terms(Spy(), (tokens, lengths, labels), "next-word")
     assert seen["inputs"].tolist() == [[2, 5, 6, 7], [2, 8, 0, 0]]  # <bos> first
+    assert seen["lengths"].tolist() == [4, 2] and seen["out_len"] == 4  # one output per real input
     assert count == 6 and float(loss_sum) == pytest.approx(6 * torch.log(torch.tensor(10.0)).item())  # 4 + 2 targets, <eos> included
     with pytest.raises(SystemExit):
         parse_args(["--task", "next-word", "--dropout", "0.2"])
@@ -99,7 +100,7 @@ def test_load_model_rebuilds_the_saved_model_and_weight_differences_are_checked(
     loaded = load_model(tmp_path / "m.pt")
     assert max_weight_difference(model, loaded) == 0.0
     with torch.no_grad():
-        loaded.out.bias[3] += 0.25
+        loaded.rnn.out.bias[3] += 0.25
     assert max_weight_difference(model, loaded) == pytest.approx(0.25, abs=1e-6)
     with pytest.raises(ValueError, match="differ"):
         max_weight_difference(model, build_model(**{**config, "hidden_size": 6}))

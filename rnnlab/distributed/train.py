@@ -44,8 +44,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..config import pick_device, seed_everything
 from ..data.sentiment import encode_sentences, sentiment_split
 from ..data.vocab import BOS, EOS, Vocab, word_tokens
-from ..models.encoder_decoder import SyncedTagger
 from ..models.seq2vec import SequenceClassifier
+from ..models.synced import SyncedTagger
 from ..sequences import BucketBatchSampler, collate_padded, masked_cross_entropy
 from ..train import load_checkpoint, save_checkpoint, to_device
 from .launcher import free_port, report
@@ -128,7 +128,8 @@ def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor,
     targets = F.pad(tokens, (0, 1))  # (B, T + 1): w1 … wn, then <eos> written at position n
     targets[rows, lengths.to(tokens.device)] = EOS
     real = lengths + 1
-    return masked_cross_entropy(model(inputs), targets, real, reduction="sum"), int(real.sum())
+    logits = model(inputs, real, inputs.shape[1])  # (B, T + 1, V): one-way, so step t has read <bos> w1 … wt only
+    return masked_cross_entropy(logits, targets, real, reduction="sum"), int(real.sum())
 
 
 def merge_batches(parts: Sequence[Batch]) -> Batch:
