@@ -16,7 +16,7 @@ import pytest
 from jupyterlab_driver import CHROMIUM, CHROMIUM_ARGS, expectations
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = Path(os.environ.get("RNNLAB_SITE", ROOT / "build" / "site-quick"))
+SITE = Path(os.environ.get("RNNLAB_SITE", ROOT / "build" / "site-quick")).resolve()
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
 EXERCISES = sorted((ROOT / "exercises" / "student").glob("[0-9]*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
