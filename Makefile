@@ -44,7 +44,7 @@ release: setup
 	$(PY) -m rnnlab.grading release $(RELEASE_DIR) --replace
 
 lint: setup
-	$(PY) -m ruff check rnnlab tests chapters
+	$(PY) -m ruff check rnnlab tests chapters conftest.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

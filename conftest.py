@@ -37,7 +37,9 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if not _notebook_seconds:
         return
-    terminalreporter.section("notebook run times (quick mode)")
+    from rnnlab.config import is_quick
+
+    terminalreporter.section(f"notebook run times ({'quick' if is_quick() else 'full'} mode)")
     for path, seconds in sorted(_notebook_seconds.items()):
         status = "FAILED" if path in _notebook_failed else "ok"
         terminalreporter.write_line(f"{seconds:8.1f} s  {status:<6}  {path}")
@@ -61,11 +63,9 @@ def pytest_runtest_teardown(item, nextitem):
         return
     executed = copy.deepcopy(notebook)
     by_cell = {i.cell_num: i for i in items}
-    count = 0
     for number, cell in enumerate(c for c in executed.cells if c.cell_type == "code"):
         run = by_cell.get(number)
-        count += 1
-        cell.execution_count = count
+        cell.execution_count = number + 1
         cell.outputs = [nbformat.from_dict(dict(o)) for o in (run.test_outputs if run else [])]
     Path(target).mkdir(parents=True, exist_ok=True)
     nbformat.write(executed, Path(target) / item.parent.path.name)
