@@ -52,9 +52,10 @@ def test_ruff_is_clean_on_the_package_the_tests_and_the_chapters():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "rnnlab", "tests", "chapters", "conftest.py"],
+    paths = ["rnnlab", "tests", "chapters", "conftest.py"]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", *paths],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"ruff found problems (fix with: ruff check --fix rnnlab tests chapters):\n{result.stdout}"
+    assert result.returncode == 0, f"ruff found problems (fix with: ruff check --fix rnnlab tests chapters conftest.py):\n{result.stdout}"
 
 
 def test_licences_are_stated():
