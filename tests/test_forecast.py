@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.baselines import LinearAR, persistence_forecast
-from rnnlab.models.forecast import SequenceRegressor, forecast, mae_by_horizon, sliding_windows
+from rnnlab.data.windows import sliding_windows
+from rnnlab.models.forecast import SequenceRegressor, forecast, mae_by_horizon
 
 
 @pytest.mark.parametrize("batch_size", [1, 5])

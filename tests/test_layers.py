@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rnnlab"
 LAYERS = ["core", "tensors", "models", "training", "tools", "views", "entry"]
 # module path (dotted, inside rnnlab) prefix → layer; the longest matching prefix wins
 LAYER_OF = {
-    "config": "core", "nested": "tensors", "sequences": "tensors", "data": "tensors",
+    "config": "core", "checks": "core", "nested": "tensors", "sequences": "tensors", "data": "tensors",
     "models": "models", "baselines": "models",
     "train": "training", "cache": "training",
     "translate": "tools", "distributed": "tools", "bench": "tools",
@@ -26,8 +26,6 @@ LAYER_OF = {
     "grading": "entry", "cli": "entry", "book": "entry", "__main__": "entry", "__init__": "entry",
 }
 KNOWN_UPWARD = {
-    ("data.sunspots", "models.forecast"),  # sliding_windows belongs in data or sequences
-    ("data.sunspots", "models.seq2vec"),  # check_positive: argument checks belong in core
     ("models.video", "cache"),  # the video training recipe belongs in the training layer
     ("models.video", "train"),
 }

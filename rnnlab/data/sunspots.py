@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..models.forecast import sliding_windows
-from ..models.seq2vec import check_positive
+from ..checks import check_positive
 from .shipped import read_text
+from .windows import sliding_windows
 
 _ROW = re.compile(r"^\s*(\d{4})\s+(.*)$")
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..models.seq2vec import check_positive
+from ..checks import check_positive
 
 # Rough per-GPU all-reduce bandwidths (bytes/s) and per-message latencies (s) of common links.
 LINKS: dict[str, tuple[float, float]] = {

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_positive
 from ..config import pick_device
-from ..models.seq2vec import check_positive
 from ..models.settings import RecordsSettings
 from ..sequences import check_lengths, pack, unpack
 

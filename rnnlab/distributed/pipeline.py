@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..models.seq2vec import check_positive
+from ..checks import check_positive
 from .parallel import LayerPerDeviceLSTM, check_input
 
 SPLITS = {"batch": 0, "time": 1}  # the dimension of a (B, T, F) input that is cut into pieces

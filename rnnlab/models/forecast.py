@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_choice, check_positive, check_probability
 from ..sequences import check_lengths, last_real_state, pack, unpack
-from .seq2vec import CELLS, check_choice, check_positive, check_probability
+from .seq2vec import CELLS
 from .settings import RecordsSettings
 
 
@@ -65,28 +66,6 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         if self.every_step:
             return y
         return y[:, -1] if lengths is None else last_real_state(y, lengths)
-
-
-def sliding_windows(series: Any, window: int, horizon: int, *, every_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a 1-D series into inputs ``(N, window)`` and the ``horizon`` values that follow each.
-
-    Targets are ``(N, horizon)``: ``series[i + window + j]`` for j < horizon. With ``every_step=True``
-    they are ``(N, window, horizon)``: for every step t of window i, the ``horizon`` values after t
-    (what a seq2seq forecaster learns from). N = len(series) - window - horizon + 1.
-    """
-    series = np.asarray(series, dtype=np.float32)
-    check_positive(window=window, horizon=horizon)
-    if series.ndim != 1:
-        raise ValueError(f"series must be 1-D, got shape {series.shape}")
-    count = len(series) - window - horizon + 1
-    if count < 1:
-        raise ValueError(f"series has {len(series)} values, too few for window={window} plus horizon={horizon}")
-    span = np.lib.stride_tricks.sliding_window_view(series, window + horizon)[:count]
-    inputs = span[:, :window].copy()
-    if not every_step:
-        return inputs, span[:, window:].copy()
-    ahead = np.lib.stride_tricks.sliding_window_view(span[:, 1:], horizon, axis=1)  # (N, window, horizon)
-    return inputs, ahead.copy()
 
 
 @torch.no_grad()

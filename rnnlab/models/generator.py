@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_positive, check_probability
 from ..data.vocab import BOS, EOS
 from ..sequences import masked_cross_entropy
 from .decoding import greedy_decode, sample_decode
-from .seq2vec import check_positive, check_probability, check_tokens
+from .seq2vec import check_tokens
 from .settings import RecordsSettings
 
 State = dict[str, torch.Tensor]

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_choice, check_positive, check_probability
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
 from .settings import RecordsSettings
 
@@ -35,26 +36,6 @@ def check_tokens(tokens: Any, vocab_size: int, name: str = "tokens") -> torch.Te
         bad = low if low < 0 else high
         raise ValueError(f"{name} holds id {bad}, outside the vocabulary [0, {vocab_size})")
     return tokens.long()
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict) -> None:
-    """Raise ValueError naming ``name`` when ``value`` is not one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
-
-
-def check_positive(**values: Any) -> None:
-    """Raise ValueError naming the argument for any value that is not a positive int."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def check_probability(**values: Any) -> None:
-    """Raise ValueError naming the argument for any value outside [0, 1)."""
-    for name, value in values.items():
-        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
 
 
 class SequenceClassifier(RecordsSettings, nn.Module):
