@@ -3,8 +3,9 @@ import torch
 
 from rnnlab import History
 from rnnlab.data.videos import VideoStream, make_digit_videos
-from rnnlab.models.video import FrameCNN, MeanFramesClassifier, MiddleFrameClassifier, VideoClassifier, predict, train_video_model
+from rnnlab.models.video import FrameCNN, MeanFramesClassifier, MiddleFrameClassifier, VideoClassifier, predict
 from rnnlab.plots.video import plot_confusion, plot_frames, plot_learning_curves
+from rnnlab.video_training import train_video_model
 from rnnlab.widgets.video import clip_player, frame_png, prediction_html
 
 SIZE = 24
