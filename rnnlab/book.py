@@ -27,9 +27,10 @@ from pathlib import Path
 
 import nbformat
 
+from .cache import source_hash
+
 __all__ = ["build_site", "stale_chapters", "chapter_stamp"]
 
-PACKAGE = Path(__file__).resolve().parent
 STAMP_KEY = "rnnlab_book"
 # A live widget needs saved widget state, which the chapters never store: pages show each widget's
 # static view (text/html, see rnnlab.widgets.static) instead of an empty box.
@@ -50,8 +51,7 @@ def chapter_stamp(chapter: Path, mode: str) -> str:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     notebook = nbformat.read(chapter, as_version=4)
     cells = [f"{c.cell_type}\0{c.source}".encode() for c in notebook.cells]
-    sources = [p.relative_to(PACKAGE).as_posix().encode() + b"\0" + p.read_bytes() for p in sorted(PACKAGE.rglob("*.py"))]
-    return _sha([mode.encode(), *cells, *sources])
+    return _sha([mode.encode(), *cells, source_hash().encode()])
 
 
 def stale_chapters(chapters: Sequence[Path], executed: Path, mode: str) -> list[Path]:
