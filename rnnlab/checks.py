@@ -85,18 +85,20 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
 
 @overload
 def check_number(name: str, value: Any, *, minimum: float | None = ..., maximum: float | None = ...,
-                 above: float | None = ..., below: float | None = ..., optional: Literal[False] = ...) -> float: ...
+                 above: float | None = ..., below: float | None = ..., finite: bool = ..., optional: Literal[False] = ...) -> float: ...
 @overload
 def check_number(name: str, value: Any, *, minimum: float | None = ..., maximum: float | None = ...,
-                 above: float | None = ..., below: float | None = ..., optional: Literal[True]) -> float | None: ...
+                 above: float | None = ..., below: float | None = ..., finite: bool = ..., optional: Literal[True]) -> float | None: ...
 def check_number(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
-                 above: float | None = None, below: float | None = None, optional: bool = False) -> float | None:
+                 above: float | None = None, below: float | None = None, finite: bool = True, optional: bool = False) -> float | None:
     """``value`` as a float if it is a finite real number within the bounds given.
 
     ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones (give at most one
     of each side): a learning-rate decay is ``above=0, maximum=1``, a dropout rate ``minimum=0, below=1``.
     ``TypeError`` if it is not a real number (a ``bool``, a string, a tensor); ``ValueError`` if it is
-    NaN, infinite or out of range. With ``optional=True``, ``None`` is allowed and returned.
+    NaN, infinite or out of range. ``finite=False`` lets NaN and ±inf through the type check untouched
+    (a measured value may be NaN; the bounds still apply to infinities). With ``optional=True``, ``None``
+    is allowed and returned.
     """
     if (minimum is not None and above is not None) or (maximum is not None and below is not None):
         raise TypeError("check_number takes at most one lower bound (minimum or above) and one upper (maximum or below)")
@@ -104,11 +106,14 @@ def check_number(name: str, value: Any, *, minimum: float | None = None, maximum
         return None
     if not _is_number(value):
         raise TypeError(f"{name} must be a number{' or None' if optional else ''}, got {_given(value)}")
-    wrong = (not math.isfinite(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+    if math.isnan(value) and not finite:
+        return float(value)
+    wrong = ((finite and not math.isfinite(value)) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
              or (above is not None and value <= above) or (below is not None and value >= below))
     if wrong:
         range_ = _bounds(minimum, maximum, above, below)
-        raise ValueError(f"{name} must be a finite number{'' if range_ == 'any value' else ' ' + range_}, got {value!r}")
+        what = "a finite number" if finite else "a number"
+        raise ValueError(f"{name} must be {what}{'' if range_ == 'any value' else ' ' + range_}, got {value!r}")
     return float(value)
 
 

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import rnnlab
-from rnnlab.checks import (check_bool, check_choice, check_int, check_number, check_positive, check_probability,
-                           check_tokens)
+from rnnlab.checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_tokens
 
 FAST = settings(max_examples=40, deadline=None)
 PACKAGE = Path(rnnlab.__file__).resolve().parent
