@@ -201,7 +201,7 @@ def _numbers_run(cache_dir, retrain=False):
     src, tgt = encode_pairs(number_pairs(48, max_digits=3, seed=0), src_vocab, tgt_vocab, char_tokens, word_tokens)
     loader = pair_loader(src, tgt, batch_size=16, shuffle=True, bucket=True)
     torch.manual_seed(0)
-    model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_size=8, hidden_size=8, attention=None)
+    model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_dim=8, hidden_size=8, attention=None)
     forcing = TeacherForcing(inverse_sigmoid(2))
     history = train_cached("numbers_tiny", model, loader, data=src, seed=0, epochs=2, batch_loss=forcing.batch_loss,
                            on_epoch_start=forcing.on_epoch_start, cache_dir=cache_dir, retrain=retrain, progress=False)

@@ -88,8 +88,11 @@ def test_captions_name_the_digits_left_to_right_and_use_only_their_split():
         assert caption.split() == [vocab.itos[4 + labels[i]] for i in used]
         assert int(n) == len(used) + 1
     assert decode_captions(data.tokens) == data.captions
-    assert exact_match(data.tokens, data.tokens).all()
-    assert not exact_match(data.tokens[:, :1], data.tokens).any()  # cut before <eos>: never a match
+    assert exact_match(data.tokens, data.tokens) == 1.0
+    assert exact_match(data.tokens[:, :1], data.tokens) == 0.0  # cut before <eos>: never a match
+    wrong = data.tokens.clone()
+    wrong[:10, 0] = 0  # a <pad> where the first word belongs: 10 of the 40 captions miss
+    assert exact_match(wrong, data.tokens) == 0.75
     with pytest.raises(ValueError, match="split must be one of"):
         make_captions(3, "holdout")
 

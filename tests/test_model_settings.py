@@ -38,27 +38,27 @@ CASES = {
         vocab_size=9, height=12, width=12, feature_size=5, hidden_size=5, channels=8, dropout=0.1, feed_features=False)),
     AdditiveAttention: (lambda: dict(query_size=4, memory_size=4), dict(query_size=5, memory_size=5, attention_size=3)),
     MultiplicativeAttention: (lambda: dict(query_size=4, memory_size=4), dict(query_size=5, memory_size=5)),
-    Encoder: (lambda: dict(vocab_size=8, embed_size=4, hidden_size=4), dict(
-        vocab_size=9, embed_size=5, hidden_size=5, bidirectional=False, dropout=0.1)),
-    Decoder: (lambda: dict(vocab_size=8, embed_size=4, hidden_size=4, memory_size=4), dict(
-        vocab_size=9, embed_size=5, hidden_size=5, memory_size=5, dropout=0.1, feed_context=False)),
-    AttentionDecoder: (lambda: dict(vocab_size=8, embed_size=4, hidden_size=4, memory_size=4), dict(
-        vocab_size=9, embed_size=5, hidden_size=5, memory_size=5, attention="additive", dropout=0.1)),
+    Encoder: (lambda: dict(vocab_size=8, embed_dim=4, hidden_size=4), dict(
+        vocab_size=9, embed_dim=5, hidden_size=5, bidirectional=False, dropout=0.1)),
+    Decoder: (lambda: dict(vocab_size=8, embed_dim=4, hidden_size=4, memory_size=4), dict(
+        vocab_size=9, embed_dim=5, hidden_size=5, memory_size=5, dropout=0.1, feed_context=False)),
+    AttentionDecoder: (lambda: dict(vocab_size=8, embed_dim=4, hidden_size=4, memory_size=4), dict(
+        vocab_size=9, embed_dim=5, hidden_size=5, memory_size=5, attention="additive", dropout=0.1)),
     Seq2Seq: (lambda: dict(encoder=Encoder(8, 4, 2), decoder=Decoder(8, 4, 4, 4)), dict(
         encoder=Encoder(8, 4, 2, dropout=0.1), decoder=Decoder(8, 4, 4, 4, feed_context=False))),
-    FrameRNN: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_size=4, hidden_size=4), dict(
-        src_vocab_size=9, tgt_vocab_size=9, embed_size=5, hidden_size=5, num_layers=2, bidirectional=True)),
-    SyncedTagger: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_size=4, hidden_size=4), dict(
-        src_vocab_size=9, tgt_vocab_size=9, embed_size=5, hidden_size=5, num_layers=2, bidirectional=True, delay=True)),
-    CTCTagger: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_size=4, hidden_size=4), dict(
-        src_vocab_size=9, tgt_vocab_size=9, embed_size=5, hidden_size=5, num_layers=2, bidirectional=True, upsample=2)),
-    FrameCNN: (lambda: dict(size=8, features=4, channels=(2, 2)), dict(size=12, features=5, channels=(2, 3))),
-    VideoClassifier: (lambda: dict(num_classes=3, hidden=4, size=8, features=4), dict(
-        num_classes=4, per_frame=True, rnn="lstm", hidden=5, bidirectional=True, size=12, features=5)),
-    MiddleFrameClassifier: (lambda: dict(num_classes=3, hidden=4, size=8, features=4), dict(
-        num_classes=4, hidden=5, size=12, features=5)),
-    MeanFramesClassifier: (lambda: dict(num_classes=3, hidden=4, size=8, features=4), dict(
-        num_classes=4, hidden=5, size=12, features=5)),
+    FrameRNN: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_dim=4, hidden_size=4), dict(
+        src_vocab_size=9, tgt_vocab_size=9, embed_dim=5, hidden_size=5, num_layers=2, bidirectional=True)),
+    SyncedTagger: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_dim=4, hidden_size=4), dict(
+        src_vocab_size=9, tgt_vocab_size=9, embed_dim=5, hidden_size=5, num_layers=2, bidirectional=True, delay=True)),
+    CTCTagger: (lambda: dict(src_vocab_size=8, tgt_vocab_size=8, embed_dim=4, hidden_size=4), dict(
+        src_vocab_size=9, tgt_vocab_size=9, embed_dim=5, hidden_size=5, num_layers=2, bidirectional=True, upsample=2)),
+    FrameCNN: (lambda: dict(size=8, feature_size=4, channels=(2, 2)), dict(size=12, feature_size=5, channels=(2, 3))),
+    VideoClassifier: (lambda: dict(num_classes=3, hidden_size=4, size=8, feature_size=4), dict(
+        num_classes=4, per_frame=True, cell="lstm", hidden_size=5, bidirectional=True, size=12, feature_size=5)),
+    MiddleFrameClassifier: (lambda: dict(num_classes=3, hidden_size=4, size=8, feature_size=4), dict(
+        num_classes=4, hidden_size=5, size=12, feature_size=5)),
+    MeanFramesClassifier: (lambda: dict(num_classes=3, hidden_size=4, size=8, feature_size=4), dict(
+        num_classes=4, hidden_size=5, size=12, feature_size=5)),
     LayerPerDeviceLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(
         input_size=3, hidden_size=4, devices=["cpu", "cpu"])),
     PipelinedLSTM: (lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]), dict(

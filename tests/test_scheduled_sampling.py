@@ -27,7 +27,7 @@ def test_inverse_sigmoid_starts_near_one_and_decays():
 def test_teacher_forcing_follows_its_schedule_through_fit_and_evaluates_forced():
     loader, src_size, tgt_size = _loader(32)
     seed_everything(0)
-    model = Seq2Seq.build(src_size, tgt_size, embed_size=8, hidden_size=8, attention=None)
+    model = Seq2Seq.build(src_size, tgt_size, embed_dim=8, hidden_size=8, attention=None)
     forcing = TeacherForcing(inverse_sigmoid(2))
     history = fit(model, loader, loader, epochs=3, batch_loss=forcing.batch_loss, on_epoch_start=forcing.on_epoch_start,
                   progress=False)
@@ -41,7 +41,7 @@ def test_teacher_forcing_follows_its_schedule_through_fit_and_evaluates_forced()
 def test_exposure_bias_of_a_perfect_copy_is_none_and_of_an_untrained_model_is_low():
     loader, src_size, tgt_size = _loader(32)
     seed_everything(0)
-    model = Seq2Seq.build(src_size, tgt_size, embed_size=8, hidden_size=16, attention=None)
+    model = Seq2Seq.build(src_size, tgt_size, embed_dim=8, hidden_size=16, attention=None)
     report = exposure_bias(model, loader, max_len=8)
     assert 0 <= report["free_running"] <= 1 and 0 <= report["teacher_forced"] <= 1
     assert 0 <= report["exact"] <= report["right_length"] <= report["ended"] <= 1

@@ -92,7 +92,7 @@ def _batch(seed=0, batch=5, vocab=12, out_vocab=7, out_len=4):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_synced_tagger_shapes_and_batch_independence(delay, bidirectional):
     seed_everything(0)
-    m = SyncedTagger(12, 7, embed_size=8, hidden_size=10, num_layers=2, bidirectional=bidirectional, delay=delay).eval()
+    m = SyncedTagger(12, 7, embed_dim=8, hidden_size=10, num_layers=2, bidirectional=bidirectional, delay=delay).eval()
     src, lengths, tgt, tgt_lengths = _batch()
     logits = m(src, lengths, 4)
     assert logits.shape == (5, 4, 7)
@@ -104,11 +104,11 @@ def test_synced_tagger_shapes_and_batch_independence(delay, bidirectional):
 
 def test_frame_layouts_write_while_reading_or_after_reading():
     src, lengths = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]]), torch.tensor([3, 5])
-    synced = SyncedTagger(12, 7, embed_size=4, hidden_size=4)
+    synced = SyncedTagger(12, 7, embed_dim=4, hidden_size=4)
     frames, frame_lengths, positions = synced.frames(src, lengths, 4)
     assert frame_lengths.tolist() == [4, 5] and positions.tolist() == [[0, 1, 2, 3]] * 2
     assert frames[0, :4].tolist() == [4, 5, 6, 0]  # one blank frame: the input is shorter than the output
-    delayed = SyncedTagger(12, 7, embed_size=4, hidden_size=4, delay=True)
+    delayed = SyncedTagger(12, 7, embed_dim=4, hidden_size=4, delay=True)
     frames, frame_lengths, positions = delayed.frames(src, lengths, 4)
     assert frame_lengths.tolist() == [7, 9] and positions.tolist() == [[3, 4, 5, 6], [5, 6, 7, 8]]
     assert frames[1].tolist() == [4, 5, 6, 7, 8, 0, 0, 0, 0]
@@ -119,15 +119,15 @@ def test_one_way_synced_output_ignores_later_input_but_delayed_output_does_not()
     src, lengths = torch.randint(4, 12, (2, 8)), torch.tensor([8, 8])
     later = src.clone()
     later[:, 6] = 4 if int(src[0, 6]) != 4 else 5
-    synced = SyncedTagger(12, 7, embed_size=8, hidden_size=10).eval()
+    synced = SyncedTagger(12, 7, embed_dim=8, hidden_size=10).eval()
     torch.testing.assert_close(synced(later, lengths, 4), synced(src, lengths, 4))
-    delayed = SyncedTagger(12, 7, embed_size=8, hidden_size=10, delay=True).eval()
+    delayed = SyncedTagger(12, 7, embed_dim=8, hidden_size=10, delay=True).eval()
     assert not torch.allclose(delayed(later, lengths, 4), delayed(src, lengths, 4))
 
 
 def test_ctc_tagger_trains_and_decodes():
     seed_everything(0)
-    m = CTCTagger(12, 7, embed_size=8, hidden_size=10, bidirectional=True, upsample=2)
+    m = CTCTagger(12, 7, embed_dim=8, hidden_size=10, bidirectional=True, upsample=2)
     src, lengths, tgt, tgt_lengths = _batch()
     log_probs, frame_lengths = m(src, lengths)
     assert log_probs.shape == (5, 18, 7) and frame_lengths.tolist() == [18, 6, 12, 2, 18]
@@ -141,7 +141,7 @@ def test_ctc_tagger_trains_and_decodes():
 
 
 def test_ctc_loss_says_when_the_output_cannot_fit():
-    m = CTCTagger(12, 7, embed_size=4, hidden_size=4, upsample=1)
+    m = CTCTagger(12, 7, embed_dim=4, hidden_size=4, upsample=1)
     src, lengths, tgt, tgt_lengths = _batch()
     with pytest.raises(ValueError, match="larger upsample"):
         ctc_loss(m, (src, lengths, tgt, tgt_lengths))
@@ -156,7 +156,7 @@ def test_bad_inputs_name_the_argument():
         CTCTagger(12, 7, upsample=0)
     with pytest.raises(ValueError, match="hidden_size"):
         SyncedTagger(12, 7, hidden_size=0)
-    m = SyncedTagger(12, 7, embed_size=4, hidden_size=4)
+    m = SyncedTagger(12, 7, embed_dim=4, hidden_size=4)
     src, lengths, tgt, tgt_lengths = _batch()
     with pytest.raises(TypeError, match="src"):
         m(src.float(), lengths, 4)

@@ -32,8 +32,8 @@ def batch_of(pairs, pad_extra=0):
 def model(attention="multiplicative", seed=0):
     seed_everything(seed)
     if attention == "initial-state-only":
-        return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=None, feed_context=False)
-    return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=attention)
+        return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=16, hidden_size=32, attention=None, feed_context=False)
+    return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=16, hidden_size=32, attention=attention)
 
 
 @pytest.mark.parametrize("attention", [None, "initial-state-only", "additive", "multiplicative"])
@@ -112,7 +112,7 @@ def test_translate_odd_input(trained):
 
 def test_synced_tagger_trains_on_synced_batches():
     seed_everything(0)
-    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16)
+    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=8, hidden_size=16)
     src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
     s, s_len, t, t_len = next(iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False)))
     assert s_len.tolist() == [len(x) for x in src] and t.shape[1] == 10 and t_len.tolist() == [10] * 8
@@ -235,13 +235,13 @@ def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
     assert len(history) == 2 and list(tmp_path.glob("tiny_dates-*.pt"))
     synced_batches = synced_loader(src, [t[1:-1] for t in tgt], batch_size=4, shuffle=True)
     texts = ["1.2.03", "Monday, May 1, 2000"]
-    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16, delay=True)
+    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=8, hidden_size=16, delay=True)
     history = train_translation("tiny_synced", tagger, synced_batches, synced_batches, epochs=3, lr=0.01, seed=0, patience=1,
                                 lr_decay=0.5, progress=False)
     assert 1 <= len(history) <= 3 and "val_loss" in history.last
     out = synced_translate(tagger, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, out_len=10)
     assert len(out) == 2 and all(isinstance(o, str) and len(o) <= 10 for o in out)
-    ctc = CTCTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16, upsample=3)
+    ctc = CTCTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=8, hidden_size=16, upsample=3)
     train_translation("tiny_ctc", ctc, synced_batches, epochs=1, lr=0.01, seed=0, progress=False)
     for beam_width in (1, 3):
         out = synced_translate(ctc, texts, SRC_VOCAB, TGT_VOCAB, tokenize=char_tokens, detokenize="".join, beam_width=beam_width)

@@ -18,7 +18,7 @@ def clips():
 
 def test_frame_cnn_folds_time_and_skips_padding(clips):
     torch.manual_seed(0)
-    cnn = FrameCNN(SIZE, features=16).eval()
+    cnn = FrameCNN(SIZE, feature_size=16).eval()
     feats = cnn(clips.videos, clips.lengths)
     assert feats.shape == (6, 8, 16)
     padding = torch.arange(8)[None, :] >= clips.lengths[:, None]
@@ -28,12 +28,13 @@ def test_frame_cnn_folds_time_and_skips_padding(clips):
     assert torch.allclose(one[0, 0], feats[2, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_classifier_shapes_for_variable_lengths(clips, rnn, bidirectional):
+def test_classifier_shapes_for_variable_lengths(clips, cell, bidirectional):
     torch.manual_seed(0)
-    clip_model = VideoClassifier(10, rnn=rnn, bidirectional=bidirectional, size=SIZE, hidden=8, features=8).eval()
-    frame_model = VideoClassifier(5, per_frame=True, rnn=rnn, bidirectional=bidirectional, size=SIZE, hidden=8, features=8).eval()
+    clip_model = VideoClassifier(10, cell=cell, bidirectional=bidirectional, size=SIZE, hidden_size=8, feature_size=8).eval()
+    frame_model = VideoClassifier(5, per_frame=True, cell=cell, bidirectional=bidirectional, size=SIZE, hidden_size=8,
+                                  feature_size=8).eval()
     assert clip_model(clips.videos, clips.lengths).shape == (6, 10)
     assert frame_model(clips.videos, clips.lengths).shape == (6, 8, 5)
     # padding never changes the answer: a clip alone, cut to its length, scores the same as in the padded batch
@@ -44,7 +45,7 @@ def test_classifier_shapes_for_variable_lengths(clips, rnn, bidirectional):
 
 def test_running_predictions_end_with_the_clip_answer(clips):
     torch.manual_seed(0)
-    model = VideoClassifier(10, size=SIZE, hidden=8, features=8).eval()
+    model = VideoClassifier(10, size=SIZE, hidden_size=8, feature_size=8).eval()
     running = model.running_predictions(clips.videos, clips.lengths)
     assert running.shape == (6, 8, 10) and torch.allclose(running.sum(-1)[:, 0], torch.ones(6))
     last = running[torch.arange(6), clips.lengths - 1]
@@ -55,8 +56,8 @@ def test_running_predictions_end_with_the_clip_answer(clips):
 
 def test_baselines_shapes_and_order_blindness(clips):
     torch.manual_seed(0)
-    mean_model = MeanFramesClassifier(10, size=SIZE, hidden=8, features=8).eval()
-    middle = MiddleFrameClassifier(10, size=SIZE, hidden=8, features=8).eval()
+    mean_model = MeanFramesClassifier(10, size=SIZE, hidden_size=8, feature_size=8).eval()
+    middle = MiddleFrameClassifier(10, size=SIZE, hidden_size=8, feature_size=8).eval()
     assert mean_model(clips.videos, clips.lengths).shape == middle(clips.videos, clips.lengths).shape == (6, 10)
     back = clips.reversed()
     assert torch.allclose(mean_model(clips.videos, clips.lengths), mean_model(back.videos, back.lengths), atol=1e-5)
@@ -65,7 +66,7 @@ def test_baselines_shapes_and_order_blindness(clips):
 def test_tiny_model_overfits_a_tiny_batch():
     torch.manual_seed(0)
     data = make_digit_videos(12, frames=5, size=SIZE, seed=1)
-    model = VideoClassifier(10, size=SIZE, hidden=32, features=32)
+    model = VideoClassifier(10, size=SIZE, hidden_size=32, feature_size=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(40):
         optimizer.zero_grad()
@@ -96,8 +97,8 @@ def test_bad_inputs_fail_clearly(make, videos, lengths, error, match):
 
 
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="rnn must be"):
-        VideoClassifier(4, rnn="transformer")
+    with pytest.raises(ValueError, match="cell must be one of"):
+        VideoClassifier(4, cell="transformer")
     with pytest.raises(ValueError, match="num_classes"):
         VideoClassifier(1)
     with pytest.raises(ValueError, match="size must be"):
@@ -106,7 +107,7 @@ def test_bad_constructor_arguments():
 
 def test_predict_batches_and_keeps_order(clips):
     torch.manual_seed(0)
-    model = MeanFramesClassifier(10, size=SIZE, hidden=8, features=8)
+    model = MeanFramesClassifier(10, size=SIZE, hidden_size=8, feature_size=8)
     whole = predict(model, clips.videos, clips.lengths, batch_size=6)
     assert torch.allclose(predict(model, clips.videos, clips.lengths, batch_size=4), whole, atol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):
@@ -116,7 +117,7 @@ def test_predict_batches_and_keeps_order(clips):
 def test_train_video_model_records_val_acc(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
     torch.manual_seed(0)
-    model = VideoClassifier(5, per_frame=True, size=SIZE, hidden=8, features=8)
+    model = VideoClassifier(5, per_frame=True, size=SIZE, hidden_size=8, feature_size=8)
     stream = VideoStream(32, 16, seed=0, targets="frame_labels", frames=(4, 6), size=SIZE, task="actions")
     val = make_digit_videos(8, frames=(4, 6), size=SIZE, seed=1, split="val", task="actions")
     history = train_video_model("tiny_frames", model, stream, val, epochs=2, device="cpu")

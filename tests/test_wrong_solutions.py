@@ -129,7 +129,7 @@ def code(text: str) -> str:
 # wrong answer does not replace them itself (grading a wrong Q1 must not pay for Q2's training).
 UNTRAINED = {
     "02_attention": {"_ = torch.manual_seed(0)": code("""
-        model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_size=32, hidden_size=64, attention="additive")
+        model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_dim=32, hidden_size=64, attention="additive")
         model.decoder.attention = OneQueryAtATime(MaskedAdditiveAttention(64, 64, 64))
         """)},
     "03_video": {"_ = torch.manual_seed(0)": "model = ClipClassifier(num_classes)\n"},
