@@ -7,7 +7,7 @@ cache). What each chapter must show is read from its imports (matplotlib or rnnl
 ipywidgets or rnnlab.widgets: a widget that reacts). The harness is first proven on notebooks generated
 here: a good one must pass, and a broken one must be caught. Screenshots go to build/screenshots/.
 
-Run it alone: ``.venv/bin/python -m pytest -m e2e tests/test_browser.py``. Needs Debian's ``chromium``
+Run it alone: ``.venv/bin/python -m pytest -m e2e tests/e2e/test_browser.py``. Needs Debian's ``chromium``
 at /usr/bin/chromium (the browser tests are skipped otherwise); ``RNNLAB_E2E_BUDGET`` (seconds, default
 420) bounds them all together, half of it any one notebook's Run All.
 """
@@ -26,7 +26,8 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from jupyterlab_driver import (
+
+from tests.e2e.jupyterlab_driver import (
     CHROMIUM,
     CONTROL_KINDS,
     Deadline,
@@ -45,7 +46,7 @@ from jupyterlab_driver import (
     watchdog,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
 BUDGET_SECONDS = float(os.environ.get("RNNLAB_E2E_BUDGET", "420"))

@@ -2,7 +2,7 @@
 
 ``make test`` builds the site from the quick-mode chapters it has just executed and then runs this file;
 ``make book`` builds the full-mode site (check it with ``RNNLAB_SITE=build/book pytest -m site
-tests/test_site.py``). Each chapter page must show its figures, a static view of each widget, the
+tests/e2e/test_site.py``). Each chapter page must show its figures, a static view of each widget, the
 ``expect`` lines and the claims table, and no error output except in cells tagged ``raises-exception``;
 every link of the index must lead to its page. Screenshots go to build/screenshots/site-*.png.
 """
@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 import pytest
-from jupyterlab_driver import CHROMIUM, CHROMIUM_ARGS, expectations
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.e2e.jupyterlab_driver import CHROMIUM, CHROMIUM_ARGS, expectations
+
+ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("RNNLAB_SITE", ROOT / "build" / "site-quick")).resolve()
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
 EXERCISES = sorted((ROOT / "exercises" / "student").glob("[0-9]*.ipynb"))

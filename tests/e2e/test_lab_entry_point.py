@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from jupyterlab_driver import CHROMIUM, JupyterLabServer, evaluate, open_lab
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.e2e.jupyterlab_driver import CHROMIUM, JupyterLabServer, evaluate, open_lab
+
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "01_architectures.ipynb"
 URL = re.compile(r"(http://127\.0\.0\.1:\d+/lab\S*\?token=[0-9a-f]+)")
 

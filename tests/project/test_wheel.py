@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA_FOLDERS = sorted(p.name for p in (ROOT / "rnnlab" / "data" / "files").iterdir() if p.is_dir())
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "rnnlab"
+PACKAGE = Path(__file__).resolve().parents[2] / "rnnlab"
 LAYERS = ["core", "tensors", "models", "training", "tools", "views", "entry"]
 # module path (dotted, inside rnnlab) prefix → layer; the longest matching prefix wins
 LAYER_OF = {

@@ -1,4 +1,4 @@
-"""Unit tests of the grading glue (no otter run here; tests/test_exercises.py grades for real)."""
+"""Unit tests of the grading glue (no otter run here; tests/project/test_exercises.py grades for real)."""
 
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ def test_the_learner_release_has_no_masters_autograders_or_hidden_tests(tmp_path
     out = tmp_path / "release"
     assert not (out / "exercises" / "source").exists() and not (out / "exercises" / "autograder").exists()
     assert sorted(p.name for p in (out / "exercises" / "student").glob("*.ipynb")) == [p.name for p in build.masters()]
-    assert (out / "rnnlab" / "grading" / "ddp_exercise.py").is_file() and "tests/test_exercises.py" not in files
+    assert (out / "rnnlab" / "grading" / "ddp_exercise.py").is_file() and "tests/project/test_exercises.py" not in files
     assert "Learner release" in (out / "README.md").read_text().split("\n## ")[0]
     assert release.leaks(out) == []
     with pytest.raises(ValueError, match="not empty"):

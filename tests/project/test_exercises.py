@@ -3,7 +3,7 @@
 One build of every autograder and one parallel grading run of a few representative submissions
 (every solution, a student copy, two shortcut solutions, one that misbehaves) keep this within the
 suite's time budget; the student copies themselves run under nbval (exercises/conftest.py). The
-catalogue of wrong solutions, graded in-process, is tests/test_wrong_solutions.py; the two shortcuts
+catalogue of wrong solutions, graded in-process, is tests/project/test_wrong_solutions.py; the two shortcuts
 here check through ``otter run`` itself that the kernel grades them as that suite does.
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 from rnnlab.grading import build
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MASTERS = build.masters()
 NAMES = [p.stem for p in MASTERS]
 STUDENT_SAMPLES = ["05_variable_length"]
@@ -58,7 +58,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def _grade(folder: Path, out: Path, autograders: Path, *extra: str) -> dict[str, dict[str, str]]:
-    """Grade as a teacher does: in the sandbox where bubblewrap runs (tests/test_sandbox.py checks the
+    """Grade as a teacher does: in the sandbox where bubblewrap runs (tests/grading/test_sandbox.py checks the
     sandbox itself), else with ``--unsandboxed``: these submissions are the course's own."""
     from rnnlab.grading.sandbox import why_unavailable
 
