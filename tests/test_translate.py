@@ -1,71 +1,19 @@
-import datetime as dt
+"""rnnlab.translate: a tiny model learns dates by heart; translation, scores, training and the views built on them."""
 
 import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from rnnlab import seed_everything
-from rnnlab.data.dates import DATE_FORMATS, format_date, make_dates
 from rnnlab.data.parallel import encode_pairs, pair_loader, synced_loader
-from rnnlab.data.translation import detokenize, load_pairs, normalise, split_pairs, tokens
-from rnnlab.data.vocab import BOS, EOS, PAD, Vocab, char_tokens
+from rnnlab.data.vocab import char_tokens
 from rnnlab.models.ctc import CTCTagger
-from rnnlab.models.encoder_decoder import Seq2Seq, seq2seq_loss
-from rnnlab.models.synced import SyncedTagger, tagger_loss
+from rnnlab.models.encoder_decoder import seq2seq_loss
+from rnnlab.models.synced import SyncedTagger
 from rnnlab.plots.translation import plot_accuracy_by_format, plot_accuracy_by_length, plot_attention
 from rnnlab.translate import Translator, accuracy_by, bleu, bleu_by, exact_match, score_table, synced_translate, train_translation
 from rnnlab.widgets.translation import describe, translate_box
-
-DATES = make_dates(8, seed=3)
-SRC_VOCAB = Vocab.build(char_tokens(s) for s, _ in make_dates(300, seed=1))
-TGT_VOCAB = Vocab.build(char_tokens("0123456789-"))
-
-
-def batch_of(pairs, pad_extra=0):
-    src, tgt = encode_pairs(pairs, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    s, s_len, t_in, t_out, t_len = next(iter(pair_loader(src, tgt, batch_size=len(pairs), shuffle=False)))
-    if pad_extra:
-        s, t_in, t_out = (torch.cat([x, x.new_full((x.shape[0], pad_extra * x.shape[1]), PAD)], 1) for x in (s, t_in, t_out))
-    return s, s_len, t_in, t_out, t_len
-
-
-def model(attention="multiplicative", seed=0):
-    seed_everything(seed)
-    if attention == "initial-state-only":
-        return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=None, feed_context=False)
-    return Seq2Seq.build(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=16, hidden_size=32, attention=attention)
-
-
-@pytest.mark.parametrize("attention", [None, "initial-state-only", "additive", "multiplicative"])
-def test_loss_ignores_padding(attention):
-    m = model(attention)
-    torch.testing.assert_close(seq2seq_loss(m, batch_of(DATES)), seq2seq_loss(m, batch_of(DATES, pad_extra=1)))
-
-
-@pytest.mark.parametrize("attention", [None, "initial-state-only", "additive"])
-def test_step_by_step_equals_whole_sequence_and_free_running_equals_greedy(attention):
-    m = model(attention).eval()
-    src, src_len, tgt_in, _, _ = batch_of(DATES)
-    whole = m(src, src_len, tgt_in)
-    state, steps = m.encode(src, src_len), []
-    for t in range(tgt_in.shape[1]):
-        logits, state = m.decoder.step(tgt_in[:, t], state)
-        steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), whole, atol=1e-5, rtol=1e-4)
-    free = m(src, src_len, torch.full_like(tgt_in, BOS), teacher_forcing=0.0).argmax(-1)
-    greedy, lengths = m.greedy(src, src_len, max_len=tgt_in.shape[1])
-    for row, g, n in zip(free.tolist(), greedy.tolist(), lengths.tolist(), strict=True):
-        assert row[:n] == g[:n]
-
-
-def test_beam_width_one_equals_greedy_on_a_model():
-    m = model("additive")
-    src, src_len, *_ = batch_of(DATES)
-    greedy, lengths = m.greedy(src, src_len, max_len=12)
-    beams = m.beam(src, src_len, max_len=12, beam_width=1)
-    assert [b[0][0].tolist() for b in beams] == [g[:n] for g, n in zip(greedy.tolist(), lengths.tolist(), strict=True)]
-    wide = m.beam(src, src_len, max_len=12, beam_width=4)
-    assert all(1 <= len(b) <= 4 and [s for _, s in b] == sorted((s for _, s in b), reverse=True) for b in wide)
+from tests.tiny_dates import DATES, SRC_VOCAB, TGT_VOCAB, batch_of, model
 
 
 @pytest.fixture(scope="module")
@@ -110,81 +58,6 @@ def test_translate_odd_input(trained):
     assert len(cut.translate("1" * 10_000)) <= 12
 
 
-def test_synced_tagger_trains_on_synced_batches():
-    seed_everything(0)
-    tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_size=8, hidden_size=16)
-    src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    s, s_len, t, t_len = next(iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False)))
-    assert s_len.tolist() == [len(x) for x in src] and t.shape[1] == 10 and t_len.tolist() == [10] * 8
-    assert torch.isfinite(tagger_loss(tagger, (s, s_len, t, t_len)))
-    assert tagger.greedy(s, s_len, 10).shape == (8, 10)
-
-
-def test_seq2seq_bad_inputs():
-    m = model()
-    src, src_len, tgt_in, _, _ = batch_of(DATES)
-    with pytest.raises(ValueError, match="teacher_forcing"):
-        m(src, src_len, tgt_in, teacher_forcing=1.5)
-    with pytest.raises(TypeError, match="src"):
-        m(src.float(), src_len, tgt_in)
-    with pytest.raises(ValueError, match="src_lengths"):
-        m(src, src_len[:-1], tgt_in)
-    with pytest.raises(ValueError, match="tgt_in"):
-        m(src, src_len, tgt_in[:-1])
-    with pytest.raises(ValueError, match="vocabulary"):
-        m(src, src_len, tgt_in + 100)
-    with pytest.raises(ValueError, match="hidden_size"):
-        Seq2Seq.build(10, 10, hidden_size=33)
-    with pytest.raises(ValueError, match="feed_context"):
-        Seq2Seq.build(10, 10, attention="additive", feed_context=False)
-    with pytest.raises(TypeError, match="feed_context"):
-        Seq2Seq.build(10, 10, attention=None, feed_context="no")
-    with pytest.raises(ValueError, match="no attention"):
-        model(None).attention_weights(src, src_len, tgt_in)
-    with pytest.raises(TypeError, match="batch"):
-        seq2seq_loss(m, (src, tgt_in))
-
-
-def test_initial_state_only_decoder_sees_the_source_only_through_its_first_state():
-    m = model("initial-state-only").eval()
-    src, src_len, *_ = batch_of(DATES)
-    state = m.encode(src, src_len)
-    assert set(state) == {"hidden"} and m.decoder.rnn.input_size == m.decoder.embed.embedding_dim
-    assert m.decoder.out.in_features == m.decoder.rnn.hidden_size
-
-
-def test_make_dates():
-    pairs = make_dates(500, seed=7)
-    assert pairs == make_dates(500, seed=7) and pairs != make_dates(500, seed=8)
-    assert len({h for h, _ in pairs}) == 500
-    for human, iso in pairs:
-        assert dt.date.fromisoformat(iso).year in range(1950, 2050) and human
-    date = dt.date(2019, 4, 22)
-    assert format_date(date, "{Wd} {d} {Mon} {yy}") == "Mon 22 Apr 19"
-    assert format_date(date, "{W} the {o} of {M}, {y}") == "Monday the 22nd of April, 2019"
-    assert len({format_date(date, f) for f in DATE_FORMATS}) == len(DATE_FORMATS)
-    with pytest.raises(ValueError, match="n must"):
-        make_dates(0)
-
-
-def test_translation_pairs_normalised_filtered_and_split():
-    assert normalise("Va\u202f! Oui\u00a0?  L’homme") == "va ! oui ? l'homme"
-    assert tokens("J’ai faim\u202f!") == ["j'", "ai", "faim", "!"]
-    assert detokenize(["j'", "ai", "faim", ",", "oui", "."]) == "j'ai faim, oui."
-    pairs = load_pairs()
-    assert 11_000 < len(pairs) < 12_500 and len(set(pairs)) == len(pairs)
-    assert all(e.count(" ") < 10 and f.count(" ") < 10 for e, f in pairs)
-    assert all("\u202f" not in f and "\xa0" not in f for _, f in pairs)
-    random_split = split_pairs(pairs, seed=0)
-    assert random_split == split_pairs(pairs, seed=0) and sum(map(len, random_split)) == len(pairs)
-    train, _, test = split_pairs(pairs, seed=0, disjoint_english=True)
-    seen = {e for e, _ in train}
-    assert test and not any(e in seen for e, _ in test)
-    train, _, test = random_split
-    seen = {e for e, _ in train}
-    assert sum(e in seen for e, _ in test) > len(test) // 3  # why the disjoint split matters
-
-
 def test_bleu_by_scores_each_group_as_its_own_corpus():
     hyps = ["le chat est noir .", "un deux trois quatre", "il fait beau aujourd'hui ."]
     refs = ["le chat est noir .", "cinq six sept huit", "il fait beau aujourd'hui ."]
@@ -211,17 +84,6 @@ def test_bleu_and_exact_match():
         bleu(["a"], [])
     with pytest.raises(TypeError, match="lists"):
         bleu("a", "a")
-
-
-def test_loaders_validate():
-    src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    assert tgt[0][0] == BOS and tgt[0][-1] == EOS
-    with pytest.raises(ValueError, match="batch_size"):
-        pair_loader(src, tgt, batch_size=0, shuffle=False)
-    with pytest.raises(ValueError, match="src has"):
-        pair_loader(src, tgt[:-1], batch_size=2, shuffle=False)
-    with pytest.raises(ValueError, match="empty source"):
-        encode_pairs([("", "2000-01-01")], SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
 
 
 def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
@@ -258,14 +120,6 @@ def test_train_translation_and_synced_translate(tmp_path, monkeypatch):
         train_translation("bad", tagger, synced_batches, [1], epochs=1, lr=0.1, seed=0)
 
 
-def test_bucketed_loader_batches_similar_lengths():
-    src, tgt = encode_pairs(make_dates(64, seed=2), SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    bucketed = pair_loader(src, tgt, batch_size=8, shuffle=True, bucket=True)
-    plain = pair_loader(src, tgt, batch_size=8, shuffle=True)
-    assert sorted(i for b in bucketed for i in b[1].tolist()) == sorted(len(s) for s in src)
-    assert sum(b[0].numel() for b in bucketed) < 0.8 * sum(b[0].numel() for b in plain)
-
-
 def test_accuracy_by_plots_and_widget(trained):
     assert accuracy_by([3, 1, 3], [True, False, False]) == {1: (0.0, 1), 3: (0.5, 2)}
     hits = {"a": [True, False, True, True], "b": [False, False, True, True]}
@@ -284,9 +138,3 @@ def test_accuracy_by_plots_and_widget(trained):
     box.children[1].value = DATES[3][0]
     box.children[0].children[1].value = 1
     plt.close("all")
-
-
-def test_make_dates_with_formats():
-    triples = make_dates(50, seed=4, with_formats=True)
-    assert [t[:2] for t in triples] == make_dates(50, seed=4)
-    assert all(format_date(dt.date.fromisoformat(iso), fmt) == human for human, iso, fmt in triples)

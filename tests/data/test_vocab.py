@@ -1,7 +1,8 @@
+"""rnnlab.data.vocab: vocabularies round-trip, keep their special tokens and name bad input."""
+
 import pytest
 import torch
 
-from rnnlab.data.digits import digit_split, load_digits
 from rnnlab.data.vocab import BOS, EOS, PAD, UNK, Vocab, char_tokens, word_tokens
 
 
@@ -23,11 +24,3 @@ def test_vocab_min_freq_and_errors():
     with pytest.raises(ValueError, match="outside this vocabulary"):
         vocab.decode([99])
     assert word_tokens("Don't go!") == ["don't", "go", "!"]
-
-
-def test_digits_loaded_and_split():
-    images, labels = load_digits()
-    assert images.shape == (1797, 8, 8) and labels.shape == (1797,)
-    assert images.min() >= 0 and images.max() <= 1 and set(labels.tolist()) == set(range(10))
-    train, val, test = digit_split(seed=0)
-    assert len(set(train) & set(test)) == 0 and len(train) + len(val) + len(test) == 1797

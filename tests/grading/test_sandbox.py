@@ -1,4 +1,5 @@
-"""Hostile submissions against the grading sandbox: each is contained and scored with a message.
+"""rnnlab.grading.sandbox: sizes, the mount plan and the bwrap command; then hostile submissions
+against the sandbox: each is contained and scored with a message.
 
 One tiny hand-made autograder (two questions, 3 points, per-case points) and one parallel batch of
 tiny notebooks, each trying one attack, graded once (module fixture) under low caps: a 1 GiB memory
@@ -17,7 +18,7 @@ import nbformat
 import psutil
 import pytest
 
-from rnnlab.grading import cli, sandbox
+from rnnlab.grading import build, cli, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = sandbox.Limits(memory=2**30, processes=16)
@@ -203,3 +204,47 @@ def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
                                                                limits=LIMITS, sandboxed=False), ["honest", "forge_beside"])
     assert honest.points == {"q1": 2.0, "q2": 1.0} and honest.message == "", honest
     assert beside.total == 0 and "rejected" in beside.message, beside
+
+
+def test_sizes_read_and_print_in_powers_of_1024():
+    assert [sandbox.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [4 * 2**30, 512 * 2**20, 3 * 2**29, 2048, 3 * 2**30]
+    assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == ["4 GiB", "512 MiB", "100 B"]
+    with pytest.raises(ValueError, match="size must look like"):
+        sandbox.parse_size("4 gigs")
+    with pytest.raises(TypeError, match="size must be a str"):
+        sandbox.parse_size(4)
+    with pytest.raises(TypeError, match="memory must be an int"):
+        sandbox.Limits(memory=1.5)
+
+
+def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
+    import sys
+
+    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put exercises/
+    # (the folder of its conftest.py) on this process's sys.path, which the plan would rightly show.
+    monkeypatch.setattr(sys, "path", ["", *(p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix)))])
+    plan = sandbox.mount_plan([build.ROOT, tmp_path, tmp_path / "missing"])
+
+    def visible(path: Path) -> bool:  # the deepest step above a path decides
+        steps = [kind for kind, p in plan if p == path.resolve() or p in path.resolve().parents]
+        return not steps or steps[-1] == "show"
+
+    assert [len(p.parts) for _, p in plan] == sorted(len(p.parts) for _, p in plan)  # parents first
+    assert not visible(build.ROOT / "exercises" / "source") and not visible(tmp_path) and not visible(build.ROOT)
+    assert visible(build.ROOT / "rnnlab") and visible(Path(sys.base_prefix)) and visible(Path(sys.prefix))
+    assert ("hide", (tmp_path / "missing").resolve()) not in plan
+
+
+def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
+    box = tmp_path / "a" / "b" / "box"
+    box.mkdir(parents=True)
+    args = sandbox.bwrap_command(["true"], box, [tmp_path], box)
+    flagged = {flag: [args[i + 1] for i, a in enumerate(args) if a == flag] for flag in ("--tmpfs", "--bind", "--remount-ro")}
+    chmods = [args[i + 2] for i, a in enumerate(args) if a == "--chmod"]
+    root = tmp_path.resolve()
+    assert flagged["--tmpfs"][-1] == str(root) and flagged["--bind"] == [str(box.resolve())] and str(root) in flagged["--remount-ro"]
+    assert sorted(chmods) == [str(root / "a"), str(root / "a" / "b")]  # the way down, nothing outside the hidden folder
+    assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(i for i, a in enumerate(args) if a in ("--bind", "--chmod"))
+    namespaces = {"--unshare-all"} if "--unshare-all" in args else {"--unshare-net", "--unshare-pid"}
+    assert {"--die-with-parent", "--new-session", *namespaces} <= set(args)
+    assert args[args.index("--") + 1:][-1] == "true"

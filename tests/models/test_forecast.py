@@ -1,4 +1,4 @@
-"""SequenceRegressor (synced seq2seq) and sliding windows: shapes, the residual start, padding, learning, bad input."""
+"""rnnlab.models.forecast: SequenceRegressor (synced seq2seq): shapes, the residual start, padding, learning, bad input."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.baselines import LinearAR, persistence_forecast
-from rnnlab.data.windows import sliding_windows
 from rnnlab.models.forecast import SequenceRegressor, forecast, mae_by_horizon
 
 
@@ -53,31 +51,6 @@ def test_a_tiny_model_overfits_a_tiny_batch():
     assert loss.item() < 0.1 * first
 
 
-@settings(max_examples=30, deadline=None)
-@given(n=st.integers(5, 40), window=st.integers(1, 6), horizon=st.integers(1, 4))
-def test_sliding_windows_hold_the_values_that_follow(n, window, horizon):
-    series = np.arange(n, dtype=np.float32)
-    if n < window + horizon:
-        with pytest.raises(ValueError, match="too few"):
-            sliding_windows(series, window, horizon)
-        return
-    x, y = sliding_windows(series, window, horizon)
-    _, ys = sliding_windows(series, window, horizon, every_step=True)
-    assert len(x) == n - window - horizon + 1
-    np.testing.assert_array_equal(y[:, 0], x[:, -1] + 1)  # the value right after the window
-    np.testing.assert_array_equal(ys[:, -1], y)  # the last step's targets are the window's targets
-    np.testing.assert_array_equal(ys[:, :, 0], x + 1)  # each step's first target is the next value
-
-
-def test_baselines():
-    windows = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    np.testing.assert_array_equal(persistence_forecast(windows, 2), [[3, 3], [6, 6]])
-    series = np.sin(np.arange(300) / 5.0)
-    x, y = sliding_windows(series, 20, 3)
-    ar = LinearAR(order=10, alpha=1e-6).fit(x, y)
-    assert np.abs(ar.predict(x) - y).max() < 1e-2  # a sine wave obeys a linear recurrence
-
-
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -86,10 +59,6 @@ def test_baselines():
         (lambda m: m(torch.ones(2, 3, 1), [3, 0]), ValueError, "lengths must all be ≥ 1"),
         (lambda m: m(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths has a length of 4, longer"),
         (lambda m: m(torch.ones(2, 3, 1), [3]), ValueError, "lengths has 1 entries but the batch has 2"),
-        (lambda m: sliding_windows(np.ones((3, 3)), 1, 1), ValueError, "series must be 1-D"),
-        (lambda m: sliding_windows(np.ones(10), 0, 1), ValueError, "window must be a positive int"),
-        (lambda m: persistence_forecast(np.ones(3), 1), ValueError, "windows must be a non-empty 2-D"),
-        (lambda m: LinearAR(order=5).fit(np.ones((4, 3)), np.ones((4, 1))), ValueError, "fewer than order=5"),
     ],
 )
 def test_bad_inputs_name_the_argument(call, error, match):

@@ -1,19 +1,13 @@
+"""rnnlab.models.video: the frame CNN, the clip classifiers and their baselines, prediction, bad input."""
+
 import pytest
 import torch
 
-from rnnlab import History
-from rnnlab.data.videos import VideoStream, make_digit_videos
+from rnnlab.data.videos import make_digit_videos
 from rnnlab.models.video import FrameCNN, MeanFramesClassifier, MiddleFrameClassifier, VideoClassifier, predict
-from rnnlab.plots.video import plot_confusion, plot_frames, plot_learning_curves
-from rnnlab.video_training import train_video_model
-from rnnlab.widgets.video import clip_player, frame_png, prediction_html
+from tests.conftest import CLIP_SIZE
 
-SIZE = 24
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return make_digit_videos(6, frames=(4, 8), size=SIZE, seed=0)
+SIZE = CLIP_SIZE  # the frame size of the clips fixture
 
 
 def test_frame_cnn_folds_time_and_skips_padding(clips):
@@ -111,54 +105,3 @@ def test_predict_batches_and_keeps_order(clips):
     assert torch.allclose(predict(model, clips.videos, clips.lengths, batch_size=4), whole, atol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):
         predict(model, clips.videos, clips.lengths, batch_size=0)
-
-
-def test_train_video_model_records_val_acc(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
-    torch.manual_seed(0)
-    model = VideoClassifier(5, per_frame=True, size=SIZE, hidden=8, features=8)
-    stream = VideoStream(32, 16, seed=0, targets="frame_labels", frames=(4, 6), size=SIZE, task="actions")
-    val = make_digit_videos(8, frames=(4, 6), size=SIZE, seed=1, split="val", task="actions")
-    history = train_video_model("tiny_frames", model, stream, val, epochs=2, device="cpu")
-    assert len(history) == 2 and 0 <= history["val_acc"][-1] <= 1
-    assert stream.epoch == 2 and "targets='frame_labels'" in repr(stream)
-
-
-def test_clip_player_shows_the_running_answer(clips):
-    probs = torch.full((6, 8, 3), 0.1).index_fill(2, torch.tensor([1]), 0.8)
-    truth = [["a"] * 8 for _ in range(6)]
-    ui = clip_player(clips.videos, clips.lengths, probs, ["a", "b", "c"], truth=truth)
-    controls, view = ui.children
-    clip_choice, play, slider = controls.children
-    image, text = view.children
-    assert image.value[:4] == b"\x89PNG" and "after frame 1" in text.value and "truth: <b>a</b>" in text.value
-    slider.value = 2
-    assert "after frame 3" in text.value
-    clip_choice.value = 3
-    assert slider.value == 0 and slider.max == int(clips.lengths[3]) - 1 == play.max
-    html = prediction_html(torch.tensor([0.1, 0.7, 0.2]), ["a", "b", "c"], 4, "b", top=2)
-    assert html.index(" b ") < html.index(" c ") and " a " not in html and "0.70" in html
-    with pytest.raises(ValueError, match="probabilities must be"):
-        clip_player(clips.videos, clips.lengths, probs[:, :, :2], ["a", "b", "c"])
-    with pytest.raises(ValueError, match="frame must be 2-D"):
-        frame_png(clips.videos[0])
-
-
-def test_plots_draw(clips):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plot_frames(clips.videos[:2], clips.lengths[:2], titles=[["x"] * 8] * 2, row_labels=["one", "two"])
-    assert len(fig.axes) == 16
-    ax = plot_confusion([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"], title="t")
-    assert ax.get_title() == "t" and len(ax.texts) == 9
-    history = History([{"epoch": 1.0, "val_acc": 0.5}, {"epoch": 2.0, "val_acc": 0.8}])
-    ax = plot_learning_curves({"run": history}, target=0.9)
-    assert len(ax.lines) == 2
-    with pytest.raises(ValueError, match="one entry per clip"):
-        plot_frames(clips.videos[:2], clips.lengths[:3])
-    with pytest.raises(TypeError, match="must be a History"):
-        plot_learning_curves({"run": [0.5]})
-    plt.close("all")

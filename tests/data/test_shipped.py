@@ -1,9 +1,9 @@
-import numpy as np
+"""rnnlab.data.shipped: every shipped file matches its checksum and names its source and licence."""
+
 import pytest
 
 from rnnlab.data import shipped
 from rnnlab.data.shipped import DataCorruptedError, attribution, read_text, shipped_path
-from rnnlab.data.splits import split_indices, split_items
 
 
 @pytest.mark.parametrize("name", sorted(shipped.MANIFEST))
@@ -35,19 +35,3 @@ def test_corruption_is_reported(tmp_path, monkeypatch):
         shipped._verified.cache_clear()
     with pytest.raises(KeyError, match="not a shipped data file"):
         shipped_path("nope.txt")
-
-
-def test_splits_are_deterministic_and_complete():
-    a = split_indices(103, (0.7, 0.2, 0.1), seed=4)
-    b = split_indices(103, (0.7, 0.2, 0.1), seed=4)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-    assert sorted(np.concatenate(a).tolist()) == list(range(103))
-    assert [len(p) for p in a] == [72, 21, 10]
-    assert not np.array_equal(a[0], split_indices(103, (0.7, 0.2, 0.1), seed=5)[0])
-    assert split_items("abcd", (0.5, 0.5), seed=0)[0] + split_items("abcd", (0.5, 0.5), seed=0)[1] != []
-
-
-@pytest.mark.parametrize("fractions, message", [((0.5, 0.4), "sum to 1"), ((1.2, -0.2), "non-negative"), ((), "non-negative")])
-def test_bad_split_fractions_are_named(fractions, message):
-    with pytest.raises(ValueError, match=f"fractions.*{message}|{message}"):
-        split_indices(10, fractions)
