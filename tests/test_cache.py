@@ -146,7 +146,8 @@ def _hash_sensitive_key():
 def test_key_is_the_same_in_another_process():
     """String hashing changes between processes; a key must not (else nothing would ever load after a restart)."""
     env = os.environ | {"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import {__name__} as t; print(t._hash_sensitive_key())"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the package ``tests`` lies
+    code = f"import sys; sys.path.insert(0, {root!r}); import {__name__} as t; print(t._hash_sensitive_key())"
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert there.stdout.strip() == _hash_sensitive_key()
 
@@ -201,7 +202,7 @@ def _numbers_run(cache_dir, retrain=False):
     src, tgt = encode_pairs(number_pairs(48, max_digits=3, seed=0), src_vocab, tgt_vocab, char_tokens, word_tokens)
     loader = pair_loader(src, tgt, batch_size=16, shuffle=True, bucket=True)
     torch.manual_seed(0)
-    model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_size=8, hidden_size=8, attention=None)
+    model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_dim=8, hidden_size=8, attention=None)
     forcing = TeacherForcing(inverse_sigmoid(2))
     history = train_cached("numbers_tiny", model, loader, data=src, seed=0, epochs=2, batch_loss=forcing.batch_loss,
                            on_epoch_start=forcing.on_epoch_start, cache_dir=cache_dir, retrain=retrain, progress=False)

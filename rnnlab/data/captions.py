@@ -80,8 +80,9 @@ def decode_captions(tokens: torch.Tensor) -> list[str]:
     return [" ".join(vocab.decode(row)) for row in tokens.tolist()]
 
 
-def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` bool: True where a predicted caption equals its target word for word, ``<eos>`` included.
+def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of predicted captions equal to their target word for word, ``<eos>`` included
+    (as `rnnlab.translate.exact_match` for strings).
 
     Both are ``(N, L)`` id rows padded with ``<pad>`` after ``<eos>``; their widths may differ.
     """
@@ -89,7 +90,7 @@ def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} and {tuple(targets.shape)}")
     width = max(predicted.shape[1], targets.shape[1])
     grow = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
-    return (grow(predicted.cpu()) == grow(targets.cpu())).all(dim=1)
+    return float((grow(predicted.cpu()) == grow(targets.cpu())).all(dim=1).float().mean())
 
 
 class CaptionStream:

@@ -112,7 +112,7 @@ def build_model(vocab_size: int, *, task: str = "sentiment", embed_dim: int = 32
     """
     check_choice("task", task, TASKS)
     if task == "next-word":
-        return SyncedTagger(vocab_size, vocab_size, embed_size=embed_dim, hidden_size=hidden_size)
+        return SyncedTagger(vocab_size, vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
     return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean",
                               dropout=dropout)
 

@@ -56,12 +56,12 @@ class CTCTagger(RecordsSettings, nn.Module):
     """Input tokens repeated ``upsample`` times → `FrameRNN` → per-frame log-probabilities over the output tokens and the blank."""
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128, num_layers: int = 1,
         bidirectional: bool = False, upsample: int = 3,
     ):
         super().__init__()
         self.upsample = positive_int("upsample", upsample)
-        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_size=embed_size, hidden_size=hidden_size,
+        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
                             num_layers=num_layers, bidirectional=bidirectional)
 
     def forward(self, src: torch.Tensor, src_lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,12 +41,12 @@ class Encoder(RecordsSettings, nn.Module):
     state of each direction (the forward one after the last real token).
     """
 
-    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
         super().__init__()
         self.vocab_size = vocab_size
-        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
-        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,16 +67,16 @@ class Decoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
+        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
     ):
         super().__init__()
         if not isinstance(feed_context, bool):
             raise TypeError(f"feed_context must be True or False, got {feed_context!r}")
         self.vocab_size, self.feed_context = vocab_size, feed_context
         fed = memory_size if feed_context else 0
-        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
-        self.rnn = nn.GRU(embed_size + fed, hidden_size, batch_first=True)
+        self.rnn = nn.GRU(embed_dim + fed, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size + fed, vocab_size)
 
@@ -110,14 +110,14 @@ class AttentionDecoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *, attention: str = "multiplicative",
+        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, attention: str = "multiplicative",
         dropout: float = 0.0,
     ):
         super().__init__()
         self.vocab_size = vocab_size
-        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
-        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+        self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
         self.attention = make_attention(attention, hidden_size, memory_size)
         self.combine = nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -152,7 +152,7 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
     @classmethod
     def build(
-        cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128,
+        cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128,
         attention: str | None = "multiplicative", dropout: float = 0.0, feed_context: bool = True,
     ) -> Seq2Seq:
         """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder.
@@ -163,12 +163,12 @@ class Seq2Seq(RecordsSettings, nn.Module):
             raise ValueError(f"hidden_size must be an even int ≥ 2 (half of it per encoder direction), got {hidden_size!r}")
         if attention is not None and feed_context is not True:
             raise ValueError("feed_context is an option of the plain decoder; pass attention=None with it")
-        encoder = Encoder(src_vocab_size, embed_size, hidden_size // 2, dropout=dropout)
+        encoder = Encoder(src_vocab_size, embed_dim, hidden_size // 2, dropout=dropout)
         if attention is None:
-            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, dropout=dropout,
+            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, dropout=dropout,
                                                           feed_context=feed_context)
         else:
-            decoder = AttentionDecoder(tgt_vocab_size, embed_size, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
+            decoder = AttentionDecoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
         return cls(encoder, decoder)
 
     @property

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_choice, check_positive, check_probability
+from ..checks import check_positive, check_probability
 from ..sequences import check_lengths, last_real_state, pack, unpack
-from .seq2vec import CELLS
+from .cells import recurrent_layer
 from .settings import RecordsSettings
 
 
@@ -39,11 +39,9 @@ class SequenceRegressor(RecordsSettings, nn.Module):
     ):
         super().__init__()
         check_positive(in_features=in_features, out_features=out_features, hidden_size=hidden_size, num_layers=num_layers)
-        check_choice("cell", cell, CELLS)
         check_probability(dropout=dropout)
         self.in_features, self.every_step, self.residual = in_features, every_step, residual
-        self.rnn = CELLS[cell](in_features, hidden_size, num_layers=num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = recurrent_layer(cell, in_features, hidden_size, num_layers=num_layers, dropout=dropout)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, out_features)
 

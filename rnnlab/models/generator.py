@@ -50,17 +50,17 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def start(self, features: torch.Tensor) -> State:
-        """The decoder state before the first token: ``{"h": (B, layers, H), "features": (B, F)}`` (batch on dim 0)."""
+        """The decoder state before the first token: ``{"hidden": (B, layers, H), "features": (B, F)}`` (batch on dim 0)."""
         features = _check_features(features, self.feature_size)
-        h = torch.tanh(self.init(features)).view(-1, self.num_layers, self.hidden_size)
-        return {"h": h, "features": features}
+        hidden = torch.tanh(self.init(features)).view(-1, self.num_layers, self.hidden_size)
+        return {"hidden": hidden, "features": features}
 
     def _run(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         x = self.embed(tokens)  # (B, L, E)
         if self.feed_features:
             x = torch.cat([x, state["features"].unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
-        outputs, h = self.rnn(x, state["h"].transpose(0, 1).contiguous())
-        return self.out(outputs), {"h": h.transpose(0, 1), "features": state["features"]}
+        outputs, hidden = self.rnn(x, state["hidden"].transpose(0, 1).contiguous())  # GRU state is (layers, B, H)
+        return self.out(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step: previous tokens ``(B,)`` → logits ``(B, V)`` and the next state."""

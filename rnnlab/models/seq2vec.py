@@ -15,9 +15,9 @@ from torch import nn
 
 from ..checks import check_choice, check_positive, check_probability
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
+from .cells import recurrent_layer
 from .settings import RecordsSettings
 
-CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "mean", "max", "mean+max")
 
 
@@ -69,7 +69,6 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         super().__init__()
         check_positive(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden_size=hidden_size,
                        num_layers=num_layers)
-        check_choice("cell", cell, CELLS)
         check_choice("pooling", pooling, POOLINGS)
         check_probability(dropout=dropout, word_dropout=word_dropout)
         if padding_idx is not None and not 0 <= padding_idx < vocab_size:
@@ -79,8 +78,8 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         self.vocab_size, self.pooling, self.word_dropout, self.mask_padding = vocab_size, pooling, word_dropout, mask_padding
         self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
-                               dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = recurrent_layer(cell, embed_dim, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                                   dropout=dropout)
         self.drop = nn.Dropout(dropout)
         width = hidden_size * self.directions * (2 if pooling == "mean+max" else 1)
         self.head = nn.Linear(width, num_classes)

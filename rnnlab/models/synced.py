@@ -40,18 +40,18 @@ class FrameRNN(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128, num_layers: int = 1,
         bidirectional: bool = False,
     ):
         super().__init__()
-        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size), ("embed_size", embed_size),
+        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
             positive_int(name, value)
         if not isinstance(bidirectional, bool):
             raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
         self.src_vocab_size, self.bidirectional = src_vocab_size, bidirectional
-        self.embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD)
-        self.rnn = nn.GRU(embed_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=PAD)
+        self.rnn = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
         self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
 
     def forward(self, frames: torch.Tensor, lengths: Any) -> torch.Tensor:
@@ -71,14 +71,14 @@ class SyncedTagger(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128, num_layers: int = 1,
         bidirectional: bool = False, delay: bool = False,
     ):
         super().__init__()
         if not isinstance(delay, bool):
             raise TypeError(f"delay must be True or False, got {delay!r}")
         self.delay = delay
-        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_size=embed_size, hidden_size=hidden_size,
+        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
                             num_layers=num_layers, bidirectional=bidirectional)
 
     def frames(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

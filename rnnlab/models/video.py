@@ -19,9 +19,8 @@ import torch
 from torch import nn
 
 from ..sequences import check_lengths, lengths_to_mask, masked_mean, pack, unpack
+from .cells import recurrent_layer
 from .settings import RecordsSettings
-
-RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
 def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Tensor:
@@ -43,29 +42,29 @@ def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Te
 
 
 class FrameCNN(RecordsSettings, nn.Module):
-    """Frames ``(B, T, S, S)`` → features ``(B, T, features)``: two strided conv–ReLU blocks, then a linear layer.
+    """Frames ``(B, T, S, S)`` → features ``(B, T, feature_size)``: two strided conv–ReLU blocks, then a linear layer.
 
     The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in the
     features: position over time is what the RNN needs to see motion.
     """
 
-    def __init__(self, size: int = 32, features: int = 64, channels: tuple[int, int] = (8, 16)) -> None:
+    def __init__(self, size: int = 32, feature_size: int = 64, channels: tuple[int, int] = (8, 16)) -> None:
         super().__init__()
         if not isinstance(size, int) or size < 4 or size % 4:
             raise ValueError(f"size must be a positive multiple of 4 (two stride-2 convolutions), got {size!r}")
-        self.size, self.features = size, features
+        self.size, self.feature_size = size, feature_size
         self.convs = nn.Sequential(
             nn.Conv2d(1, channels[0], 5, stride=2, padding=2), nn.ReLU(),
             nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1), nn.ReLU(),
         )
-        self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[1] * (size // 4) ** 2, features), nn.ReLU())
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[1] * (size // 4) ** 2, feature_size), nn.ReLU())
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.size)
         batch, frames = videos.shape[:2]
         mask = lengths_to_mask(lengths, frames)
         real = videos[mask].unsqueeze(1)  # (real frames, 1, S, S): time folded into the batch, padding skipped
-        out = videos.new_zeros(batch, frames, self.features)
+        out = videos.new_zeros(batch, frames, self.feature_size)
         out[mask] = self.project(self.convs(real))
         return out
 
@@ -77,17 +76,15 @@ class VideoClassifier(RecordsSettings, nn.Module):
     backward state after its first frame). Output: ``(B, num_classes)`` or ``(B, T, num_classes)``.
     """
 
-    def __init__(self, num_classes: int, *, per_frame: bool = False, rnn: str = "gru", hidden: int = 64,
-                 bidirectional: bool = False, size: int = 32, features: int = 64) -> None:
+    def __init__(self, num_classes: int, *, per_frame: bool = False, cell: str = "gru", hidden_size: int = 64,
+                 bidirectional: bool = False, size: int = 32, feature_size: int = 64) -> None:
         super().__init__()
-        if rnn not in RNNS:
-            raise ValueError(f"rnn must be one of {sorted(RNNS)}, got {rnn!r}")
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
         self.per_frame, self.bidirectional = per_frame, bidirectional
-        self.cnn = FrameCNN(size, features)
-        self.rnn = RNNS[rnn](features, hidden, batch_first=True, bidirectional=bidirectional)
-        self.head = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
+        self.cnn = FrameCNN(size, feature_size)
+        self.rnn = recurrent_layer(cell, feature_size, hidden_size, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def _encode(self, videos: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, Any]:
         """RNN outputs ``(B, T, H·directions)`` (zeros on padding) and final states, for clips of any lengths."""
@@ -114,12 +111,12 @@ class VideoClassifier(RecordsSettings, nn.Module):
 class _FrameBaseline(RecordsSettings, nn.Module):
     """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature vector per clip."""
 
-    def __init__(self, num_classes: int, *, hidden: int = 64, size: int = 32, features: int = 64) -> None:
+    def __init__(self, num_classes: int, *, hidden_size: int = 64, size: int = 32, feature_size: int = 64) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
-        self.cnn = FrameCNN(size, features)
-        self.head = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.cnn = FrameCNN(size, feature_size)
+        self.head = nn.Sequential(nn.Linear(feature_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_classes))
 
 
 class MiddleFrameClassifier(_FrameBaseline):
