@@ -101,12 +101,13 @@ def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss
     return batch_loss
 
 
-def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any) -> None:
+def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_positive(epochs=epochs)
     check_number("clip_grad", clip_grad, above=0, optional=True)
     check_int("patience", patience, minimum=1, optional=True)
+    check_number("min_delta", min_delta, minimum=0)
     try:
         if len(train_loader) == 0:
             raise ValueError("train_loader is empty: it yields no batches")
@@ -123,10 +124,11 @@ def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, d
     return total / max(count, 1)
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
+def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks for."""
     if math.isnan(value):
         return False
-    return best is None or (value < best if mode == "min" else value > best)
+    return best is None or (value < best - min_delta if mode == "min" else value > best + min_delta)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -191,6 +193,7 @@ def fit(
     clip_grad: float | None = None,
     device: str | torch.device | None = None,
     patience: int | None = None,
+    min_delta: float = 0.0,
     monitor: str = "val_loss",
     mode: str | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
@@ -205,7 +208,9 @@ def fit(
       replaces both for models that need the whole batch (e.g. teacher forcing with a masked loss).
     - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
-      else maximised, unless ``mode`` says otherwise); the best weights are restored at the end.
+      else maximised, unless ``mode`` says otherwise); the best weights are restored at the end. An epoch
+      counts as an improvement only when it beats the best so far by more than ``min_delta`` (as in Keras's
+      ``EarlyStopping``): a loss still creeping down by crumbs has reached its plateau.
     - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
       epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
       run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
@@ -213,7 +218,7 @@ def fit(
     - Each epoch pins the loader's pass (`pin_epoch`), so a run never depends on earlier uses of the
       same loader. The model ends in train mode, with the best weights when early stopping is on.
     """
-    _check_fit_args(model, train_loader, epochs, clip_grad, patience)
+    _check_fit_args(model, train_loader, epochs, clip_grad, patience, min_delta)
     if checkpoint is not None:
         check_writable(Path(checkpoint).parent)
     device = pick_device(device)
@@ -280,7 +285,7 @@ def fit(
         if patience is not None:
             if monitor not in row:
                 raise KeyError(f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}")
-            if _improved(row[monitor], best, mode):
+            if _improved(row[monitor], best, mode, min_delta):
                 best, waited, history.best_epoch = row[monitor], 0, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
