@@ -79,7 +79,8 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     if not _is_int(value):
         raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {_given(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be an int {_bounds(minimum, maximum)}, got {value!r}")
+        wanted = "a positive int" if (minimum, maximum) == (1, None) else f"an int {_bounds(minimum, maximum)}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
 
 

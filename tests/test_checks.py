@@ -1,7 +1,6 @@
 """rnnlab.checks: wrong type → TypeError, wrong value → ValueError, both naming the argument and what came.
 
-Also: the inline copies of the int check cannot come back (a scan of the package's source), and
-`rnnlab.eval_mode` puts every submodule's mode back, even when the block raises.
+Also: the inline copies of the int check cannot come back (a scan of the package's source).
 """
 
 from __future__ import annotations
@@ -39,8 +38,11 @@ def test_anything_but_an_int_is_a_type_error_naming_the_argument(value, name):
 @given(minimum=st.integers(-100, 100), below=st.integers(1, 1000))
 def test_an_int_under_the_minimum_is_a_value_error_showing_it(minimum, below):
     value = minimum - below
-    with pytest.raises(ValueError, match=rf"^size must be an int ≥ {minimum}, got {value}$"):
+    wanted = "a positive int" if minimum == 1 else f"an int ≥ {minimum}"
+    with pytest.raises(ValueError, match=rf"^size must be {wanted}, got {value}$"):
         check_int("size", value, minimum=minimum)
+    with pytest.raises(ValueError, match=rf"^size must be an int ≤ {-minimum}, got {-value}$"):
+        check_int("size", -value, maximum=-minimum)
 
 
 @FAST
@@ -162,25 +164,36 @@ def test_the_scan_would_catch_one():
     assert not inline_int_check("if not isinstance(flag, bool):")
 
 
-class _Frozen(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.frozen, self.trained = nn.Dropout(0.5), nn.Dropout(0.5)
+def _models():
+    from rnnlab.distributed.parallel import LayerPerDeviceLSTM, PackedLSTMEncoder
+    from rnnlab.models.ctc import CTCTagger
+    from rnnlab.models.encoder_decoder import Seq2Seq
+    from rnnlab.models.forecast import SequenceRegressor
+    from rnnlab.models.generator import SequenceGenerator
+    from rnnlab.models.seq2vec import SequenceClassifier
+    from rnnlab.models.synced import SyncedTagger
+    from rnnlab.models.unroll import make_lstm
+    from rnnlab.models.video import VideoClassifier
+
+    return {
+        "SequenceClassifier": lambda h: SequenceClassifier(10, 2, hidden_size=h),
+        "SequenceRegressor": lambda h: SequenceRegressor(1, 1, hidden_size=h),
+        "SequenceGenerator": lambda h: SequenceGenerator(10, 4, hidden_size=h),
+        "SyncedTagger": lambda h: SyncedTagger(10, 10, hidden_size=h),
+        "CTCTagger": lambda h: CTCTagger(10, 10, hidden_size=h),
+        "Seq2Seq.build": lambda h: Seq2Seq.build(10, 10, hidden_size=h),
+        "VideoClassifier": lambda h: VideoClassifier(3, hidden_size=h),
+        "LayerPerDeviceLSTM": lambda h: LayerPerDeviceLSTM(3, h, ["cpu"]),
+        "PackedLSTMEncoder": lambda h: PackedLSTMEncoder(3, h),
+        "make_lstm": lambda h: make_lstm(3, h),
+    }
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_eval_mode_restores_every_submodule_also_on_error(training):
-    model = _Frozen().train(training)
-    model.frozen.eval()
-    before = [m.training for m in model.modules()]
-    with rnnlab.eval_mode(model) as inside:
-        assert inside is model and not any(m.training for m in model.modules())
-    assert [m.training for m in model.modules()] == before
-    with pytest.raises(RuntimeError, match="boom"), rnnlab.eval_mode(model):
-        raise RuntimeError("boom")
-    assert [m.training for m in model.modules()] == before
-
-
-def test_eval_mode_needs_a_module():
-    with pytest.raises(TypeError, match="eval_mode needs an nn.Module, got str"), rnnlab.eval_mode("model"):
-        pass
+@pytest.mark.parametrize("model", sorted(_models()))
+def test_every_model_says_the_same_about_a_bad_hidden_size(model):
+    """One convention: a float hidden_size is a TypeError, a zero one a ValueError, in every model."""
+    build = _models()[model]
+    with pytest.raises(TypeError, match=r"^hidden_size must be an int, got float 8\.0$"):
+        build(8.0)
+    with pytest.raises(ValueError, match=r"^hidden_size must be (a positive int|an int ≥ 2), got 0$"):
+        build(0)
