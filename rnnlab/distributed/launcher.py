@@ -30,8 +30,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_int, check_number, check_positive
-
 RESULT_DIR_ENV = "RNNLAB_RESULT_DIR"
 _KEEP_LINES = 400
 _PEER_ERRORS = ("DistBackendError", "Connection closed by peer", "Connection reset by peer", "ProcessGroupGloo")
@@ -66,6 +64,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def check_port(port: Any) -> int:
     """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise TypeError or ValueError."""
+    from ..checks import check_int  # here, not at the top: workers load this file on its own, outside the package
+
     port = check_int("port", port, minimum=1, maximum=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -102,6 +102,8 @@ def last_traceback(output: str) -> str:
 
 
 def _check_launch_args(nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any) -> None:
+    from ..checks import check_number, check_positive  # here, not at the top: see check_port
+
     check_positive(nprocs=nprocs)  # the number of worker processes
     if not isinstance(module, str) or not module or module.startswith("-"):
         raise ValueError(f"module must be a module name such as 'rnnlab.distributed.train', got {module!r}")
