@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from ..sequences import BucketBatchSampler, collate_padded
+from ..samplers import BucketBatchSampler
+from ..sequences import collate_padded
 from .vocab import Vocab
 
 Tokenizer = Callable[[str], list[str]]

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..sequences import BucketBatchSampler, pad_sequences
+from ..samplers import BucketBatchSampler
+from ..sequences import pad_sequences
 
 __all__ = ["batchings", "predict_batched", "predictions_by_batching"]
 
