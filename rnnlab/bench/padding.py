@@ -29,7 +29,8 @@ from torch import nn
 
 from ..checks import check_number, check_positive
 from ..config import budget, pick_device
-from ..sequences import BucketBatchSampler, check_lengths, masked_mean, pack, padding_waste, unpack
+from ..samplers import BucketBatchSampler, padding_waste
+from ..sequences import check_lengths, masked_mean, pack, unpack
 
 STRATEGIES = ("naive", "packed", "bucketed", "token_budget")
 

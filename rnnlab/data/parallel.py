@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..checks import check_positive
-from ..sequences import BucketBatchSampler, collate_padded
+from ..samplers import BucketBatchSampler
+from ..sequences import collate_padded
 from .vocab import Vocab
 
 Tokenizer = Callable[[str], list[str]]

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import DataLoader
 
-from ..sequences import BucketBatchSampler, collate_padded, pad_sequences
+from ..samplers import BucketBatchSampler
+from ..sequences import collate_padded, pad_sequences
 from .shipped import read_text
 from .splits import split_items
 from .vocab import Vocab, word_tokens

@@ -48,7 +48,8 @@ from ..data.vocab import BOS, EOS, Vocab, word_tokens
 from ..models.seq2vec import SequenceClassifier
 from ..models.synced import SyncedTagger
 from ..modes import eval_mode
-from ..sequences import BucketBatchSampler, collate_padded, masked_cross_entropy
+from ..samplers import BucketBatchSampler
+from ..sequences import collate_padded, masked_cross_entropy
 from ..train import load_checkpoint, save_checkpoint, to_device
 from .launcher import free_port, report
 from .loss import AVERAGES, average_loss
@@ -74,7 +75,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout of the sentiment model (each rank draws its own masks)")
     parser.add_argument("--average", choices=AVERAGES, default="global",
                         help="global: loss sum / item count over ALL ranks (exact); rank: each rank's own mean")
-    parser.add_argument("--bucket", action="store_true", help="batches of similar lengths (rnnlab.sequences.BucketBatchSampler)")
+    parser.add_argument("--bucket", action="store_true", help="batches of similar lengths (rnnlab.samplers.BucketBatchSampler)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per process)")
     parser.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint here at the end (rank 0)")
     parser.add_argument("--log-every", type=int, default=20, help="rank 0 prints the mean loss every this many steps")
@@ -148,7 +149,7 @@ def make_loader(samples: Sequence[Sample], global_batch: int, rank: int, world_s
     All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions ``r, r+N, ...``,
     so at step ``k`` the ranks together hold exactly the samples one process would get as batch ``k``.
     Tails that do not fill a whole global batch are dropped, so every world size takes the same steps.
-    ``bucket=True`` uses `rnnlab.sequences.BucketBatchSampler` instead (batches of similar lengths: less
+    ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches of similar lengths: less
     padding, faster, but no longer the same batches as one process would draw).
     """
     check_positive(world_size=world_size)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..modes import eval_mode
-from ..sequences import BucketBatchSampler, pad_sequences
+from ..samplers import BucketBatchSampler
+from ..sequences import pad_sequences
 
 __all__ = ["batchings", "predict_batched", "predictions_by_batching"]
 

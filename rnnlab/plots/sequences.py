@@ -10,7 +10,8 @@ import torch
 from matplotlib.colors import ListedColormap
 
 from ..checks import check_positive
-from ..sequences import check_lengths, lengths_to_mask, padding_waste
+from ..samplers import padding_waste
+from ..sequences import check_lengths, lengths_to_mask
 
 __all__ = ["plot_batches", "plot_exposure_bias", "plot_padding_bench"]
 

@@ -4,7 +4,7 @@ import pytest
 
 from rnnlab.bench.padding import lognormal_lengths
 from rnnlab.plots.sequences import plot_batches, plot_exposure_bias, plot_padding_bench
-from rnnlab.sequences import BucketBatchSampler
+from rnnlab.samplers import BucketBatchSampler
 
 
 def test_figures_draw():
