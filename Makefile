@@ -28,7 +28,7 @@ test: setup
 	rm -rf $(QUICK_RUNS) build/site-quick
 	RNNLAB_QUICK=1 RNNLAB_CACHE=0 RNNLAB_EXECUTED_DIR=$(QUICK_RUNS) $(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not site"
 	$(PY) -m rnnlab book --mode quick --no-execute --executed $(QUICK_RUNS) --out build/site-quick
-	RNNLAB_SITE=build/site-quick $(PY) -m pytest -m site tests/test_site.py
+	RNNLAB_SITE=build/site-quick $(PY) -m pytest -m site tests/e2e/test_site.py
 
 # The site from full-mode runs (train-once cache on); chapters run again only when they or rnnlab changed.
 book: setup

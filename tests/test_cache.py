@@ -146,7 +146,8 @@ def _hash_sensitive_key():
 def test_key_is_the_same_in_another_process():
     """String hashing changes between processes; a key must not (else nothing would ever load after a restart)."""
     env = os.environ | {"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import {__name__} as t; print(t._hash_sensitive_key())"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the package ``tests`` lies
+    code = f"import sys; sys.path.insert(0, {root!r}); import {__name__} as t; print(t._hash_sensitive_key())"
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert there.stdout.strip() == _hash_sensitive_key()
 

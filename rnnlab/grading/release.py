@@ -5,8 +5,8 @@ or the working tree less what .gitignore names when there is no git) into ``DIR`
 
 - ``exercises/source/``: the masters, with solutions and hidden tests;
 - ``exercises/autograder/``: the autograder archives and solution notebooks built from them;
-- the tests that need the masters (``tests/test_exercises.py``, ``tests/test_grading.py``,
-  ``tests/test_sandbox.py``): the learner copy's ``make test`` runs without them;
+- the tests that need the masters (``tests/project/test_exercises.py`` and ``tests/grading/``): the
+  learner copy's ``make test`` runs without them;
 
 then checks the copy: no file may hold an Otter solution or hidden-test marker, and every student
 notebook's tests must be visible ones. The README of the copy opens with a note saying what it is.
@@ -25,8 +25,7 @@ from pathlib import Path
 
 from .build import ROOT
 
-LEFT_OUT = ("exercises/source/", "exercises/autograder/", "tests/test_exercises.py", "tests/test_grading.py",
-            "tests/test_sandbox.py")
+LEFT_OUT = ("exercises/source/", "exercises/autograder/", "tests/project/test_exercises.py", "tests/grading/")
 MARKER = ".rnnlab-release"  # a folder holding it may be replaced by a new release
 # Otter Assign's markers: any of them in a learner's file would mean a solution or a hidden test got out.
 # (Spelled in pieces, so that this file does not hold them itself.)
