@@ -28,7 +28,7 @@ from .modes import eval_mode
 from .nested import map_tensors
 
 BatchLoss = Callable[[nn.Module, Any], torch.Tensor]
-CHECKPOINT_FORMAT = "rnnlab-checkpoint-2"
+CHECKPOINT_FORMAT = "rnnlab-checkpoint-3"  # 3: early stopping also saves its min_delta reference
 
 
 @dataclass
@@ -208,9 +208,10 @@ def fit(
       replaces both for models that need the whole batch (e.g. teacher forcing with a masked loss).
     - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
-      else maximised, unless ``mode`` says otherwise); the best weights are restored at the end. An epoch
-      counts as an improvement only when it beats the best so far by more than ``min_delta`` (as in Keras's
-      ``EarlyStopping``): a loss still creeping down by crumbs has reached its plateau.
+      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a row
+      have not moved it more than ``min_delta`` beyond its last such step (as Keras's ``EarlyStopping``
+      counts improvements), so a loss still creeping down by crumbs has reached its plateau. The weights
+      of the best epoch, crumbs included, are restored at the end.
     - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
       epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
       run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
@@ -229,7 +230,9 @@ def fit(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
-    history, start, best, best_state, waited = History(), 1, None, None, 0
+    # best: the best monitored value so far (its weights are the ones kept); reference: the value of the last
+    # step forward of more than min_delta, from which patience counts (the two coincide when min_delta is 0)
+    history, start, best, reference, best_state, waited = History(), 1, None, None, None, 0
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH to resume from")
@@ -237,6 +240,7 @@ def fit(
             state = load_checkpoint(checkpoint, model, optimizer)
             history = History.from_dict(state["history"])
             start, best, waited, best_state = state["epoch"] + 1, state["best"], state["waited"], state["best_state"]
+            reference = state["reference"]
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
@@ -285,16 +289,19 @@ def fit(
         if patience is not None:
             if monitor not in row:
                 raise KeyError(f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}")
-            if _improved(row[monitor], best, mode, min_delta):
-                best, waited, history.best_epoch = row[monitor], 0, epoch
+            if _improved(row[monitor], best, mode):
+                best, history.best_epoch = row[monitor], epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if _improved(row[monitor], reference, mode, min_delta):
+                reference, waited = row[monitor], 0
             else:
                 waited += 1
                 stop = waited >= patience
         history.stopped_early = stop
         if checkpoint is not None:
             save_checkpoint(
-                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, waited=waited,
+                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, reference=reference,
+                waited=waited,
                 best_state=best_state, rng=_rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
             )
