@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_bool
+from .checks import check_bool, check_str
 from .config import cache_enabled, is_quick, seed_everything
 from .train import CHECKPOINT_FORMAT, History, check_writable, fit
 
@@ -302,7 +302,7 @@ def training_key(
 
 
 def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not name.isidentifier():
+    if not check_str("name", name).isidentifier():
         raise ValueError(f"name must be a short identifier such as 'dates_attention', got {name!r}")
 
 

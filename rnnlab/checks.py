@@ -31,6 +31,7 @@ __all__ = [
     "check_number",
     "check_positive",
     "check_probability",
+    "check_str",
     "check_tokens",
 ]
 
@@ -137,13 +138,20 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_str(name: str, value: Any) -> str:
+    """``value`` if it is a ``str`` (a name, a text); ``TypeError`` for anything else. What it must hold is the caller's check."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_given(value)}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict[str, Any]) -> str:
     """``value`` if it is one of the names in ``choices`` (a tuple, or a dict's keys).
 
     ``TypeError`` if it is not a string (``cell=nn.GRU`` instead of ``cell="gru"``), ``ValueError``
     if it is a string that is not one of them.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # the choices are names: say which, not just "a string"
         raise TypeError(f"{name} must be one of {sorted(choices)} (a string), got {_given(value)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")

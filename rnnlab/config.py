@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .checks import check_int, check_number
+from .checks import check_int, check_number, check_str
 
 T = TypeVar("T")
 
@@ -178,8 +178,8 @@ def expect(name: str, value: Any, *, full: float, quick: float, higher_is_better
     NaN never passes. Met or missed, the check is recorded for `claims` (a re-run of the same name
     replaces its earlier record). Returns the value so a cell can keep using it.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"expect(): name must be a non-empty string, got {name!r}")
+    if not check_str("expect(): name", name).strip():
+        raise ValueError(f"expect(): name must be a non-empty string, got {name!r}")
     measured = _as_float(name, "value", value)
     full_target, quick_target = _as_float(name, "full", full), _as_float(name, "quick", quick)
     if math.isnan(full_target) or math.isnan(quick_target):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import rnnlab
-from rnnlab.checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_tokens
+from rnnlab.checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_str, check_tokens
 
 FAST = settings(max_examples=40, deadline=None)
 PACKAGE = Path(rnnlab.__file__).resolve().parent
@@ -197,3 +197,9 @@ def test_every_model_says_the_same_about_a_bad_hidden_size(model):
         build(8.0)
     with pytest.raises(ValueError, match=r"^hidden_size must be (a positive int|an int ≥ 2), got 0$"):
         build(0)
+
+
+def test_check_str():
+    assert check_str("name", "dates") == "dates"
+    with pytest.raises(TypeError, match="name must be a string, got int 3"):
+        check_str("name", 3)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ..checks import check_int, check_positive
+from ..checks import check_int, check_positive, check_str
 from .vocab import Vocab, char_tokens
 
 __all__ = ["ALPHABET", "copy_pairs", "copy_vocab"]
@@ -33,7 +33,7 @@ def copy_pairs(
         raise TypeError(f"lengths must be a non-empty sequence of ints such as range(5, 51), got {lengths!r}")
     for i, n in enumerate(lengths):
         check_int(f"lengths[{i}]", n, minimum=1)
-    if not isinstance(alphabet, str) or len(set(alphabet)) < 2 or len(set(alphabet)) != len(alphabet):
+    if len(set(check_str("alphabet", alphabet))) < 2 or len(set(alphabet)) != len(alphabet):
         raise ValueError(f"alphabet must be a str of at least 2 distinct characters, got {alphabet!r}")
     per_length = -(-count // len(lengths))
     if per_length > len(alphabet) ** min(lengths) // 2:

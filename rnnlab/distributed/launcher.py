@@ -102,10 +102,10 @@ def last_traceback(output: str) -> str:
 
 
 def _check_launch_args(nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any) -> None:
-    from ..checks import check_number, check_positive  # here, not at the top: see check_port
+    from ..checks import check_number, check_positive, check_str  # here, not at the top: see check_port
 
     check_positive(nprocs=nprocs)  # the number of worker processes
-    if not isinstance(module, str) or not module or module.startswith("-"):
+    if not check_str("module", module) or module.startswith("-"):
         raise ValueError(f"module must be a module name such as 'rnnlab.distributed.train', got {module!r}")
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise TypeError(f"args must be a list of strings (command-line arguments), got {args!r}")
