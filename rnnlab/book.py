@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .cache import source_hash
+from .checks import check_choice
 
 __all__ = ["build_site", "stale_chapters", "chapter_stamp"]
 
@@ -47,8 +48,7 @@ def _sha(parts: Sequence[bytes]) -> str:
 
 def chapter_stamp(chapter: Path, mode: str) -> str:
     """A hash of what an executed chapter depends on: its cells, ``rnnlab``'s source, the mode."""
-    if mode not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+    check_choice("mode", mode, ("quick", "full"))
     notebook = nbformat.read(chapter, as_version=4)
     cells = [f"{c.cell_type}\0{c.source}".encode() for c in notebook.cells]
     return _sha([mode.encode(), *cells, source_hash().encode()])

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .cache import train_cached
-from .checks import check_number, check_positive
+from .checks import check_number, check_positive, check_str
 from .data.vocab import BOS, UNK, Vocab
 from .models.ctc import CTCTagger, ctc_loss
 from .models.encoder_decoder import Seq2Seq, seq2seq_loss
@@ -117,9 +117,7 @@ class Translator:
 
     def source_tokens(self, text: str) -> list[str]:
         """The tokens the model reads for ``text`` (after truncation, if on); raises ``ValueError`` if empty or too long."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        tokens = self.tokenize(text)
+        tokens = self.tokenize(check_str("text", text))
         if not tokens:
             raise ValueError(f"text {text[:40]!r} has nothing to translate (no tokens)")
         if len(tokens) > self.max_input_tokens:

@@ -37,7 +37,7 @@ def test_stamp_covers_rnnlab_source_and_rejects_unknown_modes(tmp_path, monkeypa
     one = chapter_stamp(chapter, "full")
     monkeypatch.setattr(book, "source_hash", lambda: "rnnlab edited twice")
     assert len({before, one, chapter_stamp(chapter, "full")}) == 3
-    with pytest.raises(ValueError, match="mode must be 'quick' or 'full'"):
+    with pytest.raises(ValueError, match=r"mode must be one of \['full', 'quick'\]"):
         chapter_stamp(chapter, "fast")
 
 

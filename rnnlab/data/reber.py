@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from ..checks import check_int, check_number, check_positive
+from ..checks import check_int, check_number, check_positive, check_str
 
 ALPHABET = "BTPSXVE"
 # state -> [(symbol, next state)]; state 0 follows the initial B, state 5 can only emit E (-1 = done).
@@ -52,8 +52,7 @@ def embedded_reber_string(rng: random.Random) -> str:
 
 def is_reber(s: str) -> bool:
     """True when ``s`` is a string of the Reber grammar."""
-    if not isinstance(s, str):
-        raise TypeError(f"s must be a str, got {type(s).__name__}")
+    check_str("s", s)
     if len(s) < 2 or s[0] != "B":
         return False
     state = 0
@@ -67,8 +66,7 @@ def is_reber(s: str) -> bool:
 
 def is_embedded_reber(s: str) -> bool:
     """True when ``s`` is an embedded Reber string (matching ``T``/``P`` around a Reber string)."""
-    if not isinstance(s, str):
-        raise TypeError(f"s must be a str, got {type(s).__name__}")
+    check_str("s", s)
     return len(s) >= 9 and s[0] == "B" and s[-1] == "E" and s[1] in "TP" and s[-2] == s[1] and is_reber(s[2:-2])
 
 

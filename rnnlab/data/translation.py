@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
-from ..checks import check_int
+from ..checks import check_int, check_str
 from .shipped import read_text
 from .splits import split_indices
 from .vocab import word_tokens
@@ -40,9 +40,7 @@ _ELISION = re.compile(r"^(\w+')(\w.*)$")
 
 def normalise(text: str) -> str:
     """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII spaces."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE).lower().replace("’", "'").replace("‘", "'")
+    text = unicodedata.normalize("NFC", check_str("text", text)).translate(_INVISIBLE).lower().replace("’", "'").replace("‘", "'")
     return " ".join(text.split())
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..checks import check_positive
+from ..checks import check_number, check_positive
 
 # Rough per-GPU all-reduce bandwidths (bytes/s) and per-message latencies (s) of common links.
 LINKS: dict[str, tuple[float, float]] = {
@@ -66,8 +66,8 @@ def ring_bytes_per_worker(grad_bytes: int, world_size: int) -> float:
 
 def all_reduce_seconds(grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0) -> float:
     """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's bandwidth (bytes/s)."""
-    if not bandwidth > 0 or latency < 0:
-        raise ValueError(f"bandwidth must be > 0 and latency ≥ 0, got {bandwidth!r}, {latency!r}")
+    check_number("bandwidth", bandwidth, above=0)  # bytes/s
+    check_number("latency", latency, minimum=0)  # seconds
     return 2 * (world_size - 1) * latency + ring_bytes_per_worker(grad_bytes, world_size) / bandwidth
 
 
@@ -84,8 +84,7 @@ def cost_table(grad_bytes: int, compute_seconds: float, world_sizes: Sequence[in
                links: dict[str, tuple[float, float]] | None = None) -> list[CostRow]:
     """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the share of a
     step spent communicating when ``compute_seconds`` of forward+backward do not overlap with it."""
-    if not compute_seconds > 0:
-        raise ValueError(f"compute_seconds must be > 0, got {compute_seconds!r}")
+    check_number("compute_seconds", compute_seconds, above=0)
     rows = []
     for link, (bandwidth, latency) in (links or LINKS).items():
         for n in world_sizes:

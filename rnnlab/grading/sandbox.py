@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checks import check_int
+from ..checks import check_int, check_str
 
 NOBODY = 65534  # the uid/gid grading drops to when it runs as root
 FILE_BYTES = 256 * 2**20
@@ -68,8 +68,7 @@ class Limits:
 
 def parse_size(text: str) -> int:
     """Bytes in a size such as ``"4G"``, ``"512M"`` or ``"1048576"`` (K, M, G, T are powers of 1024)."""
-    if not isinstance(text, str):
-        raise TypeError(f"size must be a str, got {type(text).__name__}")
+    check_str("size", text)
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not match:
         raise ValueError(f"size must look like 4G, 512M or a number of bytes, got {text!r}")

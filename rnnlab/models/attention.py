@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import check_choice
 from .settings import RecordsSettings
 
 __all__ = ["AdditiveAttention", "Attention", "MultiplicativeAttention", "make_attention", "masked_softmax"]
@@ -95,8 +96,5 @@ class MultiplicativeAttention(Attention):
 
 def make_attention(kind: str, query_size: int, memory_size: int) -> Attention:
     """``"additive"`` (Bahdanau) or ``"multiplicative"`` (Luong) attention."""
-    if kind == "additive":
-        return AdditiveAttention(query_size, memory_size)
-    if kind == "multiplicative":
-        return MultiplicativeAttention(query_size, memory_size)
-    raise ValueError(f"attention must be 'additive' or 'multiplicative', got {kind!r}")
+    kinds = {"additive": AdditiveAttention, "multiplicative": MultiplicativeAttention}
+    return kinds[check_choice("attention", kind, kinds)](query_size, memory_size)

@@ -211,7 +211,7 @@ def test_sizes_read_and_print_in_powers_of_1024():
     assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == ["4 GiB", "512 MiB", "100 B"]
     with pytest.raises(ValueError, match="size must look like"):
         sandbox.parse_size("4 gigs")
-    with pytest.raises(TypeError, match="size must be a str"):
+    with pytest.raises(TypeError, match="size must be a string"):
         sandbox.parse_size(4)
     with pytest.raises(TypeError, match="memory must be an int"):
         sandbox.Limits(memory=1.5)
