@@ -26,7 +26,7 @@ from .config import pick_device
 from .nested import map_tensors
 
 BatchLoss = Callable[[nn.Module, Any], torch.Tensor]
-CHECKPOINT_FORMAT = "rnnlab-checkpoint-2"
+CHECKPOINT_FORMAT = "rnnlab-checkpoint-3"  # 3: early stopping also saves its min_delta reference
 
 
 @dataclass
@@ -99,7 +99,7 @@ def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss
     return batch_loss
 
 
-def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any) -> None:
+def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -108,6 +108,10 @@ def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, 
         raise ValueError(f"clip_grad must be a positive number or None, got {clip_grad!r}")
     if patience is not None and (not isinstance(patience, int) or patience < 1):
         raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)):
+        raise TypeError(f"min_delta must be a number, got {min_delta!r}")
+    if not 0 <= min_delta < math.inf:
+        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
     try:
         if len(train_loader) == 0:
             raise ValueError("train_loader is empty: it yields no batches")
@@ -125,10 +129,11 @@ def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, d
     return total / max(count, 1)
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
+def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks for."""
     if math.isnan(value):
         return False
-    return best is None or (value < best if mode == "min" else value > best)
+    return best is None or (value < best - min_delta if mode == "min" else value > best + min_delta)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -193,6 +198,7 @@ def fit(
     clip_grad: float | None = None,
     device: str | torch.device | None = None,
     patience: int | None = None,
+    min_delta: float = 0.0,
     monitor: str = "val_loss",
     mode: str | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
@@ -207,7 +213,10 @@ def fit(
       replaces both for models that need the whole batch (e.g. teacher forcing with a masked loss).
     - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
-      else maximised, unless ``mode`` says otherwise); the best weights are restored at the end.
+      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a row
+      have not moved it more than ``min_delta`` beyond its last such step (as Keras's ``EarlyStopping``
+      counts improvements), so a loss still creeping down by crumbs has reached its plateau. The weights
+      of the best epoch, crumbs included, are restored at the end.
     - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
       epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
       run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
@@ -215,7 +224,7 @@ def fit(
     - Each epoch pins the loader's pass (`pin_epoch`), so a run never depends on earlier uses of the
       same loader. The model ends in train mode, with the best weights when early stopping is on.
     """
-    _check_fit_args(model, train_loader, epochs, clip_grad, patience)
+    _check_fit_args(model, train_loader, epochs, clip_grad, patience, min_delta)
     if checkpoint is not None:
         check_writable(Path(checkpoint).parent)
     device = pick_device(device)
@@ -226,7 +235,9 @@ def fit(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
-    history, start, best, best_state, waited = History(), 1, None, None, 0
+    # best: the best monitored value so far (its weights are the ones kept); reference: the value of the last
+    # step forward of more than min_delta, from which patience counts (the two coincide when min_delta is 0)
+    history, start, best, reference, best_state, waited = History(), 1, None, None, None, 0
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH to resume from")
@@ -234,6 +245,7 @@ def fit(
             state = load_checkpoint(checkpoint, model, optimizer)
             history = History.from_dict(state["history"])
             start, best, waited, best_state = state["epoch"] + 1, state["best"], state["waited"], state["best_state"]
+            reference = state["reference"]
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
@@ -284,15 +296,18 @@ def fit(
             if monitor not in row:
                 raise KeyError(f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}")
             if _improved(row[monitor], best, mode):
-                best, waited, history.best_epoch = row[monitor], 0, epoch
+                best, history.best_epoch = row[monitor], epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if _improved(row[monitor], reference, mode, min_delta):
+                reference, waited = row[monitor], 0
             else:
                 waited += 1
                 stop = waited >= patience
         history.stopped_early = stop
         if checkpoint is not None:
             save_checkpoint(
-                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, waited=waited,
+                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, reference=reference,
+                waited=waited,
                 best_state=best_state, rng=_rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
             )

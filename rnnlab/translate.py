@@ -195,7 +195,8 @@ _LOSSES: dict[type, Callable[[Any, Any], torch.Tensor]] = {Seq2Seq: seq2seq_loss
 
 def train_translation(
     name: str, model: Seq2Seq | SyncedTagger | CTCTagger, loader: DataLoader, val_loader: DataLoader | None = None, *,
-    epochs: int, lr: float, seed: int, patience: int | None = None, lr_decay: float | None = None, progress: bool = True,
+    epochs: int, lr: float, seed: int, patience: int | None = None, min_delta: float = 0.0, lr_decay: float | None = None,
+    progress: bool = True,
 ) -> History:
     """Train a translation model once, under one rule for every kind: Adam at ``lr``, gradients clipped to norm 1.
 
@@ -205,7 +206,7 @@ def train_translation(
     A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a `SyncedTagger`
     on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on `synced_loader` batches (CTC).
     With ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
-    held-out loss and the best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed
+    held-out loss (lower by more than ``min_delta``) and the best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed
     batches (`fit` pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
     """
     batch_loss = next((loss for kind, loss in _LOSSES.items() if isinstance(model, kind)), None)
@@ -219,7 +220,8 @@ def train_translation(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = None if lr_decay is None else torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
     return train_cached(name, model, loader, val_loader, data=list(loader.dataset), seed=seed, epochs=epochs, optimizer=optimizer,
-                        batch_loss=batch_loss, clip_grad=1.0, patience=patience, scheduler=scheduler, progress=progress)
+                        batch_loss=batch_loss, clip_grad=1.0, patience=patience, min_delta=min_delta, scheduler=scheduler,
+                        progress=progress)
 
 
 def synced_translate(

@@ -241,3 +241,38 @@ def test_an_unwritable_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
     with pytest.raises(PermissionError, match="not_a_folder"):
         fit(_model(), _loader(), epochs=2, checkpoint=blocker / "run.pt", batch_loss=_counting(calls), progress=False)
     assert calls == []
+
+
+def test_min_delta_counts_crumbs_as_no_improvement():
+    # val_acc creeps up by 0.001 per epoch after epoch 2: with min_delta=0.01 that is a plateau (stop after
+    # patience=2 such epochs) yet the best epoch kept is the last crumb; with the default 0 every crumb is an
+    # improvement and the cap stops it.
+    def scores():
+        return iter([0.5, 0.9, 0.901, 0.902, 0.903, 0.904, 0.905])
+
+    crumbs = scores()
+    history = fit(_model(), _loader(), epochs=7, patience=2, min_delta=0.01, monitor="val_acc",
+                  evaluate=lambda m: {"val_acc": next(crumbs)}, progress=False)
+    assert history.stopped_early and len(history) == 4 and history.best_epoch == 4
+    crumbs = scores()
+    history = fit(_model(), _loader(), epochs=7, patience=2, monitor="val_acc",
+                  evaluate=lambda m: {"val_acc": next(crumbs)}, progress=False)
+    assert not history.stopped_early and len(history) == 7 and history.best_epoch == 7
+
+
+def test_patience_counts_from_the_last_step_larger_than_min_delta():
+    # 0.5 → 0.9 is a step; 0.905 and 0.908 are crumbs (waited 1, 2 → stop) unless patience=3, when 0.915 is 0.015
+    # beyond 0.9: a step, so patience starts again and the run goes to the cap.
+    values = [0.5, 0.9, 0.905, 0.908, 0.915, 0.916, 0.917]
+    for patience, epochs in [(2, 4), (3, 7)]:
+        crumbs = iter(values)
+        history = fit(_model(), _loader(), epochs=7, patience=patience, min_delta=0.01, monitor="val_acc",
+                      evaluate=lambda m, c=crumbs: {"val_acc": next(c)}, progress=False)
+        assert len(history) == epochs and history.stopped_early == (epochs < 7)
+
+
+@pytest.mark.parametrize(("min_delta", "error"), [(-0.1, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
+                                                  ("0.1", TypeError), (True, TypeError)])
+def test_min_delta_must_be_a_finite_non_negative_number(min_delta, error):
+    with pytest.raises(error, match="min_delta"):
+        fit(_model(), _loader(), epochs=1, patience=1, min_delta=min_delta, progress=False)

@@ -26,24 +26,21 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from playwright.sync_api import BrowserContext, Page
 
-from tests.e2e.jupyterlab_driver import (
-    CHROMIUM,
+from tests.e2e.browser import CHROMIUM, open_lab, open_page, watchdog
+from tests.e2e.harness import Deadline
+from tests.e2e.jupyterlab import JupyterLabServer, kill_processes_mentioning
+from tests.e2e.notebook import (
     CONTROL_KINDS,
-    Deadline,
-    JupyterLabServer,
     NotebookRun,
     close_notebooks,
     copy_notebooks,
     expectations,
     interact,
-    kill_processes_mentioning,
     last_error_line,
-    open_lab,
-    open_page,
     run_notebook,
     screenshot,
-    watchdog,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,10 +88,10 @@ class Lab:
     """One server, one browser, one JupyterLab page for every notebook of this module."""
 
     server: JupyterLabServer
-    context: object
+    context: BrowserContext
     deadline: Deadline
     stopped: threading.Event  # set by the watchdog when it had to stop everything
-    page: object = None
+    page: Page | None = None
 
     def check(self, path: str, name: str, operate: tuple[tuple[str, ...], ...] = (CONTROL_KINDS,),
               react_timeout: float = 30.0) -> NotebookRun:

@@ -14,10 +14,12 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.jupyterlab_driver import CHROMIUM, JupyterLabServer, evaluate, open_lab
+from tests.e2e.browser import CHROMIUM, evaluate, open_lab
+from tests.e2e.jupyterlab import JupyterLabServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "01_architectures.ipynb"
@@ -40,7 +42,7 @@ class LabEntryPoint(JupyterLabServer):
         found = URL.search(self.log_path.read_text(errors="replace")) if self.log_path.exists() else None
         return found.group(1) if found else None
 
-    def api(self, method: str, path: str, timeout: float = 10) -> object:
+    def api(self, method: str, path: str, timeout: float = 10) -> Any:
         url = self.printed_url()
         if url is None:
             raise OSError("the server has not printed its URL yet")

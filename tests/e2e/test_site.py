@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.jupyterlab_driver import CHROMIUM, CHROMIUM_ARGS, expectations
+from tests.e2e.browser import CHROMIUM, chromium
+from tests.e2e.notebook import expectations
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("RNNLAB_SITE", ROOT / "build" / "site-quick")).resolve()
@@ -55,16 +56,8 @@ def _source(notebook: Path) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = chromium.new_context(viewport={"width": 1280, "height": 2000})
-            context.set_default_timeout(30_000)
-            yield context
-        finally:
-            chromium.close()
+    with chromium((1280, 2000), timeout_ms=30_000) as context:
+        yield context
 
 
 def test_index_links_lead_to_every_chapter_and_exercise(browser):

@@ -8,6 +8,7 @@ and fails on any import that runs up the layers.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_the_walk_sees_an_upward_import(tmp_path, monkeypatch):
     (fake / "models" / "m.py").write_text("X = 1\n")
     (fake / "data" / "__init__.py").write_text("")
     (fake / "data" / "d.py").write_text("def f():\n    from ..models.m import X\n    return X\n")
-    monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)  # this module, in its package
     assert upward_imports() == {("data.d", "models.m")}
 
 

@@ -1,265 +1,32 @@
-"""Drive a real JupyterLab in headless Chromium: what a learner sees, checked by a test.
+"""A notebook in JupyterLab as a learner sees it: Run All, what is on screen, widgets operated.
 
 nbval proves that the kernel runs the cells; this module proves that a person opening a notebook in
-JupyterLab sees its figures and working widgets. ``JupyterLabServer`` starts ``jupyter lab`` from this
-Python environment on a free localhost port with a token, in an isolated Jupyter home (settings,
-workspaces, runtime files in a temporary folder), and always stops it together with its kernels.
-``open_lab`` starts the system Chromium through Playwright (never a downloaded browser).
-``run_notebook`` opens one notebook in a fresh page, runs all cells, waits for the kernel to be idle and
-every code cell to be counted, and returns what is on screen; ``interact`` moves a slider, types in a
-text box or picks a dropdown option and reports whether the dependent output changed.
-
-Every wait is bounded by a ``Deadline`` so a stuck notebook fails with a message instead of hanging.
+JupyterLab sees its figures and working widgets. ``run_notebook`` opens one notebook on a JupyterLab
+page, runs all cells, waits for the kernel to be idle and every code cell to be counted, and returns what
+is on screen; ``interact`` moves a slider, types in a text box or picks a dropdown option and reports
+whether the dependent output changed. The page is asked through JavaScript run in JupyterLab
+(``window.jupyterapp``): the ``JS_*`` functions below.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-import psutil
+from playwright.sync_api import Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-# User settings for the isolated JupyterLab: no news/update pop-ups, and every cell attached to the DOM
-# (the default windowing leaves cells outside the viewport unrendered, so their outputs would be missed).
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-}
+from tests.e2e.browser import evaluate
+from tests.e2e.harness import Deadline, HarnessError
+
 CONTROL_KINDS = ("slider", "text", "dropdown")
+T = TypeVar("T")
 
-
-class HarnessError(RuntimeError):
-    """The server, the browser or a wait inside the harness failed (not a finding about a notebook)."""
-
-
-class Deadline:
-    """A wall-clock budget shared by every wait, so the whole run is bounded."""
-
-    def __init__(self, seconds: float, what: str) -> None:
-        if seconds <= 0:
-            raise ValueError(f"seconds must be > 0, got {seconds}")
-        self.seconds, self.what = seconds, what
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def cap(self, seconds: float) -> float:
-        """``seconds``, or less when the budget ends sooner; raise when it is used up."""
-        left = self.left()
-        if left <= 0:
-            raise TimeoutError(f"{self.what}: time budget of {self.seconds:.0f} s used up")
-        return min(seconds, left)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class JupyterLabServer:
-    """``jupyter lab`` on 127.0.0.1 serving ``root_dir``, isolated under ``home``; use as a context manager."""
-
-    def __init__(self, root_dir: Path, home: Path, env: dict[str, str] | None = None, start_timeout: float = 120.0) -> None:
-        if not Path(root_dir).is_dir():
-            raise ValueError(f"root_dir must be an existing folder, got {root_dir}")
-        self.root_dir, self.home = Path(root_dir), Path(home)
-        self.extra_env = dict(env or {})
-        self.start_timeout = start_timeout
-        self.token = os.urandom(16).hex()
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-        self._stopping = threading.Lock()  # the watchdog may stop the server from another thread
-        self.log_path = self.home / "jupyter-lab.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _environment(self) -> dict[str, str]:
-        dirs = {name: self.home / name for name in ("config", "data", "runtime", "settings", "workspaces")}
-        for folder in dirs.values():
-            folder.mkdir(parents=True, exist_ok=True)
-        for name, value in LAB_SETTINGS.items():
-            target = dirs["settings"] / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(value))
-        env = dict(os.environ)
-        # A learner's kernel draws figures inline; a test runner's MPLBACKEND=Agg would hide every figure.
-        env.pop("MPLBACKEND", None)
-        env.update(JUPYTER_CONFIG_DIR=str(dirs["config"]), JUPYTER_DATA_DIR=str(dirs["data"]),
-                   JUPYTER_RUNTIME_DIR=str(dirs["runtime"]), JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
-                   JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]), JUPYTER_PLATFORM_DIRS="1")
-        env.update(self.extra_env)
-        return env
-
-    def command(self) -> list[str]:
-        """The server's command line (``self.port`` is already chosen)."""
-        command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                   "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}",
-                   "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"]
-        if os.geteuid() == 0:  # CI containers run as root; jupyter refuses that unless told
-            command.append("--allow-root")
-        return command
-
-    def start(self) -> JupyterLabServer:
-        deadline = Deadline(self.start_timeout, "starting jupyter lab")
-        self.port = free_port()
-        command = self.command()
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:  # a file, not a PIPE: an unread pipe would block the server
-            self.process = subprocess.Popen(command, cwd=self.root_dir, env=self._environment(), stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        while True:
-            if self.process.poll() is not None:
-                raise HarnessError(f"jupyter lab exited with code {self.process.returncode} before answering:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if self.api("GET", "/api/status", timeout=2) is not None:
-                    return self
-            if deadline.left() <= 0:
-                raise HarnessError(f"jupyter lab did not answer on {self.url} within {self.start_timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.3)
-
-    def api(self, method: str, path: str, timeout: float = 10) -> object:
-        """One REST call with the token; the decoded JSON (None when the reply has no body)."""
-        request = urllib.request.Request(self.url + path, method=method, headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            body = reply.read()
-        return json.loads(body) if body else None
-
-    def shutdown_kernels(self) -> None:
-        """Stop every kernel through the server (best effort: the server may already be gone)."""
-        with contextlib.suppress(OSError, ValueError):
-            for kernel in self.api("GET", "/api/kernels") or []:
-                with contextlib.suppress(OSError):
-                    self.api("DELETE", f"/api/kernels/{kernel['id']}", timeout=15)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
-
-    def stop(self) -> None:
-        """Stop the server, its kernels and anything they started; safe to call twice, from any thread."""
-        with self._stopping:
-            self._stop()
-
-    def _stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.shutdown_kernels()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        # Kernels run in their own sessions (jupyter_client starts them so), so the server's process
-        # group does not cover them: find what is left by our private runtime folder and end it.
-        kill_processes_mentioning(str(self.home / "runtime"))
-        self.process = None
-
-    def __enter__(self) -> JupyterLabServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def kill_processes_mentioning(marker: str) -> list[int]:
-    """Kill the processes whose command line contains ``marker`` (a private temporary path), with their descendants."""
-    if not marker:
-        raise ValueError("marker must be a non-empty string")
-    victims: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if proc.pid != os.getpid() and any(marker in part for part in proc.info["cmdline"] or []):
-                victims[proc.pid] = proc
-                victims.update({child.pid: child for child in proc.children(recursive=True)})
-    for proc in victims.values():
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(list(victims.values()), timeout=10)
-    return sorted(victims)
-
-
-@contextlib.contextmanager
-def open_lab(server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600)) -> Iterator[object]:
-    """A Playwright browser context on ``server`` (system Chromium, headless); closed on exit."""
-    if not CHROMIUM.exists():
-        raise HarnessError(f"{CHROMIUM} not found: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-            context.set_default_timeout(60_000)
-            yield context
-        finally:
-            browser.close()
-
-
-@contextlib.contextmanager
-def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Event]:
-    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server and
-    kill the browser this process started, so every pending call fails instead of waiting forever."""
-    if seconds <= 0:
-        raise ValueError(f"seconds must be > 0, got {seconds}")
-    fired = threading.Event()
-
-    def fire() -> None:
-        fired.set()
-        server.stop()
-        for child in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if "chrom" in child.name():
-                    child.kill()
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield fired
-    finally:
-        timer.cancel()
-
-
-def evaluate(page: object, script: str, arg: object = None, seconds: float = 60.0) -> object:
-    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds`` (Playwright's
-    evaluate has no timeout of its own, and JupyterLab's promises can wait forever on a dialog)."""
-    bounded = ("async ([arg, ms]) => Promise.race([(" + script + ")(arg),"
-               " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / 1000 + ' s')), ms))])")
-    return page.evaluate(bounded, [arg, int(seconds * 1000)])
-
-
-# --- what the page is asked (JavaScript run in JupyterLab through window.jupyterapp) -------------------
 
 JS_OPEN = """async (path) => {
   const app = window.jupyterapp;
@@ -269,6 +36,7 @@ JS_OPEN = """async (path) => {
   app.shell.activateById(panel.id);
   return panel.id;
 }"""
+
 
 JS_STATE = """(id) => {
   const panel = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === id);
@@ -292,13 +60,16 @@ JS_STATE = """(id) => {
           dialog: dialog ? dialog.innerText.slice(0, 500) : null};
 }"""
 
+
 JS_RUN_ALL = """(id) => {
   const app = window.jupyterapp;
   app.shell.activateById(id);
   app.commands.execute('notebook:run-all-cells');  // not awaited: progress is polled from Python
 }"""
 
+
 JS_ACCEPT_DIALOG = "() => { const b = document.querySelector('.jp-Dialog .jp-mod-accept'); if (b) b.click(); return !!b; }"
+
 
 # Shut down every open notebook's kernel and close it, so the next notebook starts on an empty shell.
 JS_CLOSE_ALL = """async () => {
@@ -307,6 +78,7 @@ JS_CLOSE_ALL = """async () => {
     w.dispose();
   }
 }"""
+
 
 # What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views that
 # rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
@@ -336,6 +108,7 @@ JS_SCREEN = """(widgetNames) => {
   return {figures, renderedViews: rendered, fallbacks, tracebacks: [...new Set(tracebacks)]};
 }"""
 
+
 # Marks the n-th interactive control of a kind with data-e2e-control and returns how many there are.
 JS_MARK_CONTROL = """([kind, n]) => {
   document.querySelectorAll('[data-e2e-control]').forEach(e => e.removeAttribute('data-e2e-control'));
@@ -346,6 +119,7 @@ JS_MARK_CONTROL = """([kind, n]) => {
   if (n < found.length) found[n].setAttribute('data-e2e-control', kind);
   return found.length;
 }"""
+
 
 # A fingerprint of every output in the notebook except the marked control (whose own readout changes
 # when it is moved): text, image sources and form values.
@@ -403,7 +177,7 @@ class NotebookRun:
         return found
 
 
-def _wait(page: object, predicate, deadline: Deadline, seconds: float, what: str) -> object:
+def _wait(page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str) -> T:
     """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
     allowed = deadline.cap(seconds)
     end = time.monotonic() + allowed
@@ -426,16 +200,7 @@ def widget_class_names() -> list[str]:
     return sorted(names | {"interactive"})
 
 
-def open_page(context: object, server: JupyterLabServer, deadline: Deadline) -> object:
-    """Load JupyterLab in a new page of ``context`` and wait until the application is restored."""
-    page = context.new_page()
-    page.goto(f"{server.url}/lab?reset&token={server.token}", timeout=deadline.cap(90) * 1000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=deadline.cap(90) * 1000)
-    evaluate(page, "async () => { await window.jupyterapp.restored; }", seconds=deadline.cap(90))
-    return page
-
-
-def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float = 300.0) -> NotebookRun:
+def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0) -> NotebookRun:
     """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until done.
 
     Returns what is on screen, with the seconds each phase took. Stops waiting at the first error output
@@ -493,7 +258,7 @@ def run_notebook(page: object, path: str, deadline: Deadline, run_timeout: float
     return run
 
 
-def settle(page: object, run: NotebookRun, deadline: Deadline, seconds: float = 10.0) -> None:
+def settle(page: Page, run: NotebookRun, deadline: Deadline, seconds: float = 10.0) -> None:
     """Look at the screen until every widget output has drawn (or failed to) and the picture is stable."""
     end = time.monotonic() + deadline.cap(seconds)
     previous = None
@@ -506,7 +271,7 @@ def settle(page: object, run: NotebookRun, deadline: Deadline, seconds: float = 
         previous = now
 
 
-def look(page: object, run: NotebookRun) -> None:
+def look(page: Page, run: NotebookRun) -> None:
     """Record figures, widget views, fallbacks and widget tracebacks now on screen into ``run``."""
     screen = page.evaluate(JS_SCREEN, widget_class_names())
     if screen is None:
@@ -522,7 +287,7 @@ def last_error_line(traceback: str) -> str:
     return (errors or lines or [""])[-1][:300]
 
 
-def _operate(page: object, kind: str) -> str:
+def _operate(page: Page, kind: str) -> str:
     """Change the marked control once, as a learner would; describe what was done."""
     control = page.locator("[data-e2e-control]")
     control.scroll_into_view_if_needed()
@@ -565,7 +330,7 @@ def _operate(page: object, kind: str) -> str:
     raise ValueError(f"kind must be one of {CONTROL_KINDS}, got {kind!r}")
 
 
-def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[str, ...] = CONTROL_KINDS,
+def interact(page: Page, run: NotebookRun, deadline: Deadline, kinds: tuple[str, ...] = CONTROL_KINDS,
              react_timeout: float = 30.0) -> bool:
     """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another output.
 
@@ -599,7 +364,7 @@ def interact(page: object, run: NotebookRun, deadline: Deadline, kinds: tuple[st
     return False
 
 
-def screenshot(page: object, path: Path) -> Path:
+def screenshot(page: Page, path: Path) -> Path:
     """Save the whole notebook as one image: grow the viewport to the notebook's height first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("""() => {
@@ -619,7 +384,7 @@ def screenshot(page: object, path: Path) -> Path:
     return path
 
 
-def close_notebooks(page: object) -> None:
+def close_notebooks(page: Page) -> None:
     """Shut down the kernels of the notebooks open on ``page`` and close them."""
     evaluate(page, JS_CLOSE_ALL, seconds=30)
 
@@ -633,6 +398,8 @@ def copy_notebooks(source: Path, target: Path) -> Path:
 
 
 IMPORTS_FIGURES = re.compile(r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b", re.M)
+
+
 IMPORTS_WIDGETS = re.compile(r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b", re.M)
 
 
