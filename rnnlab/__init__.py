@@ -6,6 +6,7 @@ need are re-exported here.
 
 from .cache import train_cached
 from .config import budget, claims, expect, is_quick, pick_device, seed_everything
+from .modes import eval_mode
 from .train import History, fit, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"
@@ -14,6 +15,7 @@ __all__ = [
     "History",
     "budget",
     "claims",
+    "eval_mode",
     "expect",
     "fit",
     "is_quick",

@@ -13,6 +13,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline, make_union
 
+from .checks import check_positive
+
 
 def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, C: float = 4.0):
     """Fit a bag-of-words classifier: TF-IDF of word 1–2-grams and char 2–5-grams → logistic regression.
@@ -39,8 +41,7 @@ def _check_windows(windows: np.ndarray, name: str = "windows") -> np.ndarray:
 def persistence_forecast(windows: np.ndarray, horizon: int) -> np.ndarray:
     """The naive forecast: every future value equals the last one seen. ``(N, window) -> (N, horizon)``."""
     windows = _check_windows(windows)
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+    check_positive(horizon=horizon)
     return np.repeat(windows[:, -1:], horizon, axis=1)
 
 
@@ -48,8 +49,7 @@ class LinearAR:
     """Linear autoregression: each of the next k values is a (ridge-regularised) linear function of the last p values."""
 
     def __init__(self, order: int = 24, alpha: float = 1.0):
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"order must be a positive int, got {order!r}")
+        check_positive(order=order)
         self.order, self.model = order, Ridge(alpha=alpha)
 
     def fit(self, windows: np.ndarray, targets: np.ndarray) -> LinearAR:

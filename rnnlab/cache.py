@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_bool
 from .config import cache_enabled, is_quick, seed_everything
 from .train import CHECKPOINT_FORMAT, History, check_writable, fit
 
@@ -334,8 +335,7 @@ def train_cached(
     trains and stores the result. A cache folder that cannot be written fails before the first epoch.
     """
     _check_name(name)
-    if not isinstance(retrain, bool):
-        raise TypeError(f"retrain must be True or False, got {type(retrain).__name__}")
+    check_bool("retrain", retrain)
     key = training_key(name, model, train_loader, val_loader, data=data, seed=seed, **fit_kwargs)
     if not cache_enabled():
         seed_everything(seed)

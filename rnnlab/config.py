@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from .checks import check_int, check_number
+
 T = TypeVar("T")
 
 _MISSING: Any = object()
@@ -62,14 +64,11 @@ def budget(full: T = _MISSING, quick: T = _MISSING) -> T:
 
 def seed_everything(seed: int) -> int:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run repeats; returns the seed."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    return int(seed)
+    return seed
 
 
 def pick_device(override: str | torch.device | None = None) -> torch.device:
@@ -101,9 +100,7 @@ def _as_float(name: str, label: str, value: Any) -> float:
         if value.numel() != 1:
             raise ValueError(f"expect({name!r}): {label} must be a single number, got a tensor of shape {tuple(value.shape)}")
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"expect({name!r}): {label} must be a number, got {type(value).__name__}")
-    return float(value)
+    return check_number(f"expect({name!r}): {label}", value, finite=False)
 
 
 @dataclass(frozen=True)

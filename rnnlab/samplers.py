@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from .sequences import _positive_int, check_lengths
+from .checks import check_bool, check_int
+from .sequences import check_lengths
 
 __all__ = ["BucketBatchSampler", "padding_waste"]
 
@@ -49,10 +50,8 @@ def _replicas(num_replicas: Any, rank: Any) -> tuple[int, int]:
         num_replicas = torch.distributed.get_world_size() if distributed else 1
     if rank is None:
         rank = torch.distributed.get_rank() if distributed else 0
-    num_replicas = _positive_int("num_replicas", num_replicas)
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
-        raise ValueError(f"rank must be an int in [0, num_replicas={num_replicas}), got {rank!r}")
-    return num_replicas, rank
+    num_replicas = check_int("num_replicas", num_replicas, minimum=1)
+    return num_replicas, check_int("rank", rank, minimum=0, maximum=num_replicas - 1)
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -90,20 +89,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
     ):
         self.lengths = check_lengths(lengths).cpu()
-        self.batch_size = _positive_int("batch_size", batch_size, optional=True)
-        self.max_tokens = _positive_int("max_tokens", max_tokens, optional=True)
+        self.shuffle, self.drop_last = check_bool("shuffle", shuffle), check_bool("drop_last", drop_last)
+        self.seed, self.epoch = check_int("seed", seed), 0
+        self.batch_size = check_int("batch_size", batch_size, minimum=1, optional=True)
+        self.max_tokens = check_int("max_tokens", max_tokens, minimum=1, optional=True)
         if self.batch_size is None and self.max_tokens is None:
             raise ValueError("batch_size is None: give a batch_size, a max_tokens budget, or both")
         if self.max_tokens is not None and self.max_tokens < int(self.lengths.max()):
             raise ValueError(f"max_tokens={self.max_tokens} is shorter than the longest sequence ({int(self.lengths.max())})")
         if drop_last and self.max_tokens is not None:
             raise ValueError("drop_last applies to fixed-size batches; with max_tokens every batch is filled up to its budget")
-        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
         self.num_replicas, self.rank = _replicas(num_replicas, rank)
         if self.lengths.numel() < self.num_replicas:
             raise ValueError(f"lengths has {self.lengths.numel()} sequences, fewer than num_replicas={self.num_replicas}")
@@ -114,9 +109,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Serve ``epoch``'s shuffle on the next pass (the same on every rank); later passes continue from it."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = check_int("epoch", epoch, minimum=0)
 
     def _cut(self, order: torch.Tensor) -> list[list[int]]:
         """Cut indices sorted by length into consecutive batches within the size and token limits."""

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence, pad_sequence, unpad_sequence
 
+from .checks import check_int
+
 __all__ = [
     "check_lengths",
     "collate_padded",
@@ -117,8 +119,7 @@ def pad_sequences(
 
 def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
     """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest length."""
-    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
-        raise ValueError(f"max_len must be a positive int or None, got {max_len!r}")
+    max_len = check_int("max_len", max_len, minimum=1, optional=True)
     lengths = check_lengths(lengths, max_len=max_len)
     width = int(lengths.max()) if max_len is None else int(max_len)
     return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
@@ -268,11 +269,3 @@ def collate_padded(samples: Sequence[Sequence[Any]], padding_value: float = 0) -
     return tuple(out)
 
 
-def _positive_int(name: str, value: Any, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be ≥ 1, got {value}")
-    return value

@@ -22,7 +22,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checks import check_int, check_number, check_positive
 from .config import pick_device
+from .modes import eval_mode
 from .nested import map_tensors
 
 BatchLoss = Callable[[nn.Module, Any], torch.Tensor]
@@ -102,16 +104,10 @@ def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss
 def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if clip_grad is not None and not (isinstance(clip_grad, (int, float)) and clip_grad > 0):
-        raise ValueError(f"clip_grad must be a positive number or None, got {clip_grad!r}")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
-    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)):
-        raise TypeError(f"min_delta must be a number, got {min_delta!r}")
-    if not 0 <= min_delta < math.inf:
-        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+    check_positive(epochs=epochs)
+    check_number("clip_grad", clip_grad, above=0, optional=True)
+    check_int("patience", patience, minimum=1, optional=True)
+    check_number("min_delta", min_delta, minimum=0)
     try:
         if len(train_loader) == 0:
             raise ValueError("train_loader is empty: it yields no batches")
@@ -120,9 +116,8 @@ def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, 
 
 
 def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, device: torch.device) -> float:
-    model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for batch in loader:
             total += float(batch_loss(model, to_device(batch, device)))
             count += 1
@@ -284,8 +279,7 @@ def fit(
         if val_loader is not None:
             row["val_loss"] = _mean_loss(model, val_loader, batch_loss, device)
         if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
+            with eval_mode(model), torch.no_grad():
                 row.update({k: float(v) for k, v in evaluate(model).items()})
         row["seconds"] = time.perf_counter() - tic
         history.epochs.append(row)

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .cache import train_cached
+from .checks import check_number, check_positive
 from .data.vocab import BOS, UNK, Vocab
 from .models.ctc import CTCTagger, ctc_loss
 from .models.encoder_decoder import Seq2Seq, seq2seq_loss
@@ -109,9 +110,7 @@ class Translator:
         for name, vocab in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
             if not isinstance(vocab, Vocab):
                 raise TypeError(f"{name} must be an rnnlab Vocab, got {type(vocab).__name__}")
-        for name, value in (("max_input_tokens", max_input_tokens), ("max_output_len", max_output_len), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive(max_input_tokens=max_input_tokens, max_output_len=max_output_len, batch_size=batch_size)
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         self.tokenize, self.detokenize = tokenize, detokenize
         self.max_input_tokens, self.max_output_len, self.truncate, self.batch_size = max_input_tokens, max_output_len, truncate, batch_size
@@ -215,8 +214,7 @@ def train_translation(
     for arg, value in (("loader", loader), ("val_loader", val_loader)):
         if not isinstance(value, DataLoader) and not (arg == "val_loader" and value is None):
             raise TypeError(f"{arg} must be a DataLoader from pair_loader / synced_loader, got {type(value).__name__}")
-    if lr_decay is not None and (isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1):
-        raise ValueError(f"lr_decay must be a number in (0, 1] or None, got {lr_decay!r}")
+    check_number("lr_decay", lr_decay, above=0, maximum=1, optional=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = None if lr_decay is None else torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
     return train_cached(name, model, loader, val_loader, data=list(loader.dataset), seed=seed, epochs=epochs, optimizer=optimizer,

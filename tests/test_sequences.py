@@ -123,7 +123,7 @@ def test_collate_padded_fields():
     (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
     (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
     (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
-    (lambda: lengths_to_mask([3], max_len=2.5), ValueError, "max_len"),
+    (lambda: lengths_to_mask([3], max_len=2.5), TypeError, "max_len must be an int or None, got float 2.5"),
     (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
     (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
     (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_int, check_positive
 from ..distributed.launcher import launch
 
 
@@ -25,10 +26,11 @@ def measure(workers: Sequence[int] = (1, 2), args: Sequence[str] = ("--steps", "
     Rows hold ``workers``, ``samples_per_second``, ``step_ms``, ``compute_ms``, ``comm_ms``, ``grad_mb``,
     ``final_loss``; with ``save_dir`` each run also writes ``save_dir/ddp{N}.pt`` (row key ``checkpoint``).
     """
-    if not workers or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in workers):
+    if not workers:
         raise ValueError(f"workers must be a non-empty list of positive ints, got {workers!r}")
-    if isinstance(timing, bool) or not isinstance(timing, int) or timing < 1:
-        raise ValueError(f"timing must be a positive int (steps timed for the compute/communication split), got {timing!r}")
+    for i, n in enumerate(workers):
+        check_int(f"workers[{i}]", n, minimum=1)
+    check_positive(timing=timing)  # steps timed for the compute/communication split
     rows = []
     for n in workers:
         extra = ["--timing", str(timing)]

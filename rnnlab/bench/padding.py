@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_number, check_positive
 from ..config import budget, pick_device
 from ..samplers import BucketBatchSampler, padding_waste
 from ..sequences import check_lengths, masked_mean, pack, unpack
@@ -36,10 +37,9 @@ STRATEGIES = ("naive", "packed", "bucketed", "token_budget")
 
 def lognormal_lengths(n: int, *, median: float = 30.0, sigma: float = 0.7, max_len: int = 300, seed: int = 0) -> torch.Tensor:
     """``n`` integer lengths, lognormal around ``median`` (spread ``sigma`` in log space), clipped to ``[1, max_len]``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not (median >= 1 and sigma > 0 and isinstance(max_len, int) and max_len >= 1):
-        raise ValueError(f"need median ≥ 1, sigma > 0 and an int max_len ≥ 1, got median={median!r}, sigma={sigma!r}, max_len={max_len!r}")
+    check_positive(n=n, max_len=max_len)
+    check_number("median", median, minimum=1)
+    check_number("sigma", sigma, above=0)
     g = torch.Generator().manual_seed(seed)
     lengths = torch.exp(math.log(median) + sigma * torch.randn(n, generator=g, dtype=torch.float64))
     return lengths.round().clamp(1, max_len).long()
@@ -101,9 +101,7 @@ def measure(
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or "naive" not in strategies:
         raise ValueError(f"strategies must include 'naive' and come from {STRATEGIES}, got {list(strategies)}")
-    for name, value in (("n_sequences", n_sequences), ("batch_size", batch_size), ("timed_batches", timed_batches)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive(n_sequences=n_sequences, batch_size=batch_size, timed_batches=timed_batches)
     device = pick_device(device)
     lengths = check_lengths(lognormal_lengths(n_sequences, seed=seed))
     max_tokens = max_tokens or max(batch_size * round(float(lengths.float().mean())), int(lengths.max()))

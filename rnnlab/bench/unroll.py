@@ -42,6 +42,7 @@ from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..checks import check_int, check_number, check_positive
 from ..config import pick_device
 from ..data.sunspots import load_sunspots
 from ..models.unroll import (
@@ -55,7 +56,6 @@ from ..models.unroll import (
     run_fused,
     runners,
 )
-from ..sequences import _positive_int
 
 __all__ = ["STRATEGIES", "agreement", "build_times", "compare", "format_strategies", "format_table", "main", "make_batch", "matmul_flops",
            "minor_page_faults",
@@ -80,9 +80,8 @@ def make_batch(batch_size: int, max_len: int, input_size: int, *, real_fraction:
     mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are unsorted.
     """
     for name, value in (("batch_size", batch_size), ("max_len", max_len), ("input_size", input_size)):
-        _positive_int(name, value)
-    if isinstance(real_fraction, bool) or not isinstance(real_fraction, (int, float)) or not 0 < real_fraction <= 1:
-        raise ValueError(f"real_fraction must be a number in (0, 1], got {real_fraction!r}")
+        check_int(name, value, minimum=1)
+    check_number("real_fraction", real_fraction, above=0, maximum=1)
     generator = torch.Generator().manual_seed(seed)
     u = torch.arange(1, batch_size + 1, dtype=torch.float64) / batch_size
     lengths = (max_len * u ** (1 / real_fraction - 1)).round().clamp(1, max_len).to(torch.int64)
@@ -115,9 +114,8 @@ def time_steps(steps: Mapping[str, Step], *, repeats: int = 7, warmup: int = 2,
     """
     if not steps:
         raise ValueError("steps is empty: give at least one name → step")
-    _positive_int("repeats", repeats)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an int ≥ 0, got {warmup!r}")
+    check_positive(repeats=repeats)
+    check_int("warmup", warmup, minimum=0)
     device = torch.device(device)
     names = list(steps)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -239,7 +237,8 @@ def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tens
 
 def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Everything about one batch that is not a timing: agreement, work, peak memory, build time; and its steps."""
-    lstm = make_lstm(setting["input_size"], _positive_int("hidden_size", setting["hidden_size"]), seed=setting["seed"], device=device)
+    hidden_size = check_int("hidden_size", setting["hidden_size"], minimum=1)
+    lstm = make_lstm(setting["input_size"], hidden_size, seed=setting["seed"], device=device)
     x, lengths = make_batch(setting["batch_size"], setting["max_len"], setting["input_size"], real_fraction=setting["real_fraction"],
                             seed=setting["seed"], device=device)
     bound = runners(lstm)
@@ -303,12 +302,12 @@ def build_times(lengths: Sequence[int], *, hidden_size: int = 128, input_size: i
     build step: their cost is all paid while running.
     """
     _nonempty("lengths", lengths)
-    _positive_int("repeats", repeats)
+    check_positive(repeats=repeats)
     lstm = make_lstm(input_size, hidden_size)
     StaticUnroller(lstm).build(1)  # the first trace also pays for FX's own warm-up; keep that out
     out: dict[str, list[float]] = {"max_len": [], "build_s": [], "graph_nodes": []}
-    for steps in lengths:
-        _positive_int("lengths[i]", steps)
+    for i, steps in enumerate(lengths):
+        check_int(f"lengths[{i}]", steps, minimum=1)
         builders = [StaticUnroller(lstm) for _ in range(repeats)]
         for builder in builders:
             builder.build(steps)
@@ -361,14 +360,14 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch_size: int = 64,
     checkpointing, side by side (what the recomputation itself costs). Tbptt rows add ``chunk``.
     """
     _nonempty("lengths", lengths)
-    _positive_int("chunk", chunk)
+    check_positive(chunk=chunk)
     dev = pick_device(device)
     steps: dict[str, Step] = {}
     rows: list[dict[str, Any]] = []
     baseline_mb: dict[int, float] = {}
-    for max_len in lengths:
-        _positive_int("lengths[i]", max_len)
-        lstm = make_lstm(input_size, _positive_int("hidden_size", hidden_size), seed=seed, device=dev)
+    for i, max_len in enumerate(lengths):
+        check_int(f"lengths[{i}]", max_len, minimum=1)
+        lstm = make_lstm(input_size, check_int("hidden_size", hidden_size, minimum=1), seed=seed, device=dev)
         x, lens = make_batch(batch_size, max_len, input_size, real_fraction=1.0, seed=seed, device=dev)
         params, segment, counter = list(lstm.parameters()), max(1, math.isqrt(max_len)), StepCounter()
         steps[f"{max_len}/baseline"] = training_step(lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens), params)
@@ -426,12 +425,12 @@ def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: i
     memory of one update (CPU), the number of updates and the training seconds.
     """
     _nonempty("chunks", chunks)
-    _positive_int("test_months", test_months)
+    check_positive(test_months=test_months)
     _, values = load_sunspots()
     series = values / scale
     if test_months >= len(series) - streams * 2:
         raise ValueError(f"test_months={test_months} leaves too few months to train on")
-    train = _streams(series[:-test_months], _positive_int("streams", streams))
+    train = _streams(series[:-test_months], check_int("streams", streams, minimum=1))
     whole, truth = torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0), series[-test_months:]
     rows = []
     for chunk in chunks:

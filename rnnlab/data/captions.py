@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..checks import check_choice, check_int, check_positive
 from .digits import digit_split, load_digits
 from .vocab import Vocab
 
@@ -52,10 +53,8 @@ def compose(digit_images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def make_captions(count: int, split: str = "train", seed: int = 0, digit_seed: int = 0) -> Captioned:
     """``count`` captioned images whose digits come only from ``split`` ("train", "val" or "test") of `digit_split`."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    check_positive(count=count)
+    check_choice("split", split, SPLITS)
     images, labels = load_digits()
     pool = digit_split(digit_seed)[SPLITS[split]]
     rng = np.random.default_rng(seed)
@@ -102,8 +101,7 @@ class CaptionStream:
     """
 
     def __init__(self, count: int, *, batch_size: int = 64, split: str = "train", seed: int = 0):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_positive(batch_size=batch_size)
         self.count, self.batch_size, self.split, self.seed, self.epoch = count, batch_size, split, seed, 0
         make_captions(1, split, seed)  # validate the arguments now rather than at the first epoch
 
@@ -112,9 +110,7 @@ class CaptionStream:
 
     def set_epoch(self, epoch: int) -> None:
         """Serve pass ``epoch`` next (`rnnlab.fit` pins each epoch so, so a run never depends on earlier passes)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = check_int("epoch", epoch, minimum=0)
 
     def __iter__(self):
         data = make_captions(self.count, self.split, seed=self.seed * 100_003 + self.epoch)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from ..checks import check_int, check_positive
 from .vocab import Vocab, char_tokens
 
 __all__ = ["ALPHABET", "copy_pairs", "copy_vocab"]
@@ -27,12 +28,11 @@ def copy_pairs(
 
     ``exclude`` holds inputs to leave out (e.g. the training set's), so held-out pairs are new inputs.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_positive(count=count)
     if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) or len(lengths) == 0:
         raise TypeError(f"lengths must be a non-empty sequence of ints such as range(5, 51), got {lengths!r}")
-    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths):
-        raise ValueError(f"lengths must hold positive ints, got {list(lengths)}")
+    for i, n in enumerate(lengths):
+        check_int(f"lengths[{i}]", n, minimum=1)
     if not isinstance(alphabet, str) or len(set(alphabet)) < 2 or len(set(alphabet)) != len(alphabet):
         raise ValueError(f"alphabet must be a str of at least 2 distinct characters, got {alphabet!r}")
     per_length = -(-count // len(lengths))

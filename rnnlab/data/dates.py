@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from ..checks import check_choice, check_positive
+
 __all__ = ["DATE_FORMATS", "format_date", "make_dates"]
 
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
@@ -51,8 +53,7 @@ def format_date(date: dt.date, fmt: str) -> str:
     """Write ``date`` in one of the `DATE_FORMATS` templates."""
     if not isinstance(date, dt.date):
         raise TypeError(f"date must be a datetime.date, got {type(date).__name__}")
-    if fmt not in DATE_FORMATS:
-        raise ValueError(f"fmt must be one of DATE_FORMATS, got {fmt!r}")
+    check_choice("fmt", fmt, DATE_FORMATS)
     month, weekday = _MONTHS[date.month - 1], _DAYS[date.weekday()]
     return fmt.format(
         d=date.day, dd=f"{date.day:02d}", o=_ordinal(date.day), m=date.month, mm=f"{date.month:02d}", M=month,
@@ -68,8 +69,7 @@ def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tup
     gives the same list, and no human string repeats (so any split of it has no overlap). With
     ``with_formats=True`` each item is ``(human, iso, format)``, to measure accuracy per format.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    check_positive(n=n)
     span = (_LAST - _FIRST).days + 1
     if n > span * len(DATE_FORMATS) // 2:
         raise ValueError(f"n = {n} is too many distinct dates; at most {span * len(DATE_FORMATS) // 2}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from ..checks import check_int, check_positive
 from .vocab import Vocab, char_tokens
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -34,10 +35,7 @@ def _below_thousand(n: int) -> list[str]:
 
 def number_to_words(n: int) -> str:
     """English words for ``0 ≤ n ≤ 999 999``, without "and" or hyphens: ``417 -> "four hundred seventeen"``."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if not 0 <= n <= MAX_VALUE:
-        raise ValueError(f"n must be in [0, {MAX_VALUE}], got {n}")
+    n = check_int("n", n, minimum=0, maximum=MAX_VALUE)
     thousands, rest = divmod(n, 1000)
     words = _below_thousand(thousands) + ["thousand"] if thousands else []
     if rest or not words:
@@ -51,10 +49,8 @@ def number_pairs(count: int, *, max_digits: int = 6, seed: int = 0, exclude: set
     Drawing the digit count first gives short and long numbers equal weight (uniform numbers would be
     almost all of the longest kind). ``exclude`` holds digit strings to leave out, e.g. a training set's.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
-    if isinstance(max_digits, bool) or not isinstance(max_digits, int) or not 1 <= max_digits <= 6:
-        raise ValueError(f"max_digits must be an int from 1 to 6, got {max_digits!r}")
+    check_positive(count=count)
+    check_int("max_digits", max_digits, minimum=1, maximum=6)
     exclude = set() if exclude is None else set(exclude)
     available = 10**max_digits - len(exclude)
     if count > available // 2:

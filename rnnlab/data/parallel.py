@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import DataLoader
 
+from ..checks import check_positive
 from ..samplers import BucketBatchSampler
 from ..sequences import collate_padded
 from .vocab import Vocab
@@ -36,8 +37,7 @@ def encode_pairs(
 
 
 def _loader(samples: list, batch_size: int, shuffle: bool, seed: int, collate: Callable, bucket: bool) -> DataLoader:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive(batch_size=batch_size)
     if not samples:
         raise ValueError("no samples to batch")
     if bucket:

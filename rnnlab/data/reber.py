@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 
+from ..checks import check_int, check_number, check_positive
+
 ALPHABET = "BTPSXVE"
 # state -> [(symbol, next state)]; state 0 follows the initial B, state 5 can only emit E (-1 = done).
 _GRAPH: dict[int, list[tuple[str, int]]] = {
@@ -89,12 +91,9 @@ def near_miss(rng: random.Random) -> str:
 
 def reber_dataset(n: int, seed: int, valid_fraction: float = 0.5) -> tuple[list[str], list[bool]]:
     """``n`` strings and labels (True = embedded Reber), about ``valid_fraction`` of them valid, from ``seed``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0.0 <= valid_fraction <= 1.0:
-        raise ValueError(f"valid_fraction must be in [0, 1], got {valid_fraction}")
+    check_positive(n=n)
+    check_int("seed", seed)
+    check_number("valid_fraction", valid_fraction, minimum=0, maximum=1)
     rng = random.Random(seed)
     labels = [rng.random() < valid_fraction for _ in range(n)]
     return [embedded_reber_string(rng) if ok else near_miss(rng) for ok in labels], labels

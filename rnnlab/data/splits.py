@@ -7,14 +7,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..checks import check_int
+
 
 def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[np.ndarray]:
     """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given ``fractions`` (which sum to 1).
 
     The same ``n``, ``fractions`` and ``seed`` always give the same parts; every index lands in exactly one.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int("n", n, minimum=1)
     fractions = [float(f) for f in fractions]
     if not fractions or any(f < 0 or math.isnan(f) for f in fractions):
         raise ValueError(f"fractions must be non-negative numbers, got {fractions}")

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
+from ..checks import check_int
 from .shipped import read_text
 from .splits import split_indices
 from .vocab import word_tokens
@@ -90,8 +91,7 @@ def load_pairs(max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENG
     Keeps pairs with at most ``max_tokens`` tokens on each side and English starting with one of
     ``prefixes`` (token strings such as ``"i' m"``); ``None`` turns either filter off.
     """
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}")
+    check_int("max_tokens", max_tokens, minimum=1, optional=True)
     if isinstance(prefixes, str):
         raise TypeError("prefixes must be a list of strings such as ['i am', 'he is'], not one string")
     return list(_load(max_tokens, None if prefixes is None else tuple(prefixes)))

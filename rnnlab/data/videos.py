@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import check_choice, check_int, check_number, check_positive
 from .digits import digit_split, load_digits
 
 MOTION_CLASSES = ("left", "right", "up", "down", "turn left", "turn right", "bounce", "meet", "part", "cross")
@@ -188,26 +189,22 @@ def _render(images: np.ndarray, positions: np.ndarray, visible: np.ndarray, leng
 
 
 def _check_args(n: object, frames: object, size: object, split: object, task: object, noise: object) -> tuple[int, int]:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int (number of clips), got {n!r}")
+    check_positive(n=n)
     pair = frames if isinstance(frames, tuple) else (frames, frames)
-    if len(pair) != 2 or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) for f in pair):
-        raise TypeError(f"frames must be an int or a (min, max) tuple of ints, got {frames!r}")
-    if not 4 <= pair[0] <= pair[1] <= 32:
-        raise ValueError(f"frames must lie in 4..32 with min ≤ max (a motion needs a few frames), got {frames!r}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 2 * DIGIT + 8 <= size <= 128:
-        raise ValueError(f"size must be an int canvas side in {2 * DIGIT + 8}..128 pixels, got {size!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if not isinstance(noise, (int, float)) or not 0 <= noise <= 0.5:
-        raise ValueError(f"noise must be a number in [0, 0.5], got {noise!r}")
+    if len(pair) != 2:
+        raise ValueError(f"frames must be an int or a (min, max) pair of ints, got {frames!r}")
+    shortest, longest = (check_int("frames", f, minimum=4, maximum=32) for f in pair)  # a motion needs a few frames
+    if shortest > longest:
+        raise ValueError(f"frames must be (min, max) with min ≤ max, got {frames!r}")
+    size = check_int("size", size, minimum=2 * DIGIT + 8, maximum=128)  # the canvas side in pixels
+    check_choice("split", split, SPLITS)
+    check_choice("task", task, TASKS)
+    check_number("noise", noise, minimum=0, maximum=0.5)
     # a glide at 2 px per step must fit: 2 * (frames - 1) ≤ size - 8
-    if 2 * (pair[1] - 1) > size - DIGIT:
+    if 2 * (longest - 1) > size - DIGIT:
         raise ValueError(f"frames={frames!r} is too long for size={size}: a fast glide would leave the canvas; "
                          f"use at most {(size - DIGIT) // 2 + 1} frames or a larger size")
-    return int(pair[0]), int(pair[1])
+    return shortest, longest
 
 
 def make_digit_videos(
@@ -269,10 +266,9 @@ class VideoStream:
     """
 
     def __init__(self, n: int, batch_size: int = 64, *, seed: int = 0, targets: str = "labels", **kwargs: Any) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n:
-            raise ValueError(f"batch_size must be an int in 1..n={n}, got {batch_size!r}")
-        if targets not in ("labels", "frame_labels"):
-            raise ValueError(f"targets must be 'labels' or 'frame_labels', got {targets!r}")
+        check_positive(n=n)
+        batch_size = check_int("batch_size", batch_size, minimum=1, maximum=n)
+        check_choice("targets", targets, ("labels", "frame_labels"))
         make_digit_videos(1, seed=seed, **kwargs)  # fail now, not at the first epoch, on a bad argument
         self.n, self.batch_size, self.seed, self.targets, self.kwargs = n, batch_size, seed, targets, kwargs
         self.epoch = 0
@@ -282,9 +278,7 @@ class VideoStream:
 
     def set_epoch(self, epoch: int) -> None:
         """Serve pass ``epoch`` (≥ 1) next; `rnnlab.fit` pins each epoch so, so that models sharing a stream see the same clips."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
-            raise ValueError(f"epoch must be an int ≥ 1, got {epoch!r}")
-        self.epoch = epoch - 1  # __iter__ counts the pass it serves
+        self.epoch = check_int("epoch", epoch, minimum=1) - 1  # __iter__ counts the pass it serves
 
     def __repr__(self) -> str:  # stable across runs: part of the train-once cache key
         options = "".join(f", {k}={v!r}" for k, v in sorted(self.kwargs.items()))

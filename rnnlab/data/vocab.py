@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from ..checks import check_int, check_positive
+
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
@@ -43,8 +45,8 @@ class Vocab:
     @classmethod
     def build(cls, texts: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
         """Vocabulary of the tokens seen at least ``min_freq`` times in ``texts`` (token lists), most frequent first."""
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be ≥ 1, got {min_freq}")
+        check_positive(min_freq=min_freq)
+        check_int("max_size", max_size, minimum=1, optional=True)
         counts = Counter(token for tokens in texts for token in tokens)
         kept = [t for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0])) if c >= min_freq]
         return cls(kept[:max_size] if max_size is not None else kept)

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ..checks import check_int, check_number, check_positive
 from .vocab import Vocab
 
 POSITIVE = ["good", "great", "fine", "nice", "superb", "lovely", "happy", "bright", "fun", "warm", "kind", "best"]
@@ -34,12 +35,10 @@ def vote_sentences(
     Lengths are lognormal around ``median`` (spread ``sigma``), clipped to ``[2, max_len]``; words are
     drawn uniformly, and a sentence with a tie is drawn again, so every label is defined.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 2:
-        raise ValueError(f"max_len must be an int ≥ 2, got {max_len!r}")
-    if not (median >= 1 and sigma > 0):
-        raise ValueError(f"need median ≥ 1 and sigma > 0, got median={median!r}, sigma={sigma!r}")
+    check_positive(n=n)
+    check_int("max_len", max_len, minimum=2)
+    check_number("median", median, minimum=1)
+    check_number("sigma", sigma, above=0)
     vocab = vote_vocab()
     positive = torch.tensor([vocab.stoi[w] for w in POSITIVE])
     negative = torch.tensor([vocab.stoi[w] for w in NEGATIVE])

@@ -63,9 +63,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def check_port(port: Any) -> int:
-    """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise ValueError."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError(f"port must be an int in [1, 65535] or None (pick a free one), got {port!r}")
+    """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise TypeError or ValueError."""
+    from ..checks import check_int  # here, not at the top: workers load this file on its own, outside the package
+
+    port = check_int("port", port, minimum=1, maximum=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("", port))
@@ -101,18 +102,15 @@ def last_traceback(output: str) -> str:
 
 
 def _check_launch_args(nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any) -> None:
-    if isinstance(nprocs, bool) or not isinstance(nprocs, int):
-        raise TypeError(f"nprocs must be an int, got {type(nprocs).__name__}")
-    if nprocs < 1:
-        raise ValueError(f"nprocs must be ≥ 1 (the number of worker processes), got {nprocs}")
+    from ..checks import check_number, check_positive  # here, not at the top: see check_port
+
+    check_positive(nprocs=nprocs)  # the number of worker processes
     if not isinstance(module, str) or not module or module.startswith("-"):
         raise ValueError(f"module must be a module name such as 'rnnlab.distributed.train', got {module!r}")
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise TypeError(f"args must be a list of strings (command-line arguments), got {args!r}")
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1:
-        raise ValueError(f"threads_per_worker must be a positive int, got {threads_per_worker!r}")
+    check_number("timeout", timeout, above=0)  # seconds
+    check_positive(threads_per_worker=threads_per_worker)
 
 
 def _kill(procs: Sequence[subprocess.Popen], grace: float = 3.0) -> None:

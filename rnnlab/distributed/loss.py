@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..checks import check_choice, check_int
+
 AVERAGES = ("global", "rank")
 
 
@@ -24,10 +26,7 @@ def global_count(count: int | torch.Tensor, device: torch.device | str = "cpu") 
         if count.numel() != 1 or count.is_floating_point():
             raise TypeError(f"count must be an int or a one-element integer tensor, got {count.dtype} {tuple(count.shape)}")
         count = int(count)
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise TypeError(f"count must be an int (items this rank holds), got {type(count).__name__}")
-    if count < 0:
-        raise ValueError(f"count must be ≥ 0, got {count}")
+    count = check_int("count", count, minimum=0)  # the items this rank holds
     if not (dist.is_available() and dist.is_initialized()):
         return count
     total = torch.tensor([count], dtype=torch.int64, device=device)
@@ -54,8 +53,7 @@ def global_mean(loss_sum: torch.Tensor, count: int | torch.Tensor) -> torch.Tens
 def average_loss(loss_sum: torch.Tensor, count: int | torch.Tensor, average: str = "global") -> torch.Tensor:
     """``average="global"``: `global_mean` (exact under DDP); ``"rank"``: this rank's own mean ``loss_sum / count``,
     the usual code, which DDP turns into a mean of per-rank means."""
-    if average not in AVERAGES:
-        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+    check_choice("average", average, AVERAGES)
     if average == "global":
         return global_mean(loss_sum, count)
     count = int(count)

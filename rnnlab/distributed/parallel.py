@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_positive
+from ..checks import check_bool, check_positive
 from ..config import pick_device
 from ..models.settings import RecordsSettings
 from ..sequences import check_lengths, pack, unpack
@@ -112,8 +112,9 @@ class PackedLSTMEncoder(RecordsSettings, nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, *, keep_total_length: bool = True):
         super().__init__()
+        check_positive(input_size=input_size, hidden_size=hidden_size)
         self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.keep_total_length = keep_total_length
+        self.keep_total_length = check_bool("keep_total_length", keep_total_length)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.rnn.flatten_parameters()

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..checks import check_positive
+from ..checks import check_choice, check_positive
 from .parallel import LayerPerDeviceLSTM, check_input
 
 SPLITS = {"batch": 0, "time": 1}  # the dimension of a (B, T, F) input that is cut into pieces
@@ -57,8 +57,7 @@ class ClockedLSTM(LayerPerDeviceLSTM):
                  split: str = "batch"):
         super().__init__(input_size, hidden_size, devices)
         check_positive(pieces=pieces)
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+        check_choice("split", split, SPLITS)
         self.pieces, self.split = pieces, split
         self.timeline: list[StageRun] = []
 

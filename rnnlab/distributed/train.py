@@ -41,11 +41,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ..checks import check_choice, check_int, check_positive
 from ..config import pick_device, seed_everything
 from ..data.sentiment import encode_sentences, sentiment_split
 from ..data.vocab import BOS, EOS, Vocab, word_tokens
 from ..models.seq2vec import SequenceClassifier
 from ..models.synced import SyncedTagger
+from ..modes import eval_mode
 from ..samplers import BucketBatchSampler
 from ..sequences import collate_padded, masked_cross_entropy
 from ..train import load_checkpoint, save_checkpoint, to_device
@@ -109,8 +111,7 @@ def build_model(vocab_size: int, *, task: str = "sentiment", embed_dim: int = 32
     sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading ``<bos> w1 … wn``
     and predicting ``w1 … wn <eos>``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    check_choice("task", task, TASKS)
     if task == "next-word":
         return SyncedTagger(vocab_size, vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
     return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean",
@@ -119,11 +120,10 @@ def build_model(vocab_size: int, *, task: str = "sentiment", embed_dim: int = 32
 
 def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor, int]:
     """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word over real tokens."""
+    check_choice("task", task, TASKS)
     tokens, lengths, labels = batch
     if task == "sentiment":
         return F.cross_entropy(model(tokens, lengths), labels, reduction="sum"), len(labels)
-    if task != "next-word":
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     rows = torch.arange(len(lengths), device=tokens.device)
     inputs = F.pad(tokens, (1, 0), value=BOS)  # (B, T + 1): <bos> w1 … wn, padding
     targets = F.pad(tokens, (0, 1))  # (B, T + 1): w1 … wn, then <eos> written at position n
@@ -152,14 +152,11 @@ def make_loader(samples: Sequence[Sample], global_batch: int, rank: int, world_s
     ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches of similar lengths: less
     padding, faster, but no longer the same batches as one process would draw).
     """
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive int, got {world_size!r}")
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
+    check_positive(world_size=world_size)
+    check_int("rank", rank, minimum=0, maximum=world_size - 1)
+    check_int("global_batch", global_batch, minimum=1, maximum=len(samples))  # at most the training set size
     if global_batch % world_size:
         raise ValueError(f"global_batch={global_batch} does not split evenly over {world_size} processes")
-    if not 1 <= global_batch <= len(samples):
-        raise ValueError(f"global_batch must be in [1, {len(samples)}] (the training set size), got {global_batch}")
     if bucket:
         buckets = BucketBatchSampler([len(tokens) for tokens, _ in samples], global_batch // world_size, seed=seed, drop_last=True,
                                      num_replicas=world_size, rank=rank)
@@ -215,14 +212,13 @@ def _global_mean(value: float, device: torch.device) -> float:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256) -> float:
-    """Share of ``samples`` the model labels correctly (eval mode)."""
+    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored after)."""
     if not samples:
         raise ValueError("samples is empty: nothing to score")
-    model.eval()
     correct = 0
-    for tokens, lengths, labels in DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded):
-        correct += int((model(tokens.to(device), lengths).argmax(-1).cpu() == labels).sum())
-    model.train()
+    with eval_mode(model):
+        for tokens, lengths, labels in DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded):
+            correct += int((model(tokens.to(device), lengths).argmax(-1).cpu() == labels).sum())
     return correct / len(samples)
 
 
@@ -292,8 +288,7 @@ def train_reference(argv: Sequence[str] = (), world_size: int = 1) -> tuple[nn.M
     ranks would read (the same batches as one process when not bucketing). What a DDP run of ``argv`` must equal."""
     if isinstance(argv, str):
         raise TypeError(f"argv must be a list of command-line arguments such as ['--steps', '10'], got the string {argv!r}")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive int (the number of ranks whose shards to read), got {world_size!r}")
+    check_positive(world_size=world_size)  # the number of ranks whose shards to read
     args = parse_args(argv)
     device = pick_device(args.device)
     run = prepare(args, world_size, range(world_size), device)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..checks import check_number, check_positive
 from .build import AUTOGRADER_DIR, ROOT, SOURCE_DIR, autograder_for
 from .sandbox import Limits, Usage, bwrap_command, format_size, parse_size, prepare_box, rlimits, watch, why_unavailable
 
@@ -186,7 +187,9 @@ def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, 
         top = maxima.get(name)
         if top is None:
             return {}, f"rejected: the grading report names an unknown question {_plain(name, 40)!r} (forged?)"
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= top:
+        try:
+            check_number(name, score, minimum=0, maximum=top)
+        except (TypeError, ValueError):
             return {}, f"rejected: the grading report gives {_plain(name, 40)} {_plain(score, 40)} of {top:g} points (forged?)"
     return {q: float(scores.get(q, 0.0)) for q in maxima}, _plain(document.get("error") or "")
 
@@ -224,8 +227,7 @@ def grade_one(student: str, path: Path, exercise: str, autograder: Path, timeout
     ``parallel`` is how many sandboxes run at once (for the task backstop). ``sandboxed=False`` runs
     otter without bwrap (the caps and the report checks still apply): only for code the teacher trusts.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    check_positive(threads=threads)
     autograder = Path(autograder)
     maxima = question_points(autograder)
     grade = Grade(student, exercise, possible=sum(maxima.values()))

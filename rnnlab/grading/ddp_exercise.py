@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..checks import check_int
 from .checks import is_stub
 
 
@@ -102,8 +103,7 @@ def check_average_gradients(average_gradients: Callable[[nn.Module], Any], seed:
 
     if not callable(average_gradients) or getattr(average_gradients, "__name__", "") != "average_gradients":
         raise TypeError("average_gradients must be your function named average_gradients")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2:
-        raise ValueError(f"world_size must be an int ≥ 2, got {world_size!r}")
+    check_int("world_size", world_size, minimum=2)
     if is_stub(average_gradients):
         raise NotImplementedError("average_gradients is still a stub: write its body first")
     source = textwrap.dedent(inspect.getsource(average_gradients))

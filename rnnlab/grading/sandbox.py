@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checks import check_int
+
 NOBODY = 65534  # the uid/gid grading drops to when it runs as root
 FILE_BYTES = 256 * 2**20
 BOX_BYTES = 2 * 2**30
@@ -56,10 +58,8 @@ class Limits:
     processes: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("memory", "processes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        check_int("memory", self.memory)
+        check_int("processes", self.processes)
         if self.memory < 64 * 2**20:
             raise ValueError(f"memory must be at least 64 MiB, got {self.memory} bytes")
         if self.processes < 4:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..modes import eval_mode
 from ..samplers import BucketBatchSampler
 from ..sequences import pad_sequences
 
@@ -45,16 +46,12 @@ def predict_batched(model: nn.Module, sequences: Sequence[torch.Tensor], batches
     if served != list(range(len(sequences))):
         raise ValueError(f"batches must hold each of the {len(sequences)} sequence indices exactly once")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        outputs: dict[int, torch.Tensor] = {}
+    outputs: dict[int, torch.Tensor] = {}
+    with eval_mode(model):
         for batch in batches:
             tokens, lengths = pad_sequences([sequences[i] for i in batch])
             for i, out in zip(batch, model(tokens.to(device), lengths).cpu(), strict=True):
                 outputs[i] = out
-    finally:
-        model.train(was_training)
     return torch.stack([outputs[i] for i in range(len(sequences))])
 
 

@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_int, check_positive, check_probability, check_tokens
 from ..data.vocab import PAD
+from ..modes import eval_mode
 from ..sequences import check_lengths
-from .common import check_tokens, eval_mode, positive_int
 from .settings import RecordsSettings
 from .synced import FrameRNN
 
@@ -40,7 +41,7 @@ def upsample(src: torch.Tensor, src_lengths: Any, factor: int) -> tuple[torch.Te
     """Repeat every input token ``factor`` times: ``(frames (B, S·factor), frame_lengths (B,))``; padding stays at the end."""
     if not isinstance(src, torch.Tensor) or src.dim() != 2:
         raise TypeError(f"src must be a 2-D tensor of token ids (B, S), got {type(src).__name__} {tuple(getattr(src, 'shape', ()))}")
-    positive_int("factor", factor)
+    check_positive(factor=factor)
     lengths = check_lengths(src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
     return src.repeat_interleave(factor, dim=1), lengths * factor
 
@@ -60,19 +61,19 @@ class CTCTagger(RecordsSettings, nn.Module):
         bidirectional: bool = False, upsample: int = 3,
     ):
         super().__init__()
-        self.upsample = positive_int("upsample", upsample)
+        self.upsample = check_int("upsample", upsample, minimum=1)
         self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
                             num_layers=num_layers, bidirectional=bidirectional)
 
     def forward(self, src: torch.Tensor, src_lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log_probs (B, F, V), frame_lengths (B,))`` for sources ``src`` ``(B, S)``, ``F = S · upsample``."""
-        check_tokens("src", src, self.rnn.src_vocab_size)
+        src = check_tokens("src", src, self.rnn.src_vocab_size)
         frames, frame_lengths = upsample(src, src_lengths, self.upsample)
         return F.log_softmax(self.rnn(frames, frame_lengths), dim=-1), frame_lengths
 
     def decode(self, src: torch.Tensor, src_lengths: Any, *, beam_width: int = 1) -> list[list[int]]:
         """Output token ids of each source: greedy (``beam_width=1``) or prefix beam search."""
-        positive_int("beam_width", beam_width)
+        check_positive(beam_width=beam_width)
         with eval_mode(self), torch.no_grad():
             log_probs, lengths = self(src, src_lengths)
         return ctc_greedy(log_probs, lengths) if beam_width == 1 else ctc_beam_search(log_probs, lengths, beam_width=beam_width)
@@ -86,7 +87,7 @@ def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
     if not isinstance(batch, (tuple, list)) or len(batch) != 4:
         raise TypeError("batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader")
     src, src_lengths, tgt, tgt_lengths = batch
-    check_tokens("tgt", tgt, model.rnn.out.out_features)
+    tgt = check_tokens("tgt", tgt, model.rnn.out.out_features)
     log_probs, frame_lengths = model(src, src_lengths)
     tgt_lengths = check_lengths(tgt_lengths, batch_size=tgt.shape[0], max_len=tgt.shape[1], name="tgt_lengths")
     short = frames_needed(tgt, tgt_lengths).cpu() > frame_lengths.cpu()
@@ -139,9 +140,8 @@ def ctc_beam_search(
     frame is below ``prune`` are not tried there (0 tries them all).
     """
     log_probs, lengths = _check_log_probs(log_probs, lengths)
-    positive_int("beam_width", beam_width)
-    if isinstance(prune, bool) or not isinstance(prune, (int, float)) or not 0 <= prune < 1:
-        raise ValueError(f"prune must be a probability in [0, 1), got {prune!r}")
+    check_positive(beam_width=beam_width)
+    check_probability(prune=prune)
     floor = math.log(prune) if prune > 0 else -math.inf
     out = []
     for rows, n in zip(log_probs.tolist(), lengths, strict=True):

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_int, check_number, check_positive
 from ..data.vocab import PAD
 from ..nested import map_tensors
 
@@ -68,27 +69,12 @@ def state_batch(state: State) -> tuple[int, torch.device]:
     return sizes[0], devices[0]
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    return value
-
-
-def _check_number(name: str, value: Any, *, positive: bool) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'>' if positive else '≥'} 0, got {value!r}")
-    return float(value)
-
-
 def _check_args(step: Any, bos: Any, eos: Any, max_len: Any) -> None:
     if not callable(step):
         raise TypeError(f"step must be a function step(tokens, state) -> (logits, state), got {type(step).__name__}")
-    _check_int("bos", bos, 0)
-    _check_int("eos", eos, 0)
-    _check_int("max_len", max_len, 1)
+    check_int("bos", bos, minimum=0)
+    check_int("eos", eos, minimum=0)
+    check_positive(max_len=max_len)
 
 
 def _call_step(step: StepFn, tokens: torch.Tensor, state: State, eos: int) -> tuple[torch.Tensor, State]:
@@ -150,7 +136,7 @@ def sample_decode(
     ``torch.Generator`` (on the model's device) for repeatable samples.
     """
     _check_args(step, bos, eos, max_len)
-    temperature = _check_number("temperature", temperature, positive=True)
+    temperature = check_number("temperature", temperature, above=0)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
@@ -184,8 +170,8 @@ def beam_search(
     ``tokens`` is a 1-D LongTensor without ``<bos>``, ending in ``<eos>`` unless ``max_len`` cut it off.
     """
     _check_args(step, bos, eos, max_len)
-    _check_int("beam_width", beam_width, 1)
-    length_penalty = _check_number("length_penalty", length_penalty, positive=False)
+    check_positive(beam_width=beam_width)
+    length_penalty = check_number("length_penalty", length_penalty, minimum=0)
     batch, device = state_batch(state)
     k = beam_width
     with torch.no_grad():

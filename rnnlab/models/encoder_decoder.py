@@ -23,10 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_bool, check_int, check_number, check_positive, check_probability, check_tokens
 from ..data.vocab import BOS, EOS, PAD
+from ..modes import eval_mode
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
 from .attention import make_attention
-from .common import check_tokens, eval_mode
 from .decoding import State, beam_search, greedy_decode
 from .settings import RecordsSettings
 
@@ -43,6 +44,9 @@ class Encoder(RecordsSettings, nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
         super().__init__()
+        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
+        check_bool("bidirectional", bidirectional)
+        check_probability(dropout=dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
@@ -50,7 +54,7 @@ class Encoder(RecordsSettings, nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        check_tokens("src", src, self.vocab_size)
+        src = check_tokens("src", src, self.vocab_size)
         lengths = check_lengths(lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
         packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
         memory, _ = unpack(packed, total_length=src.shape[1])
@@ -70,9 +74,9 @@ class Decoder(RecordsSettings, nn.Module):
         self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
     ):
         super().__init__()
-        if not isinstance(feed_context, bool):
-            raise TypeError(f"feed_context must be True or False, got {feed_context!r}")
-        self.vocab_size, self.feed_context = vocab_size, feed_context
+        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_probability(dropout=dropout)
+        self.vocab_size, self.feed_context = vocab_size, check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -114,6 +118,8 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
+        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_probability(dropout=dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -159,8 +165,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
         ``feed_context`` applies to the plain decoder only (see `Decoder`).
         """
-        if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 2 or hidden_size % 2:
-            raise ValueError(f"hidden_size must be an even int ≥ 2 (half of it per encoder direction), got {hidden_size!r}")
+        if check_int("hidden_size", hidden_size, minimum=2) % 2:
+            raise ValueError(f"hidden_size must be even (half of it per encoder direction), got {hidden_size!r}")
         if attention is not None and feed_context is not True:
             raise ValueError("feed_context is an option of the plain decoder; pass attention=None with it")
         encoder = Encoder(src_vocab_size, embed_dim, hidden_size // 2, dropout=dropout)
@@ -182,7 +188,7 @@ class Seq2Seq(RecordsSettings, nn.Module):
         return self.decoder.init_state(memory, final, mask)
 
     def _check_target(self, tgt_in: Any, batch: int) -> torch.Tensor:
-        check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+        tgt_in = check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
         if tgt_in.shape[0] != batch:
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
@@ -194,10 +200,9 @@ class Seq2Seq(RecordsSettings, nn.Module):
         token; otherwise the model's own previous prediction (its argmax) is fed back. 1.0 (pure
         teacher forcing) runs the whole target in one pass; anything less runs step by step.
         """
-        if isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float)) or not 0.0 <= teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must be a probability in [0, 1], got {teacher_forcing!r}")
+        check_number("teacher_forcing", teacher_forcing, minimum=0, maximum=1)
         state = self.encode(src, src_lengths)
-        self._check_target(tgt_in, src.shape[0])
+        tgt_in = self._check_target(tgt_in, src.shape[0])
         if teacher_forcing == 1.0:
             return self.decoder.run(tgt_in, state)[0]
         logits, tokens = [], tgt_in[:, 0]
@@ -213,7 +218,7 @@ class Seq2Seq(RecordsSettings, nn.Module):
         """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat maps)."""
         if not self.has_attention:
             raise ValueError("this model has no attention (it was built with attention=None)")
-        self._check_target(tgt_in, src.shape[0])
+        tgt_in = self._check_target(tgt_in, src.shape[0])
         with torch.no_grad():
             return self.decoder.run(tgt_in, self.encode(src, src_lengths))[2]
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..checks import check_positive, check_probability
+from ..modes import eval_mode
 from ..sequences import check_lengths, last_real_state, pack, unpack
 from .cells import recurrent_layer
 from .settings import RecordsSettings
@@ -68,12 +69,15 @@ class SequenceRegressor(RecordsSettings, nn.Module):
 
 @torch.no_grad()
 def forecast(model: SequenceRegressor, windows: Any) -> np.ndarray:
-    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the last step, in eval mode."""
+    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the last step.
+
+    The model runs in eval mode (dropout off) and is put back in its previous mode after.
+    """
     if not isinstance(model, SequenceRegressor):
         raise TypeError(f"model must be a SequenceRegressor, got {type(model).__name__}")
-    model.eval()
     device = model.head.weight.device
-    out = model(torch.as_tensor(np.asarray(windows, dtype=np.float32), device=device))
+    with eval_mode(model):
+        out = model(torch.as_tensor(np.asarray(windows, dtype=np.float32), device=device))
     return (out[:, -1] if model.every_step else out).cpu().numpy()
 
 

@@ -14,11 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_positive, check_probability
+from ..checks import check_positive, check_probability, check_tokens
 from ..data.vocab import BOS, EOS
 from ..sequences import masked_cross_entropy
 from .decoding import greedy_decode, sample_decode
-from .seq2vec import check_tokens
 from .settings import RecordsSettings
 
 State = dict[str, torch.Tensor]
@@ -69,7 +68,7 @@ class SequenceGenerator(RecordsSettings, nn.Module):
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits ``(B, L, V)`` for ``targets`` ``(B, L)`` (inputs are ``<bos>`` + targets shifted right)."""
-        targets = check_tokens(targets, self.vocab_size, "targets")
+        targets = check_tokens("targets", targets, self.vocab_size)
         state = self.start(features)
         if targets.shape[0] != features.shape[0]:
             raise ValueError(f"targets has {targets.shape[0]} rows but features has {features.shape[0]}")

@@ -21,7 +21,9 @@ from typing import Any
 
 import torch
 
+from ..checks import check_number
 from ..data.vocab import EOS
+from ..modes import eval_mode
 from .encoder_decoder import Seq2Seq, seq2seq_loss
 
 __all__ = ["TeacherForcing", "exposure_bias", "inverse_sigmoid"]
@@ -33,8 +35,7 @@ def inverse_sigmoid(k: float) -> Callable[[int], float]:
     Larger ``k`` decays later and more slowly (Bengio et al., 2015, with epochs counted from 1 as
     `rnnlab.fit` does); ``k = 4`` gives 0.80, 0.65, 0.47, 0.30 at epochs 1, 4, 7, 10.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not k >= 1 or not math.isfinite(k):
-        raise ValueError(f"k must be a finite number ≥ 1, got {k!r}")
+    k = check_number("k", k, minimum=1)
 
     def ratio(epoch: int) -> float:
         return k / (k + math.exp((epoch - 1) / k))
@@ -53,7 +54,7 @@ class TeacherForcing:
 
     def __init__(self, schedule: float | Callable[[int], float] = 1.0):
         if not callable(schedule):
-            _check_ratio("schedule", schedule)
+            check_number("schedule", schedule, minimum=0, maximum=1)  # a teacher-forcing ratio
         self.schedule = schedule
         self.ratio = 1.0
         self.ratios: list[float] = []
@@ -61,18 +62,12 @@ class TeacherForcing:
     def on_epoch_start(self, epoch: int) -> None:
         """Set the ratio for ``epoch`` (pass as ``fit(on_epoch_start=...)``)."""
         value = self.schedule(epoch) if callable(self.schedule) else self.schedule
-        self.ratio = _check_ratio(f"schedule({epoch})", value)
+        self.ratio = check_number(f"schedule({epoch})", value, minimum=0, maximum=1)
         self.ratios.append(self.ratio)
 
     def batch_loss(self, model: Seq2Seq, batch: Any) -> torch.Tensor:
         """Masked cross-entropy of a ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)`` batch (``fit(batch_loss=...)``)."""
         return seq2seq_loss(model, batch, teacher_forcing=self.ratio if model.training else 1.0)
-
-
-def _check_ratio(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a teacher-forcing ratio in [0, 1], got {value!r}")
-    return float(value)
 
 
 def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dict[str, Any]:
@@ -94,27 +89,22 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
     right_length: list[torch.Tensor] = []
     ended: list[torch.Tensor] = []
     out_lengths: list[torch.Tensor] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for batch in loader:
-                src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
-                device = next(model.parameters()).device
-                src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-                mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(1)
-                tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
-                tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
-                stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
-                right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
-                ended.append(stopped.cpu())
-                out_lengths.append(lengths.cpu())
-                width = tgt_out.shape[1]
-                tokens = torch.nn.functional.pad(tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1)
-                free_right.append((tokens == tgt_out) & mask)
-                masks.append(mask)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for batch in loader:
+            src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
+            device = next(model.parameters()).device
+            src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
+            mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(1)
+            tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
+            tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
+            stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
+            right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
+            ended.append(stopped.cpu())
+            out_lengths.append(lengths.cpu())
+            width = tgt_out.shape[1]
+            tokens = torch.nn.functional.pad(tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1)
+            free_right.append((tokens == tgt_out) & mask)
+            masks.append(mask)
     if not masks:
         raise ValueError("loader yielded no batches")
     width = max(m.shape[1] for m in masks)

@@ -13,29 +13,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_choice, check_positive, check_probability
+from ..checks import check_bool, check_choice, check_int, check_positive, check_probability, check_tokens
+from ..modes import eval_mode
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
 from .cells import recurrent_layer
 from .settings import RecordsSettings
 
 POOLINGS = ("last", "mean", "max", "mean+max")
-
-
-def check_tokens(tokens: Any, vocab_size: int, name: str = "tokens") -> torch.Tensor:
-    """Check that ``tokens`` is a ``(B, T)`` integer tensor of ids in ``[0, vocab_size)``; return it as int64."""
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"{name} must be a (B, T) tensor of token ids, got {type(tokens).__name__}")
-    if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer token ids (int64), got dtype {tokens.dtype}")
-    if tokens.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (B, T), got shape {tuple(tokens.shape)}")
-    if tokens.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(tokens.shape)}): a batch needs at least one token")
-    low, high = int(tokens.min()), int(tokens.max())
-    if low < 0 or high >= vocab_size:
-        bad = low if low < 0 else high
-        raise ValueError(f"{name} holds id {bad}, outside the vocabulary [0, {vocab_size})")
-    return tokens.long()
 
 
 class SequenceClassifier(RecordsSettings, nn.Module):
@@ -71,11 +55,10 @@ class SequenceClassifier(RecordsSettings, nn.Module):
                        num_layers=num_layers)
         check_choice("pooling", pooling, POOLINGS)
         check_probability(dropout=dropout, word_dropout=word_dropout)
-        if padding_idx is not None and not 0 <= padding_idx < vocab_size:
-            raise ValueError(f"padding_idx must be in [0, {vocab_size}) or None, got {padding_idx!r}")
-        if not isinstance(mask_padding, bool):
-            raise TypeError(f"mask_padding must be a bool, got {type(mask_padding).__name__}")
-        self.vocab_size, self.pooling, self.word_dropout, self.mask_padding = vocab_size, pooling, word_dropout, mask_padding
+        check_int("padding_idx", padding_idx, minimum=0, maximum=vocab_size - 1, optional=True)
+        check_bool("bidirectional", bidirectional)
+        self.mask_padding = check_bool("mask_padding", mask_padding)
+        self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
         self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.rnn = recurrent_layer(cell, embed_dim, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
@@ -86,7 +69,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
 
     def encode(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
         """The pooled sequence vector ``(B, D)`` that the classifier head reads."""
-        tokens = check_tokens(tokens, self.vocab_size)
+        tokens = check_tokens("tokens", tokens, self.vocab_size)
         lengths = check_lengths(lengths, batch_size=tokens.shape[0], max_len=tokens.shape[1])
         x = self.embed(tokens)
         if self.training and self.word_dropout > 0:
@@ -119,24 +102,23 @@ class SequenceClassifier(RecordsSettings, nn.Module):
     @torch.no_grad()
     def predict_proba(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
         """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is restored."""
-        was_training = self.training
-        self.eval()
-        try:
-            tokens = check_tokens(tokens, self.vocab_size).to(self.head.weight.device)
+        with eval_mode(self):
+            tokens = check_tokens("tokens", tokens, self.vocab_size).to(self.head.weight.device)
             return torch.softmax(self(tokens, lengths), dim=-1)
-        finally:
-            self.train(was_training)
 
 
 @torch.no_grad()
 def predict_loader(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of ``(tokens, lengths, labels)`` batches, in eval mode."""
-    model.eval()
+    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of ``(tokens, lengths, labels)`` batches.
+
+    The model runs in eval mode (dropout off) and is put back in its previous mode after.
+    """
     device = next(model.parameters()).device
     probs, labels = [], []
-    for tokens, lengths, target in loader:
-        probs.append(torch.softmax(model(tokens.to(device), lengths), dim=-1).cpu())
-        labels.append(target)
+    with eval_mode(model):
+        for tokens, lengths, target in loader:
+            probs.append(torch.softmax(model(tokens.to(device), lengths), dim=-1).cpu())
+            labels.append(target)
     if not probs:
         raise ValueError("loader is empty: nothing to predict")
     return torch.cat(probs), torch.cat(labels)

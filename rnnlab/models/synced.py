@@ -24,9 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_bool, check_positive, check_tokens
 from ..data.vocab import PAD
+from ..modes import eval_mode
 from ..sequences import check_lengths, masked_cross_entropy, pack, unpack
-from .common import check_tokens, eval_mode, positive_int
 from .settings import RecordsSettings
 
 __all__ = ["FrameRNN", "SyncedTagger", "tagger_loss"]
@@ -44,18 +45,15 @@ class FrameRNN(RecordsSettings, nn.Module):
         bidirectional: bool = False,
     ):
         super().__init__()
-        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size), ("embed_dim", embed_dim),
-                            ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            positive_int(name, value)
-        if not isinstance(bidirectional, bool):
-            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
-        self.src_vocab_size, self.bidirectional = src_vocab_size, bidirectional
+        check_positive(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
+                       num_layers=num_layers)
+        self.src_vocab_size, self.bidirectional = src_vocab_size, check_bool("bidirectional", bidirectional)
         self.embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=PAD)
         self.rnn = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
         self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
 
     def forward(self, frames: torch.Tensor, lengths: Any) -> torch.Tensor:
-        check_tokens("frames", frames, self.src_vocab_size)
+        frames = check_tokens("frames", frames, self.src_vocab_size)
         lengths = check_lengths(lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths")
         outputs, _ = unpack(self.rnn(pack(self.embed(frames), lengths))[0], total_length=frames.shape[1])
         return self.out(outputs)
@@ -75,9 +73,7 @@ class SyncedTagger(RecordsSettings, nn.Module):
         bidirectional: bool = False, delay: bool = False,
     ):
         super().__init__()
-        if not isinstance(delay, bool):
-            raise TypeError(f"delay must be True or False, got {delay!r}")
-        self.delay = delay
+        self.delay = check_bool("delay", delay)
         self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
                             num_layers=num_layers, bidirectional=bidirectional)
 
@@ -87,9 +83,9 @@ class SyncedTagger(RecordsSettings, nn.Module):
         Without delay a row is its input, followed by blank frames up to ``out_len`` if it is shorter;
         with delay it is its input followed by ``out_len`` blank frames.
         """
-        check_tokens("src", src, self.rnn.src_vocab_size)
+        src = check_tokens("src", src, self.rnn.src_vocab_size)
         lengths = check_lengths(src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths").to(src.device)
-        positive_int("out_len", out_len)
+        check_positive(out_len=out_len)
         steps = torch.arange(out_len, device=src.device)
         if self.delay:
             frame_lengths, positions = lengths + out_len, lengths.unsqueeze(1) + steps  # (B,), (B, out_len)

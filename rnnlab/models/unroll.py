@@ -43,7 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..sequences import _positive_int, check_lengths, last_real_state, lengths_to_mask, pack, unpack
+from ..checks import check_positive
+from ..sequences import check_lengths, last_real_state, lengths_to_mask, pack, unpack
 from .settings import RecordsSettings
 
 __all__ = ["RUNNERS", "NextStepLSTM", "StaticUnroller", "StepCounter", "fit_next_step", "make_lstm", "run_checkpointed", "run_fused",
@@ -57,8 +58,7 @@ Runner = Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor]]
 def make_lstm(input_size: int, hidden_size: int, *, seed: int = 0, dtype: torch.dtype = torch.float32,
               device: str | torch.device = "cpu") -> nn.LSTM:
     """A single-layer, batch-first ``nn.LSTM`` with weights drawn from ``seed`` (the runners all accept it)."""
-    _positive_int("input_size", input_size)
-    _positive_int("hidden_size", hidden_size)
+    check_positive(input_size=input_size, hidden_size=hidden_size)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     generator_state = torch.random.get_rng_state()
@@ -204,7 +204,7 @@ class StaticUnroller:
 
     def build(self, steps: int) -> torch.fx.GraphModule:
         """The unrolled graph for ``steps`` time steps (built now unless cached)."""
-        _positive_int("steps", steps)
+        check_positive(steps=steps)
         if steps not in self.graphs:
             start = time.perf_counter()
             self.graphs[steps] = torch.fx.symbolic_trace(_Unrolled(self.lstm, steps))
@@ -244,7 +244,7 @@ def run_checkpointed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, segment: i
     `StepCounter` to count every step computed, in the forward pass and in the recomputation.
     """
     lengths = _check(lstm, x, lengths)
-    _positive_int("segment", segment)
+    check_positive(segment=segment)
 
     def run_segment(x_seg: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, Any]:
         if counter is not None:
@@ -271,7 +271,7 @@ class NextStepLSTM(RecordsSettings, nn.Module):
 
     def __init__(self, hidden_size: int = 32, *, seed: int = 0) -> None:
         super().__init__()
-        _positive_int("hidden_size", hidden_size)
+        check_positive(hidden_size=hidden_size)
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         self.rnn = nn.LSTM(1, hidden_size, batch_first=True)
@@ -304,8 +304,8 @@ def fit_next_step(model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | No
     if not isinstance(streams, torch.Tensor) or streams.dim() != 2 or streams.shape[1] < 2:
         raise ValueError(f"streams must be a (B, L ≥ 2) tensor, got {getattr(streams, 'shape', type(streams).__name__)}")
     if chunk is not None:
-        _positive_int("chunk", chunk)
-    _positive_int("epochs", epochs)
+        check_positive(chunk=chunk)
+    check_positive(epochs=epochs)
     inputs, targets = streams[:, :-1], streams[:, 1:]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     updates, start = 0, time.perf_counter()

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checks import check_bool, check_int, check_positive
+from ..modes import eval_mode
 from ..sequences import check_lengths, lengths_to_mask, masked_mean, pack, unpack
 from .cells import recurrent_layer
 from .settings import RecordsSettings
@@ -50,8 +52,9 @@ class FrameCNN(RecordsSettings, nn.Module):
 
     def __init__(self, size: int = 32, feature_size: int = 64, channels: tuple[int, int] = (8, 16)) -> None:
         super().__init__()
-        if not isinstance(size, int) or size < 4 or size % 4:
-            raise ValueError(f"size must be a positive multiple of 4 (two stride-2 convolutions), got {size!r}")
+        if check_int("size", size, minimum=4) % 4:
+            raise ValueError(f"size must be a multiple of 4 (two stride-2 convolutions), got {size!r}")
+        check_positive(feature_size=feature_size)
         self.size, self.feature_size = size, feature_size
         self.convs = nn.Sequential(
             nn.Conv2d(1, channels[0], 5, stride=2, padding=2), nn.ReLU(),
@@ -79,9 +82,9 @@ class VideoClassifier(RecordsSettings, nn.Module):
     def __init__(self, num_classes: int, *, per_frame: bool = False, cell: str = "gru", hidden_size: int = 64,
                  bidirectional: bool = False, size: int = 32, feature_size: int = 64) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
-        self.per_frame, self.bidirectional = per_frame, bidirectional
+        check_int("num_classes", num_classes, minimum=2)
+        check_positive(hidden_size=hidden_size)
+        self.per_frame, self.bidirectional = check_bool("per_frame", per_frame), check_bool("bidirectional", bidirectional)
         self.cnn = FrameCNN(size, feature_size)
         self.rnn = recurrent_layer(cell, feature_size, hidden_size, bidirectional=bidirectional)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
@@ -113,8 +116,8 @@ class _FrameBaseline(RecordsSettings, nn.Module):
 
     def __init__(self, num_classes: int, *, hidden_size: int = 64, size: int = 32, feature_size: int = 64) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int ≥ 2, got {num_classes!r}")
+        check_int("num_classes", num_classes, minimum=2)
+        check_positive(hidden_size=hidden_size)
         self.cnn = FrameCNN(size, feature_size)
         self.head = nn.Sequential(nn.Linear(feature_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_classes))
 
@@ -142,14 +145,16 @@ class MeanFramesClassifier(_FrameBaseline):
 
 @torch.no_grad()
 def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_size: int = 250) -> torch.Tensor:
-    """A model's outputs for many clips, in eval mode, ``batch_size`` clips at a time, on the model's device (result on the CPU)."""
+    """A model's outputs for many clips, ``batch_size`` clips at a time, on the model's device (result on the CPU).
+
+    The model runs in eval mode and is put back in its previous mode after.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive(batch_size=batch_size)
     lengths = check_videos(videos, lengths)
     device = next(model.parameters()).device
-    model.eval()
-    parts = [model(videos[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device)).cpu()
-             for i in range(0, len(videos), batch_size)]
+    with eval_mode(model):
+        parts = [model(videos[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device)).cpu()
+                 for i in range(0, len(videos), batch_size)]
     return torch.cat(parts)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.colors import ListedColormap
 
+from ..checks import check_positive
 from ..samplers import padding_waste
 from ..sequences import check_lengths, lengths_to_mask
 
@@ -26,8 +27,7 @@ def plot_batches(lengths: Any, batches: Mapping[str, Sequence[Sequence[int]]], *
     lengths = check_lengths(lengths).cpu()
     if not batches:
         raise ValueError("batches is empty: pass {strategy name: list of index batches}")
-    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
-        raise ValueError(f"examples must be a positive int, got {examples!r}")
+    check_positive(examples=examples)
     longest = int(lengths.max())
     widest = max(len(b) for v in batches.values() for b in v)
     fig, axes = plt.subplots(len(batches), examples, figsize=(2.2 * examples, 1.9 * len(batches)), squeeze=False)

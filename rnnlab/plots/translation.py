@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..checks import check_positive
 from ..translate import accuracy_by
 
 __all__ = ["plot_accuracy_by_format", "plot_accuracy_by_length", "plot_attention"]
@@ -25,8 +26,7 @@ def _check_results(keys: Sequence[Any], correct: Mapping[str, Sequence[bool]]) -
 def plot_accuracy_by_length(lengths: Sequence[int], correct: Mapping[str, Sequence[bool]], *, bin_width: int = 4) -> Figure:
     """Exact-match accuracy of each model against input length (binned by ``bin_width``), with example counts."""
     _check_results(lengths, correct)
-    if bin_width < 1:
-        raise ValueError(f"bin_width must be ≥ 1, got {bin_width}")
+    check_positive(bin_width=bin_width)
     bins = [int(n) // bin_width * bin_width for n in lengths]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for name, values in correct.items():

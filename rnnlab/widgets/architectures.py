@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["horizon_explorer", "horizon_summary", "sentiment_box", "sentiment_verdict"]
 
 
@@ -45,8 +47,7 @@ def horizon_summary(truth: np.ndarray, forecasts: Mapping[str, np.ndarray], hori
     truth = np.asarray(truth)
     if truth.ndim != 2:
         raise ValueError(f"truth must be (N, k), got shape {truth.shape}")
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= truth.shape[1]:
-        raise ValueError(f"horizon must be an int in [1, {truth.shape[1]}], got {horizon!r}")
+    horizon = check_int("horizon", horizon, minimum=1, maximum=truth.shape[1])
     out = {}
     for name, values in forecasts.items():
         values = np.asarray(values)

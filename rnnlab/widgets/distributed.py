@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..checks import check_choice, check_number
 from ..distributed.comm import LINKS, all_reduce_seconds, ring_bytes_per_worker
 
 __all__ = ["comm_explorer", "comm_summary"]
@@ -16,10 +17,9 @@ __all__ = ["comm_explorer", "comm_summary"]
 def comm_summary(grad_mb: float, gpus: int, link: str, compute_ms: float) -> dict[str, Any]:
     """MB each GPU sends per step, the all-reduce's milliseconds and its share of a step whose ``compute_ms``
     does not overlap with it, for ``grad_mb`` megabytes of gradients over ``gpus`` GPUs on ``link`` (a key of LINKS)."""
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    if not grad_mb > 0 or not compute_ms > 0:
-        raise ValueError(f"grad_mb and compute_ms must be > 0, got {grad_mb!r}, {compute_ms!r}")
+    check_choice("link", link, LINKS)
+    check_number("grad_mb", grad_mb, above=0)
+    check_number("compute_ms", compute_ms, above=0)
     bandwidth, latency = LINKS[link]
     grad_bytes = round(grad_mb * 1e6)
     comm_ms = 1e3 * all_reduce_seconds(grad_bytes, gpus, bandwidth, latency)

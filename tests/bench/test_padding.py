@@ -29,9 +29,10 @@ def test_cli_json_is_one_object(capsys):
     assert 0 <= data["waste_bucketed"] < data["waste_naive"] < 1 and data["speedup"] > 0
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"n_sequences": 0}, "n_sequences"), ({"batch_size": 1.5}, "batch_size"), ({"strategies": ["bucketed"]}, "strategies"),
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"n_sequences": 0}, ValueError, "n_sequences"), ({"batch_size": 1.5}, TypeError, "batch_size"),
+    ({"strategies": ["bucketed"]}, ValueError, "strategies"),
 ])
-def test_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+def test_bad_arguments(kwargs, error, name):
+    with pytest.raises(error, match=name):
         padding.measure(**{"n_sequences": 100, "timed_batches": 1, **kwargs})

@@ -98,8 +98,8 @@ def test_thousand_clips_generate():
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"n": 0}, ValueError, "n must be"),
-    ({"n": 2, "frames": 2}, ValueError, "frames must lie"),
-    ({"n": 2, "frames": (10, 6)}, ValueError, "frames must lie"),
+    ({"n": 2, "frames": 2}, ValueError, r"frames must be an int in \[4, 32\], got 2"),
+    ({"n": 2, "frames": (10, 6)}, ValueError, "frames must be .min, max. with min ≤ max"),
     ({"n": 2, "frames": 8.0}, TypeError, "frames must be"),
     ({"n": 2, "frames": 20, "size": 32}, ValueError, "too long for size"),
     ({"n": 2, "size": 10}, ValueError, "size must be"),

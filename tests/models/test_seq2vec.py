@@ -84,7 +84,7 @@ def test_word_dropout_only_acts_while_training():
         ([[1, 2]], [2], TypeError, "tokens must be a"),
         (torch.ones(2, 4, dtype=torch.long) * VOCAB, [4, 4], ValueError, f"tokens holds id {VOCAB}"),
         (-torch.ones(2, 4, dtype=torch.long), [4, 4], ValueError, "tokens holds id -1"),
-        (torch.ones(4, dtype=torch.long), [4], ValueError, "tokens must be 2-D"),
+        (torch.ones(4, dtype=torch.long), [4], ValueError, "tokens must be a 2-D tensor"),
         (torch.ones(2, 4, dtype=torch.long), [4, 0], ValueError, "lengths must all be ≥ 1"),
         (torch.ones(2, 4, dtype=torch.long), [4, 5], ValueError, "lengths has a length of 5, longer"),
         (torch.ones(2, 4, dtype=torch.long), [4, 4, 4], ValueError, "lengths has 3 entries but the batch has 2"),
@@ -129,6 +129,6 @@ def test_predict_loader_matches_the_model():
     labels = torch.arange(5) % 3
     probs, got = predict_loader(model, [(tokens[:2], lengths[:2], labels[:2]), (tokens[2:], lengths[2:], labels[2:])])
     torch.testing.assert_close(probs, model.predict_proba(tokens, lengths))
-    assert torch.equal(got, labels) and not model.training
+    assert torch.equal(got, labels) and model.training  # predicting puts the model's mode back
     with pytest.raises(ValueError, match="loader is empty"):
         predict_loader(model, [])

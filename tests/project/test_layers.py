@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rnnlab"
 LAYERS = ["core", "tensors", "models", "training", "tools", "views", "entry"]
 # module path (dotted, inside rnnlab) prefix → layer; the longest matching prefix wins
 LAYER_OF = {
-    "config": "core", "checks": "core", "nested": "tensors", "sequences": "tensors", "samplers": "tensors",
+    "config": "core", "checks": "core", "modes": "core", "nested": "tensors", "sequences": "tensors", "samplers": "tensors",
     "data": "tensors",
     "models": "models", "baselines": "models",
     "train": "training", "cache": "training", "video_training": "training",
