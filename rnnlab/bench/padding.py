@@ -60,10 +60,10 @@ def epoch_batches(lengths: torch.Tensor, batch_size: int, max_tokens: int, seed:
 class _Tagger(nn.Module):
     """The timed model: an LSTM over feature vectors with a masked-mean readout (what a classifier does)."""
 
-    def __init__(self, features: int, hidden: int):
+    def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
-        self.rnn = nn.LSTM(features, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
+        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool) -> torch.Tensor:
         if packed:
@@ -86,8 +86,8 @@ def measure(
     *,
     max_tokens: int | None = None,
     timed_batches: int = 12,
-    hidden: int = 128,
-    features: int = 32,
+    hidden_size: int = 128,
+    input_size: int = 32,
     strategies: Sequence[str] = STRATEGIES,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -108,9 +108,9 @@ def measure(
     batches = {k: v for k, v in epoch_batches(lengths, batch_size, max_tokens, seed).items() if k in strategies}
 
     torch.manual_seed(seed)
-    model = _Tagger(features, hidden).to(device)
+    model = _Tagger(input_size, hidden_size).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    data = torch.randn(n_sequences, int(lengths.max()), features)
+    data = torch.randn(n_sequences, int(lengths.max()), input_size)
 
     def train_step(batch: list[int], strategy: str) -> float:
         index = torch.tensor(batch)

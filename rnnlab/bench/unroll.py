@@ -72,21 +72,21 @@ def _nonempty(name: str, values: Sequence[Any]) -> None:
         raise ValueError(f"{name} is empty: give at least one value")
 
 
-def make_batch(batch: int, max_len: int, input_size: int, *, real_fraction: float = 0.5, seed: int = 0,
+def make_batch(batch_size: int, max_len: int, input_size: int, *, real_fraction: float = 0.5, seed: int = 0,
                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """A random padded batch ``(x, lengths)`` whose lengths fill about ``real_fraction`` of the ``B × T`` grid.
 
     Lengths are ``T · u^p`` over evenly spaced ``u`` in (0, 1] with ``p = 1/real_fraction − 1`` (so their
     mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are unsorted.
     """
-    for name, value in (("batch", batch), ("max_len", max_len), ("input_size", input_size)):
+    for name, value in (("batch_size", batch_size), ("max_len", max_len), ("input_size", input_size)):
         check_int(name, value, minimum=1)
     check_number("real_fraction", real_fraction, above=0, maximum=1)
     generator = torch.Generator().manual_seed(seed)
-    u = torch.arange(1, batch + 1, dtype=torch.float64) / batch
+    u = torch.arange(1, batch_size + 1, dtype=torch.float64) / batch_size
     lengths = (max_len * u ** (1 / real_fraction - 1)).round().clamp(1, max_len).to(torch.int64)
-    lengths = lengths[torch.randperm(batch, generator=generator)]
-    x = torch.randn(batch, max_len, input_size, generator=generator, dtype=dtype)
+    lengths = lengths[torch.randperm(batch_size, generator=generator)]
+    x = torch.randn(batch_size, max_len, input_size, generator=generator, dtype=dtype)
     return x.to(device), lengths
 
 
@@ -237,8 +237,9 @@ def agreement(bound: Mapping[str, Callable[[torch.Tensor, Any], tuple[torch.Tens
 
 def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Everything about one batch that is not a timing: agreement, work, peak memory, build time; and its steps."""
-    lstm = make_lstm(setting["input_size"], check_int("hidden", setting["hidden"], minimum=1), seed=setting["seed"], device=device)
-    x, lengths = make_batch(setting["batch"], setting["max_len"], setting["input_size"], real_fraction=setting["real_fraction"],
+    hidden_size = check_int("hidden_size", setting["hidden_size"], minimum=1)
+    lstm = make_lstm(setting["input_size"], hidden_size, seed=setting["seed"], device=device)
+    x, lengths = make_batch(setting["batch_size"], setting["max_len"], setting["input_size"], real_fraction=setting["real_fraction"],
                             seed=setting["seed"], device=device)
     bound = runners(lstm)
     static: StaticUnroller = bound["static"]  # type: ignore[assignment]
@@ -246,9 +247,10 @@ def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]
     params = list(lstm.parameters())
     steps = {name: training_step(lambda run=bound[name]: run(x, lengths), params) for name in RUNNERS}
     flops = {name: matmul_flops(step) for name, step in steps.items()}
-    real = float(lengths.sum()) / (setting["batch"] * setting["max_len"])
+    real = float(lengths.sum()) / (setting["batch_size"] * setting["max_len"])
     return {
-        "device": str(device), "threads": torch.get_num_threads(), **{k: setting[k] for k in ("batch", "max_len", "hidden", "input_size")},
+        "device": str(device), "threads": torch.get_num_threads(),
+        **{k: setting[k] for k in ("batch_size", "max_len", "hidden_size", "input_size")},
         "real_fraction": real, "padding_share": 1 - real, "longest": int(lengths.max()),
         "max_abs_diff": max(agreement(bound, x, lengths).values()),
         "gflop": {name: f / 1e9 for name, f in flops.items()},
@@ -258,7 +260,7 @@ def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]
     }
 
 
-def sweep(values: Sequence[Any], *, over: str, batch: int = 64, max_len: int = 100, hidden: int = 128, input_size: int = 32,
+def sweep(values: Sequence[Any], *, over: str, batch_size: int = 64, max_len: int = 100, hidden_size: int = 128, input_size: int = 32,
           real_fraction: float = 0.5, repeats: int = 7, warmup: int = 2, seed: int = 0,
           device: str | torch.device | None = None) -> list[dict[str, Any]]:
     """`compare` for each value of the setting named ``over`` (``"max_len"`` or ``"real_fraction"``).
@@ -270,7 +272,8 @@ def sweep(values: Sequence[Any], *, over: str, batch: int = 64, max_len: int = 1
         raise ValueError(f"over must be 'max_len' or 'real_fraction', got {over!r}")
     _nonempty("values", values)
     dev = pick_device(device)
-    base = {"batch": batch, "max_len": max_len, "hidden": hidden, "input_size": input_size, "real_fraction": real_fraction, "seed": seed}
+    base = {"batch_size": batch_size, "max_len": max_len, "hidden_size": hidden_size, "input_size": input_size,
+            "real_fraction": real_fraction, "seed": seed}
     rows = [_measure({**base, over: value}, dev) for value in values]
     steps = {f"{i}/{name}": step for i, row in enumerate(rows) for name, step in row.pop("_steps").items()}
     times = time_steps(steps, repeats=repeats, warmup=warmup, device=dev)
@@ -292,7 +295,7 @@ def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
     return sweep([max_len], over="max_len", **settings)[0]
 
 
-def build_times(lengths: Sequence[int], *, hidden: int = 128, input_size: int = 32, repeats: int = 3) -> dict[str, list[float]]:
+def build_times(lengths: Sequence[int], *, hidden_size: int = 128, input_size: int = 32, repeats: int = 3) -> dict[str, list[float]]:
     """Seconds to build the static graph for each length (median of ``repeats`` fresh builds) and its size.
 
     Returns ``{"max_len": [...], "build_s": [...], "graph_nodes": [...]}``. The other runners have no
@@ -300,7 +303,7 @@ def build_times(lengths: Sequence[int], *, hidden: int = 128, input_size: int = 
     """
     _nonempty("lengths", lengths)
     check_positive(repeats=repeats)
-    lstm = make_lstm(input_size, hidden)
+    lstm = make_lstm(input_size, hidden_size)
     StaticUnroller(lstm).build(1)  # the first trace also pays for FX's own warm-up; keep that out
     out: dict[str, list[float]] = {"max_len": [], "build_s": [], "graph_nodes": []}
     for i, steps in enumerate(lengths):
@@ -344,7 +347,7 @@ def _saved_on_cpu(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tupl
         return run_fused(lstm, x, lengths)
 
 
-def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidden: int = 128, input_size: int = 32,
+def strategies(lengths: Sequence[int], *, chunk: int = 25, batch_size: int = 64, hidden_size: int = 128, input_size: int = 32,
                repeats: int = 5, warmup: int = 1, seed: int = 0, device: str | torch.device | None = None) -> list[dict[str, Any]]:
     """Checkpointing, ``save_on_cpu`` and truncated BPTT (chunks of ``chunk`` steps) against full BPTT, per length.
 
@@ -364,8 +367,8 @@ def strategies(lengths: Sequence[int], *, chunk: int = 25, batch: int = 64, hidd
     baseline_mb: dict[int, float] = {}
     for i, max_len in enumerate(lengths):
         check_int(f"lengths[{i}]", max_len, minimum=1)
-        lstm = make_lstm(input_size, check_int("hidden", hidden, minimum=1), seed=seed, device=dev)
-        x, lens = make_batch(batch, max_len, input_size, real_fraction=1.0, seed=seed, device=dev)
+        lstm = make_lstm(input_size, check_int("hidden_size", hidden_size, minimum=1), seed=seed, device=dev)
+        x, lens = make_batch(batch_size, max_len, input_size, real_fraction=1.0, seed=seed, device=dev)
         params, segment, counter = list(lstm.parameters()), max(1, math.isqrt(max_len)), StepCounter()
         steps[f"{max_len}/baseline"] = training_step(lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens), params)
         steps[f"{max_len}/checkpoint"] = training_step(
@@ -408,7 +411,7 @@ def _one_update(model: NextStepLSTM, streams: torch.Tensor, chunk: int | None, l
     return step
 
 
-def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: int = 16, hidden: int = 32, lr: float = 1e-2,
+def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: int = 16, hidden_size: int = 32, lr: float = 1e-2,
                    test_months: int = 240, scale: float = 100.0, seed: int = 0) -> dict[str, Any]:
     """Full vs truncated BPTT on the monthly sunspot series: one-month-ahead error on the last ``test_months``.
 
@@ -431,9 +434,9 @@ def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: i
     whole, truth = torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0), series[-test_months:]
     rows = []
     for chunk in chunks:
-        model = NextStepLSTM(hidden, seed=seed)
+        model = NextStepLSTM(hidden_size, seed=seed)
         span = train.shape[1] if chunk is None else chunk + 1
-        peak = peak_bytes(_one_update(NextStepLSTM(hidden, seed=seed), train[:, :span], chunk, lr))
+        peak = peak_bytes(_one_update(NextStepLSTM(hidden_size, seed=seed), train[:, :span], chunk, lr))
         info = fit_next_step(model, train, chunk=chunk, epochs=epochs, lr=lr)
         with torch.no_grad():
             predicted = model(whole)[0][0, -test_months:].numpy()
@@ -442,7 +445,7 @@ def tbptt_forecast(chunks: Sequence[int | None], *, epochs: int = 60, streams: i
                      "test_mae": float(np.abs(predicted - truth).mean() * scale)})
     persistence = float(np.abs(series[-test_months - 1 : -1] - truth).mean() * scale)
     return {"rows": rows, "persistence_mae": persistence, "train_months": int(train.numel()), "streams": streams,
-            "stream_length": int(train.shape[1]), "test_months": test_months, "epochs": epochs, "hidden": hidden}
+            "stream_length": int(train.shape[1]), "test_months": test_months, "epochs": epochs, "hidden_size": hidden_size}
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -480,9 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-len", type=int, default=100)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--input-size", type=int, default=32)
     parser.add_argument("--fraction", type=float, default=0.5, help="share of real (non-padding) tokens")
     parser.add_argument("--repeats", type=int, default=7)
@@ -492,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lengths", type=int, nargs="*", default=[],
                         help="sweep the runners over these lengths and measure the strategies at each (default: --max-len)")
     args = parser.parse_args(argv)
-    settings = {"batch": args.batch, "hidden": args.hidden, "input_size": args.input_size, "repeats": args.repeats,
+    settings = {"batch_size": args.batch_size, "hidden_size": args.hidden_size, "input_size": args.input_size, "repeats": args.repeats,
                 "warmup": args.warmup, "seed": args.seed, "device": args.device}
     try:
         result = compare(max_len=args.max_len, real_fraction=args.fraction, **settings)
@@ -504,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"device {result['device']} ({result['threads']} threads), B={args.batch}, H={args.hidden}, "
+    print(f"device {result['device']} ({result['threads']} threads), B={args.batch_size}, H={args.hidden_size}, "
           f"medians of {args.repeats} forward+backward runs; max abs diff among runners {result['max_abs_diff']:.2e}")
     print(format_table(result.get("sweep", [result])))
     print(format_strategies(result["strategies"]))

@@ -33,12 +33,12 @@ from .checks import is_stub
 class TinyClassifier(nn.Module):
     """Embedding → GRU → linear on the last step: small, but every gradient path of a real RNN model."""
 
-    def __init__(self, vocab: int, hidden: int, classes: int):
+    def __init__(self, vocab_size: int, hidden_size: int, num_classes: int):
         super().__init__()
-        self.embed = nn.Embedding(vocab, 8)
-        self.gru = nn.GRU(8, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, classes)
-        self.unused = nn.Linear(hidden, 1)  # never in the loss: its .grad stays None
+        self.embed = nn.Embedding(vocab_size, 8)
+        self.gru = nn.GRU(8, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, num_classes)
+        self.unused = nn.Linear(hidden_size, 1)  # never in the loss: its .grad stays None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         states, _ = self.gru(self.embed(tokens))
@@ -48,15 +48,15 @@ class TinyClassifier(nn.Module):
 def _problem(seed: int, world_size: int) -> tuple[Callable[[], nn.Module], list[tuple[torch.Tensor, torch.Tensor]]]:
     """A model factory and a few global batches, all drawn from ``seed`` (identical on every rank)."""
     g = torch.Generator().manual_seed(seed)
-    vocab, hidden, classes = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((5, 20), (4, 24), (2, 6)))
+    vocab_size, hidden_size, num_classes = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((5, 20), (4, 24), (2, 6)))
     per_rank, steps_t = int(torch.randint(2, 9, (1,), generator=g)), int(torch.randint(3, 12, (1,), generator=g))
     init_seed = int(torch.randint(0, 2**31, (1,), generator=g))
-    batches = [(torch.randint(0, vocab, (per_rank * world_size, steps_t), generator=g),
-                torch.randint(0, classes, (per_rank * world_size,), generator=g)) for _ in range(3)]
+    batches = [(torch.randint(0, vocab_size, (per_rank * world_size, steps_t), generator=g),
+                torch.randint(0, num_classes, (per_rank * world_size,), generator=g)) for _ in range(3)]
 
     def make() -> nn.Module:
         torch.manual_seed(init_seed)
-        return TinyClassifier(vocab, hidden, classes)
+        return TinyClassifier(vocab_size, hidden_size, num_classes)
 
     return make, batches
 

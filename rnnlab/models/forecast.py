@@ -1,7 +1,7 @@
 """Synced sequence → sequence: one output per input step (tagging, regression, forecasting).
 
 `SequenceRegressor` reads features ``(B, T, F)`` with a GRU/LSTM and puts a linear head on every
-step's output. With ``out_features = k`` and ``every_step=True`` it is a seq2seq forecaster: at each
+step's output. With ``output_size = k`` and ``every_step=True`` it is a seq2seq forecaster: at each
 step t it predicts the k values after t, so one window gives T training examples. With
 ``every_step=False`` it returns only the vector read at the last real step (a vector forecaster).
 ``residual=True`` predicts changes from the current value (feature 0) instead of levels: "no change"
@@ -24,12 +24,12 @@ from .settings import RecordsSettings
 
 
 class SequenceRegressor(RecordsSettings, nn.Module):
-    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, out_features)`` (or ``(B, out_features)`` at the last real step)."""
+    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at the last real step)."""
 
     def __init__(
         self,
-        in_features: int,
-        out_features: int,
+        input_size: int,
+        output_size: int,
         *,
         hidden_size: int = 64,
         cell: str = "gru",
@@ -39,21 +39,21 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         residual: bool = False,
     ):
         super().__init__()
-        check_positive(in_features=in_features, out_features=out_features, hidden_size=hidden_size, num_layers=num_layers)
+        check_positive(input_size=input_size, output_size=output_size, hidden_size=hidden_size, num_layers=num_layers)
         check_probability(dropout=dropout)
-        self.in_features, self.every_step, self.residual = in_features, every_step, residual
-        self.rnn = recurrent_layer(cell, in_features, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.input_size, self.every_step, self.residual = input_size, every_step, residual
+        self.rnn = recurrent_layer(cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, out_features)
+        self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the batch is padded."""
         if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
             raise TypeError(f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}")
-        if x.dim() == 2 and self.in_features == 1:
+        if x.dim() == 2 and self.input_size == 1:
             x = x.unsqueeze(-1)
-        if x.dim() != 3 or x.shape[-1] != self.in_features or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape (B, T, {self.in_features}) with B, T ≥ 1, got {tuple(x.shape)}")
+        if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x must have shape (B, T, {self.input_size}) with B, T ≥ 1, got {tuple(x.shape)}")
         if lengths is None:
             outputs, _ = self.rnn(x)
         else:

@@ -15,7 +15,7 @@ def test_lognormal_lengths_are_skewed_and_clipped():
 
 
 def test_measure_reports_waste_and_speed_for_each_strategy():
-    result = padding.measure(400, 16, timed_batches=1, hidden=8, features=4)
+    result = padding.measure(400, 16, timed_batches=1, hidden_size=8, input_size=4)
     assert set(result["tokens_per_s"]) == set(padding.STRATEGIES)
     assert result["waste"]["bucketed"] < result["waste"]["naive"]
     assert result["speedup_vs_naive"]["naive"] == 1.0

@@ -10,7 +10,7 @@ from rnnlab.bench import unroll as bench
 from rnnlab.models.unroll import RUNNERS, make_lstm, run_checkpointed, run_fused, runners
 
 matplotlib.use("Agg")
-TINY = {"batch": 4, "hidden": 6, "input_size": 3, "repeats": 2, "warmup": 0, "device": "cpu"}
+TINY = {"batch_size": 4, "hidden_size": 6, "input_size": 3, "repeats": 2, "warmup": 0, "device": "cpu"}
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
@@ -97,7 +97,7 @@ def test_matmul_flops_of_a_product():
 
 
 def test_strategies_rows():
-    rows = bench.strategies([16, 36], chunk=4, batch=4, hidden=6, input_size=3, repeats=2, warmup=0, device="cpu")
+    rows = bench.strategies([16, 36], chunk=4, batch_size=4, hidden_size=6, input_size=3, repeats=2, warmup=0, device="cpu")
     assert [(r["name"], r["max_len"]) for r in rows] == [(n, t) for t in (16, 36) for n in bench.STRATEGIES]
     for r in rows:
         assert {"name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio"} <= set(r) and r["time_ratio"] > 0
@@ -115,7 +115,7 @@ def test_strategies_rows():
 
 
 def test_tbptt_forecast_small():
-    result = bench.tbptt_forecast([None, 12], epochs=2, streams=4, hidden=4, test_months=60)
+    result = bench.tbptt_forecast([None, 12], epochs=2, streams=4, hidden_size=4, test_months=60)
     full, truncated = result["rows"]
     assert full["chunk"] is None and full["updates"] == 2 and truncated["updates"] == 2 * math.ceil((result["stream_length"] - 1) / 12)
     assert truncated["update_peak_mb"] < full["update_peak_mb"]
@@ -129,14 +129,14 @@ def test_tables():
     rows = bench.sweep([3, 6], over="max_len", **TINY)
     table = bench.format_table(rows)
     assert len(table.splitlines()) == 3 and "fused ms" in table and "work" in table
-    strategies = bench.strategies([9], chunk=3, batch=2, hidden=4, input_size=3, repeats=1, warmup=0, device="cpu")
+    strategies = bench.strategies([9], chunk=3, batch_size=2, hidden_size=4, input_size=3, repeats=1, warmup=0, device="cpu")
     assert len(bench.format_strategies(strategies).splitlines()) == 4
     with pytest.raises(ValueError, match="rows is empty"):
         bench.format_table([])
 
 
 def test_build_times():
-    build = bench.build_times([2, 8], hidden=4, input_size=3, repeats=1)
+    build = bench.build_times([2, 8], hidden_size=4, input_size=3, repeats=1)
     assert build["max_len"] == [2, 8] and all(s > 0 for s in build["build_s"]) and build["graph_nodes"][1] > build["graph_nodes"][0]
     with pytest.raises(ValueError, match="lengths is empty"):
         bench.build_times([])
@@ -145,10 +145,10 @@ def test_build_times():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="real_fraction"):
         bench.make_batch(4, 5, 3, real_fraction=0)
-    with pytest.raises(ValueError, match="batch"):
+    with pytest.raises(ValueError, match="batch_size"):
         bench.make_batch(0, 5, 3)
     with pytest.raises(ValueError, match="over"):
-        bench.sweep([1], over="hidden")
+        bench.sweep([1], over="hidden_size")
     with pytest.raises(ValueError, match="values is empty"):
         bench.sweep([], over="max_len")
     with pytest.raises(ValueError, match="chunk"):
@@ -156,7 +156,7 @@ def test_bad_arguments_are_named():
 
 
 def test_cli_json(capsys):
-    assert bench.main(["--json", "--device", "cpu", "--batch", "3", "--max-len", "4", "--hidden", "5", "--input-size", "2",
+    assert bench.main(["--json", "--device", "cpu", "--batch-size", "3", "--max-len", "4", "--hidden-size", "5", "--input-size", "2",
                        "--repeats", "1", "--warmup", "0", "--chunk", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["max_abs_diff"] <= 1e-5
@@ -168,7 +168,7 @@ def test_cli_json(capsys):
 
 
 def test_cli_table_with_sweep(capsys):
-    assert bench.main(["--device", "cpu", "--batch", "3", "--max-len", "4", "--hidden", "5", "--input-size", "2",
+    assert bench.main(["--device", "cpu", "--batch-size", "3", "--max-len", "4", "--hidden-size", "5", "--input-size", "2",
                        "--repeats", "1", "--warmup", "0", "--lengths", "4", "9", "--chunk", "3"]) == 0
     out = capsys.readouterr().out
     assert "max abs diff" in out and "checkpoint" in out and "chunks of 3" in out
@@ -195,8 +195,8 @@ def test_plots():
     from rnnlab.plots.unroll import plot_build_vs_length, plot_padding, plot_strategies
 
     by_padding = bench.sweep([0.5, 1.0], over="real_fraction", max_len=6, **TINY)
-    strategies = bench.strategies([4, 9], chunk=3, batch=2, hidden=4, input_size=3, repeats=1, warmup=0, device="cpu")
-    build = bench.build_times([2, 4], hidden=4, input_size=3, repeats=1)
+    strategies = bench.strategies([4, 9], chunk=3, batch_size=2, hidden_size=4, input_size=3, repeats=1, warmup=0, device="cpu")
+    build = bench.build_times([2, 4], hidden_size=4, input_size=3, repeats=1)
     for fig in (plot_padding(by_padding), plot_strategies(strategies), plot_build_vs_length(build)):
         assert fig.axes and fig.axes[0].lines
     with pytest.raises(ValueError, match="rows is empty"):

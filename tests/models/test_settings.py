@@ -28,8 +28,8 @@ CASES = {
     SequenceClassifier: (lambda: dict(vocab_size=20, num_classes=2, embed_dim=4, hidden_size=4), dict(
         vocab_size=21, num_classes=3, embed_dim=5, hidden_size=5, cell="lstm", num_layers=2, bidirectional=True,
         pooling="mean", dropout=0.1, word_dropout=0.1, padding_idx=None, mask_padding=False)),
-    SequenceRegressor: (lambda: dict(in_features=1, out_features=2, hidden_size=4), dict(
-        in_features=2, out_features=3, hidden_size=5, cell="lstm", num_layers=2, dropout=0.1, every_step=False, residual=True)),
+    SequenceRegressor: (lambda: dict(input_size=1, output_size=2, hidden_size=4), dict(
+        input_size=2, output_size=3, hidden_size=5, cell="lstm", num_layers=2, dropout=0.1, every_step=False, residual=True)),
     SequenceGenerator: (lambda: dict(vocab_size=8, feature_size=4, embed_dim=4, hidden_size=4), dict(
         vocab_size=9, feature_size=5, embed_dim=5, hidden_size=5, num_layers=2, feed_features=False)),
     ColumnEncoder: (lambda: dict(height=8, width=8, feature_size=4, channels=4), dict(

@@ -196,11 +196,11 @@ WRONG = [
           edits=(("SHAPES = {", "SHAPES.update({", "SHAPES = {k: 'seq2vec' for k in SHAPES}\n_ = dict({"),)),
     Wrong("01_architectures", "q2", "states[:, -1]: the state after the padding", QUARTER, cells={"class LastStateClassifier(": code("""
         class LastStateClassifier(nn.Module):
-            def __init__(self, vocab_size, embed=16, hidden=32, classes=2):
+            def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
-                self.embed = nn.Embedding(vocab_size, embed, padding_idx=0)
-                self.gru = nn.GRU(embed, hidden, batch_first=True)
-                self.out = nn.Linear(hidden, classes)
+                self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.out = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
                 states, _ = self.gru(self.embed(tokens))
                 return self.out(states[:, -1])
@@ -208,11 +208,11 @@ WRONG = [
     Wrong("01_architectures", "q2", "the library's last_real_state", QUARTER, cells={"class LastStateClassifier(": code("""
         from rnnlab.sequences import last_real_state
         class LastStateClassifier(nn.Module):
-            def __init__(self, vocab_size, embed=16, hidden=32, classes=2):
+            def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
-                self.embed = nn.Embedding(vocab_size, embed, padding_idx=0)
-                self.gru = nn.GRU(embed, hidden, batch_first=True)
-                self.out = nn.Linear(hidden, classes)
+                self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.out = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
                 states, _ = self.gru(self.embed(tokens))
                 return self.out(last_real_state(states, lengths))
