@@ -59,7 +59,10 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is not None and nextitem.parent is item.parent:
         return
     items = [i for i in item.parent.session.items if i.parent is item.parent]
-    if any(getattr(i, "test_outputs", None) is None for i in items) or item.parent.path in _notebook_failures:
+    if (
+        any(getattr(i, "test_outputs", None) is None for i in items)
+        or item.parent.path in _notebook_failures
+    ):
         return
     executed = copy.deepcopy(notebook)
     by_cell = {i.cell_num: i for i in items}

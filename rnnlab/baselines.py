@@ -23,7 +23,9 @@ def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, C: float = 4.0)
     """
     texts, labels = list(texts), np.asarray(labels)
     if not texts or len(texts) != len(labels):
-        raise ValueError(f"texts and labels must be non-empty and the same length, got {len(texts)} and {len(labels)}")
+        raise ValueError(
+            f"texts and labels must be non-empty and the same length, got {len(texts)} and {len(labels)}"
+        )
     features = make_union(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
@@ -34,7 +36,9 @@ def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, C: float = 4.0)
 def _check_windows(windows: np.ndarray, name: str = "windows") -> np.ndarray:
     windows = np.asarray(windows, dtype=np.float64)
     if windows.ndim != 2 or windows.shape[0] == 0 or windows.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (N, window), got shape {windows.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (N, window), got shape {windows.shape}"
+        )
     return windows
 
 
@@ -56,15 +60,19 @@ class LinearAR:
         """Fit on windows ``(N, window ≥ order)`` and their next values ``(N, k)``."""
         windows, targets = _check_windows(windows), _check_windows(targets, "targets")
         if windows.shape[1] < self.order:
-            raise ValueError(f"windows hold {windows.shape[1]} steps, fewer than order={self.order}")
+            raise ValueError(
+                f"windows hold {windows.shape[1]} steps, fewer than order={self.order}"
+            )
         if len(windows) != len(targets):
             raise ValueError(f"windows has {len(windows)} rows but targets has {len(targets)}")
-        self.model.fit(windows[:, -self.order:], targets)
+        self.model.fit(windows[:, -self.order :], targets)
         return self
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts ``(N, k)`` for windows ``(N, window ≥ order)``."""
         windows = _check_windows(windows)
         if windows.shape[1] < self.order:
-            raise ValueError(f"windows hold {windows.shape[1]} steps, fewer than order={self.order}")
-        return self.model.predict(windows[:, -self.order:])
+            raise ValueError(
+                f"windows hold {windows.shape[1]} steps, fewer than order={self.order}"
+            )
+        return self.model.predict(windows[:, -self.order :])

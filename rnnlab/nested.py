@@ -19,7 +19,9 @@ def _keep(leaf: Any) -> Any:
     return leaf
 
 
-def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, other: Callable[[Any], Any] = _keep) -> Any:
+def map_tensors(
+    obj: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, other: Callable[[Any], Any] = _keep
+) -> Any:
     """``obj`` with ``fn`` applied to every tensor and ``other`` to every other leaf (kept as is by default).
 
     Tuples, lists, dicts and named tuples are rebuilt with the same type and keys; pass an ``other``

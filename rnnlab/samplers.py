@@ -89,23 +89,34 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
     ):
         self.lengths = check_lengths(lengths).cpu()
-        self.shuffle, self.drop_last = check_bool("shuffle", shuffle), check_bool("drop_last", drop_last)
+        self.shuffle, self.drop_last = (
+            check_bool("shuffle", shuffle),
+            check_bool("drop_last", drop_last),
+        )
         self.seed, self.epoch = check_int("seed", seed), 0
         self.batch_size = check_int("batch_size", batch_size, minimum=1, optional=True)
         self.max_tokens = check_int("max_tokens", max_tokens, minimum=1, optional=True)
         if self.batch_size is None and self.max_tokens is None:
             raise ValueError("batch_size is None: give a batch_size, a max_tokens budget, or both")
         if self.max_tokens is not None and self.max_tokens < int(self.lengths.max()):
-            raise ValueError(f"max_tokens={self.max_tokens} is shorter than the longest sequence ({int(self.lengths.max())})")
+            raise ValueError(
+                f"max_tokens={self.max_tokens} is shorter than the longest sequence ({int(self.lengths.max())})"
+            )
         if drop_last and self.max_tokens is not None:
-            raise ValueError("drop_last applies to fixed-size batches; with max_tokens every batch is filled up to its budget")
+            raise ValueError(
+                "drop_last applies to fixed-size batches; with max_tokens every batch is filled up to its budget"
+            )
         self.num_replicas, self.rank = _replicas(num_replicas, rank)
         if self.lengths.numel() < self.num_replicas:
-            raise ValueError(f"lengths has {self.lengths.numel()} sequences, fewer than num_replicas={self.num_replicas}")
+            raise ValueError(
+                f"lengths has {self.lengths.numel()} sequences, fewer than num_replicas={self.num_replicas}"
+            )
         self._count = len(self._all_batches(0))
         if self._count == 0:
-            raise ValueError(f"drop_last=True leaves no batch: {len(self.lengths)} sequences do not fill one batch of "
-                             f"{self.batch_size} for each of the {self.num_replicas} replicas")
+            raise ValueError(
+                f"drop_last=True leaves no batch: {len(self.lengths)} sequences do not fill one batch of "
+                f"{self.batch_size} for each of the {self.num_replicas} replicas"
+            )
 
     def set_epoch(self, epoch: int) -> None:
         """Serve ``epoch``'s shuffle on the next pass (the same on every rank); later passes continue from it."""
@@ -126,7 +137,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches.append(current)
         return batches
 
-    def _even_out(self, batches: list[list[int]], generator: torch.Generator | None) -> list[list[int]]:
+    def _even_out(
+        self, batches: list[list[int]], generator: torch.Generator | None
+    ) -> list[list[int]]:
         """Make the number of batches a multiple of ``num_replicas`` by dropping or splitting batches."""
         extra = len(batches) % self.num_replicas
         if extra == 0:
@@ -143,7 +156,7 @@ class BucketBatchSampler(Sampler[list[int]]):
                     f"sequences ({len(self.lengths)} single-sequence batches); use drop_last=True or a larger batch_size"
                 )
             half = len(batch) // 2
-            batches[largest: largest + 1] = [batch[:half], batch[half:]]
+            batches[largest : largest + 1] = [batch[:half], batch[half:]]
         return batches
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
@@ -155,7 +168,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             order = order[:keep]  # random indices when shuffling, else the last ones
         order = order[torch.argsort(self.lengths[order], stable=True)]
         batches = self._even_out(self._cut(order), generator)
-        groups = [batches[i: i + self.num_replicas] for i in range(0, len(batches), self.num_replicas)]
+        groups = [
+            batches[i : i + self.num_replicas] for i in range(0, len(batches), self.num_replicas)
+        ]
         served = []
         for g in _permutation(len(groups), generator):
             served.extend(groups[g][r] for r in _permutation(self.num_replicas, generator))
@@ -164,7 +179,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._all_batches(self.epoch)
         self.epoch += 1
-        return iter(batches[self.rank:: self.num_replicas])
+        return iter(batches[self.rank :: self.num_replicas])
 
     def __len__(self) -> int:
         return self._count // self.num_replicas
@@ -172,4 +187,6 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 def _permutation(n: int, generator: torch.Generator | None) -> list[int]:
     """A random permutation of ``range(n)`` from ``generator``, or the identity when it is None."""
-    return torch.randperm(n, generator=generator).tolist() if generator is not None else list(range(n))
+    return (
+        torch.randperm(n, generator=generator).tolist() if generator is not None else list(range(n))
+    )

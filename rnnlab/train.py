@@ -55,7 +55,11 @@ class History:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (lists, floats) that `from_dict` reads back; used by checkpoints and the cache."""
-        return {"epochs": self.epochs, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+        return {
+            "epochs": self.epochs,
+            "stopped_early": self.stopped_early,
+            "best_epoch": self.best_epoch,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
@@ -65,7 +69,11 @@ class History:
         """Plot metrics against epochs (losses on one axis, everything else on a second)."""
         import matplotlib.pyplot as plt
 
-        names = list(metrics) if metrics is not None else [k for k in self.last if k not in ("epoch", "seconds")]
+        names = (
+            list(metrics)
+            if metrics is not None
+            else [k for k in self.last if k not in ("epoch", "seconds")]
+        )
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.2))
         epochs = [row["epoch"] for row in self.epochs]
@@ -75,10 +83,19 @@ class History:
             if "loss" not in name:
                 other = other or ax.twinx()
                 target = other
-            target.plot(epochs, self[name], marker="o", ms=3, label=name, ls="--" if target is other else "-")
+            target.plot(
+                epochs,
+                self[name],
+                marker="o",
+                ms=3,
+                label=name,
+                ls="--" if target is other else "-",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        handles = [h for a in (ax, other) if a is not None for h in a.get_legend_handles_labels()[0]]
+        handles = [
+            h for a in (ax, other) if a is not None for h in a.get_legend_handles_labels()[0]
+        ]
         ax.legend(handles, [h.get_label() for h in handles], loc="best", fontsize=8)
         return ax
 
@@ -101,7 +118,9 @@ def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss
     return batch_loss
 
 
-def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any) -> None:
+def _check_fit_args(
+    model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any
+) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_positive(epochs=epochs)
@@ -115,7 +134,9 @@ def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, 
         pass  # an iterable without len() is fine
 
 
-def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, device: torch.device) -> float:
+def _mean_loss(
+    model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, device: torch.device
+) -> float:
     total, count = 0.0, 0
     with eval_mode(model), torch.no_grad():
         for batch in loader:
@@ -158,7 +179,11 @@ def pin_epoch(loader: Any, epoch: int) -> None:
     `fit` pins every epoch, so what a run trains on depends on the epoch number alone, never on how
     often the same loader or stream was iterated before (by another model, or an earlier run).
     """
-    for holder in (loader, getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+    for holder in (
+        loader,
+        getattr(loader, "batch_sampler", None),
+        getattr(loader, "sampler", None),
+    ):
         set_epoch = getattr(holder, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
@@ -175,8 +200,10 @@ def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".rnnlab-write-test-"):
             pass
     except OSError as err:
-        raise PermissionError(f"cannot write {what} to the folder {str(folder)!r} ({err.strerror or err}); "
-                              "choose a writable folder") from err
+        raise PermissionError(
+            f"cannot write {what} to the folder {str(folder)!r} ({err.strerror or err}); "
+            "choose a writable folder"
+        ) from err
     return folder
 
 
@@ -239,15 +266,24 @@ def fit(
         if Path(checkpoint).exists():
             state = load_checkpoint(checkpoint, model, optimizer)
             history = History.from_dict(state["history"])
-            start, best, waited, best_state = state["epoch"] + 1, state["best"], state["waited"], state["best_state"]
+            start, best, waited, best_state = (
+                state["epoch"] + 1,
+                state["best"],
+                state["waited"],
+                state["best_state"],
+            )
             reference = state["reference"]
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
-            for done in range(1, start):  # what the finished epochs left in stateful helpers (schedules, samplers)
+            for done in range(
+                1, start
+            ):  # what the finished epochs left in stateful helpers (schedules, samplers)
                 if on_epoch_start is not None:
                     on_epoch_start(done)
-            if history.stopped_early or start > epochs:  # a finished run returns at once, as it ended
+            if (
+                history.stopped_early or start > epochs
+            ):  # a finished run returns at once, as it ended
                 pin_epoch(train_loader, start)
                 start = epochs + 1
 
@@ -266,7 +302,9 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(model, to_device(batch, device))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set clip_grad")
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set clip_grad"
+                )
             loss.backward()
             if clip_grad is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
@@ -288,7 +326,9 @@ def fit(
         stop = False
         if patience is not None:
             if monitor not in row:
-                raise KeyError(f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}")
+                raise KeyError(
+                    f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}"
+                )
             if _improved(row[monitor], best, mode):
                 best, history.best_epoch = row[monitor], epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -300,9 +340,16 @@ def fit(
         history.stopped_early = stop
         if checkpoint is not None:
             save_checkpoint(
-                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, reference=reference,
+                checkpoint,
+                model,
+                optimizer,
+                epoch=epoch,
+                history=history.as_dict(),
+                best=best,
+                reference=reference,
                 waited=waited,
-                best_state=best_state, rng=_rng_state(),
+                best_state=best_state,
+                rng=_rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
             )
         if stop:
@@ -332,7 +379,9 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any
+) -> Path:
     """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and durably.
 
     The file is written beside its destination, flushed to disk (file and folder) and only then renamed
@@ -369,36 +418,57 @@ def _check_model_fits(where: str, model: nn.Module, saved: Mapping[str, Any]) ->
     """Every key and shape of the saved weights against ``model``'s, before anything is copied."""
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-    wrong = [f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}" for k in own
-             if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
-    problems = ([f"missing {missing[:5]}"] if missing else []) + ([f"unexpected {unexpected[:5]}"] if unexpected else []) + wrong[:5]
+    wrong = [
+        f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}"
+        for k in own
+        if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)
+    ]
+    problems = (
+        ([f"missing {missing[:5]}"] if missing else [])
+        + ([f"unexpected {unexpected[:5]}"] if unexpected else [])
+        + wrong[:5]
+    )
     if problems:
         raise ValueError(f"{where} does not fit this model: {'; '.join(problems)}")
 
 
-def _check_optimizer_fits(where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]) -> None:
+def _check_optimizer_fits(
+    where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]
+) -> None:
     """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like the parameters."""
     saved = payload["optimizer"]
     if saved is None:
         raise ValueError(f"{where} holds no optimizer state, but an optimizer was given")
     if payload.get("optimizer_class") != _class_name(optimizer):
-        raise ValueError(f"{where} holds the state of a {payload.get('optimizer_class')} optimizer, "
-                         f"not of the {_class_name(optimizer)} given")
+        raise ValueError(
+            f"{where} holds the state of a {payload.get('optimizer_class')} optimizer, "
+            f"not of the {_class_name(optimizer)} given"
+        )
     groups = optimizer.param_groups
-    sizes, saved_sizes = [len(g["params"]) for g in groups], [len(g["params"]) for g in saved["param_groups"]]
+    sizes, saved_sizes = (
+        [len(g["params"]) for g in groups],
+        [len(g["params"]) for g in saved["param_groups"]],
+    )
     if sizes != saved_sizes:
-        raise ValueError(f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones {saved_sizes}")
+        raise ValueError(
+            f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones {saved_sizes}"
+        )
     params = [p for g in groups for p in g["params"]]
     saved_ids = [i for g in saved["param_groups"] for i in g["params"]]
     for index, param in zip(saved_ids, params, strict=True):
         for name, value in saved["state"].get(index, {}).items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
-                raise ValueError(f"{where}: optimizer state {name!r} has shape {tuple(value.shape)}, "
-                                 f"its parameter {tuple(param.shape)}")
+                raise ValueError(
+                    f"{where}: optimizer state {name!r} has shape {tuple(value.shape)}, "
+                    f"its parameter {tuple(param.shape)}"
+                )
 
 
 def load_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, map_location: Any = "cpu"
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    map_location: Any = "cpu",
 ) -> dict[str, Any]:
     """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra state.
 
@@ -414,9 +484,13 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"{where} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}") from err
+        raise ValueError(
+            f"{where} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{where} was not written by rnnlab.save_checkpoint of this version (format {CHECKPOINT_FORMAT!r} missing)")
+        raise ValueError(
+            f"{where} was not written by rnnlab.save_checkpoint of this version (format {CHECKPOINT_FORMAT!r} missing)"
+        )
     _check_model_fits(where, model, payload["model"])
     if optimizer is not None:
         _check_optimizer_fits(where, optimizer, payload)

@@ -22,8 +22,17 @@ from .train import History
 __all__ = ["train_video_model"]
 
 
-def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: Any, *, epochs: int, lr: float = 3e-3,
-                      seed: int = 0, device: Any = None) -> History:
+def train_video_model(
+    name: str,
+    model: nn.Module,
+    stream: Iterable[Any],
+    val: Any,
+    *,
+    epochs: int,
+    lr: float = 3e-3,
+    seed: int = 0,
+    device: Any = None,
+) -> History:
     """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `rnnlab.train_cached`, recording
     ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every epoch; returns the `History`.
 
@@ -42,10 +51,26 @@ def train_video_model(name: str, model: nn.Module, stream: Iterable[Any], val: A
 
     def batch_loss(m: nn.Module, batch: Any) -> torch.Tensor:
         videos, lengths, y = batch
-        return masked_cross_entropy(m(videos, lengths), y, lengths) if per_frame else F.cross_entropy(m(videos, lengths), y)
+        return (
+            masked_cross_entropy(m(videos, lengths), y, lengths)
+            if per_frame
+            else F.cross_entropy(m(videos, lengths), y)
+        )
 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    return train_cached(name, model, stream, data=[val.videos[:8], targets], seed=seed, epochs=epochs, optimizer=optimizer,
-                        scheduler=scheduler, batch_loss=batch_loss, evaluate=evaluate, patience=epochs, monitor="val_acc",
-                        device=device)
+    return train_cached(
+        name,
+        model,
+        stream,
+        data=[val.videos[:8], targets],
+        seed=seed,
+        epochs=epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_loss=batch_loss,
+        evaluate=evaluate,
+        patience=epochs,
+        monitor="val_acc",
+        device=device,
+    )

@@ -28,5 +28,8 @@ def test_eval_mode_restores_every_submodule_also_on_error(training):
 
 
 def test_eval_mode_needs_a_module():
-    with pytest.raises(TypeError, match="eval_mode needs an nn.Module, got str"), rnnlab.eval_mode("model"):
+    with (
+        pytest.raises(TypeError, match="eval_mode needs an nn.Module, got str"),
+        rnnlab.eval_mode("model"),
+    ):
         pass

@@ -31,6 +31,7 @@ def _seqs(lengths, features=3, seed=0):
 
 # ---- laws ---------------------------------------------------------------------------------------
 
+
 @FAST
 @given(lengths_lists, st.booleans())
 def test_pad_unpad_round_trip(lengths, batch_first):
@@ -68,7 +69,9 @@ def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
     mask = lengths_to_mask(lengths)
     plain = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
     assert torch.allclose(masked_cross_entropy(logits, targets, mask), plain, atol=1e-6)
-    assert torch.allclose(masked_mean(logits, lengths), masked_mean(more_logits, lengths), atol=1e-5)
+    assert torch.allclose(
+        masked_mean(logits, lengths), masked_mean(more_logits, lengths), atol=1e-5
+    )
     assert torch.equal(masked_max(logits, lengths), masked_max(more_logits, lengths))
     assert torch.equal(last_real_state(logits, lengths), last_real_state(more_logits, lengths))
 
@@ -78,7 +81,9 @@ def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
 def test_pooling_matches_per_sequence_reference(lengths):
     seqs = _seqs(lengths)
     padded, lens = pad_sequences(seqs, padding_value=1e6)
-    assert torch.allclose(masked_mean(padded, lens), torch.stack([s.mean(0) for s in seqs]), atol=1e-5)
+    assert torch.allclose(
+        masked_mean(padded, lens), torch.stack([s.mean(0) for s in seqs]), atol=1e-5
+    )
     assert torch.equal(masked_max(padded, lens), torch.stack([s.amax(0) for s in seqs]))
     assert torch.equal(last_real_state(padded, lens), torch.stack([s[-1] for s in seqs]))
 
@@ -106,52 +111,98 @@ def test_packed_rnn_equals_one_sequence_at_a_time():
 
 def test_collate_padded_fields():
     tokens, lengths, labels = collate_padded([([1, 2, 3], 0), ([4], 1)])
-    assert tokens.tolist() == [[1, 2, 3], [4, 0, 0]] and lengths.tolist() == [3, 1] and labels.tolist() == [0, 1]
+    assert (
+        tokens.tolist() == [[1, 2, 3], [4, 0, 0]]
+        and lengths.tolist() == [3, 1]
+        and labels.tolist() == [0, 1]
+    )
 
 
 # ---- bad input: a clear ValueError/TypeError naming the argument ----------------------------------
 
-@pytest.mark.parametrize("call, error, name", [
-    (lambda: pad_sequences([]), ValueError, "seqs"),
-    (lambda: pad_sequences([torch.ones(2), torch.ones(0)]), ValueError, "seqs[1]"),
-    (lambda: pad_sequences(torch.ones(2, 3)), TypeError, "seqs"),
-    (lambda: pad_sequences([torch.ones(2, 3), torch.ones(2, 4)]), ValueError, "seqs[1]"),
-    (lambda: lengths_to_mask([]), ValueError, "lengths"),
-    (lambda: lengths_to_mask([2, 0]), ValueError, "lengths"),
-    (lambda: lengths_to_mask([2.0, 1.0]), TypeError, "lengths"),
-    (lambda: lengths_to_mask(torch.tensor([2.0, 1.0])), TypeError, "lengths"),
-    (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
-    (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
-    (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
-    (lambda: lengths_to_mask([3], max_len=2.5), TypeError, "max_len must be an int or None, got float 2.5"),
-    (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
-    (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
-    (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),
-    (lambda: mask_to_lengths(torch.tensor([[False, False]])), ValueError, "mask"),
-    (lambda: mask_to_lengths(torch.ones(2, 3)), TypeError, "mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 4]), ValueError, "lengths_or_mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 1, 2]), ValueError, "lengths_or_mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)), ValueError, "lengths_or_mask"),
-    (lambda: masked_max(torch.ones(3), [1]), ValueError, "x"),
-    (lambda: masked_max([[1.0]], [1]), TypeError, "x"),
-    (lambda: last_real_state(torch.ones(2, 3, 4), [1, 0]), ValueError, "lengths"),
-    (lambda: last_real_state(torch.ones(2, 3, 4), [1.5, 2]), TypeError, "lengths"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(3, 3, dtype=torch.long), [3, 3]), ValueError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3), [3, 3]), TypeError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.full((2, 3), 7), [3, 3]), ValueError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3]), ValueError, "lengths_or_mask"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3, 3], "avg"), ValueError, "reduction"),
-    (lambda: pack(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths"),
-    (lambda: pack(torch.ones(2, 3, 1), [3]), ValueError, "lengths"),
-    (lambda: pack(torch.ones(2, 3, 1), torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
-    (lambda: unpack(torch.ones(2, 3)), TypeError, "packed"),
-    (lambda: unpad_sequences(torch.ones(2, 3), [4, 1]), ValueError, "lengths"),
-    (lambda: collate_padded([]), ValueError, "samples"),
-    (lambda: collate_padded([([1], 0), ([1, 2],)]), ValueError, "samples[1]"),
-    (lambda: collate_padded([([1], 0), (2, 1)]), ValueError, "field 0"),
-    (lambda: check_lengths([2, 3], batch_size=3), ValueError, "lengths"),
-    (lambda: check_lengths("23"), TypeError, "lengths"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: pad_sequences([]), ValueError, "seqs"),
+        (lambda: pad_sequences([torch.ones(2), torch.ones(0)]), ValueError, "seqs[1]"),
+        (lambda: pad_sequences(torch.ones(2, 3)), TypeError, "seqs"),
+        (lambda: pad_sequences([torch.ones(2, 3), torch.ones(2, 4)]), ValueError, "seqs[1]"),
+        (lambda: lengths_to_mask([]), ValueError, "lengths"),
+        (lambda: lengths_to_mask([2, 0]), ValueError, "lengths"),
+        (lambda: lengths_to_mask([2.0, 1.0]), TypeError, "lengths"),
+        (lambda: lengths_to_mask(torch.tensor([2.0, 1.0])), TypeError, "lengths"),
+        (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
+        (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
+        (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
+        (
+            lambda: lengths_to_mask([3], max_len=2.5),
+            TypeError,
+            "max_len must be an int or None, got float 2.5",
+        ),
+        (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
+        (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
+        (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),
+        (lambda: mask_to_lengths(torch.tensor([[False, False]])), ValueError, "mask"),
+        (lambda: mask_to_lengths(torch.ones(2, 3)), TypeError, "mask"),
+        (lambda: masked_mean(torch.ones(2, 3, 4), [3, 4]), ValueError, "lengths_or_mask"),
+        (lambda: masked_mean(torch.ones(2, 3, 4), [3, 1, 2]), ValueError, "lengths_or_mask"),
+        (
+            lambda: masked_mean(torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)),
+            ValueError,
+            "lengths_or_mask",
+        ),
+        (lambda: masked_max(torch.ones(3), [1]), ValueError, "x"),
+        (lambda: masked_max([[1.0]], [1]), TypeError, "x"),
+        (lambda: last_real_state(torch.ones(2, 3, 4), [1, 0]), ValueError, "lengths"),
+        (lambda: last_real_state(torch.ones(2, 3, 4), [1.5, 2]), TypeError, "lengths"),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(3, 3, dtype=torch.long), [3, 3]
+            ),
+            ValueError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3), [3, 3]),
+            TypeError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.full((2, 3), 7), [3, 3]),
+            ValueError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3]
+            ),
+            ValueError,
+            "lengths_or_mask",
+        ),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3, 3], "avg"
+            ),
+            ValueError,
+            "reduction",
+        ),
+        (lambda: pack(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths"),
+        (lambda: pack(torch.ones(2, 3, 1), [3]), ValueError, "lengths"),
+        (
+            lambda: pack(torch.ones(2, 3, 1), torch.tensor([3, 2], device="meta")),
+            ValueError,
+            "lengths",
+        ),
+        (lambda: unpack(torch.ones(2, 3)), TypeError, "packed"),
+        (lambda: unpad_sequences(torch.ones(2, 3), [4, 1]), ValueError, "lengths"),
+        (lambda: collate_padded([]), ValueError, "samples"),
+        (lambda: collate_padded([([1], 0), ([1, 2],)]), ValueError, "samples[1]"),
+        (lambda: collate_padded([([1], 0), (2, 1)]), ValueError, "field 0"),
+        (lambda: check_lengths([2, 3], batch_size=3), ValueError, "lengths"),
+        (lambda: check_lengths("23"), TypeError, "lengths"),
+    ],
+)
 def test_bad_input_names_the_argument(call, error, name):
     with pytest.raises(error, match=name.replace("[", r"\[").replace("]", r"\]")):
         call()
@@ -195,7 +246,9 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
         assert torch.equal(clean, result), pool.__name__
         clean.sum().backward()
         result.sum().backward()
-        assert torch.equal(clean_x.grad, dirty_x.grad), pool.__name__  # no NaN gradient reaches the padding either
+        assert torch.equal(clean_x.grad, dirty_x.grad), (
+            pool.__name__
+        )  # no NaN gradient reaches the padding either
 
 
 @settings(max_examples=60, deadline=None)
@@ -203,9 +256,16 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
 def test_masked_cross_entropy_ignores_whatever_the_padding_holds(case, reduction):
     logits, lengths, value = case
     logits = torch.cat([logits, logits.flip(-1)], dim=-1)  # at least 2 classes
-    targets = torch.randint(0, logits.shape[-1], logits.shape[:2], generator=torch.Generator().manual_seed(1))
-    dirty_targets = torch.where(lengths_to_mask(lengths, logits.shape[1]), targets, torch.full_like(targets, -100))
-    clean_x, dirty_x = logits.clone().requires_grad_(), _fill_padding(logits, lengths, value).requires_grad_()
+    targets = torch.randint(
+        0, logits.shape[-1], logits.shape[:2], generator=torch.Generator().manual_seed(1)
+    )
+    dirty_targets = torch.where(
+        lengths_to_mask(lengths, logits.shape[1]), targets, torch.full_like(targets, -100)
+    )
+    clean_x, dirty_x = (
+        logits.clone().requires_grad_(),
+        _fill_padding(logits, lengths, value).requires_grad_(),
+    )
     clean = masked_cross_entropy(clean_x, targets, lengths, reduction=reduction)
     dirty = masked_cross_entropy(dirty_x, dirty_targets, lengths, reduction=reduction)
     assert torch.equal(clean, dirty)

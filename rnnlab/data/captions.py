@@ -42,16 +42,22 @@ def compose(digit_images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if not 1 <= count <= MAX_DIGITS:
         raise ValueError(f"digit_images must hold 1 to {MAX_DIGITS} digits, got {count}")
     free = WIDTH - DIGIT * count
-    cuts = np.sort(rng.integers(0, free + 1, size=count))  # gaps before each digit: a random split of the free width
+    cuts = np.sort(
+        rng.integers(0, free + 1, size=count)
+    )  # gaps before each digit: a random split of the free width
     canvas = np.zeros((HEIGHT, WIDTH), dtype=np.float32)
     for i, image in enumerate(digit_images):
         x = cuts[i] + DIGIT * i
         y = rng.integers(0, HEIGHT - DIGIT + 1)
-        canvas[y : y + DIGIT, x : x + DIGIT] = np.maximum(canvas[y : y + DIGIT, x : x + DIGIT], image)
+        canvas[y : y + DIGIT, x : x + DIGIT] = np.maximum(
+            canvas[y : y + DIGIT, x : x + DIGIT], image
+        )
     return canvas
 
 
-def make_captions(count: int, split: str = "train", seed: int = 0, digit_seed: int = 0) -> Captioned:
+def make_captions(
+    count: int, split: str = "train", seed: int = 0, digit_seed: int = 0
+) -> Captioned:
     """``count`` captioned images whose digits come only from ``split`` ("train", "val" or "test") of `digit_split`."""
     check_positive(count=count)
     check_choice("split", split, SPLITS)
@@ -87,7 +93,9 @@ def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> float:
     Both are ``(N, L)`` id rows padded with ``<pad>`` after ``<eos>``; their widths may differ.
     """
     if predicted.dim() != 2 or targets.dim() != 2 or len(predicted) != len(targets):
-        raise ValueError(f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} and {tuple(targets.shape)}"
+        )
     width = max(predicted.shape[1], targets.shape[1])
     grow = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
     return float((grow(predicted.cpu()) == grow(targets.cpu())).all(dim=1).float().mean())
@@ -102,7 +110,13 @@ class CaptionStream:
 
     def __init__(self, count: int, *, batch_size: int = 64, split: str = "train", seed: int = 0):
         check_positive(batch_size=batch_size)
-        self.count, self.batch_size, self.split, self.seed, self.epoch = count, batch_size, split, seed, 0
+        self.count, self.batch_size, self.split, self.seed, self.epoch = (
+            count,
+            batch_size,
+            split,
+            seed,
+            0,
+        )
         make_captions(1, split, seed)  # validate the arguments now rather than at the first epoch
 
     def __len__(self) -> int:

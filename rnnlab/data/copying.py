@@ -22,7 +22,12 @@ ALPHABET = "abcdefghi"
 
 
 def copy_pairs(
-    count: int, *, lengths: Sequence[int], alphabet: str = ALPHABET, seed: int = 0, exclude: set[str] | None = None
+    count: int,
+    *,
+    lengths: Sequence[int],
+    alphabet: str = ALPHABET,
+    seed: int = 0,
+    exclude: set[str] | None = None,
 ) -> list[tuple[str, str]]:
     """``count`` distinct ``(letters, letters)`` pairs, lengths cycling through ``lengths`` (equal numbers of each).
 
@@ -30,14 +35,20 @@ def copy_pairs(
     """
     check_positive(count=count)
     if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) or len(lengths) == 0:
-        raise TypeError(f"lengths must be a non-empty sequence of ints such as range(5, 51), got {lengths!r}")
+        raise TypeError(
+            f"lengths must be a non-empty sequence of ints such as range(5, 51), got {lengths!r}"
+        )
     for i, n in enumerate(lengths):
         check_int(f"lengths[{i}]", n, minimum=1)
     if len(set(check_str("alphabet", alphabet))) < 2 or len(set(alphabet)) != len(alphabet):
-        raise ValueError(f"alphabet must be a str of at least 2 distinct characters, got {alphabet!r}")
+        raise ValueError(
+            f"alphabet must be a str of at least 2 distinct characters, got {alphabet!r}"
+        )
     per_length = -(-count // len(lengths))
     if per_length > len(alphabet) ** min(lengths) // 2:
-        raise ValueError(f"count={count} is too many for inputs of length {min(lengths)} from {len(alphabet)} letters")
+        raise ValueError(
+            f"count={count} is too many for inputs of length {min(lengths)} from {len(alphabet)} letters"
+        )
     rng, seen, out = random.Random(seed), set(exclude or ()), []
     while len(out) < count:
         n = lengths[len(out) % len(lengths)]

@@ -15,7 +15,20 @@ from ..checks import check_choice, check_positive
 
 __all__ = ["DATE_FORMATS", "format_date", "make_dates"]
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _FIRST, _LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 
@@ -56,9 +69,20 @@ def format_date(date: dt.date, fmt: str) -> str:
     check_choice("fmt", fmt, DATE_FORMATS)
     month, weekday = _MONTHS[date.month - 1], _DAYS[date.weekday()]
     return fmt.format(
-        d=date.day, dd=f"{date.day:02d}", o=_ordinal(date.day), m=date.month, mm=f"{date.month:02d}", M=month,
-        Mon=month[:3], MON=month[:3].upper(), m_lower=month.lower(), y=date.year, yy=f"{date.year % 100:02d}",
-        W=weekday, Wd=weekday[:3], w=weekday.lower(),
+        d=date.day,
+        dd=f"{date.day:02d}",
+        o=_ordinal(date.day),
+        m=date.month,
+        mm=f"{date.month:02d}",
+        M=month,
+        Mon=month[:3],
+        MON=month[:3].upper(),
+        m_lower=month.lower(),
+        y=date.year,
+        yy=f"{date.year % 100:02d}",
+        W=weekday,
+        Wd=weekday[:3],
+        w=weekday.lower(),
     )
 
 
@@ -72,7 +96,9 @@ def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tup
     check_positive(n=n)
     span = (_LAST - _FIRST).days + 1
     if n > span * len(DATE_FORMATS) // 2:
-        raise ValueError(f"n = {n} is too many distinct dates; at most {span * len(DATE_FORMATS) // 2}")
+        raise ValueError(
+            f"n = {n} is too many distinct dates; at most {span * len(DATE_FORMATS) // 2}"
+        )
     rng = random.Random(seed)
     seen: set[str] = set()
     items = []
@@ -81,5 +107,7 @@ def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tup
         human = format_date(date, fmt)
         if human not in seen:
             seen.add(human)
-            items.append((human, date.isoformat(), fmt) if with_formats else (human, date.isoformat()))
+            items.append(
+                (human, date.isoformat(), fmt) if with_formats else (human, date.isoformat())
+            )
     return items

@@ -28,6 +28,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return _load()
 
 
-def digit_split(seed: int = 0, fractions: tuple[float, ...] = (0.7, 0.15, 0.15)) -> list[np.ndarray]:
+def digit_split(
+    seed: int = 0, fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+) -> list[np.ndarray]:
     """Indices of the digit images for train / validation / test, so held-out examples use unseen handwriting."""
     return split_indices(len(_load()[1]), fractions, seed)

@@ -12,8 +12,28 @@ import random
 from ..checks import check_int, check_positive
 from .vocab import Vocab, char_tokens
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 MAX_VALUE = 999_999
 
@@ -43,7 +63,9 @@ def number_to_words(n: int) -> str:
     return " ".join(words)
 
 
-def number_pairs(count: int, *, max_digits: int = 6, seed: int = 0, exclude: set[str] | None = None) -> list[tuple[str, str]]:
+def number_pairs(
+    count: int, *, max_digits: int = 6, seed: int = 0, exclude: set[str] | None = None
+) -> list[tuple[str, str]]:
     """``count`` distinct ``(digits, words)`` pairs; the number of digits (1 to ``max_digits``) is drawn uniformly first.
 
     Drawing the digit count first gives short and long numbers equal weight (uniform numbers would be
@@ -54,7 +76,9 @@ def number_pairs(count: int, *, max_digits: int = 6, seed: int = 0, exclude: set
     exclude = set() if exclude is None else set(exclude)
     available = 10**max_digits - len(exclude)
     if count > available // 2:
-        raise ValueError(f"count={count} is too many: at most {available // 2} numbers can be drawn here")
+        raise ValueError(
+            f"count={count} is too many: at most {available // 2} numbers can be drawn here"
+        )
     rng, chosen, out = random.Random(seed), set(exclude), []
     while len(out) < count:
         digits = rng.randint(1, max_digits)

@@ -67,7 +67,14 @@ def is_reber(s: str) -> bool:
 def is_embedded_reber(s: str) -> bool:
     """True when ``s`` is an embedded Reber string (matching ``T``/``P`` around a Reber string)."""
     check_str("s", s)
-    return len(s) >= 9 and s[0] == "B" and s[-1] == "E" and s[1] in "TP" and s[-2] == s[1] and is_reber(s[2:-2])
+    return (
+        len(s) >= 9
+        and s[0] == "B"
+        and s[-1] == "E"
+        and s[1] in "TP"
+        and s[-2] == s[1]
+        and is_reber(s[2:-2])
+    )
 
 
 def near_miss(rng: random.Random) -> str:
@@ -81,8 +88,10 @@ def near_miss(rng: random.Random) -> str:
     if rng.random() < 0.5:
         return valid[:-2] + ("P" if valid[-2] == "T" else "T") + "E"
     while True:
-        i = rng.randrange(3, len(valid) - 3)  # inside the inner string, after its B and before its E
-        candidate = valid[:i] + rng.choice([c for c in "TPSXV" if c != valid[i]]) + valid[i + 1:]
+        i = rng.randrange(
+            3, len(valid) - 3
+        )  # inside the inner string, after its B and before its E
+        candidate = valid[:i] + rng.choice([c for c in "TPSXV" if c != valid[i]]) + valid[i + 1 :]
         if not is_embedded_reber(candidate):
             return candidate
 

@@ -36,7 +36,9 @@ def parse_labelled(text: str, source: str) -> list[Sentence]:
             continue
         sentence, tab, label = line.rpartition("\t")
         if not tab or label.strip() not in ("0", "1"):
-            raise ValueError(f"{source} line {number}: expected 'sentence<TAB>0|1', got {line[:60]!r}")
+            raise ValueError(
+                f"{source} line {number}: expected 'sentence<TAB>0|1', got {line[:60]!r}"
+            )
         rows.append(Sentence(sentence.strip(), int(label), source))
     return rows
 
@@ -48,10 +50,16 @@ def load_sentiment(sources: Sequence[str] = SOURCES) -> list[Sentence]:
     for source in sources:
         if source not in SOURCES:
             raise ValueError(f"sources holds {source!r}; known sources: {SOURCES}")
-    return [row for source in sources for row in parse_labelled(read_text(f"sentiment/{source}_labelled.txt"), source)]
+    return [
+        row
+        for source in sources
+        for row in parse_labelled(read_text(f"sentiment/{source}_labelled.txt"), source)
+    ]
 
 
-def sentiment_split(seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> list[list[Sentence]]:
+def sentiment_split(
+    seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+) -> list[list[Sentence]]:
     """Train / validation / test sentences, shuffled with ``seed`` (sources mixed)."""
     return split_items(load_sentiment(), fractions, seed)
 
@@ -65,8 +73,14 @@ def encode_sentences(rows: Sequence[Sentence] | Sequence[str], vocab: Vocab) -> 
     return [vocab.encode(word_tokens(text) or ["<unk>"]) for text in texts]
 
 
-def sentiment_loader(rows: Sequence[Sentence], vocab: Vocab, *, batch_size: int = 32, shuffle: bool = False,
-                     seed: int = 0) -> DataLoader:
+def sentiment_loader(
+    rows: Sequence[Sentence],
+    vocab: Vocab,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> DataLoader:
     """Batches ``(tokens (B, T), lengths (B,), labels (B,))`` padded with 0, ready for `rnnlab.fit`.
 
     With ``shuffle=True`` the batches come from a `BucketBatchSampler`: sentences of similar length
@@ -78,7 +92,9 @@ def sentiment_loader(rows: Sequence[Sentence], vocab: Vocab, *, batch_size: int 
     encoded = encode_sentences(rows, vocab)
     samples = [(ids, row.label) for ids, row in zip(encoded, rows, strict=True)]
     if shuffle:
-        sampler = BucketBatchSampler([len(ids) for ids in encoded], batch_size, shuffle=True, seed=seed)
+        sampler = BucketBatchSampler(
+            [len(ids) for ids in encoded], batch_size, shuffle=True, seed=seed
+        )
         return DataLoader(samples, batch_sampler=sampler, collate_fn=collate_padded)
     return DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded)
 

@@ -42,7 +42,9 @@ def shipped_path(name: str) -> Path:
 def _verified(name: str) -> Path:
     path = FILES_DIR / name
     if not path.is_file():
-        raise DataCorruptedError(f"shipped data file {name!r} is missing at {path}; reinstall rnnlab (pip install -e .)")
+        raise DataCorruptedError(
+            f"shipped data file {name!r} is missing at {path}; reinstall rnnlab (pip install -e .)"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != MANIFEST[name]:
         raise DataCorruptedError(

@@ -27,7 +27,9 @@ def parse_monthly(text: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         year, fields = int(match.group(1)), match.group(2).split()
         if not 1 <= len(fields) <= 12:
-            raise ValueError(f"line {number}: year {year} has {len(fields)} monthly values, expected 1 to 12")
+            raise ValueError(
+                f"line {number}: year {year} has {len(fields)} monthly values, expected 1 to 12"
+            )
         if stamps and len(values) % 12:
             raise ValueError(f"line {number}: year {year} follows a year with fewer than 12 months")
         for month, field in enumerate(fields):
@@ -52,8 +54,15 @@ class Windows(NamedTuple):
     stamps: np.ndarray
 
 
-def sunspot_windows(window: int = 60, horizon: int = 12, *, test_months: int = 240, val_months: int = 240,
-                    scale: float = 100.0, every_step: bool = False) -> dict[str, Windows]:
+def sunspot_windows(
+    window: int = 60,
+    horizon: int = 12,
+    *,
+    test_months: int = 240,
+    val_months: int = 240,
+    scale: float = 100.0,
+    every_step: bool = False,
+) -> dict[str, Windows]:
     """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a boundary.
 
     ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before them, and
@@ -67,8 +76,18 @@ def sunspot_windows(window: int = 60, horizon: int = 12, *, test_months: int = 2
     first = np.arange(len(x)) + window
     last = first + horizon - 1
     cut, val_cut = len(values) - test_months, len(values) - test_months - val_months
-    parts = {"train": last < val_cut, "val": (first >= val_cut) & (last < cut), "test": first >= cut}
+    parts = {
+        "train": last < val_cut,
+        "val": (first >= val_cut) & (last < cut),
+        "test": first >= cut,
+    }
     if not parts["train"].any():
-        raise ValueError(f"window={window}, horizon={horizon} and the held-out months leave no training windows")
-    return {name: Windows(x[keep], (y_steps if every_step and name != "test" else y)[keep], stamps[first[keep]])
-            for name, keep in parts.items()}
+        raise ValueError(
+            f"window={window}, horizon={horizon} and the held-out months leave no training windows"
+        )
+    return {
+        name: Windows(
+            x[keep], (y_steps if every_step and name != "test" else y)[keep], stamps[first[keep]]
+        )
+        for name, keep in parts.items()
+    }

@@ -31,8 +31,20 @@ from .vocab import word_tokens
 __all__ = ["ENGLISH_PREFIXES", "detokenize", "load_pairs", "normalise", "split_pairs", "tokens"]
 
 ATTRIBUTION = "English–French pairs: www.manythings.org/anki and tatoeba.org (CC-BY 2.0 France)"
-ENGLISH_PREFIXES = ("i am", "i' m", "he is", "he' s", "she is", "she' s", "you are", "you' re", "we are", "we' re",
-                    "they are", "they' re")
+ENGLISH_PREFIXES = (
+    "i am",
+    "i' m",
+    "he is",
+    "he' s",
+    "she is",
+    "she' s",
+    "you are",
+    "you' re",
+    "we are",
+    "we' re",
+    "they are",
+    "they' re",
+)
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u00ad\ufeff"))
 _ELISION = re.compile(r"^(\w+')(\w.*)$")
@@ -40,7 +52,13 @@ _ELISION = re.compile(r"^(\w+')(\w.*)$")
 
 def normalise(text: str) -> str:
     """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII spaces."""
-    text = unicodedata.normalize("NFC", check_str("text", text)).translate(_INVISIBLE).lower().replace("’", "'").replace("‘", "'")
+    text = (
+        unicodedata.normalize("NFC", check_str("text", text))
+        .translate(_INVISIBLE)
+        .lower()
+        .replace("’", "'")
+        .replace("‘", "'")
+    )
     return " ".join(text.split())
 
 
@@ -63,7 +81,9 @@ def detokenize(words: Sequence[str]) -> str:
 
 @cache
 def _lines() -> tuple[tuple[str, str], ...]:
-    return tuple(tuple(line.split("\t")[:2]) for line in read_text("fra_eng/fra.txt.gz").split("\n") if line)
+    return tuple(
+        tuple(line.split("\t")[:2]) for line in read_text("fra_eng/fra.txt.gz").split("\n") if line
+    )
 
 
 @cache
@@ -75,7 +95,9 @@ def _load(max_tokens: int | None, prefixes: tuple[str, ...] | None) -> tuple[tup
         if first_words is not None and not english.lower().startswith(first_words):
             continue  # cheap pre-filter before tokenising
         en = " ".join(tokens(english))
-        if (max_tokens is not None and en.count(" ") >= max_tokens) or (starts is not None and not (en + " ").startswith(starts)):
+        if (max_tokens is not None and en.count(" ") >= max_tokens) or (
+            starts is not None and not (en + " ").startswith(starts)
+        ):
             continue
         fr = " ".join(tokens(french))
         if max_tokens is None or fr.count(" ") < max_tokens:
@@ -83,7 +105,9 @@ def _load(max_tokens: int | None, prefixes: tuple[str, ...] | None) -> tuple[tup
     return tuple(seen)
 
 
-def load_pairs(max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENGLISH_PREFIXES) -> list[tuple[str, str]]:
+def load_pairs(
+    max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENGLISH_PREFIXES
+) -> list[tuple[str, str]]:
     """Distinct ``(english, french)`` pairs as space-separated normalised tokens, in file order.
 
     Keeps pairs with at most ``max_tokens`` tokens on each side and English starting with one of
@@ -91,12 +115,18 @@ def load_pairs(max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENG
     """
     check_int("max_tokens", max_tokens, minimum=1, optional=True)
     if isinstance(prefixes, str):
-        raise TypeError("prefixes must be a list of strings such as ['i am', 'he is'], not one string")
+        raise TypeError(
+            "prefixes must be a list of strings such as ['i am', 'he is'], not one string"
+        )
     return list(_load(max_tokens, None if prefixes is None else tuple(prefixes)))
 
 
 def split_pairs(
-    pairs: Sequence[tuple[str, str]], *, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, disjoint_english: bool = False
+    pairs: Sequence[tuple[str, str]],
+    *,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    disjoint_english: bool = False,
 ) -> list[list[tuple[str, str]]]:
     """Deterministic train/validation/test parts of ``pairs``.
 
@@ -111,4 +141,7 @@ def split_pairs(
     for pair in pairs:
         groups.setdefault(pair[0], []).append(pair)
     english = list(groups)
-    return [[pair for i in part for pair in groups[english[i]]] for part in split_indices(len(english), fractions, seed)]
+    return [
+        [pair for i in part for pair in groups[english[i]]]
+        for part in split_indices(len(english), fractions, seed)
+    ]

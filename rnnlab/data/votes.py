@@ -15,8 +15,34 @@ import torch
 from ..checks import check_int, check_number, check_positive
 from .vocab import Vocab
 
-POSITIVE = ["good", "great", "fine", "nice", "superb", "lovely", "happy", "bright", "fun", "warm", "kind", "best"]
-NEGATIVE = ["bad", "awful", "poor", "sad", "dull", "ugly", "worst", "cold", "rude", "grim", "weak", "vile"]
+POSITIVE = [
+    "good",
+    "great",
+    "fine",
+    "nice",
+    "superb",
+    "lovely",
+    "happy",
+    "bright",
+    "fun",
+    "warm",
+    "kind",
+    "best",
+]
+NEGATIVE = [
+    "bad",
+    "awful",
+    "poor",
+    "sad",
+    "dull",
+    "ugly",
+    "worst",
+    "cold",
+    "rude",
+    "grim",
+    "weak",
+    "vile",
+]
 NEUTRAL = ["the", "a", "movie", "was", "and", "it", "plot", "actor", "but", "then", "of", "very"]
 
 __all__ = ["vote_sentences", "vote_vocab"]
@@ -44,12 +70,19 @@ def vote_sentences(
     negative = torch.tensor([vocab.stoi[w] for w in NEGATIVE])
     low, high = min(vocab.stoi[w] for w in POSITIVE), len(vocab)
     g = torch.Generator().manual_seed(seed)
-    lengths = torch.exp(math.log(median) + sigma * torch.randn(n, generator=g)).round().clamp(2, max_len).long()
+    lengths = (
+        torch.exp(math.log(median) + sigma * torch.randn(n, generator=g))
+        .round()
+        .clamp(2, max_len)
+        .long()
+    )
     sentences, labels = [], []
     for length in lengths.tolist():
         while True:
             tokens = torch.randint(low, high, (length,), generator=g)
-            votes = int(torch.isin(tokens, positive).sum()) - int(torch.isin(tokens, negative).sum())
+            votes = int(torch.isin(tokens, positive).sum()) - int(
+                torch.isin(tokens, negative).sum()
+            )
             if votes != 0:
                 break
         sentences.append(tokens)

@@ -11,7 +11,9 @@ from ..checks import check_positive
 __all__ = ["sliding_windows"]
 
 
-def sliding_windows(series: Any, window: int, horizon: int, *, every_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def sliding_windows(
+    series: Any, window: int, horizon: int, *, every_step: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut a 1-D series into inputs ``(N, window)`` and the ``horizon`` values that follow each.
 
     Targets are ``(N, horizon)``: ``series[i + window + j]`` for j < horizon. With ``every_step=True``
@@ -24,10 +26,14 @@ def sliding_windows(series: Any, window: int, horizon: int, *, every_step: bool 
         raise ValueError(f"series must be 1-D, got shape {series.shape}")
     count = len(series) - window - horizon + 1
     if count < 1:
-        raise ValueError(f"series has {len(series)} values, too few for window={window} plus horizon={horizon}")
+        raise ValueError(
+            f"series has {len(series)} values, too few for window={window} plus horizon={horizon}"
+        )
     span = np.lib.stride_tricks.sliding_window_view(series, window + horizon)[:count]
     inputs = span[:, :window].copy()
     if not every_step:
         return inputs, span[:, window:].copy()
-    ahead = np.lib.stride_tricks.sliding_window_view(span[:, 1:], horizon, axis=1)  # (N, window, horizon)
+    ahead = np.lib.stride_tricks.sliding_window_view(
+        span[:, 1:], horizon, axis=1
+    )  # (N, window, horizon)
     return inputs, ahead.copy()

@@ -39,7 +39,9 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"tensors[{i}] must be a tensor, got {type(tensor).__name__}")
         if tensor.shape != first.shape or tensor.dtype != first.dtype:
-            raise ValueError(f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is {tuple(first.shape)} {first.dtype}")
+            raise ValueError(
+                f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is {tuple(first.shape)} {first.dtype}"
+            )
     n = len(tensors)
     chunks = [list(t.detach().flatten().clone().tensor_split(n)) for t in tensors]
     sent = 0
@@ -47,7 +49,10 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
         for step in range(n - 1):
             # every worker sends at once: compute all messages of this round before applying any
             shift = 0 if phase == "reduce-scatter" else 1
-            messages = [(i, (i - step + shift) % n, chunks[i][(i - step + shift) % n].clone()) for i in range(n)]
+            messages = [
+                (i, (i - step + shift) % n, chunks[i][(i - step + shift) % n].clone())
+                for i in range(n)
+            ]
             for sender, c, payload in messages:
                 receiver = (sender + 1) % n
                 if phase == "reduce-scatter":
@@ -64,11 +69,15 @@ def ring_bytes_per_worker(grad_bytes: int, world_size: int) -> float:
     return 2 * (world_size - 1) / world_size * grad_bytes
 
 
-def all_reduce_seconds(grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0) -> float:
+def all_reduce_seconds(
+    grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0
+) -> float:
     """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's bandwidth (bytes/s)."""
     check_number("bandwidth", bandwidth, above=0)  # bytes/s
     check_number("latency", latency, minimum=0)  # seconds
-    return 2 * (world_size - 1) * latency + ring_bytes_per_worker(grad_bytes, world_size) / bandwidth
+    return (
+        2 * (world_size - 1) * latency + ring_bytes_per_worker(grad_bytes, world_size) / bandwidth
+    )
 
 
 class CostRow(NamedTuple):
@@ -80,8 +89,12 @@ class CostRow(NamedTuple):
     comm_share: float  # of a step where nothing overlaps
 
 
-def cost_table(grad_bytes: int, compute_seconds: float, world_sizes: Sequence[int] = (2, 8, 16),
-               links: dict[str, tuple[float, float]] | None = None) -> list[CostRow]:
+def cost_table(
+    grad_bytes: int,
+    compute_seconds: float,
+    world_sizes: Sequence[int] = (2, 8, 16),
+    links: dict[str, tuple[float, float]] | None = None,
+) -> list[CostRow]:
     """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the share of a
     step spent communicating when ``compute_seconds`` of forward+backward do not overlap with it."""
     check_number("compute_seconds", compute_seconds, above=0)
@@ -89,6 +102,14 @@ def cost_table(grad_bytes: int, compute_seconds: float, world_sizes: Sequence[in
     for link, (bandwidth, latency) in (links or LINKS).items():
         for n in world_sizes:
             comm = all_reduce_seconds(grad_bytes, n, bandwidth, latency)
-            rows.append(CostRow(link, n, ring_bytes_per_worker(grad_bytes, n) / 1e6, comm * 1e3, compute_seconds * 1e3,
-                                comm / (comm + compute_seconds)))
+            rows.append(
+                CostRow(
+                    link,
+                    n,
+                    ring_bytes_per_worker(grad_bytes, n) / 1e6,
+                    comm * 1e3,
+                    compute_seconds * 1e3,
+                    comm / (comm + compute_seconds),
+                )
+            )
     return rows

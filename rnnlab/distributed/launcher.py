@@ -32,7 +32,12 @@ from typing import Any
 
 RESULT_DIR_ENV = "RNNLAB_RESULT_DIR"
 _KEEP_LINES = 400
-_PEER_ERRORS = ("DistBackendError", "Connection closed by peer", "Connection reset by peer", "ProcessGroupGloo")
+_PEER_ERRORS = (
+    "DistBackendError",
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "ProcessGroupGloo",
+)
 
 
 class LaunchError(RuntimeError):
@@ -48,7 +53,10 @@ class WorkerFailed(LaunchError):
 
     def __init__(self, rank: int, returncode: int, traceback: str, outputs: Mapping[int, str]):
         self.rank, self.returncode, self.traceback = rank, returncode, traceback
-        super().__init__(f"worker rank {rank} failed (exit code {returncode}); its traceback:\n{traceback}", outputs)
+        super().__init__(
+            f"worker rank {rank} failed (exit code {returncode}); its traceback:\n{traceback}",
+            outputs,
+        )
 
 
 class LaunchTimeout(LaunchError, TimeoutError):
@@ -64,21 +72,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def check_port(port: Any) -> int:
     """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise TypeError or ValueError."""
-    from ..checks import check_int  # here, not at the top: workers load this file on its own, outside the package
+    from ..checks import (
+        check_int,
+    )  # here, not at the top: workers load this file on its own, outside the package
 
     port = check_int("port", port, minimum=1, maximum=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("", port))
         except OSError as err:
-            raise ValueError(f"port {port} is in use ({err.strerror}); pass port=None to pick a free one") from err
+            raise ValueError(
+                f"port {port} is in use ({err.strerror}); pass port=None to pick a free one"
+            ) from err
     return port
 
 
 def report(result: Mapping[str, Any]) -> None:
     """Called inside a worker: hand ``result`` (JSON-serialisable) back to `launch`. A no-op outside `launch`."""
     if not isinstance(result, Mapping):
-        raise TypeError(f"result must be a dict of JSON-serialisable values, got {type(result).__name__}")
+        raise TypeError(
+            f"result must be a dict of JSON-serialisable values, got {type(result).__name__}"
+        )
     folder = os.environ.get(RESULT_DIR_ENV)
     if not folder:
         return
@@ -101,12 +115,20 @@ def last_traceback(output: str) -> str:
     return "\n".join(output.rstrip().splitlines()[-20:]) or "(the worker printed nothing)"
 
 
-def _check_launch_args(nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any) -> None:
-    from ..checks import check_number, check_positive, check_str  # here, not at the top: see check_port
+def _check_launch_args(
+    nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any
+) -> None:
+    from ..checks import (
+        check_number,
+        check_positive,
+        check_str,
+    )  # here, not at the top: see check_port
 
     check_positive(nprocs=nprocs)  # the number of worker processes
     if not check_str("module", module) or module.startswith("-"):
-        raise ValueError(f"module must be a module name such as 'rnnlab.distributed.train', got {module!r}")
+        raise ValueError(
+            f"module must be a module name such as 'rnnlab.distributed.train', got {module!r}"
+        )
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise TypeError(f"args must be a list of strings (command-line arguments), got {args!r}")
     check_number("timeout", timeout, above=0)  # seconds
@@ -160,18 +182,33 @@ def launch(
     procs: list[subprocess.Popen] = []
     pumps: list[threading.Thread] = []
     with tempfile.TemporaryDirectory(prefix="rnnlab-launch-") as results:
-        base = {**os.environ, **(env or {}), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                "WORLD_SIZE": str(nprocs), "LOCAL_WORLD_SIZE": str(nprocs), "OMP_NUM_THREADS": str(threads_per_worker),
-                "PYTHONUNBUFFERED": "1", RESULT_DIR_ENV: results}
+        base = {
+            **os.environ,
+            **(env or {}),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "WORLD_SIZE": str(nprocs),
+            "LOCAL_WORLD_SIZE": str(nprocs),
+            "OMP_NUM_THREADS": str(threads_per_worker),
+            "PYTHONUNBUFFERED": "1",
+            RESULT_DIR_ENV: results,
+        }
         try:
             for rank in range(nprocs):
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", module, *args], env={**base, "RANK": str(rank), "LOCAL_RANK": str(rank)},
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                    [sys.executable, "-m", module, *args],
+                    env={**base, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    bufsize=1,
                     start_new_session=True,
                 )
                 procs.append(proc)
-                pumps.append(threading.Thread(target=_pump, args=(rank, proc.stdout, lines), daemon=True))
+                pumps.append(
+                    threading.Thread(target=_pump, args=(rank, proc.stdout, lines), daemon=True)
+                )
                 pumps[-1].start()
             _watch(procs, pumps, lines, outputs, timeout, stream)
         finally:
@@ -179,8 +216,14 @@ def launch(
         return [_read_result(Path(results) / f"rank{rank}.json") for rank in range(nprocs)]
 
 
-def _watch(procs: list[subprocess.Popen], pumps: list[threading.Thread], lines: queue.Queue, outputs: dict[int, deque[str]],
-           timeout: float, stream: bool) -> None:
+def _watch(
+    procs: list[subprocess.Popen],
+    pumps: list[threading.Thread],
+    lines: queue.Queue,
+    outputs: dict[int, deque[str]],
+    timeout: float,
+    stream: bool,
+) -> None:
     """Print worker output as it comes; return when all exit 0, raise on the first failure or the timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -193,7 +236,9 @@ def _watch(procs: list[subprocess.Popen], pumps: list[threading.Thread], lines: 
             _drain(lines, outputs, stream, wait=0.0)
             texts = {rank: "\n".join(out) for rank, out in outputs.items()}
             # a rank that failed only because a peer vanished is a symptom; report the cause
-            cause = min(failed, key=lambda r: (any(e in last_traceback(texts[r]) for e in _PEER_ERRORS), r))
+            cause = min(
+                failed, key=lambda r: (any(e in last_traceback(texts[r]) for e in _PEER_ERRORS), r)
+            )
             raise WorkerFailed(cause, codes[cause], last_traceback(texts[cause]), texts)
         if all(code == 0 for code in codes):
             for pump in pumps:  # a pipe closes when its worker exits; wait for the last lines
@@ -203,8 +248,14 @@ def _watch(procs: list[subprocess.Popen], pumps: list[threading.Thread], lines: 
         if time.monotonic() > deadline:
             running = [rank for rank, code in enumerate(codes) if code is None]
             texts = {rank: "\n".join(out) for rank, out in outputs.items()}
-            tails = "\n".join(f"--- rank {r}, last lines ---\n" + "\n".join(list(outputs[r])[-5:]) for r in running)
-            raise LaunchTimeout(f"workers {running} still running after {timeout:g} s (hung?); killed them.\n{tails}", texts)
+            tails = "\n".join(
+                f"--- rank {r}, last lines ---\n" + "\n".join(list(outputs[r])[-5:])
+                for r in running
+            )
+            raise LaunchTimeout(
+                f"workers {running} still running after {timeout:g} s (hung?); killed them.\n{tails}",
+                texts,
+            )
 
 
 def _drain(lines: queue.Queue, outputs: dict[int, deque[str]], stream: bool, wait: float) -> None:

@@ -24,7 +24,9 @@ def global_count(count: int | torch.Tensor, device: torch.device | str = "cpu") 
     """The sum of ``count`` over all ranks of the default process group (one all-reduce); ``count`` itself without one."""
     if isinstance(count, torch.Tensor):
         if count.numel() != 1 or count.is_floating_point():
-            raise TypeError(f"count must be an int or a one-element integer tensor, got {count.dtype} {tuple(count.shape)}")
+            raise TypeError(
+                f"count must be an int or a one-element integer tensor, got {count.dtype} {tuple(count.shape)}"
+            )
         count = int(count)
     count = check_int("count", count, minimum=0)  # the items this rank holds
     if not (dist.is_available() and dist.is_initialized()):
@@ -42,7 +44,9 @@ def global_mean(loss_sum: torch.Tensor, count: int | torch.Tensor) -> torch.Tens
     The mean of the returned values over the ranks is the global mean loss (what one process would log).
     """
     if not isinstance(loss_sum, torch.Tensor) or loss_sum.dim() != 0:
-        raise TypeError(f"loss_sum must be a scalar tensor (the summed loss of this rank), got {_describe(loss_sum)}")
+        raise TypeError(
+            f"loss_sum must be a scalar tensor (the summed loss of this rank), got {_describe(loss_sum)}"
+        )
     total = global_count(count, loss_sum.device)
     if total == 0:
         raise ValueError("count is 0 on every rank: there is nothing to average")
@@ -50,7 +54,9 @@ def global_mean(loss_sum: torch.Tensor, count: int | torch.Tensor) -> torch.Tens
     return loss_sum * (world / total)
 
 
-def average_loss(loss_sum: torch.Tensor, count: int | torch.Tensor, average: str = "global") -> torch.Tensor:
+def average_loss(
+    loss_sum: torch.Tensor, count: int | torch.Tensor, average: str = "global"
+) -> torch.Tensor:
     """``average="global"``: `global_mean` (exact under DDP); ``"rank"``: this rank's own mean ``loss_sum / count``,
     the usual code, which DDP turns into a mean of per-rank means."""
     check_choice("average", average, AVERAGES)
@@ -63,4 +69,8 @@ def average_loss(loss_sum: torch.Tensor, count: int | torch.Tensor, average: str
 
 
 def _describe(value: Any) -> str:
-    return f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return (
+        f"a tensor of shape {tuple(value.shape)}"
+        if isinstance(value, torch.Tensor)
+        else type(value).__name__
+    )

@@ -25,8 +25,14 @@ from ..sequences import check_lengths, pack, unpack
 
 def check_devices(devices: Any) -> list[torch.device]:
     """Each entry of ``devices`` as a `torch.device` that exists here; a clear error names the one that does not."""
-    if isinstance(devices, (str, torch.device)) or not isinstance(devices, Sequence) or len(devices) == 0:
-        raise ValueError(f"devices must be a non-empty list such as ['cuda:0', 'cuda:1'] or ['cpu', 'cpu'], got {devices!r}")
+    if (
+        isinstance(devices, (str, torch.device))
+        or not isinstance(devices, Sequence)
+        or len(devices) == 0
+    ):
+        raise ValueError(
+            f"devices must be a non-empty list such as ['cuda:0', 'cuda:1'] or ['cpu', 'cpu'], got {devices!r}"
+        )
     checked = []
     for i, device in enumerate(devices):
         try:
@@ -49,12 +55,23 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
         )
 
     @classmethod
-    def from_stacked(cls, lstm: nn.LSTM, devices: Sequence[str | torch.device], **kwargs: Any) -> LayerPerDeviceLSTM:
+    def from_stacked(
+        cls, lstm: nn.LSTM, devices: Sequence[str | torch.device], **kwargs: Any
+    ) -> LayerPerDeviceLSTM:
         """Copy the weights of a one-device ``nn.LSTM(num_layers=len(devices), batch_first=True)`` layer by layer."""
-        if not isinstance(lstm, nn.LSTM) or lstm.bidirectional or lstm.proj_size or not lstm.batch_first:
-            raise TypeError("lstm must be a unidirectional nn.LSTM with batch_first=True and no projection")
+        if (
+            not isinstance(lstm, nn.LSTM)
+            or lstm.bidirectional
+            or lstm.proj_size
+            or not lstm.batch_first
+        ):
+            raise TypeError(
+                "lstm must be a unidirectional nn.LSTM with batch_first=True and no projection"
+            )
         if lstm.num_layers != len(devices):
-            raise ValueError(f"devices has {len(devices)} entries but the LSTM has {lstm.num_layers} layers (one device per layer)")
+            raise ValueError(
+                f"devices has {len(devices)} entries but the LSTM has {lstm.num_layers} layers (one device per layer)"
+            )
         model = cls(lstm.input_size, lstm.hidden_size, devices, **kwargs)
         with torch.no_grad():
             for i, layer in enumerate(model.layers):
@@ -76,18 +93,27 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
 
 def check_input(x: Any, input_size: int) -> None:
     """Raise ValueError unless ``x`` is a non-empty ``(B, T, input_size)`` tensor."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != input_size or x.shape[0] == 0:
+    if (
+        not isinstance(x, torch.Tensor)
+        or x.dim() != 3
+        or x.shape[-1] != input_size
+        or x.shape[0] == 0
+    ):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a (B, T, {input_size}) tensor with B ≥ 1, got {shape}")
 
 
 # --- DataParallel ----------------------------------------------------------------------------------------
 
+
 def data_parallel_status() -> tuple[bool, str]:
     """``(usable, why)``: DataParallel needs at least 2 GPUs; ``why`` says what this machine has."""
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count < 2:
-        return False, f"DataParallel needs at least 2 GPUs; this machine has {count}, so the DataParallel cell is skipped"
+        return (
+            False,
+            f"DataParallel needs at least 2 GPUs; this machine has {count}, so the DataParallel cell is skipped",
+        )
     return True, f"{count} GPUs: DataParallel will split each batch {count} ways"
 
 
@@ -123,13 +149,17 @@ class PackedLSTMEncoder(RecordsSettings, nn.Module):
         return unpack(outputs, total_length=x.shape[1] if self.keep_total_length else None)[0]
 
 
-def scatter_gather(module: Callable[..., torch.Tensor], *inputs: torch.Tensor, replicas: int) -> torch.Tensor:
+def scatter_gather(
+    module: Callable[..., torch.Tensor], *inputs: torch.Tensor, replicas: int
+) -> torch.Tensor:
     """What DataParallel does to a batch, on one device: split every input along dim 0 into ``replicas``
     parts, run ``module`` on each part, concatenate the outputs along dim 0."""
     check_positive(replicas=replicas)
     parts = [module(*args) for args in zip(*(t.chunk(replicas) for t in inputs), strict=True)]
     shapes = {tuple(p.shape[1:]) for p in parts}
     if len(shapes) > 1:
-        raise ValueError(f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
-                         "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)")
+        raise ValueError(
+            f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
+            "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)"
+        )
     return torch.cat(parts)

@@ -44,8 +44,12 @@ from ..checks import check_int, check_str
 NOBODY = 65534  # the uid/gid grading drops to when it runs as root
 FILE_BYTES = 256 * 2**20
 BOX_BYTES = 2 * 2**30
-SHM_BYTES = 64 * 2**20  # /dev/shm is memory the caps do not see: keep it small (semaphores, small tensors)
-THREADS_PER_PROCESS = 32  # RLIMIT_NPROC counts threads too: the backstop allows this many per allowed process
+SHM_BYTES = (
+    64 * 2**20
+)  # /dev/shm is memory the caps do not see: keep it small (semaphores, small tensors)
+THREADS_PER_PROCESS = (
+    32  # RLIMIT_NPROC counts threads too: the backstop allows this many per allowed process
+)
 POLL_S = 0.2
 INSTALL_HINT = "install it with: sudo apt-get install bubblewrap"
 
@@ -63,7 +67,9 @@ class Limits:
         if self.memory < 64 * 2**20:
             raise ValueError(f"memory must be at least 64 MiB, got {self.memory} bytes")
         if self.processes < 4:
-            raise ValueError(f"processes must be at least 4 (otter, its kernel and the sandbox's own two), got {self.processes}")
+            raise ValueError(
+                f"processes must be at least 4 (otter, its kernel and the sandbox's own two), got {self.processes}"
+            )
 
 
 def parse_size(text: str) -> int:
@@ -98,10 +104,20 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _python_folders() -> list[Path]:
     """What the sandboxed Python must see: its prefixes and the ``rnnlab`` package."""
-    return _resolved([sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, Path(__file__).resolve().parent.parent])
+    return _resolved(
+        [
+            sys.prefix,
+            sys.exec_prefix,
+            sys.base_prefix,
+            sys.base_exec_prefix,
+            Path(__file__).resolve().parent.parent,
+        ]
+    )
 
 
-def mount_plan(hidden: Iterable[str | os.PathLike], shown: Iterable[str | os.PathLike] = ()) -> list[tuple[str, Path]]:
+def mount_plan(
+    hidden: Iterable[str | os.PathLike], shown: Iterable[str | os.PathLike] = ()
+) -> list[tuple[str, Path]]:
     """``("hide", folder)`` and ``("show", folder)`` steps, parents first, so that the deepest step wins.
 
     Python's folders are always shown; ``shown`` and the ``sys.path`` folders are shown unless they are
@@ -110,11 +126,25 @@ def mount_plan(hidden: Iterable[str | os.PathLike], shown: Iterable[str | os.Pat
     """
     hide = [p for p in _resolved(hidden) if p.is_dir() and p != Path("/")]
     python = _python_folders()
-    extra = [p for p in _resolved([*shown, *(p for p in sys.path[1:] if p)]) if p.is_dir() and p not in hide]
-    show = [p for p in dict.fromkeys([*python, *extra]) if p.exists() and any(_inside(p, h) for h in hide)]
-    steps = sorted([("hide", p) for p in hide if p not in python] + [("show", p) for p in show], key=lambda step: len(step[1].parts))
+    extra = [
+        p
+        for p in _resolved([*shown, *(p for p in sys.path[1:] if p)])
+        if p.is_dir() and p not in hide
+    ]
+    show = [
+        p
+        for p in dict.fromkeys([*python, *extra])
+        if p.exists() and any(_inside(p, h) for h in hide)
+    ]
+    steps = sorted(
+        [("hide", p) for p in hide if p not in python] + [("show", p) for p in show],
+        key=lambda step: len(step[1].parts),
+    )
     plan: list[tuple[str, Path]] = []
-    for kind, path in steps:  # a show already covered by a show above it, with no hide between, is redundant
+    for (
+        kind,
+        path,
+    ) in steps:  # a show already covered by a show above it, with no hide between, is redundant
         enclosing = [k for k, p in plan if path != p and p in path.parents]
         if not (kind == "show" and enclosing and enclosing[-1] == "show"):
             plan.append((kind, path))
@@ -127,8 +157,13 @@ def mount_plan(hidden: Iterable[str | os.PathLike], shown: Iterable[str | os.Pat
 _DROP_TO_NOBODY = f"import os, sys; os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY}); os.execv(sys.argv[1], sys.argv[1:])"
 
 
-def bwrap_command(command: Sequence[str], box: Path, hidden: Iterable[str | os.PathLike], cwd: Path,
-                  shown: Iterable[str | os.PathLike] = ()) -> list[str]:
+def bwrap_command(
+    command: Sequence[str],
+    box: Path,
+    hidden: Iterable[str | os.PathLike],
+    cwd: Path,
+    shown: Iterable[str | os.PathLike] = (),
+) -> list[str]:
     """``command`` wrapped in bwrap.
 
     Namespaces: PID, network, IPC, UTS, cgroup, and user (with no nested ones) unless grading runs as
@@ -137,14 +172,41 @@ def bwrap_command(command: Sequence[str], box: Path, hidden: Iterable[str | os.P
     ``box`` writable.
     """
     if drops_to_nobody():
-        namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                      "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        namespaces = [
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+        ]
         command = [sys.executable, "-c", _DROP_TO_NOBODY, *command]
     else:
         namespaces = ["--unshare-all", "--unshare-user", "--disable-userns"]
-    args = ["bwrap", *namespaces, "--die-with-parent", "--new-session", "--hostname", "grading",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(SHM_BYTES),
-            "--tmpfs", "/dev/shm"]
+    args = [
+        "bwrap",
+        *namespaces,
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "grading",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--perms",
+        "1777",
+        "--size",
+        str(SHM_BYTES),
+        "--tmpfs",
+        "/dev/shm",
+    ]
     box = Path(box).resolve()
     hidden_folders: list[Path] = []
     mount_points: list[Path] = []
@@ -177,7 +239,9 @@ def why_unavailable() -> str | None:
         box = Path(tmp) / "box"
         box.mkdir()
         prepare_box(box)
-        command = bwrap_command([sys.executable, "-c", "import rnnlab"], box, [tempfile.gettempdir(), Path.home()], box)
+        command = bwrap_command(
+            [sys.executable, "-c", "import rnnlab"], box, [tempfile.gettempdir(), Path.home()], box
+        )
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         except FileNotFoundError:
@@ -217,8 +281,12 @@ def rlimits(limits: Limits, parallel: int = 1) -> Callable[[], None]:
     """
     uid = NOBODY if drops_to_nobody() else os.getuid()
     tasks = _tasks_of_user(uid) + parallel * limits.processes * THREADS_PER_PROCESS
-    caps = [(resource.RLIMIT_DATA, limits.memory), (resource.RLIMIT_FSIZE, FILE_BYTES), (resource.RLIMIT_CORE, 0),
-            (resource.RLIMIT_NPROC, tasks)]
+    caps = [
+        (resource.RLIMIT_DATA, limits.memory),
+        (resource.RLIMIT_FSIZE, FILE_BYTES),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, tasks),
+    ]
 
     def apply() -> None:  # runs in the child between fork and exec: no imports, no locks
         for which, value in caps:
@@ -248,7 +316,9 @@ class Usage:
     peak_processes: int
 
 
-def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None) -> Usage:
+def watch(
+    process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None
+) -> Usage:
     """Wait for ``process`` (the sandbox); kill its whole tree at the first broken limit and say which.
 
     Memory counted is the private resident memory (RSS less shared pages) of all its processes
@@ -266,7 +336,10 @@ def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path
             message = f"stopped at the time limit of {timeout_s:g} s (an endless loop, or too much training?)"
             break
         try:
-            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+            family = [
+                psutil.Process(process.pid),
+                *psutil.Process(process.pid).children(recursive=True),
+            ]
         except psutil.NoSuchProcess:
             continue
         private = 0
@@ -281,7 +354,9 @@ def watch(process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path
             message = f"stopped: started more than {limits.processes} processes (the process cap)"
             break
         if private > limits.memory:
-            message = f"stopped: used more than {format_size(limits.memory)} of memory (the memory cap)"
+            message = (
+                f"stopped: used more than {format_size(limits.memory)} of memory (the memory cap)"
+            )
             break
         if box is not None and now >= next_box_check:
             next_box_check = now + 2.0

@@ -20,16 +20,26 @@ from torch import nn
 from ..checks import check_choice
 from .settings import RecordsSettings
 
-__all__ = ["AdditiveAttention", "Attention", "MultiplicativeAttention", "make_attention", "masked_softmax"]
+__all__ = [
+    "AdditiveAttention",
+    "Attention",
+    "MultiplicativeAttention",
+    "make_attention",
+    "masked_softmax",
+]
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0 elsewhere."""
     if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
-        raise ValueError(f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
-                         f"got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
+            f"got {mask.dtype} {tuple(mask.shape)}"
+        )
     if not bool(mask.any(dim=1).all()):
-        raise ValueError("mask has a row with no real source position; every source needs length ≥ 1")
+        raise ValueError(
+            "mask has a row with no real source position; every source needs length ≥ 1"
+        )
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
 
 
@@ -45,7 +55,11 @@ class Attention(RecordsSettings, nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, keys: torch.Tensor | None = None
+        self,
+        query: torch.Tensor,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+        keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory`` ``(B, S, M)``.
 
@@ -53,12 +67,22 @@ class Attention(RecordsSettings, nn.Module):
         ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing them.
         """
         if not isinstance(query, torch.Tensor) or query.dim() not in (2, 3):
-            raise ValueError(f"query must be (B, Q) or (B, T, Q), got {getattr(query, 'shape', type(query).__name__)}")
-        if not isinstance(memory, torch.Tensor) or memory.dim() != 3 or memory.shape[0] != query.shape[0]:
-            raise ValueError(f"memory must be (B, S, M) with B = {query.shape[0]}, got {tuple(getattr(memory, 'shape', ()))}")
+            raise ValueError(
+                f"query must be (B, Q) or (B, T, Q), got {getattr(query, 'shape', type(query).__name__)}"
+            )
+        if (
+            not isinstance(memory, torch.Tensor)
+            or memory.dim() != 3
+            or memory.shape[0] != query.shape[0]
+        ):
+            raise ValueError(
+                f"memory must be (B, S, M) with B = {query.shape[0]}, got {tuple(getattr(memory, 'shape', ()))}"
+            )
         single = query.dim() == 2
         queries = query.unsqueeze(1) if single else query
-        weights = masked_softmax(self.score(queries, self.prepare(memory) if keys is None else keys), mask)
+        weights = masked_softmax(
+            self.score(queries, self.prepare(memory) if keys is None else keys), mask
+        )
         context = weights @ memory
         return (context.squeeze(1), weights.squeeze(1)) if single else (context, weights)
 

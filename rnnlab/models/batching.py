@@ -30,12 +30,14 @@ def batchings(lengths: Any, batch_size: int, *, seed: int = 0) -> dict[str, list
     return {
         "alone": [[i] for i in range(n)],
         "bucketed": list(sampler),
-        "random": [order[i: i + batch_size] for i in range(0, n, batch_size)],
+        "random": [order[i : i + batch_size] for i in range(0, n, batch_size)],
     }
 
 
 @torch.no_grad()
-def predict_batched(model: nn.Module, sequences: Sequence[torch.Tensor], batches: Sequence[Sequence[int]]) -> torch.Tensor:
+def predict_batched(
+    model: nn.Module, sequences: Sequence[torch.Tensor], batches: Sequence[Sequence[int]]
+) -> torch.Tensor:
     """``model(tokens, lengths)`` for every sequence, batched as ``batches`` says, in the sequences' order.
 
     Runs in eval mode (the model's mode is restored). Every sequence must appear in exactly one batch.
@@ -44,7 +46,9 @@ def predict_batched(model: nn.Module, sequences: Sequence[torch.Tensor], batches
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     served = sorted(i for batch in batches for i in batch)
     if served != list(range(len(sequences))):
-        raise ValueError(f"batches must hold each of the {len(sequences)} sequence indices exactly once")
+        raise ValueError(
+            f"batches must hold each of the {len(sequences)} sequence indices exactly once"
+        )
     device = next(model.parameters()).device
     outputs: dict[int, torch.Tensor] = {}
     with eval_mode(model):
@@ -59,4 +63,7 @@ def predictions_by_batching(
     model: nn.Module, sequences: Sequence[torch.Tensor], ways: Mapping[str, Sequence[Sequence[int]]]
 ) -> dict[str, torch.Tensor]:
     """The predicted class (argmax of the outputs) of every sequence under each named batching."""
-    return {name: predict_batched(model, sequences, batches).argmax(-1) for name, batches in ways.items()}
+    return {
+        name: predict_batched(model, sequences, batches).argmax(-1)
+        for name, batches in ways.items()
+    }

@@ -29,7 +29,14 @@ from ..nested import map_tensors
 State = Any
 StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
 
-__all__ = ["beam_search", "greedy_decode", "map_state", "sample_decode", "select_state", "state_batch"]
+__all__ = [
+    "beam_search",
+    "greedy_decode",
+    "map_state",
+    "sample_decode",
+    "select_state",
+    "state_batch",
+]
 
 
 def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
@@ -37,7 +44,9 @@ def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State
 
     def only_tensors(leaf: Any) -> None:
         if leaf is not None:
-            raise TypeError(f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(leaf).__name__}")
+            raise TypeError(
+                f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(leaf).__name__}"
+            )
 
     return map_tensors(state, fn, other=only_tensors)
 
@@ -54,14 +63,18 @@ def state_batch(state: State) -> tuple[int, torch.device]:
 
     def visit(t: torch.Tensor) -> torch.Tensor:
         if t.dim() == 0:
-            raise ValueError("state holds a 0-d tensor; every state tensor needs the batch on dim 0")
+            raise ValueError(
+                "state holds a 0-d tensor; every state tensor needs the batch on dim 0"
+            )
         sizes.append(t.shape[0])
         devices.append(t.device)
         return t
 
     map_state(state, visit)
     if not sizes:
-        raise ValueError("state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden state (B, H)")
+        raise ValueError(
+            "state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden state (B, H)"
+        )
     if len(set(sizes)) != 1:
         raise ValueError(f"state tensors disagree on the batch size (dim 0): {sorted(set(sizes))}")
     if sizes[0] == 0:
@@ -71,27 +84,47 @@ def state_batch(state: State) -> tuple[int, torch.device]:
 
 def _check_args(step: Any, bos: Any, eos: Any, max_len: Any) -> None:
     if not callable(step):
-        raise TypeError(f"step must be a function step(tokens, state) -> (logits, state), got {type(step).__name__}")
+        raise TypeError(
+            f"step must be a function step(tokens, state) -> (logits, state), got {type(step).__name__}"
+        )
     check_int("bos", bos, minimum=0)
     check_int("eos", eos, minimum=0)
     check_positive(max_len=max_len)
 
 
-def _call_step(step: StepFn, tokens: torch.Tensor, state: State, eos: int) -> tuple[torch.Tensor, State]:
+def _call_step(
+    step: StepFn, tokens: torch.Tensor, state: State, eos: int
+) -> tuple[torch.Tensor, State]:
     out = step(tokens, state)
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError("step must return a pair (logits, new_state)")
     logits, new_state = out
     batch = tokens.shape[0]
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2 or logits.shape[0] != batch:
+    if (
+        not isinstance(logits, torch.Tensor)
+        or not logits.is_floating_point()
+        or logits.dim() != 2
+        or logits.shape[0] != batch
+    ):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"step must return logits of shape (B, V) = ({batch}, V) as floats, got {shape}")
+        raise ValueError(
+            f"step must return logits of shape (B, V) = ({batch}, V) as floats, got {shape}"
+        )
     if eos >= logits.shape[1]:
-        raise ValueError(f"eos = {eos} is not a token id of this model's vocabulary of {logits.shape[1]}")
+        raise ValueError(
+            f"eos = {eos} is not a token id of this model's vocabulary of {logits.shape[1]}"
+        )
     return logits, new_state
 
 
-def _decode(step: StepFn, state: State, bos: int, eos: int, max_len: int, choose: Callable[[torch.Tensor], torch.Tensor]):
+def _decode(
+    step: StepFn,
+    state: State,
+    bos: int,
+    eos: int,
+    max_len: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+):
     batch, device = state_batch(state)
     tokens = torch.full((batch,), bos, dtype=torch.int64, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -108,7 +141,9 @@ def _decode(step: StepFn, state: State, bos: int, eos: int, max_len: int, choose
     return torch.stack(out, dim=1), lengths
 
 
-def greedy_decode(step: StepFn, state: State, *, bos: int, eos: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def greedy_decode(
+    step: StepFn, state: State, *, bos: int, eos: int, max_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick the most likely token at every step.
 
     Returns ``(tokens, lengths)``: ``tokens`` is ``(B, L)`` (``L ≤ max_len``) without ``<bos>``, with the
@@ -138,7 +173,9 @@ def sample_decode(
     _check_args(step, bos, eos, max_len)
     temperature = check_number("temperature", temperature, above=0)
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
 
     def choose(logits: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logits.float() / temperature, dim=-1)
@@ -196,7 +233,13 @@ def beam_search(
             finished, lengths = finished.gather(1, parent), lengths.gather(1, parent)
             lengths += (~finished).long()
             finished = finished | (tokens2d == eos)
-            history = torch.cat([history.gather(1, parent.unsqueeze(-1).expand_as(history)), tokens2d.unsqueeze(-1)], dim=2)
+            history = torch.cat(
+                [
+                    history.gather(1, parent.unsqueeze(-1).expand_as(history)),
+                    tokens2d.unsqueeze(-1),
+                ],
+                dim=2,
+            )
             rows = (torch.arange(batch, device=device).unsqueeze(1) * k + parent).view(-1)
             state = select_state(state, rows)
             tokens = tokens2d.view(-1)
@@ -206,6 +249,11 @@ def beam_search(
         results = []
         for b in range(batch):
             order = normalised[b].argsort(descending=True, stable=True)
-            results.append([(history[b, i, : lengths[b, i]].clone(), float(normalised[b, i])) for i in order.tolist()
-                            if math.isfinite(float(scores[b, i]))])
+            results.append(
+                [
+                    (history[b, i, : lengths[b, i]].clone(), float(normalised[b, i]))
+                    for i in order.tolist()
+                    if math.isfinite(float(scores[b, i]))
+                ]
+            )
     return results

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_bool, check_int, check_number, check_positive, check_probability, check_tokens
+from ..checks import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive,
+    check_probability,
+    check_tokens,
+)
 from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
@@ -42,7 +49,15 @@ class Encoder(RecordsSettings, nn.Module):
     state of each direction (the forward one after the last real token).
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        *,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
         check_bool("bidirectional", bidirectional)
@@ -55,7 +70,9 @@ class Encoder(RecordsSettings, nn.Module):
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
         src = check_tokens("src", src, self.vocab_size)
-        lengths = check_lengths(lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
+        lengths = check_lengths(
+            lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
+        )
         packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
         memory, _ = unpack(packed, total_length=src.shape[1])
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
@@ -71,10 +88,22 @@ class Decoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        memory_size: int,
+        *,
+        dropout: float = 0.0,
+        feed_context: bool = True,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_positive(
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            memory_size=memory_size,
+        )
         check_probability(dropout=dropout)
         self.vocab_size, self.feed_context = vocab_size, check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
@@ -114,11 +143,22 @@ class AttentionDecoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, attention: str = "multiplicative",
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        memory_size: int,
+        *,
+        attention: str = "multiplicative",
         dropout: float = 0.0,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_positive(
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            memory_size=memory_size,
+        )
         check_probability(dropout=dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
@@ -130,13 +170,24 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
-        return {"hidden": torch.tanh(self.bridge(final)), "memory": memory, "keys": self.attention.prepare(memory), "mask": mask}
+        return {
+            "hidden": torch.tanh(self.bridge(final)),
+            "memory": memory,
+            "keys": self.attention.prepare(memory),
+            "mask": mask,
+        }
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
         """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights ``(B, T, S)``."""
-        outputs, hidden = self.rnn(self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous())
-        context, weights = self.attention(outputs, state["memory"], state["mask"], keys=state["keys"])
-        logits = self.out(self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))))
+        outputs, hidden = self.rnn(
+            self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous()
+        )
+        context, weights = self.attention(
+            outputs, state["memory"], state["mask"], keys=state["keys"]
+        )
+        logits = self.out(
+            self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1))))
+        )
         return logits, {**state, "hidden": hidden.squeeze(0)}, weights
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -153,28 +204,54 @@ class Seq2Seq(RecordsSettings, nn.Module):
         if not isinstance(encoder, Encoder):
             raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
         if not isinstance(decoder, (Decoder, AttentionDecoder)):
-            raise TypeError(f"decoder must be an rnnlab Decoder or AttentionDecoder, got {type(decoder).__name__}")
+            raise TypeError(
+                f"decoder must be an rnnlab Decoder or AttentionDecoder, got {type(decoder).__name__}"
+            )
         self.encoder, self.decoder = encoder, decoder
 
     @classmethod
     def build(
-        cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128,
-        attention: str | None = "multiplicative", dropout: float = 0.0, feed_context: bool = True,
+        cls,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        attention: str | None = "multiplicative",
+        dropout: float = 0.0,
+        feed_context: bool = True,
     ) -> Seq2Seq:
         """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder.
 
         ``feed_context`` applies to the plain decoder only (see `Decoder`).
         """
         if check_int("hidden_size", hidden_size, minimum=2) % 2:
-            raise ValueError(f"hidden_size must be even (half of it per encoder direction), got {hidden_size!r}")
+            raise ValueError(
+                f"hidden_size must be even (half of it per encoder direction), got {hidden_size!r}"
+            )
         if attention is not None and feed_context is not True:
-            raise ValueError("feed_context is an option of the plain decoder; pass attention=None with it")
+            raise ValueError(
+                "feed_context is an option of the plain decoder; pass attention=None with it"
+            )
         encoder = Encoder(src_vocab_size, embed_dim, hidden_size // 2, dropout=dropout)
         if attention is None:
-            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, dropout=dropout,
-                                                          feed_context=feed_context)
+            decoder: Decoder | AttentionDecoder = Decoder(
+                tgt_vocab_size,
+                embed_dim,
+                hidden_size,
+                encoder.output_size,
+                dropout=dropout,
+                feed_context=feed_context,
+            )
         else:
-            decoder = AttentionDecoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
+            decoder = AttentionDecoder(
+                tgt_vocab_size,
+                embed_dim,
+                hidden_size,
+                encoder.output_size,
+                attention=attention,
+                dropout=dropout,
+            )
         return cls(encoder, decoder)
 
     @property
@@ -193,7 +270,13 @@ class Seq2Seq(RecordsSettings, nn.Module):
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
 
-    def forward(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_lengths: Any,
+        tgt_in: torch.Tensor,
+        teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
         """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` + target).
 
         ``teacher_forcing`` is the probability, per sequence and step, of feeding the true previous
@@ -214,7 +297,9 @@ class Seq2Seq(RecordsSettings, nn.Module):
                 tokens = torch.where(use_truth, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
         return torch.stack(logits, dim=1)
 
-    def attention_weights(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor) -> torch.Tensor:
+    def attention_weights(
+        self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
         """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat maps)."""
         if not self.has_attention:
             raise ValueError("this model has no attention (it was built with attention=None)")
@@ -222,24 +307,45 @@ class Seq2Seq(RecordsSettings, nn.Module):
         with torch.no_grad():
             return self.decoder.run(tgt_in, self.encode(src, src_lengths))[2]
 
-    def greedy(self, src: torch.Tensor, src_lengths: Any, *, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def greedy(
+        self, src: torch.Tensor, src_lengths: Any, *, max_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in `rnnlab.models.decoding.greedy_decode`."""
         with eval_mode(self), torch.no_grad():
-            return greedy_decode(self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len)
+            return greedy_decode(
+                self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len
+            )
 
     def beam(
-        self, src: torch.Tensor, src_lengths: Any, *, max_len: int, beam_width: int, length_penalty: float = 1.0
+        self,
+        src: torch.Tensor,
+        src_lengths: Any,
+        *,
+        max_len: int,
+        beam_width: int,
+        length_penalty: float = 1.0,
     ) -> list[list[tuple[torch.Tensor, float]]]:
         """Beam search: per source, ``(tokens, score)`` candidates, best first (see `beam_search`)."""
         with eval_mode(self), torch.no_grad():
             state = self.encode(src, src_lengths)
-            return beam_search(self.decoder.step, state, bos=BOS, eos=EOS, max_len=max_len, beam_width=beam_width,
-                               length_penalty=length_penalty)
+            return beam_search(
+                self.decoder.step,
+                state,
+                bos=BOS,
+                eos=EOS,
+                max_len=max_len,
+                beam_width=beam_width,
+                length_penalty=length_penalty,
+            )
 
 
 def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> torch.Tensor:
     """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``: ``fit(batch_loss=seq2seq_loss)``."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 5:
-        raise TypeError("batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader")
+        raise TypeError(
+            "batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader"
+        )
     src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
-    return masked_cross_entropy(model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths)
+    return masked_cross_entropy(
+        model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths
+    )

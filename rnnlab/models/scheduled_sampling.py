@@ -94,7 +94,9 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
             src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
             device = next(model.parameters()).device
             src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-            mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(1)
+            mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(
+                1
+            )
             tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
             tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
             stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
@@ -102,14 +104,18 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
             ended.append(stopped.cpu())
             out_lengths.append(lengths.cpu())
             width = tgt_out.shape[1]
-            tokens = torch.nn.functional.pad(tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1)
+            tokens = torch.nn.functional.pad(
+                tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1
+            )
             free_right.append((tokens == tgt_out) & mask)
             masks.append(mask)
     if not masks:
         raise ValueError("loader yielded no batches")
     width = max(m.shape[1] for m in masks)
-    tf, free, mask = (torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in ts]).cpu()
-                      for ts in (tf_right, free_right, masks))
+    tf, free, mask = (
+        torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in ts]).cpu()
+        for ts in (tf_right, free_right, masks)
+    )
     counts = mask.sum(0).clamp(min=1)
     return {
         "teacher_forced": float(tf.sum() / mask.sum()),
@@ -118,5 +124,7 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
         "right_length": float(torch.cat(right_length).float().mean()),
         "ended": float(torch.cat(ended).float().mean()),
         "output_lengths": torch.cat(out_lengths).tolist(),
-        "by_position": list(zip((tf.sum(0) / counts).tolist(), (free.sum(0) / counts).tolist(), strict=True)),
+        "by_position": list(
+            zip((tf.sum(0) / counts).tolist(), (free.sum(0) / counts).tolist(), strict=True)
+        ),
     }

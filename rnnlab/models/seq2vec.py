@@ -13,7 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_bool, check_choice, check_int, check_positive, check_probability, check_tokens
+from ..checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_probability,
+    check_tokens,
+)
 from ..modes import eval_mode
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
 from .cells import recurrent_layer
@@ -51,8 +58,13 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         mask_padding: bool = True,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden_size=hidden_size,
-                       num_layers=num_layers)
+        check_positive(
+            vocab_size=vocab_size,
+            num_classes=num_classes,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+        )
         check_choice("pooling", pooling, POOLINGS)
         check_probability(dropout=dropout, word_dropout=word_dropout)
         check_int("padding_idx", padding_idx, minimum=0, maximum=vocab_size - 1, optional=True)
@@ -61,8 +73,14 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
         self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        self.rnn = recurrent_layer(cell, embed_dim, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                                   dropout=dropout)
+        self.rnn = recurrent_layer(
+            cell,
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+        )
         self.drop = nn.Dropout(dropout)
         width = hidden_size * self.directions * (2 if pooling == "mean+max" else 1)
         self.head = nn.Linear(width, num_classes)
@@ -88,7 +106,9 @@ class SequenceClassifier(RecordsSettings, nn.Module):
             last = last_real_state(outputs, lengths)
             if self.directions == 1:
                 return last
-            return torch.cat([last[:, : self.hidden_size], outputs[:, 0, self.hidden_size:]], dim=1)
+            return torch.cat(
+                [last[:, : self.hidden_size], outputs[:, 0, self.hidden_size :]], dim=1
+            )
         if self.pooling == "mean":
             return masked_mean(outputs, lengths)
         if self.pooling == "max":

@@ -43,7 +43,9 @@ class RecordsSettings:
             return
         signature = inspect.signature(init)
         if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
-            raise TypeError(f"{cls.__name__}.__init__ takes *args; a model's settings must be named arguments")
+            raise TypeError(
+                f"{cls.__name__}.__init__ takes *args; a model's settings must be named arguments"
+            )
 
         @functools.wraps(init)
         def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:

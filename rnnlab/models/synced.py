@@ -41,21 +41,45 @@ class FrameRNN(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128, num_layers: int = 1,
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
         bidirectional: bool = False,
     ):
         super().__init__()
-        check_positive(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
-                       num_layers=num_layers)
-        self.src_vocab_size, self.bidirectional = src_vocab_size, check_bool("bidirectional", bidirectional)
+        check_positive(
+            src_vocab_size=src_vocab_size,
+            tgt_vocab_size=tgt_vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+        )
+        self.src_vocab_size, self.bidirectional = (
+            src_vocab_size,
+            check_bool("bidirectional", bidirectional),
+        )
         self.embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=PAD)
-        self.rnn = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.rnn = nn.GRU(
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+        )
         self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
 
     def forward(self, frames: torch.Tensor, lengths: Any) -> torch.Tensor:
         frames = check_tokens("frames", frames, self.src_vocab_size)
-        lengths = check_lengths(lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths")
-        outputs, _ = unpack(self.rnn(pack(self.embed(frames), lengths))[0], total_length=frames.shape[1])
+        lengths = check_lengths(
+            lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths"
+        )
+        outputs, _ = unpack(
+            self.rnn(pack(self.embed(frames), lengths))[0], total_length=frames.shape[1]
+        )
         return self.out(outputs)
 
 
@@ -69,31 +93,55 @@ class SyncedTagger(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128, num_layers: int = 1,
-        bidirectional: bool = False, delay: bool = False,
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        delay: bool = False,
     ):
         super().__init__()
         self.delay = check_bool("delay", delay)
-        self.rnn = FrameRNN(src_vocab_size, tgt_vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
-                            num_layers=num_layers, bidirectional=bidirectional)
+        self.rnn = FrameRNN(
+            src_vocab_size,
+            tgt_vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+        )
 
-    def frames(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def frames(
+        self, src: torch.Tensor, src_lengths: Any, out_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(frames (B, F), frame_lengths (B,), positions (B, out_len))``: the row the RNN reads and where each output is read off.
 
         Without delay a row is its input, followed by blank frames up to ``out_len`` if it is shorter;
         with delay it is its input followed by ``out_len`` blank frames.
         """
         src = check_tokens("src", src, self.rnn.src_vocab_size)
-        lengths = check_lengths(src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths").to(src.device)
+        lengths = check_lengths(
+            src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
+        ).to(src.device)
         check_positive(out_len=out_len)
         steps = torch.arange(out_len, device=src.device)
         if self.delay:
-            frame_lengths, positions = lengths + out_len, lengths.unsqueeze(1) + steps  # (B,), (B, out_len)
+            frame_lengths, positions = (
+                lengths + out_len,
+                lengths.unsqueeze(1) + steps,
+            )  # (B,), (B, out_len)
         else:
             frame_lengths, positions = lengths.clamp(min=out_len), steps.expand(src.shape[0], -1)
         width = int(frame_lengths.max())
-        frames = torch.cat([src, src.new_full((src.shape[0], max(0, width - src.shape[1])), PAD)], dim=1)[:, :width]
-        real = torch.arange(width, device=src.device) < lengths.unsqueeze(1)  # (B, F): input frames; the rest are blanks
+        frames = torch.cat(
+            [src, src.new_full((src.shape[0], max(0, width - src.shape[1])), PAD)], dim=1
+        )[:, :width]
+        real = torch.arange(width, device=src.device) < lengths.unsqueeze(
+            1
+        )  # (B, F): input frames; the rest are blanks
         return frames.masked_fill(~real, PAD), frame_lengths, positions
 
     def forward(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
@@ -111,6 +159,8 @@ class SyncedTagger(RecordsSettings, nn.Module):
 def tagger_loss(model: SyncedTagger, batch: Any) -> torch.Tensor:
     """Masked cross-entropy of a batch ``(src, src_lengths, tgt, tgt_lengths)`` from `rnnlab.data.parallel.synced_loader`."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 4:
-        raise TypeError("batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader")
+        raise TypeError(
+            "batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader"
+        )
     src, src_lengths, tgt, tgt_lengths = batch
     return masked_cross_entropy(model(src, src_lengths, tgt.shape[1]), tgt, tgt_lengths)

@@ -47,16 +47,34 @@ from ..checks import check_positive
 from ..sequences import check_lengths, last_real_state, lengths_to_mask, pack, unpack
 from .settings import RecordsSettings
 
-__all__ = ["RUNNERS", "NextStepLSTM", "StaticUnroller", "StepCounter", "fit_next_step", "make_lstm", "run_checkpointed", "run_fused",
-           "run_masked", "run_packed", "run_shrinking", "runners"]
+__all__ = [
+    "RUNNERS",
+    "NextStepLSTM",
+    "StaticUnroller",
+    "StepCounter",
+    "fit_next_step",
+    "make_lstm",
+    "run_checkpointed",
+    "run_fused",
+    "run_masked",
+    "run_packed",
+    "run_shrinking",
+    "runners",
+]
 
 RUNNERS = ("static", "masked", "shrinking", "packed", "fused")
 
 Runner = Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor]]
 
 
-def make_lstm(input_size: int, hidden_size: int, *, seed: int = 0, dtype: torch.dtype = torch.float32,
-              device: str | torch.device = "cpu") -> nn.LSTM:
+def make_lstm(
+    input_size: int,
+    hidden_size: int,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> nn.LSTM:
     """A single-layer, batch-first ``nn.LSTM`` with weights drawn from ``seed`` (the runners all accept it)."""
     check_positive(input_size=input_size, hidden_size=hidden_size)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -72,14 +90,24 @@ def _check(lstm: Any, x: Any, lengths: Any) -> torch.Tensor:
     """Validate the shared arguments of every runner; return ``lengths`` as int64 on ``x``'s device."""
     if not isinstance(lstm, nn.LSTM):
         raise TypeError(f"lstm must be a torch.nn.LSTM, got {type(lstm).__name__}")
-    if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size or not lstm.bias:
-        raise ValueError("lstm must be single-layer, one-directional, batch_first=True, with biases and no proj_size")
+    if (
+        lstm.num_layers != 1
+        or lstm.bidirectional
+        or not lstm.batch_first
+        or lstm.proj_size
+        or not lstm.bias
+    ):
+        raise ValueError(
+            "lstm must be single-layer, one-directional, batch_first=True, with biases and no proj_size"
+        )
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
     if x.dim() != 3 or x.shape[2] != lstm.input_size:
         raise ValueError(f"x must have shape (B, T, {lstm.input_size}), got {tuple(x.shape)}")
     if x.dtype != lstm.weight_ih_l0.dtype or x.device != lstm.weight_ih_l0.device:
-        raise TypeError(f"x is {x.dtype} on {x.device} but the lstm is {lstm.weight_ih_l0.dtype} on {lstm.weight_ih_l0.device}")
+        raise TypeError(
+            f"x is {x.dtype} on {x.device} but the lstm is {lstm.weight_ih_l0.dtype} on {lstm.weight_ih_l0.device}"
+        )
     return check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1]).to(x.device)
 
 
@@ -102,19 +130,25 @@ def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tens
     return outputs, h_n[0]
 
 
-def _step(x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lstm: nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
+def _step(
+    x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lstm: nn.LSTM
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One LSTM cell step on the rows of ``x_t`` ``(n, I)``, ``h``, ``c`` ``(n, H)`` (gate order i, f, g, o, as nn.LSTM).
 
     The input is projected here, per step and per live row, as TF1's cells did: a loop that skips a
     row skips all of its work.
     """
-    gates = F.linear(x_t, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(h, lstm.weight_hh_l0, lstm.bias_hh_l0)
+    gates = F.linear(x_t, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
+        h, lstm.weight_hh_l0, lstm.bias_hh_l0
+    )
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def _masked_loop(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _masked_loop(
+    lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every row through ``steps`` cell steps; past a row's end (``mask`` False) its state is copied through, its output zeroed.
 
     ``x`` ``(B, ≥ steps, I)``, ``mask`` ``(B, ≥ steps)`` bool → outputs ``(B, steps, H)``, last real ``h`` ``(B, H)``.
@@ -142,7 +176,9 @@ def run_masked(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tens
     return F.pad(outputs, (0, 0, 0, x.shape[1] - steps)), h_last
 
 
-def run_shrinking(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def run_shrinking(
+    lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorted: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A Python loop over time whose batch shrinks as sequences end: step ``t`` runs only the rows still going.
 
     The rows are sorted longest first so the live ones are always a prefix ``[:n_t]``. With
@@ -152,13 +188,22 @@ def run_shrinking(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorte
     lengths = _check(lstm, x, lengths)
     if enforce_sorted:
         if bool((lengths[1:] > lengths[:-1]).any()):
-            raise ValueError(f"lengths must be sorted longest first when enforce_sorted=True, got {lengths.tolist()}")
+            raise ValueError(
+                f"lengths must be sorted longest first when enforce_sorted=True, got {lengths.tolist()}"
+            )
         order = None
     else:
         lengths, order = torch.sort(lengths, descending=True, stable=True)
         x = x[order]
     batch, hidden = x.shape[0], lstm.hidden_size
-    live = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(int(lengths[0]), device=x.device).unsqueeze(1)).sum(1).tolist()]
+    live = [
+        int(n)
+        for n in (
+            lengths.unsqueeze(0) > torch.arange(int(lengths[0]), device=x.device).unsqueeze(1)
+        )
+        .sum(1)
+        .tolist()
+    ]
     inputs = x.unbind(1)  # one (B, I) tensor per step; unbind keeps backward linear in T
     h = c = x.new_zeros(batch, hidden)
     outputs, finished = [], []
@@ -235,8 +280,14 @@ class StepCounter:
         return self.steps - forward_steps
 
 
-def run_checkpointed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, segment: int,
-                     counter: StepCounter | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def run_checkpointed(
+    lstm: nn.LSTM,
+    x: torch.Tensor,
+    lengths: Any,
+    *,
+    segment: int,
+    counter: StepCounter | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The fused kernel over time segments of ``segment`` steps, each under ``torch.utils.checkpoint``.
 
     Only each segment's input (``x`` slice and state) is kept for the backward pass; the segment's
@@ -246,14 +297,18 @@ def run_checkpointed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, segment: i
     lengths = _check(lstm, x, lengths)
     check_positive(segment=segment)
 
-    def run_segment(x_seg: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, Any]:
+    def run_segment(
+        x_seg: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, Any]:
         if counter is not None:
             counter.steps += x_seg.shape[1]
         return lstm(x_seg, state)
 
     state, outputs = None, []
     for start in range(0, x.shape[1], segment):
-        out, state = checkpoint(run_segment, x[:, start : start + segment], state, use_reentrant=False)
+        out, state = checkpoint(
+            run_segment, x[:, start : start + segment], state, use_reentrant=False
+        )
         outputs.append(out)
     outputs = torch.cat(outputs, dim=1)
     return _zero_padding(outputs, lengths), last_real_state(outputs, lengths)
@@ -261,9 +316,13 @@ def run_checkpointed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, segment: i
 
 def runners(lstm: nn.LSTM) -> dict[str, Runner]:
     """The five runners of `RUNNERS` bound to one ``lstm`` (the static one with its own graph cache)."""
-    return {"static": StaticUnroller(lstm), "masked": lambda x, lengths: run_masked(lstm, x, lengths),
-            "shrinking": lambda x, lengths: run_shrinking(lstm, x, lengths),
-            "packed": lambda x, lengths: run_packed(lstm, x, lengths), "fused": lambda x, lengths: run_fused(lstm, x, lengths)}
+    return {
+        "static": StaticUnroller(lstm),
+        "masked": lambda x, lengths: run_masked(lstm, x, lengths),
+        "shrinking": lambda x, lengths: run_shrinking(lstm, x, lengths),
+        "packed": lambda x, lengths: run_packed(lstm, x, lengths),
+        "fused": lambda x, lengths: run_fused(lstm, x, lengths),
+    }
 
 
 class NextStepLSTM(RecordsSettings, nn.Module):
@@ -278,10 +337,14 @@ class NextStepLSTM(RecordsSettings, nn.Module):
         self.head = nn.Linear(hidden_size, 1)
         torch.random.set_rng_state(generator_state)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, Any]:
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, Any]:
         """Predictions ``(B, T)`` of ``x[:, t + 1]`` for every ``t``, and the state after the last step (pass it on)."""
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            raise ValueError(f"x must be a (B, T) tensor of values, got {getattr(x, 'shape', type(x).__name__)}")
+            raise ValueError(
+                f"x must be a (B, T) tensor of values, got {getattr(x, 'shape', type(x).__name__)}"
+            )
         outputs, state = self.rnn(x.unsqueeze(-1), state)  # (B, T, H)
         return x + self.head(outputs).squeeze(-1), state
 
@@ -291,7 +354,9 @@ def _chunks(length: int, chunk: int | None) -> Iterator[slice]:
     return (slice(start, start + step) for start in range(0, length, step))
 
 
-def fit_next_step(model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2) -> dict[str, Any]:
+def fit_next_step(
+    model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
+) -> dict[str, Any]:
     """Train ``model`` to predict each next value of ``streams`` ``(B, L)`` (B contiguous pieces of one series), L1 loss, Adam.
 
     ``chunk=None`` is full backpropagation through time: one update per epoch, gradients through all
@@ -302,7 +367,9 @@ def fit_next_step(model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | No
     if not isinstance(model, NextStepLSTM):
         raise TypeError(f"model must be a NextStepLSTM, got {type(model).__name__}")
     if not isinstance(streams, torch.Tensor) or streams.dim() != 2 or streams.shape[1] < 2:
-        raise ValueError(f"streams must be a (B, L ≥ 2) tensor, got {getattr(streams, 'shape', type(streams).__name__)}")
+        raise ValueError(
+            f"streams must be a (B, L ≥ 2) tensor, got {getattr(streams, 'shape', type(streams).__name__)}"
+        )
     if chunk is not None:
         check_positive(chunk=chunk)
     check_positive(epochs=epochs)

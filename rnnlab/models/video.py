@@ -29,15 +29,23 @@ def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Te
     """Validate a batch of grey-scale clips ``(B, T, size, size)`` (any frame size when ``size`` is None)
     and return its lengths (all ``T`` when ``lengths`` is None)."""
     if not isinstance(videos, torch.Tensor) or not videos.dtype.is_floating_point:
-        raise TypeError(f"videos must be a float tensor (B, T, H, W), got {getattr(videos, 'dtype', type(videos).__name__)}")
+        raise TypeError(
+            f"videos must be a float tensor (B, T, H, W), got {getattr(videos, 'dtype', type(videos).__name__)}"
+        )
     if videos.dim() != 4:
-        raise ValueError(f"videos must have 4 dims (B, T, H, W) — batch, frames, height, width — got shape {tuple(videos.shape)}; "
-                         "for a single clip use videos.unsqueeze(0)")
+        raise ValueError(
+            f"videos must have 4 dims (B, T, H, W) — batch, frames, height, width — got shape {tuple(videos.shape)}; "
+            "for a single clip use videos.unsqueeze(0)"
+        )
     batch, frames, height, width = videos.shape
     if batch == 0 or frames == 0:
-        raise ValueError(f"videos must hold at least one clip of at least one frame, got shape {tuple(videos.shape)}")
+        raise ValueError(
+            f"videos must hold at least one clip of at least one frame, got shape {tuple(videos.shape)}"
+        )
     if size is not None and (height, width) != (size, size):
-        raise ValueError(f"videos has frames of {height}×{width} pixels, but this model was built for {size}×{size}")
+        raise ValueError(
+            f"videos has frames of {height}×{width} pixels, but this model was built for {size}×{size}"
+        )
     if lengths is None:
         return torch.full((batch,), frames, dtype=torch.int64, device=videos.device)
     return check_lengths(lengths, batch_size=batch, max_len=frames).to(videos.device)
@@ -50,23 +58,33 @@ class FrameCNN(RecordsSettings, nn.Module):
     features: position over time is what the RNN needs to see motion.
     """
 
-    def __init__(self, size: int = 32, feature_size: int = 64, channels: tuple[int, int] = (8, 16)) -> None:
+    def __init__(
+        self, size: int = 32, feature_size: int = 64, channels: tuple[int, int] = (8, 16)
+    ) -> None:
         super().__init__()
         if check_int("size", size, minimum=4) % 4:
-            raise ValueError(f"size must be a multiple of 4 (two stride-2 convolutions), got {size!r}")
+            raise ValueError(
+                f"size must be a multiple of 4 (two stride-2 convolutions), got {size!r}"
+            )
         check_positive(feature_size=feature_size)
         self.size, self.feature_size = size, feature_size
         self.convs = nn.Sequential(
-            nn.Conv2d(1, channels[0], 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels[0], 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1),
+            nn.ReLU(),
         )
-        self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[1] * (size // 4) ** 2, feature_size), nn.ReLU())
+        self.project = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels[1] * (size // 4) ** 2, feature_size), nn.ReLU()
+        )
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.size)
         batch, frames = videos.shape[:2]
         mask = lengths_to_mask(lengths, frames)
-        real = videos[mask].unsqueeze(1)  # (real frames, 1, S, S): time folded into the batch, padding skipped
+        real = videos[mask].unsqueeze(
+            1
+        )  # (real frames, 1, S, S): time folded into the batch, padding skipped
         out = videos.new_zeros(batch, frames, self.feature_size)
         out[mask] = self.project(self.convs(real))
         return out
@@ -79,12 +97,24 @@ class VideoClassifier(RecordsSettings, nn.Module):
     backward state after its first frame). Output: ``(B, num_classes)`` or ``(B, T, num_classes)``.
     """
 
-    def __init__(self, num_classes: int, *, per_frame: bool = False, cell: str = "gru", hidden_size: int = 64,
-                 bidirectional: bool = False, size: int = 32, feature_size: int = 64) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        per_frame: bool = False,
+        cell: str = "gru",
+        hidden_size: int = 64,
+        bidirectional: bool = False,
+        size: int = 32,
+        feature_size: int = 64,
+    ) -> None:
         super().__init__()
         check_int("num_classes", num_classes, minimum=2)
         check_positive(hidden_size=hidden_size)
-        self.per_frame, self.bidirectional = check_bool("per_frame", per_frame), check_bool("bidirectional", bidirectional)
+        self.per_frame, self.bidirectional = (
+            check_bool("per_frame", per_frame),
+            check_bool("bidirectional", bidirectional),
+        )
         self.cnn = FrameCNN(size, feature_size)
         self.rnn = recurrent_layer(cell, feature_size, hidden_size, bidirectional=bidirectional)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
@@ -106,20 +136,26 @@ class VideoClassifier(RecordsSettings, nn.Module):
     def running_predictions(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         """Class probabilities ``(B, T, C)`` after each frame: what a causal clip model would answer if the clip stopped there."""
         if self.per_frame or self.bidirectional:
-            raise ValueError("running_predictions needs a causal clip model (per_frame=False, bidirectional=False): "
-                             "a bidirectional model's output at frame t has already seen the frames after t")
+            raise ValueError(
+                "running_predictions needs a causal clip model (per_frame=False, bidirectional=False): "
+                "a bidirectional model's output at frame t has already seen the frames after t"
+            )
         return self.head(self._encode(videos, lengths)[0]).softmax(dim=-1)
 
 
 class _FrameBaseline(RecordsSettings, nn.Module):
     """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature vector per clip."""
 
-    def __init__(self, num_classes: int, *, hidden_size: int = 64, size: int = 32, feature_size: int = 64) -> None:
+    def __init__(
+        self, num_classes: int, *, hidden_size: int = 64, size: int = 32, feature_size: int = 64
+    ) -> None:
         super().__init__()
         check_int("num_classes", num_classes, minimum=2)
         check_positive(hidden_size=hidden_size)
         self.cnn = FrameCNN(size, feature_size)
-        self.head = nn.Sequential(nn.Linear(feature_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_classes))
+        self.head = nn.Sequential(
+            nn.Linear(feature_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, num_classes)
+        )
 
 
 class MiddleFrameClassifier(_FrameBaseline):
@@ -144,7 +180,9 @@ class MeanFramesClassifier(_FrameBaseline):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_size: int = 250) -> torch.Tensor:
+def predict(
+    model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_size: int = 250
+) -> torch.Tensor:
     """A model's outputs for many clips, ``batch_size`` clips at a time, on the model's device (result on the CPU).
 
     The model runs in eval mode and is put back in its previous mode after.
@@ -155,6 +193,10 @@ def predict(model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_s
     lengths = check_videos(videos, lengths)
     device = next(model.parameters()).device
     with eval_mode(model):
-        parts = [model(videos[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device)).cpu()
-                 for i in range(0, len(videos), batch_size)]
+        parts = [
+            model(
+                videos[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device)
+            ).cpu()
+            for i in range(0, len(videos), batch_size)
+        ]
     return torch.cat(parts)

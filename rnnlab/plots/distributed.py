@@ -29,7 +29,14 @@ def plot_step_split(rows: Sequence[Mapping[str, Any]], ax: Any = None) -> Any:
     ax.bar(names, compute, label="compute (forward, backward, step)", color="tab:blue")
     ax.bar(names, comm, bottom=compute, label="all-reduce of the gradients", color="tab:orange")
     for i, r in enumerate(rows):
-        ax.text(i, compute[i] + comm[i], f"{r['samples_per_second']:.0f} samples/s", ha="center", va="bottom", fontsize=8)
+        ax.text(
+            i,
+            compute[i] + comm[i],
+            f"{r['samples_per_second']:.0f} samples/s",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel("ms per step (per worker)")
     ax.set_ylim(0, 1.25 * max(c + m for c, m in zip(compute, comm, strict=True)))
     ax.legend(fontsize=8, loc="lower right")
@@ -64,8 +71,15 @@ def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "")
     colors = plt.get_cmap("tab10")
     origin = min(r.start for r in timeline)
     for run in timeline:
-        ax.barh(run.stage, 1e3 * (run.end - run.start), left=1e3 * (run.start - origin), color=colors(run.piece % 10),
-                edgecolor="black", linewidth=0.5, hatch="//" if run.phase == "backward" else None)
+        ax.barh(
+            run.stage,
+            1e3 * (run.end - run.start),
+            left=1e3 * (run.start - origin),
+            color=colors(run.piece % 10),
+            edgecolor="black",
+            linewidth=0.5,
+            hatch="//" if run.phase == "backward" else None,
+        )
     stages = sorted({r.stage for r in timeline})
     ax.set_yticks(stages, [f"device {s}" for s in stages])
     ax.invert_yaxis()

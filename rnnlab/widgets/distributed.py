@@ -24,8 +24,12 @@ def comm_summary(grad_mb: float, gpus: int, link: str, compute_ms: float) -> dic
     grad_bytes = round(grad_mb * 1e6)
     comm_ms = 1e3 * all_reduce_seconds(grad_bytes, gpus, bandwidth, latency)
     share = comm_ms / (comm_ms + compute_ms)
-    return {"sent_mb": ring_bytes_per_worker(grad_bytes, gpus) / 1e6, "comm_ms": comm_ms, "share": share,
-            "verdict": "communication-bound" if share > 0.5 else "compute-bound"}
+    return {
+        "sent_mb": ring_bytes_per_worker(grad_bytes, gpus) / 1e6,
+        "comm_ms": comm_ms,
+        "share": share,
+        "verdict": "communication-bound" if share > 0.5 else "compute-bound",
+    }
 
 
 def comm_explorer(grad_mb: float = 161.0, compute_ms: float = 50.0) -> Any:
@@ -34,13 +38,19 @@ def comm_explorer(grad_mb: float = 161.0, compute_ms: float = 50.0) -> Any:
 
     def show(grad_mb: float, gpus: int, link: str, compute_ms: float) -> None:
         s = comm_summary(grad_mb, gpus, link, compute_ms)
-        print(f"each GPU sends {s['sent_mb']:.0f} MB per step; all-reduce {s['comm_ms']:.1f} ms vs {compute_ms:.0f} ms compute "
-              f"→ {s['share']:.0%} of the step communicating ({s['verdict']})")
+        print(
+            f"each GPU sends {s['sent_mb']:.0f} MB per step; all-reduce {s['comm_ms']:.1f} ms vs {compute_ms:.0f} ms compute "
+            f"→ {s['share']:.0%} of the step communicating ({s['verdict']})"
+        )
 
     return widgets.interactive(
         show,
-        grad_mb=widgets.FloatLogSlider(value=grad_mb, base=10, min=-1, max=3.5, description="gradient MB"),
+        grad_mb=widgets.FloatLogSlider(
+            value=grad_mb, base=10, min=-1, max=3.5, description="gradient MB"
+        ),
         gpus=widgets.IntSlider(value=8, min=2, max=64, description="GPUs"),
         link=widgets.Dropdown(options=list(LINKS), description="link"),
-        compute_ms=widgets.FloatLogSlider(value=compute_ms, base=10, min=0, max=3, description="compute ms"),
+        compute_ms=widgets.FloatLogSlider(
+            value=compute_ms, base=10, min=0, max=3, description="compute ms"
+        ),
     )

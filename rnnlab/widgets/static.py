@@ -25,7 +25,9 @@ def _control(widget: Any) -> str:
     value = getattr(widget, "label", None) if hasattr(widget, "options") else None
     value = getattr(widget, "value", "") if value is None else value
     tip = "static view: run the notebook to use this control"
-    return f"<span style='{_CONTROL}' title='{tip}'>{label}: <b>{html.escape(str(value))}</b></span>"
+    return (
+        f"<span style='{_CONTROL}' title='{tip}'>{label}: <b>{html.escape(str(value))}</b></span>"
+    )
 
 
 def static_html(widget: Any) -> str:

@@ -168,16 +168,24 @@ class NotebookRun:
         found += [f"traceback inside a widget: {t}" for t in self.tracebacks]
         found += [f"widget not displayed: {f}" for f in self.fallbacks]
         if expect_figure and self.figures == 0:
-            found.append("no rendered figure (the notebook draws with matplotlib but no image is on screen)")
+            found.append(
+                "no rendered figure (the notebook draws with matplotlib but no image is on screen)"
+            )
         if expect_widget:
             if self.rendered_views == 0:
-                found.append(f"no widget view rendered ({self.widget_views} widget outputs, none drawn)")
+                found.append(
+                    f"no widget view rendered ({self.widget_views} widget outputs, none drawn)"
+                )
             elif not any(i.startswith("changed") for i in self.interactions):
-                found.append(f"widget did not react: {'; '.join(self.interactions) or 'not operated'}")
+                found.append(
+                    f"widget did not react: {'; '.join(self.interactions) or 'not operated'}"
+                )
         return found
 
 
-def _wait(page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str) -> T:
+def _wait(
+    page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str
+) -> T:
     """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
     allowed = deadline.cap(seconds)
     end = time.monotonic() + allowed
@@ -186,7 +194,11 @@ def _wait(page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: f
         if value:
             return value
         if time.monotonic() > end:
-            cut = f" (the rest of the {deadline.seconds:.0f} s budget for {deadline.what})" if allowed < seconds else ""
+            cut = (
+                f" (the rest of the {deadline.seconds:.0f} s budget for {deadline.what})"
+                if allowed < seconds
+                else ""
+            )
             raise TimeoutError(f"timed out after {allowed:.0f} s{cut} waiting for {what}")
         page.wait_for_timeout(250)
 
@@ -196,11 +208,17 @@ def widget_class_names() -> list[str]:
     import ipywidgets
 
     classes = {name: getattr(ipywidgets, name) for name in dir(ipywidgets)}
-    names = {name for name, c in classes.items() if isinstance(c, type) and issubclass(c, ipywidgets.DOMWidget)}
+    names = {
+        name
+        for name, c in classes.items()
+        if isinstance(c, type) and issubclass(c, ipywidgets.DOMWidget)
+    }
     return sorted(names | {"interactive"})
 
 
-def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0) -> NotebookRun:
+def run_notebook(
+    page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0
+) -> NotebookRun:
     """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until done.
 
     Returns what is on screen, with the seconds each phase took. Stops waiting at the first error output
@@ -238,19 +256,33 @@ def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float =
             raise AssertionError(f"{path}: the notebook closed or its kernel died during Run All")
         cells = state["cells"]
         run.widget_views = sum(c["views"] for c in cells)
-        run.cell_errors = [f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]]
+        run.cell_errors = [
+            f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]
+        ]
         if run.cell_errors:
             return True
         todo = [c for c in cells if not c["blank"]]
         counted = [c for c in todo if c["count"] is not None]
         running = [c["index"] for c in todo if c["running"]]
-        at = f"cell {running[0]} running, {len(running) - 1} queued" if running else "no cell running"
-        progress[0] = f"{len(counted)} of {len(todo)} code cells counted, {at}, kernel {state.get('status')}"
+        at = (
+            f"cell {running[0]} running, {len(running) - 1} queued"
+            if running
+            else "no cell running"
+        )
+        progress[0] = (
+            f"{len(counted)} of {len(todo)} code cells counted, {at}, kernel {state.get('status')}"
+        )
         return len(counted) == len(todo) and not running and state.get("status") == "idle"
 
     progress = ["not started"]
     try:
-        _wait(page, finished, deadline, run_timeout, f"Run All in {path} to finish (kernel idle, every code cell counted)")
+        _wait(
+            page,
+            finished,
+            deadline,
+            run_timeout,
+            f"Run All in {path} to finish (kernel idle, every code cell counted)",
+        )
     except TimeoutError as error:
         raise TimeoutError(f"{error}; {progress[0]}") from None
     phase("run all")
@@ -266,7 +298,9 @@ def settle(page: Page, run: NotebookRun, deadline: Deadline, seconds: float = 10
         page.wait_for_timeout(300)
         look(page, run)
         now = (run.figures, run.rendered_views, len(run.fallbacks), len(run.tracebacks))
-        if (now == previous and run.rendered_views + len(run.fallbacks) >= run.widget_views) or time.monotonic() > end:
+        if (
+            now == previous and run.rendered_views + len(run.fallbacks) >= run.widget_views
+        ) or time.monotonic() > end:
             return
         previous = now
 
@@ -277,13 +311,20 @@ def look(page: Page, run: NotebookRun) -> None:
     if screen is None:
         raise HarnessError(f"{run.path}: no notebook on screen")
     run.figures, run.rendered_views = screen["figures"], screen["renderedViews"]
-    run.fallbacks, run.tracebacks = screen["fallbacks"], [last_error_line(t) for t in screen["tracebacks"]]
+    run.fallbacks, run.tracebacks = (
+        screen["fallbacks"],
+        [last_error_line(t) for t in screen["tracebacks"]],
+    )
 
 
 def last_error_line(traceback: str) -> str:
     """The line a learner reads first in a traceback: the last "SomeError: message" line."""
     lines = [line.strip() for line in traceback.splitlines() if line.strip()]
-    errors = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line)]
+    errors = [
+        line
+        for line in lines
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line)
+    ]
     return (errors or lines or [""])[-1][:300]
 
 
@@ -292,7 +333,10 @@ def _operate(page: Page, kind: str) -> str:
     control = page.locator("[data-e2e-control]")
     control.scroll_into_view_if_needed()
     if kind == "slider":
-        handle, track = control.locator(".noUi-handle").first, control.locator(".noUi-base, .slider").first
+        handle, track = (
+            control.locator(".noUi-handle").first,
+            control.locator(".noUi-base, .slider").first,
+        )
         h, t = handle.bounding_box(), track.bounding_box()
         if not h or not t:
             raise HarnessError("slider has no visible handle or track")
@@ -301,7 +345,11 @@ def _operate(page: Page, kind: str) -> str:
         readout = control.locator(".widget-readout").first
 
         def value() -> str:  # the readout as the learner reads it ("3"), else the handle's "3.0"
-            return readout.inner_text().strip() if readout.count() else str(handle.get_attribute("aria-valuenow"))
+            return (
+                readout.inner_text().strip()
+                if readout.count()
+                else str(handle.get_attribute("aria-valuenow"))
+            )
 
         before = value()
         page.mouse.move(x, y)
@@ -330,8 +378,13 @@ def _operate(page: Page, kind: str) -> str:
     raise ValueError(f"kind must be one of {CONTROL_KINDS}, got {kind!r}")
 
 
-def interact(page: Page, run: NotebookRun, deadline: Deadline, kinds: tuple[str, ...] = CONTROL_KINDS,
-             react_timeout: float = 30.0) -> bool:
+def interact(
+    page: Page,
+    run: NotebookRun,
+    deadline: Deadline,
+    kinds: tuple[str, ...] = CONTROL_KINDS,
+    react_timeout: float = 30.0,
+) -> bool:
     """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another output.
 
     Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the screen, so
@@ -348,17 +401,26 @@ def interact(page: Page, run: NotebookRun, deadline: Deadline, kinds: tuple[str,
             before = page.evaluate(JS_FINGERPRINT)
             action = _operate(page, kind)
             try:
-                _wait(page, lambda before=before: page.evaluate(JS_FINGERPRINT) != before, deadline, react_timeout,
-                      "an output to change")
+                _wait(
+                    page,
+                    lambda before=before: page.evaluate(JS_FINGERPRINT) != before,
+                    deadline,
+                    react_timeout,
+                    "an output to change",
+                )
             except TimeoutError:
                 tried.append(f"{action}: no other output changed within {react_timeout:.0f} s")
                 n += 1
                 continue
             run.interactions.append(f"changed: {action}")
             settle(page, run, deadline)
-            run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
+            run.phases["interact"] = run.phases.get("interact", 0) + round(
+                time.monotonic() - start, 1
+            )
             return True
-    run.interactions.append("; ".join(tried) or f"no {' or '.join(kinds)} found among {run.rendered_views} widget views")
+    run.interactions.append(
+        "; ".join(tried) or f"no {' or '.join(kinds)} found among {run.rendered_views} widget views"
+    )
     look(page, run)
     run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
     return False
@@ -375,7 +437,9 @@ def screenshot(page: Page, path: Path) -> Path:
       outer.scrollTop = 0;
       return inner.getBoundingClientRect().top + inner.scrollHeight + 120; }""")
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 16000))})
+    page.set_viewport_size(
+        {"width": size["width"], "height": int(min(max(height, size["height"]), 16000))}
+    )
     try:
         page.wait_for_timeout(300)
         page.screenshot(path=str(path))
@@ -393,18 +457,30 @@ def copy_notebooks(source: Path, target: Path) -> Path:
     """Copy a folder of notebooks (and files beside them) so JupyterLab's saves never touch the originals."""
     if not Path(source).is_dir():
         raise ValueError(f"source must be a folder, got {source}")
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    )
     return target
 
 
-IMPORTS_FIGURES = re.compile(r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b", re.M)
+IMPORTS_FIGURES = re.compile(
+    r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b",
+    re.M,
+)
 
 
-IMPORTS_WIDGETS = re.compile(r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b", re.M)
+IMPORTS_WIDGETS = re.compile(
+    r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b",
+    re.M,
+)
 
 
 def expectations(notebook: Path) -> tuple[bool, bool]:
     """(expects a figure, expects a widget), read from the notebook's imports."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c["cell_type"] == "code")
+    code = "\n".join(
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in cells
+        if c["cell_type"] == "code"
+    )
     return bool(IMPORTS_FIGURES.search(code)), bool(IMPORTS_WIDGETS.search(code))

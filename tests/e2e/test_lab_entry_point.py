@@ -34,12 +34,24 @@ class LabEntryPoint(JupyterLabServer):
     """
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "rnnlab", "lab", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                "--LabApp.expose_app_in_browser=True"]
+        return [
+            sys.executable,
+            "-m",
+            "rnnlab",
+            "lab",
+            "--no-browser",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--LabApp.expose_app_in_browser=True",
+        ]
 
     def printed_url(self) -> str | None:
         """The URL the server tells the learner to open, once it has printed it."""
-        found = URL.search(self.log_path.read_text(errors="replace")) if self.log_path.exists() else None
+        found = (
+            URL.search(self.log_path.read_text(errors="replace"))
+            if self.log_path.exists()
+            else None
+        )
         return found.group(1) if found else None
 
     def api(self, method: str, path: str, timeout: float = 10) -> Any:
@@ -51,7 +63,10 @@ class LabEntryPoint(JupyterLabServer):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; apt-get install chromium to run the browser test")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} not found; apt-get install chromium to run the browser test",
+)
 def test_make_lab_entry_point_serves_a_chapter(tmp_path):
     course = tmp_path / "course"  # a copy: JupyterLab may save the files it opens
     shutil.copytree(ROOT / "chapters", course / "chapters")
@@ -63,12 +78,20 @@ def test_make_lab_entry_point_serves_a_chapter(tmp_path):
         assert url is not None and f"127.0.0.1:{server.port}/lab" in url, server.log_tail()
         with open_lab(server) as context:
             page = context.new_page()
-            page.goto(url, timeout=90_000)  # the link as printed: lands in chapters/ (the default URL)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000)
+            page.goto(
+                url, timeout=90_000
+            )  # the link as printed: lands in chapters/ (the default URL)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000
+            )
             evaluate(page, "async () => { await window.jupyterapp.restored; }", seconds=90)
             assert page.url.split("?")[0].endswith("/lab/tree/chapters"), page.url
-            evaluate(page, "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }",
-                     f"chapters/{CHAPTER}", seconds=60)
+            evaluate(
+                page,
+                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }",
+                f"chapters/{CHAPTER}",
+                seconds=60,
+            )
             heading = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
             heading.wait_for(timeout=60_000)
             assert "Chapter 1" in heading.inner_text()

@@ -25,8 +25,14 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 
 pytestmark = [
     pytest.mark.site,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; apt-get install chromium to run the site check"),
-    pytest.mark.skipif(not (SITE / "index.html").exists(), reason=f"no site at {SITE}: `make test` builds it before this check"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} not found; apt-get install chromium to run the site check",
+    ),
+    pytest.mark.skipif(
+        not (SITE / "index.html").exists(),
+        reason=f"no site at {SITE}: `make test` builds it before this check",
+    ),
 ]
 
 # What a chapter page shows, read in the page itself.
@@ -51,7 +57,9 @@ PAGE_FACTS = """() => {
 def _source(notebook: Path) -> str:
     import nbformat
 
-    return "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    return "\n".join(
+        c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +71,17 @@ def browser():
 def test_index_links_lead_to_every_chapter_and_exercise(browser):
     page = browser.new_page()
     page.goto((SITE / "index.html").as_uri())
-    for notebook, folder in [*((c, "chapters") for c in CHAPTERS), *((e, "exercises") for e in EXERCISES)]:
+    for notebook, folder in [
+        *((c, "chapters") for c in CHAPTERS),
+        *((e, "exercises") for e in EXERCISES),
+    ]:
         link = page.locator(f"article a[href$='{folder}/{notebook.stem}.html']").first
         link.click()
         page.wait_for_load_state()
         assert page.url.endswith(f"{folder}/{notebook.stem}.html"), page.url
-        assert page.locator("h1").first.inner_text().strip(), f"{notebook.name}: page without a title"
+        assert page.locator("h1").first.inner_text().strip(), (
+            f"{notebook.name}: page without a title"
+        )
         page.go_back()
         page.wait_for_load_state()
     page.close()
@@ -92,8 +105,14 @@ def test_chapter_page_shows_what_the_run_showed(browser, chapter):
     if wants_figure:
         assert facts["figures"] >= 1, "the chapter draws figures, the page shows none"
     if wants_widget:
-        assert facts["widgets"] >= 1, "the chapter builds widgets, the page shows no static view of them"
+        assert facts["widgets"] >= 1, (
+            "the chapter builds widgets, the page shows no static view of them"
+        )
     if "expect(" in source:
-        assert facts["expects"] >= 1, "the chapter checks claims with expect, the page shows no target line"
+        assert facts["expects"] >= 1, (
+            "the chapter checks claims with expect, the page shows no target line"
+        )
     if "claims()" in source:
-        assert facts["claims"] == 1, "the chapter ends with claims(), the page shows no claims table"
+        assert facts["claims"] == 1, (
+            "the chapter ends with claims(), the page shows no claims table"
+        )
