@@ -17,14 +17,16 @@ from .checks import check_positive
 
 
 def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, C: float = 4.0):
-    """Fit a bag-of-words classifier: TF-IDF of word 1–2-grams and char 2–5-grams → logistic regression.
+    """Fit a bag-of-words classifier: TF-IDF of word 1–2-grams and char 2–5-grams → logistic
+    regression.
 
     Returns the fitted scikit-learn pipeline (``predict`` / ``predict_proba`` on lists of strings).
     """
     texts, labels = list(texts), np.asarray(labels)
     if not texts or len(texts) != len(labels):
         raise ValueError(
-            f"texts and labels must be non-empty and the same length, got {len(texts)} and {len(labels)}"
+            f"texts and labels must be non-empty and the same length, got {len(texts)} and "
+            f"{len(labels)}"
         )
     features = make_union(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
@@ -43,14 +45,16 @@ def _check_windows(windows: np.ndarray, name: str = "windows") -> np.ndarray:
 
 
 def persistence_forecast(windows: np.ndarray, horizon: int) -> np.ndarray:
-    """The naive forecast: every future value equals the last one seen. ``(N, window) -> (N, horizon)``."""
+    """The naive forecast: every future value equals the last one seen.
+    ``(N, window) -> (N, horizon)``."""
     windows = _check_windows(windows)
     check_positive(horizon=horizon)
     return np.repeat(windows[:, -1:], horizon, axis=1)
 
 
 class LinearAR:
-    """Linear autoregression: each of the next k values is a (ridge-regularised) linear function of the last p values."""
+    """Linear autoregression: each of the next k values is a (ridge-regularised) linear function of
+    the last p values."""
 
     def __init__(self, order: int = 24, alpha: float = 1.0):
         check_positive(order=order)

@@ -2,14 +2,15 @@
 
 The notebooks are committed without outputs, so a reader who has not installed anything sees no
 figure and no result. The site shows each chapter as it ran: its figures, the ``expect`` lines, the
-claims table, and a static view of each widget. Jupyter Book 1.0 (Sphinx + MyST-NB) renders the pages;
-it never executes a notebook here: the chapters come already executed by nbval (the test suite's
-notebook runner), which writes them to ``RNNLAB_EXECUTED_DIR`` (see the root ``conftest.py``).
+claims table, and a static view of each widget. Jupyter Book 1.0 (Sphinx + MyST-NB) renders the
+pages; it never executes a notebook here: the chapters come already executed by nbval (the test
+suite's notebook runner), which writes them to ``RNNLAB_EXECUTED_DIR`` (see the root
+``conftest.py``).
 
 ``make book`` executes the chapters in full mode (with the train-once model cache) and builds
-``build/book/``; ``make test`` builds a quick-mode site from the runs it makes anyway and checks it in
-a browser. A chapter is executed again only when it, ``rnnlab``'s source or the mode changed, so a
-rebuild after the first is quick.
+``build/book/``; ``make test`` builds a quick-mode site from the runs it makes anyway and checks it
+in a browser. A chapter is executed again only when it, ``rnnlab``'s source or the mode changed, so
+a rebuild after the first is quick.
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ def stamp_executed(chapters: Sequence[Path], executed: Path, mode: str) -> None:
 
 
 def execute(chapters: Sequence[Path], executed: Path, mode: str, workers: int) -> None:
-    """Run ``chapters`` under nbval (every ``expect`` checked), keeping the executed copies in ``executed``."""
+    """Run ``chapters`` under nbval (every ``expect`` checked), keeping the executed copies in
+    ``executed``."""
     if not chapters:
         return
-    quick = (
-        mode == "quick"
-    )  # full mode keeps the train-once cache on, so a changed chapter retrains only what changed
+    # full mode keeps the train-once cache on, so a changed chapter retrains only what changed
+    quick = mode == "quick"
     env = {
         **os.environ,
         "RNNLAB_QUICK": "1" if quick else "0",
@@ -91,7 +92,8 @@ def execute(chapters: Sequence[Path], executed: Path, mode: str, workers: int) -
     if workers > 1 and len(chapters) > 1:
         command += ["-n", str(min(workers, len(chapters))), "--dist", "loadfile"]
     print(
-        f"executing {len(chapters)} chapter(s) in {mode} mode: {', '.join(c.stem for c in chapters)}",
+        f"executing {len(chapters)} chapter(s) in {mode} mode: "
+        f"{', '.join(c.stem for c in chapters)}",
         flush=True,
     )
     result = subprocess.run(command, env=env, check=False)
@@ -118,9 +120,12 @@ def _index(chapters: Sequence[Path], exercises: Sequence[Path], mode: str) -> st
     lines = [
         "# rnnlab — recurrent neural networks in PyTorch, hands on",
         "",
-        "Six chapters, each answering one question about RNNs with experiments that run on a laptop CPU,",
-        "and graded exercises. These pages show each chapter as it ran: every figure, every measured claim",
-        "beside its target (`expect`), and the ledger of claims at the end of each chapter. To run them",
+        "Six chapters, each answering one question about RNNs with experiments that run on a "
+        "laptop CPU,",
+        "and graded exercises. These pages show each chapter as it ran: every figure, every "
+        "measured claim",
+        "beside its target (`expect`), and the ledger of claims at the end of each chapter. To run "
+        "them",
         "yourself: clone the repository, then `make lab`.",
         "",
         f"*Built on {date.today().isoformat()} from {mode}-mode runs"
@@ -141,7 +146,8 @@ def _index(chapters: Sequence[Path], exercises: Sequence[Path], mode: str) -> st
         "",
         "## Licences",
         "",
-        "Code: MIT. Prose and figures: CC BY 4.0. The shipped datasets keep their own licences (see each",
+        "Code: MIT. Prose and figures: CC BY 4.0. The shipped datasets keep their own licences "
+        "(see each",
         "`rnnlab/data/files/*/SOURCE.md`).",
     ]
     return "\n".join(lines) + "\n"
@@ -151,7 +157,8 @@ def _toc(chapters: Sequence[Path], exercises: Sequence[Path]) -> str:
     chapter_files = "\n".join(f"      - file: chapters/{p.stem}" for p in chapters)
     exercise_files = "\n".join(f"      - file: exercises/{p.stem}" for p in exercises)
     return (
-        f"format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n    chapters:\n{chapter_files}\n"
+        "format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n    "
+        f"chapters:\n{chapter_files}\n"
         f"  - caption: Exercises\n    chapters:\n{exercise_files}\n"
     )
 
@@ -185,13 +192,15 @@ def _config(mode: str) -> str:
 
 
 def build_site(executed: Path, out: Path, *, project: Path, mode: str) -> Path:
-    """Build the website into ``out`` from the executed chapters in ``executed``; returns ``out/index.html``."""
+    """Build the website into ``out`` from the executed chapters in ``executed``; returns
+    ``out/index.html``."""
     chapters = sorted((project / "chapters").glob("[0-9]*.ipynb"))
     exercises = sorted((project / "exercises" / "student").glob("[0-9]*.ipynb"))
     missing = [c.name for c in chapters if not (executed / c.name).exists()]
     if not chapters or missing:
         raise ValueError(
-            f"executed chapters missing from {executed}: {missing or 'no chapters/ found in ' + str(project)}"
+            f"executed chapters missing from {executed}: "
+            f"{missing or 'no chapters/ found in ' + str(project)}"
         )
     source = out.parent / f"{out.name}-source"
     shutil.rmtree(source, ignore_errors=True)
@@ -220,7 +229,8 @@ def build_site(executed: Path, out: Path, *, project: Path, mode: str) -> Path:
     html = source / "_build" / "html"
     if result.returncode or not (html / "index.html").exists():
         raise RuntimeError(
-            f"jupyter-book build failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            "jupyter-book build failed "
+            f"({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
@@ -262,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         chapters = sorted((project / "chapters").glob("[0-9]*.ipynb"))
         stale = stale_chapters(chapters, executed, args.mode)
         print(
-            f"{len(chapters) - len(stale)} of {len(chapters)} chapters already executed from the same inputs",
+            f"{len(chapters) - len(stale)} of {len(chapters)} chapters already executed from the "
+            "same inputs",
             flush=True,
         )
         execute(stale, executed, args.mode, args.workers)

@@ -5,9 +5,9 @@ again. `train_cached` is the one entry point every chapter trains through. Its k
 
 - the model: its class, its recorded constructor settings (`rnnlab.models.settings`), its parameter
   names, shapes and dtypes, and its starting weights;
-- every argument of the `rnnlab.fit` call: optimizer class and hyperparameters (per parameter group),
-  epochs, loss, ``batch_loss`` / ``evaluate`` / ``on_epoch_start`` (their code, closures and the
-  values they read), clipping, early stopping, the scheduler's class and state, ...;
+- every argument of the `rnnlab.fit` call: optimizer class and hyperparameters (per parameter
+  group), epochs, loss, ``batch_loss`` / ``evaluate`` / ``on_epoch_start`` (their code, closures and
+  the values they read), clipping, early stopping, the scheduler's class and state, ...;
 - the loaders' batch size, sampler and collate settings (or a stream's settings);
 - a fingerprint of the data (``data=``), the seed, the quick/full mode, the torch version and a hash
   of rnnlab's own source files,
@@ -91,7 +91,8 @@ def fingerprint(*parts: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """A hash of every ``.py`` file of the installed rnnlab package: a change to rnnlab's code is a new key."""
+    """A hash of every ``.py`` file of the installed rnnlab package: a change to rnnlab's code is a
+    new key."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
@@ -107,7 +108,8 @@ def _qualified(obj: Any) -> str:
 
 
 def _is_library(module_name: str | None) -> bool:
-    """Code whose source the key already covers (rnnlab's own hash, the torch version) or that never changes under a learner."""
+    """Code whose source the key already covers (rnnlab's own hash, the torch version) or that never
+    changes under a learner."""
     if not module_name or module_name == "__main__":
         return False
     top = module_name.split(".")[0]
@@ -118,7 +120,8 @@ def _is_library(module_name: str | None) -> bool:
 
 
 def _const(value: Any) -> Any:
-    """A code constant as stable data (a frozenset's repr follows string hashing, which changes between runs)."""
+    """A code constant as stable data (a frozenset's repr follows string hashing, which changes
+    between runs)."""
     if isinstance(value, types.CodeType):
         return _code(value)
     if isinstance(value, frozenset):
@@ -129,7 +132,8 @@ def _const(value: Any) -> Any:
 
 
 def _code(code: types.CodeType) -> dict[str, Any]:
-    """What a code object does (bytecode, constants, names), not where it sits: moving a cell keeps its key."""
+    """What a code object does (bytecode, constants, names), not where it sits: moving a cell keeps
+    its key."""
     return {
         "bytecode": code.co_code.hex(),
         "consts": [_const(c) for c in code.co_consts],
@@ -138,7 +142,8 @@ def _code(code: types.CodeType) -> dict[str, Any]:
 
 
 def _global_names(code: types.CodeType) -> list[str]:
-    """The global names a function (and the functions nested in it) reads; attribute names such as ``m.loss`` are not globals."""
+    """The global names a function (and the functions nested in it) reads; attribute names such as
+    ``m.loss`` are not globals."""
     names = [
         i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
     ]
@@ -149,16 +154,16 @@ def _global_names(code: types.CodeType) -> list[str]:
 
 
 class _Describer:
-    """Turns any training argument into plain, hashable data that is the same on every run of the same notebook.
+    """Turns any training argument into plain, hashable data that is the same on every run of the
+    same notebook.
 
     Never falls back to a default ``repr`` (it holds a memory address, new on every run).
     """
 
     def __init__(self, parameter_names: dict[int, str] | None = None) -> None:
         self.seen: set[int] = set()
-        self.parameter_names = (
-            parameter_names or {}
-        )  # id(parameter) -> its name in the trained model
+        # id(parameter) -> its name in the trained model
+        self.parameter_names = parameter_names or {}
 
     def __call__(self, value: Any, depth: int = 0) -> Any:
         if value is None or isinstance(value, (bool, int, float, str)):
@@ -170,11 +175,12 @@ class _Describer:
         if isinstance(value, (torch.device, torch.dtype, bytes)):
             return repr(value)
         if isinstance(value, (type, types.ModuleType)):
-            return f"<{type(value).__name__} {getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value.__name__)}>"
+            module = getattr(value, "__module__", "")
+            qualname = getattr(value, "__qualname__", value.__name__)
+            return f"<{type(value).__name__} {module}.{qualname}>"
         container = isinstance(value, (list, tuple, set, frozenset, dict))
-        if (
-            depth > _MAX_DEPTH and not container
-        ):  # plain data is kept whole; only object graphs are cut off
+        # plain data is kept whole; only object graphs are cut off
+        if depth > _MAX_DEPTH and not container:
             return f"<{_qualified(type(value))} at depth>"
         if id(value) in self.seen:
             return f"<{_qualified(type(value))} seen before>"
@@ -231,9 +237,8 @@ class _Describer:
                 name: self(_cell(cell), depth)
                 for name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True)
             }
-        if not _is_library(
-            fn.__module__
-        ):  # a learner's own function: its code and the globals it reads
+        # a learner's own function: its code and the globals it reads
+        if not _is_library(fn.__module__):
             out["code"] = _code(fn.__code__)
             names = dict.fromkeys(n for n in _global_names(fn.__code__) if n in fn.__globals__)
             out["globals"] = {n: self(fn.__globals__[n], depth) for n in names}
@@ -263,9 +268,8 @@ class _Describer:
 
     def _object(self, value: Any, depth: int) -> dict[str, Any]:
         state = vars(value) if hasattr(value, "__dict__") else {}
-        if callable(
-            getattr(value, "set_epoch", None)
-        ):  # fit pins its epoch: the counter's current value changes nothing
+        # fit pins its epoch: the counter's current value changes nothing
+        if callable(getattr(value, "set_epoch", None)):
             state = {k: v for k, v in state.items() if k != "epoch"}
         state = {k: v for k, v in state.items() if k not in ("optimizer", "dataset", "data_source")}
         if isinstance(value, torch.utils.data.DataLoader):
@@ -289,7 +293,8 @@ class _Describer:
 
 
 def _public_state(module: nn.Module) -> dict[str, Any]:
-    """Plain settings a module keeps as attributes (a loss's ``reduction``, ``ignore_index``, ...)."""
+    """Plain settings a module keeps as attributes (a loss's ``reduction``, ``ignore_index``,
+    ...)."""
     return {
         k: v
         for k, v in vars(module).items()
@@ -314,12 +319,13 @@ def _cell(cell: Any) -> Any:
 
 
 def describe(value: Any, model: nn.Module | None = None) -> Any:
-    """A plain, hashable description of ``value`` (an optimizer, a loss, a function, a loader, ...) for cache keys.
+    """A plain, hashable description of ``value`` (an optimizer, a loss, a function, a loader, ...)
+    for cache keys.
 
     Functions are described by their qualified name, closure and defaults, and (when defined outside
     rnnlab and installed libraries, e.g. in a notebook) their bytecode and the globals they read;
-    objects by their class and attributes; modules by their settings and weights; an optimizer by its
-    class, hyperparameters and which of ``model``'s parameters each group trains.
+    objects by their class and attributes; modules by their settings and weights; an optimizer by
+    its class, hyperparameters and which of ``model``'s parameters each group trains.
     """
     names = {id(p): name for name, p in model.named_parameters()} if model is not None else None
     return _Describer(names)(value)
@@ -340,7 +346,8 @@ def cache_key(name: str, model: nn.Module, *, config: dict[str, Any], data: Any,
     """The file stem a trained model is stored under.
 
     It hashes the model's class, recorded settings and parameter shapes, ``config`` (any further
-    settings), a fingerprint of ``data``, ``seed``, the run mode, the torch version and rnnlab's source.
+    settings), a fingerprint of ``data``, ``seed``, the run mode, the torch version and rnnlab's
+    source.
     """
     _check_name(name)
     if not isinstance(model, nn.Module):
@@ -363,11 +370,13 @@ def cache_key(name: str, model: nn.Module, *, config: dict[str, Any], data: Any,
 def _fit_arguments(
     model: nn.Module, train_loader: Any, val_loader: Any, fit_kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Every argument of the `fit` call (defaults filled in, so spelling out a default keeps the key)."""
+    """Every argument of the `fit` call (defaults filled in, so spelling out a default keeps the
+    key)."""
     managed = sorted(set(fit_kwargs) & set(_MANAGED))
     if managed:
         raise TypeError(
-            f"train_cached keeps its own checkpoint and resumes by itself; drop {', '.join(managed)}"
+            "train_cached keeps its own checkpoint and resumes by itself; drop "
+            f"{', '.join(managed)}"
         )
     try:
         bound = inspect.signature(fit).bind(model, train_loader, val_loader, **fit_kwargs)
@@ -387,8 +396,9 @@ def training_key(
     seed: int,
     **fit_kwargs: Any,
 ) -> str:
-    """The key `train_cached` stores this training under: the model (settings, shapes, starting weights), every fit
-    argument and loader setting, ``data``, ``seed``, the mode, the torch version and rnnlab's source."""
+    """The key `train_cached` stores this training under: the model (settings, shapes, starting
+    weights), every fit argument and loader setting, ``data``, ``seed``, the mode, the torch version
+    and rnnlab's source."""
     arguments = describe(_fit_arguments(model, train_loader, val_loader, fit_kwargs), model)
     config = {"fit": arguments, "start": fingerprint(model.state_dict())}
     return cache_key(name, model, config=config, data=data, seed=seed)
@@ -419,13 +429,15 @@ def train_cached(
     cache_dir: str | Path | None = None,
     **fit_kwargs: Any,
 ) -> History:
-    """Train ``model`` with ``rnnlab.fit(model, train_loader, val_loader, **fit_kwargs)`` unless this exact training is cached.
+    """Train ``model`` with ``rnnlab.fit(model, train_loader, val_loader, **fit_kwargs)`` unless
+    this exact training is cached.
 
     ``data`` is a fingerprintable view of the training data (tensors, arrays, a list of strings);
-    ``seed`` seeds Python, NumPy and torch right before training. The key (see `training_key`) covers
-    everything else by itself: no settings to copy by hand. With the cache on (``RNNLAB_CACHE``, on by
-    default) a stored run loads as a fresh run would end; otherwise, or with ``retrain=True``, it
-    trains and stores the result. A cache folder that cannot be written fails before the first epoch.
+    ``seed`` seeds Python, NumPy and torch right before training. The key (see `training_key`)
+    covers everything else by itself: no settings to copy by hand. With the cache on
+    (``RNNLAB_CACHE``, on by default) a stored run loads as a fresh run would end; otherwise, or
+    with ``retrain=True``, it trains and stores the result. A cache folder that cannot be written
+    fails before the first epoch.
     """
     _check_name(name)
     check_bool("retrain", retrain)
@@ -451,7 +463,8 @@ def train_cached(
             print(f"Ignoring unreadable cached model {path} ({err}); training again.")
         else:
             print(
-                f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set RNNLAB_CACHE=0 to train again."
+                f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set "
+                "RNNLAB_CACHE=0 to train again."
             )
             return history
     if partial.is_file() and (retrain or not _readable(partial)):

@@ -2,8 +2,8 @@
 
 The convention: a value of the wrong *type* raises ``TypeError``, a value of the right type but the
 wrong *value* raises ``ValueError``, and both messages name the argument and show what was given
-(its ``repr``). So a learner who passes ``hidden_size=8.0`` or ``hidden_size=0`` learns which argument
-is wrong at the call, not from a shape error ten calls deep.
+(its ``repr``). So a learner who passes ``hidden_size=8.0`` or ``hidden_size=0`` learns which
+argument is wrong at the call, not from a shape error ten calls deep.
 
 Two rules hold for every check here:
 
@@ -93,7 +93,8 @@ def check_int(
     maximum: int | None = None,
     optional: bool = False,
 ) -> int | None:
-    """``value`` as a Python int if it is an integer in ``[minimum, maximum]`` (either bound may be left open).
+    """``value`` as a Python int if it is an integer in ``[minimum, maximum]`` (either bound may be
+    left open).
 
     ``TypeError`` if it is not an integer (a ``bool``, a float such as ``3.0``, a string, a tensor);
     ``ValueError`` if it is out of range. With ``optional=True``, ``None`` is allowed and returned.
@@ -151,16 +152,17 @@ def check_number(
 ) -> float | None:
     """``value`` as a float if it is a finite real number within the bounds given.
 
-    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones (give at most one
-    of each side): a learning-rate decay is ``above=0, maximum=1``, a dropout rate ``minimum=0, below=1``.
-    ``TypeError`` if it is not a real number (a ``bool``, a string, a tensor); ``ValueError`` if it is
-    NaN, infinite or out of range. ``finite=False`` lets NaN and ±inf through the type check untouched
-    (a measured value may be NaN; the bounds still apply to infinities). With ``optional=True``, ``None``
-    is allowed and returned.
+    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones (give at most
+    one of each side): a learning-rate decay is ``above=0, maximum=1``, a dropout rate
+    ``minimum=0, below=1``. ``TypeError`` if it is not a real number (a ``bool``, a string, a
+    tensor); ``ValueError`` if it is NaN, infinite or out of range. ``finite=False`` lets NaN and
+    ±inf through the type check untouched (a measured value may be NaN; the bounds still apply to
+    infinities). With ``optional=True``, ``None`` is allowed and returned.
     """
     if (minimum is not None and above is not None) or (maximum is not None and below is not None):
         raise TypeError(
-            "check_number takes at most one lower bound (minimum or above) and one upper (maximum or below)"
+            "check_number takes at most one lower bound (minimum or above) and one upper (maximum "
+            "or below)"
         )
     if value is None and optional:
         return None
@@ -187,13 +189,15 @@ def check_number(
 
 
 def check_positive(**values: Any) -> None:
-    """Check each keyword argument is an int ≥ 1 (a size, a count): ``check_positive(hidden_size=h, num_layers=n)``."""
+    """Check each keyword argument is an int ≥ 1 (a size, a count):
+    ``check_positive(hidden_size=h, num_layers=n)``."""
     for name, value in values.items():
         check_int(name, value, minimum=1)
 
 
 def check_probability(**values: Any) -> None:
-    """Check each keyword argument is a rate in ``[0, 1)`` (a dropout): ``check_probability(dropout=p)``."""
+    """Check each keyword argument is a rate in ``[0, 1)`` (a dropout):
+    ``check_probability(dropout=p)``."""
     for name, value in values.items():
         check_number(name, value, minimum=0, below=1)
 
@@ -206,7 +210,8 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_str(name: str, value: Any) -> str:
-    """``value`` if it is a ``str`` (a name, a text); ``TypeError`` for anything else. What it must hold is the caller's check."""
+    """``value`` if it is a ``str`` (a name, a text); ``TypeError`` for anything else. What it must
+    hold is the caller's check."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {_given(value)}")
     return value
@@ -226,7 +231,8 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict[str, Any
 
 
 def check_tokens(name: str, tokens: Any, vocab_size: int, *, dims: int = 2) -> torch.Tensor:
-    """``tokens`` as an int64 tensor, if it is a non-empty ``dims``-D tensor of integer ids in ``[0, vocab_size)``.
+    """``tokens`` as an int64 tensor, if it is a non-empty ``dims``-D tensor of integer ids in
+    ``[0, vocab_size)``.
 
     ``TypeError`` for something other than a tensor of integers (a list, a float or bool tensor);
     ``ValueError`` for the wrong number of dims, an empty batch, or an id outside the vocabulary

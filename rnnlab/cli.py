@@ -77,11 +77,12 @@ def doctor() -> int:
 def lab_command(
     argv: Sequence[str], *, folder: Path | None = None, is_root: bool | None = None
 ) -> list[str]:
-    """The ``jupyter lab`` command line that ``lab`` runs: ``folder`` (default: the current one) as the
-    root, opening its ``chapters/`` when there is one, bound to localhost with token authentication on.
+    """The ``jupyter lab`` command line that ``lab`` runs: ``folder`` (default: the current one) as
+    the root, opening its ``chapters/`` when there is one, bound to localhost with token
+    authentication on.
 
-    Jupyter refuses to start as root ("Running as root is not recommended"), which is how containers and
-    CI machines run; there ``--allow-root`` is added.
+    Jupyter refuses to start as root ("Running as root is not recommended"), which is how containers
+    and CI machines run; there ``--allow-root`` is added.
     """
     folder = Path.cwd() if folder is None else Path(folder)
     is_root = (hasattr(os, "geteuid") and os.geteuid() == 0) if is_root is None else is_root
@@ -101,11 +102,13 @@ def lab_command(
 
 
 def lab(argv: Sequence[str]) -> int:
-    """Start JupyterLab on the current folder (its chapters/ opened), bound to localhost, token auth on."""
+    """Start JupyterLab on the current folder (its chapters/ opened), bound to localhost, token auth
+    on."""
     command = lab_command(argv)
     if "--allow-root" in command and "--allow-root" not in argv:
         print(
-            "rnnlab lab: running as root (as in containers and CI machines), so JupyterLab gets --allow-root.",
+            "rnnlab lab: running as root (as in containers and CI machines), so JupyterLab gets "
+            "--allow-root.",
             flush=True,
         )
     return subprocess.call(command)
@@ -124,9 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] in benches:
-        return _dispatch(
-            "rnnlab.bench", argv[1], argv[2:]
-        )  # the bench parses its own options, --help included
+        # the bench parses its own options, --help included
+        return _dispatch("rnnlab.bench", argv[1], argv[2:])
     parser = argparse.ArgumentParser(prog="python -m rnnlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="print versions, threads, GPUs, widget support and the run mode")

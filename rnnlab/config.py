@@ -3,8 +3,8 @@
 One code path serves two modes. Tests set ``RNNLAB_QUICK=1`` so every notebook runs in seconds;
 a learner gets the full budget that reaches each chapter's quality targets. Notebooks never branch
 on the mode themselves: they ask ``budget(full=..., quick=...)`` and state claims with ``expect``.
-Every ``expect`` is recorded, met or missed, so a chapter can end with ``claims()``: the list of what
-was measured in this kernel against each target.
+Every ``expect`` is recorded, met or missed, so a chapter can end with ``claims()``: the list of
+what was measured in this kernel against each target.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def is_quick() -> bool:
 
 
 def cache_enabled() -> bool:
-    """True unless ``RNNLAB_CACHE=0`` turns the train-once model cache off (tests and full checks do)."""
+    """True unless ``RNNLAB_CACHE=0`` turns the train-once model cache off (tests and full checks
+    do)."""
     return _env_flag("RNNLAB_CACHE", default=True)
 
 
@@ -74,7 +75,8 @@ def seed_everything(seed: int) -> int:
 
 
 def pick_device(override: str | torch.device | None = None) -> torch.device:
-    """Choose where to compute: ``override`` (or ``RNNLAB_DEVICE``) if given, else CUDA if present, else CPU.
+    """Choose where to compute: ``override`` (or ``RNNLAB_DEVICE``) if given, else CUDA if present,
+    else CPU.
 
     An override naming a device that does not exist fails here with a clear message rather than at
     the first tensor copy.
@@ -109,7 +111,8 @@ def _as_float(name: str, label: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(
-                f"expect({name!r}): {label} must be a single number, got a tensor of shape {tuple(value.shape)}"
+                f"expect({name!r}): {label} must be a single number, got a tensor of shape "
+                f"{tuple(value.shape)}"
             )
         value = value.item()
     return check_number(f"expect({name!r}): {label}", value, finite=False)
@@ -117,7 +120,8 @@ def _as_float(name: str, label: str, value: Any) -> float:
 
 @dataclass(frozen=True)
 class Claim:
-    """One ``expect`` call: what was measured, against which target, in which mode, and whether it held."""
+    """One ``expect`` call: what was measured, against which target, in which mode, and whether it
+    held."""
 
     name: str
     value: float
@@ -141,7 +145,8 @@ _COLUMNS = ("claim", "measured", "target", "full target", "quick target", "mode"
 
 
 class Claims(list):
-    """The claims ledger: a list of `Claim`, shown as a table (HTML in Jupyter, plain text elsewhere)."""
+    """The claims ledger: a list of `Claim`, shown as a table (HTML in Jupyter, plain text
+    elsewhere)."""
 
     def rows(self) -> list[tuple[str, ...]]:
         """One row of strings per claim, in the order of ``_COLUMNS``."""
@@ -189,10 +194,12 @@ _LEDGER: dict[str, Claim] = {}
 
 
 def claims() -> Claims:
-    """Every claim ``expect`` checked in this kernel (the latest check of each name, in first-seen order).
+    """Every claim ``expect`` checked in this kernel (the latest check of each name, in first-seen
+    order).
 
-    A chapter's last cell calls it, so a learner ends with what was measured on their machine against
-    each target. The ledger lives in the running process: a new kernel starts with an empty one.
+    A chapter's last cell calls it, so a learner ends with what was measured on their machine
+    against each target. The ledger lives in the running process: a new kernel starts with an empty
+    one.
     """
     return Claims(_LEDGER.values())
 

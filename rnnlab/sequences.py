@@ -1,14 +1,15 @@
 """The variable-length toolkit: padding, masks, packing, masked pooling and losses, collation.
 
-Batches of similar lengths (the bucketing sampler) and what padding a batching costs are in `rnnlab.samplers`.
+Batches of similar lengths (the bucketing sampler) and what padding a batching costs are in
+`rnnlab.samplers`.
 
 Conventions used throughout (and by every model in the course):
 
 - ``B`` is the batch size, ``T`` the padded length, ``lengths`` a 1-D int64 tensor of shape ``(B,)``
   holding each sequence's true length (every length ≥ 1 and ≤ ``T``).
 - Tensors are batch-first: ``(B, T, ...)``.
-- A mask is a ``(B, T)`` bool tensor, True on real positions, False on padding; real positions always
-  come first (a "prefix" mask).
+- A mask is a ``(B, T)`` bool tensor, True on real positions, False on padding; real positions
+  always come first (a "prefix" mask).
 
 Every function checks what it is given and names the offending argument in its error, so a mistake
 surfaces here rather than as a shape error deep inside a model.
@@ -70,7 +71,8 @@ def check_lengths(
             raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
         if lengths.is_meta:
             raise ValueError(
-                f"{name} is on the meta device and holds no values; pass real lengths (a CPU tensor or a list)"
+                f"{name} is on the meta device and holds no values; pass real lengths (a CPU "
+                "tensor or a list)"
             )
         tensor = lengths.to(torch.int64)
     else:
@@ -102,7 +104,8 @@ def check_lengths(
     smallest, largest = int(tensor.min()), int(tensor.max())
     if smallest < 1:
         raise ValueError(
-            f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before batching"
+            f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before "
+            "batching"
         )
     if max_len is not None and largest > max_len:
         raise ValueError(
@@ -116,7 +119,8 @@ def _check_batch_first(x: Any, name: str, min_dim: int = 2) -> torch.Tensor:
         raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
     if x.dim() < min_dim:
         raise ValueError(
-            f"{name} must be batch-first with at least {min_dim} dims (B, T, ...), got shape {tuple(x.shape)}"
+            f"{name} must be batch-first with at least {min_dim} dims (B, T, ...), got shape "
+            f"{tuple(x.shape)}"
         )
     return x
 
@@ -126,8 +130,8 @@ def pad_sequences(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack sequences of different lengths into one padded tensor.
 
-    ``seqs`` holds tensors of shape ``(L_i, *)`` (or lists of numbers) with the same trailing shape and
-    dtype. Returns ``(padded, lengths)``: ``padded`` is ``(B, T, *)`` (``(T, B, *)`` when
+    ``seqs`` holds tensors of shape ``(L_i, *)`` (or lists of numbers) with the same trailing shape
+    and dtype. Returns ``(padded, lengths)``: ``padded`` is ``(B, T, *)`` (``(T, B, *)`` when
     ``batch_first=False``) with ``T = max L_i``, ``lengths`` the int64 CPU tensor of the ``L_i``.
     """
     if isinstance(seqs, torch.Tensor) or not isinstance(seqs, Sequence):
@@ -143,7 +147,8 @@ def pad_sequences(
             raise ValueError(f"seqs[{i}] has length 0; drop empty sequences before padding")
         if t.shape[1:] != first.shape[1:]:
             raise ValueError(
-                f"seqs[{i}] has feature shape {tuple(t.shape[1:])}, but seqs[0] has {tuple(first.shape[1:])}"
+                f"seqs[{i}] has feature shape {tuple(t.shape[1:])}, but seqs[0] has "
+                f"{tuple(first.shape[1:])}"
             )
         if t.dtype != first.dtype:
             raise TypeError(f"seqs[{i}] has dtype {t.dtype}, but seqs[0] has {first.dtype}")
@@ -152,7 +157,8 @@ def pad_sequences(
 
 
 def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
-    """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest length."""
+    """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest
+    length."""
     max_len = check_int("max_len", max_len, minimum=1, optional=True)
     lengths = check_lengths(lengths, max_len=max_len)
     width = int(lengths.max()) if max_len is None else int(max_len)
@@ -163,13 +169,15 @@ def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
     """Inverse of `lengths_to_mask`: the number of True entries in each row of a prefix mask."""
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
         raise TypeError(
-            f"mask must be a 2-D bool tensor (B, T), got {getattr(mask, 'dtype', type(mask).__name__)} "
+            "mask must be a 2-D bool tensor (B, T), got "
+            f"{getattr(mask, 'dtype', type(mask).__name__)} "
             f"of shape {tuple(getattr(mask, 'shape', ()))}"
         )
     lengths = mask.sum(dim=1)
     if mask.shape[0] == 0 or not bool(lengths.all()):
         raise ValueError(
-            "mask needs at least one row and a True entry in every row (every sequence has length ≥ 1)"
+            "mask needs at least one row and a True entry in every row (every sequence has length "
+            "≥ 1)"
         )
     if not torch.equal(mask, lengths_to_mask(lengths, mask.shape[1])):
         raise ValueError(
@@ -183,7 +191,8 @@ def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mas
     if isinstance(lengths_or_mask, torch.Tensor) and lengths_or_mask.dtype == torch.bool:
         if lengths_or_mask.shape != (batch, steps):
             raise ValueError(
-                f"{name} mask has shape {tuple(lengths_or_mask.shape)}, expected (B, T) = {(batch, steps)}"
+                f"{name} mask has shape {tuple(lengths_or_mask.shape)}, expected (B, T) = "
+                f"{(batch, steps)}"
             )
         if not lengths_or_mask.any(dim=1).all():
             raise ValueError(
@@ -198,7 +207,8 @@ def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
     """Mean of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``.
 
     Padding never counts, whatever it holds: padded positions are *selected away* (``torch.where``),
-    not multiplied by 0, because ``nan * 0`` and ``inf * 0`` are NaN. Gradients reach real steps only.
+    not multiplied by 0, because ``nan * 0`` and ``inf * 0`` are NaN. Gradients reach real steps
+    only.
     """
     x = _check_batch_first(x, "x")
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
@@ -207,14 +217,16 @@ def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
 
 
 def masked_max(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
-    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win, whatever it holds."""
+    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win,
+    whatever it holds."""
     x = _check_batch_first(x, "x")
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=1)
 
 
 def last_real_state(outputs: torch.Tensor, lengths: Any) -> torch.Tensor:
-    """The output at each sequence's last real step: ``outputs[b, lengths[b] - 1]``, shape ``(B, *)``.
+    """The output at each sequence's last real step: ``outputs[b, lengths[b] - 1]``, shape
+    ``(B, *)``.
 
     Use it instead of ``outputs[:, -1]``, which for every shorter sequence is a padding step.
     """
@@ -231,21 +243,25 @@ def last_real_state(outputs: torch.Tensor, lengths: Any) -> torch.Tensor:
 def masked_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, lengths_or_mask: Any, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens only.
+    """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens
+    only.
 
     ``reduction="mean"`` averages over real tokens (not over sequences, not over padded positions);
-    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes nothing
-    whatever the logits hold there (NaN and inf included: only real positions are ever computed), so the
-    result does not change when a batch is padded further, and no gradient reaches the padding.
+    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes
+    nothing whatever the logits hold there (NaN and inf included: only real positions are ever
+    computed), so the result does not change when a batch is padded further, and no gradient reaches
+    the padding.
     """
     logits = _check_batch_first(logits, "logits", min_dim=3)
     if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64:
         raise TypeError(
-            f"targets must be an int64 tensor of class ids, got {getattr(targets, 'dtype', type(targets).__name__)}"
+            "targets must be an int64 tensor of class ids, got "
+            f"{getattr(targets, 'dtype', type(targets).__name__)}"
         )
     if targets.shape != logits.shape[:2]:
         raise ValueError(
-            f"targets has shape {tuple(targets.shape)}, but logits has (B, T) = {tuple(logits.shape[:2])}"
+            f"targets has shape {tuple(targets.shape)}, but logits has (B, T) = "
+            f"{tuple(logits.shape[:2])}"
         )
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -264,7 +280,8 @@ def masked_cross_entropy(
 
 
 def pack(x: torch.Tensor, lengths: Any, batch_first: bool = True) -> PackedSequence:
-    """Pack a padded batch for an RNN, in any order of lengths (the original order is restored by `unpack`).
+    """Pack a padded batch for an RNN, in any order of lengths (the original order is restored by
+    `unpack`).
 
     Lengths may live on any device; torch needs them on the CPU, so they are moved there.
     """
@@ -282,8 +299,8 @@ def unpack(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of `pack`: ``(padded, lengths)`` in the batch's original order.
 
-    Pass ``total_length`` to pad to a fixed ``T`` (needed under DataParallel, where each replica would
-    otherwise pad only to its own longest sequence).
+    Pass ``total_length`` to pad to a fixed ``T`` (needed under DataParallel, where each replica
+    would otherwise pad only to its own longest sequence).
     """
     if not isinstance(packed, PackedSequence):
         raise TypeError(f"packed must be a PackedSequence, got {type(packed).__name__}")
@@ -295,7 +312,8 @@ def unpack(
 def unpad_sequences(
     padded: torch.Tensor, lengths: Any, batch_first: bool = True
 ) -> list[torch.Tensor]:
-    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each ``(L_b, *)``)."""
+    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each
+    ``(L_b, *)``)."""
     padded = _check_batch_first(padded, "padded")
     batch, steps = (
         (padded.shape[0], padded.shape[1]) if batch_first else (padded.shape[1], padded.shape[0])

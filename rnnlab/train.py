@@ -1,8 +1,8 @@
 """One training loop for every chapter, plus checkpoints that resume a run exactly.
 
 The loop is plain PyTorch (zero_grad, forward, loss, backward, clip, step) so a learner can read
-it in one screen; what varies between chapters comes in as arguments: ``batch_loss`` for models whose
-loss is more than ``loss_fn(model(x), y)``, ``evaluate`` for metrics beyond validation loss.
+it in one screen; what varies between chapters comes in as arguments: ``batch_loss`` for models
+whose loss is more than ``loss_fn(model(x), y)``, ``evaluate`` for metrics beyond validation loss.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (lists, floats) that `from_dict` reads back; used by checkpoints and the cache."""
+        """Plain data (lists, floats) that `from_dict` reads back; used by checkpoints and the
+        cache."""
         return {
             "epochs": self.epochs,
             "stopped_early": self.stopped_early,
@@ -101,17 +102,20 @@ class History:
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor inside a (nested) batch to ``device``; anything else in it (ids, strings) stays as it is."""
+    """Move every tensor inside a (nested) batch to ``device``; anything else in it (ids, strings)
+    stays as it is."""
     return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
 
 
 def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss:
-    """The usual case: a batch is ``(inputs..., target)`` and the loss is ``loss_fn(model(*inputs), target)``."""
+    """The usual case: a batch is ``(inputs..., target)`` and the loss is
+    ``loss_fn(model(*inputs), target)``."""
 
     def batch_loss(model: nn.Module, batch: Any) -> torch.Tensor:
         if not isinstance(batch, (list, tuple)) or len(batch) < 2:
             raise TypeError(
-                "fit(): a batch must be a tuple (inputs..., target); pass batch_loss=fn(model, batch) for other layouts"
+                "fit(): a batch must be a tuple (inputs..., target); pass batch_loss=fn(model, "
+                "batch) for other layouts"
             )
         return loss_fn(model(*batch[:-1]), batch[-1])
 
@@ -146,14 +150,16 @@ def _mean_loss(
 
 
 def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks for."""
+    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks
+    for."""
     if math.isnan(value):
         return False
     return best is None or (value < best - min_delta if mode == "min" else value > best + min_delta)
 
 
 def _rng_state() -> dict[str, Any]:
-    """Every random-number state a run draws from: Python, NumPy, torch's CPU generator and each GPU's."""
+    """Every random-number state a run draws from: Python, NumPy, torch's CPU generator and each
+    GPU's."""
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
@@ -174,7 +180,8 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def pin_epoch(loader: Any, epoch: int) -> None:
-    """Make ``loader``'s next pass serve ``epoch`` (``set_epoch`` on the loader, its batch sampler or sampler, where they have one).
+    """Make ``loader``'s next pass serve ``epoch`` (``set_epoch`` on the loader, its batch sampler
+    or sampler, where they have one).
 
     `fit` pins every epoch, so what a run trains on depends on the epoch number alone, never on how
     often the same loader or stream was iterated before (by another model, or an earlier run).
@@ -190,9 +197,11 @@ def pin_epoch(loader: Any, epoch: int) -> None:
 
 
 def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:
-    """Create ``folder`` if needed and make sure a file can be written there; raise ``PermissionError`` naming it if not.
+    """Create ``folder`` if needed and make sure a file can be written there; raise
+    ``PermissionError`` naming it if not.
 
-    Called before the first epoch, so a read-only destination fails at once, not after an hour of training.
+    Called before the first epoch, so a read-only destination fails at once, not after an hour of
+    training.
     """
     folder = Path(folder)
     try:
@@ -231,18 +240,20 @@ def fit(
 ) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its `History`.
 
-    - ``optimizer`` defaults to Adam(lr=1e-3); ``loss_fn`` to cross-entropy; ``batch_loss(model, batch)``
-      replaces both for models that need the whole batch (e.g. teacher forcing with a masked loss).
-    - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
+    - ``optimizer`` defaults to Adam(lr=1e-3); ``loss_fn`` to cross-entropy;
+      ``batch_loss(model, batch)`` replaces both for models that need the whole batch (e.g. teacher
+      forcing with a masked loss).
+    - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval
+      mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
-      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a row
-      have not moved it more than ``min_delta`` beyond its last such step (as Keras's ``EarlyStopping``
-      counts improvements), so a loss still creeping down by crumbs has reached its plateau. The weights
-      of the best epoch, crumbs included, are restored at the end.
+      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a
+      row have not moved it more than ``min_delta`` beyond its last such step (as Keras's
+      ``EarlyStopping`` counts improvements), so a loss still creeping down by crumbs has reached
+      its plateau. The weights of the best epoch, crumbs included, are restored at the end.
     - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
-      epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
-      run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
-      read-only one fails before the first epoch.
+      epoch; with ``resume=True`` a run continues from that file and ends exactly as an
+      uninterrupted run (a finished one, early-stopped or not, returns at once). The folder must be
+      writable: a read-only one fails before the first epoch.
     - Each epoch pins the loader's pass (`pin_epoch`), so a run never depends on earlier uses of the
       same loader. The model ends in train mode, with the best weights when early stopping is on.
     """
@@ -257,8 +268,9 @@ def fit(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
-    # best: the best monitored value so far (its weights are the ones kept); reference: the value of the last
-    # step forward of more than min_delta, from which patience counts (the two coincide when min_delta is 0)
+    # best: the best monitored value so far (its weights are the ones kept); reference: the value of
+    # the last step forward of more than min_delta, from which patience counts (the two coincide
+    # when min_delta is 0)
     history, start, best, reference, best_state, waited = History(), 1, None, None, None, 0
     if resume:
         if checkpoint is None:
@@ -276,14 +288,12 @@ def fit(
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
-            for done in range(
-                1, start
-            ):  # what the finished epochs left in stateful helpers (schedules, samplers)
+            # what the finished epochs left in stateful helpers (schedules, samplers)
+            for done in range(1, start):
                 if on_epoch_start is not None:
                     on_epoch_start(done)
-            if (
-                history.stopped_early or start > epochs
-            ):  # a finished run returns at once, as it ended
+            # a finished run returns at once, as it ended
+            if history.stopped_early or start > epochs:
                 pin_epoch(train_loader, start)
                 start = epochs + 1
 
@@ -303,7 +313,8 @@ def fit(
             loss = batch_loss(model, to_device(batch, device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set clip_grad"
+                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set "
+                    "clip_grad"
                 )
             loss.backward()
             if clip_grad is not None:
@@ -366,7 +377,8 @@ def _class_name(obj: Any) -> str:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make the folder's entries (a new or renamed file) durable; a no-op where folders cannot be opened (Windows)."""
+    """Make the folder's entries (a new or renamed file) durable; a no-op where folders cannot be
+    opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -382,11 +394,13 @@ def _fsync_folder(folder: Path) -> None:
 def save_checkpoint(
     path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any
 ) -> Path:
-    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and durably.
+    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and
+    durably.
 
-    The file is written beside its destination, flushed to disk (file and folder) and only then renamed
-    into place, so a crash or power cut never leaves a half-written checkpoint where a good one was.
-    The optimizer's class is stored so that `load_checkpoint` can refuse another optimizer's state.
+    The file is written beside its destination, flushed to disk (file and folder) and only then
+    renamed into place, so a crash or power cut never leaves a half-written checkpoint where a good
+    one was. The optimizer's class is stored so that `load_checkpoint` can refuse another
+    optimizer's state.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -435,7 +449,8 @@ def _check_model_fits(where: str, model: nn.Module, saved: Mapping[str, Any]) ->
 def _check_optimizer_fits(
     where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]
 ) -> None:
-    """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like the parameters."""
+    """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like
+    the parameters."""
     saved = payload["optimizer"]
     if saved is None:
         raise ValueError(f"{where} holds no optimizer state, but an optimizer was given")
@@ -451,7 +466,8 @@ def _check_optimizer_fits(
     )
     if sizes != saved_sizes:
         raise ValueError(
-            f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones {saved_sizes}"
+            f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones "
+            f"{saved_sizes}"
         )
     params = [p for g in groups for p in g["params"]]
     saved_ids = [i for g in saved["param_groups"] for i in g["params"]]
@@ -470,12 +486,13 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     map_location: Any = "cpu",
 ) -> dict[str, Any]:
-    """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra state.
+    """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra
+    state.
 
-    Loads with ``weights_only=True`` (no code from the file runs) and fails with a clear message on a
-    missing, truncated or foreign file, one whose weights do not fit ``model`` (every key and shape is
-    compared first) or one saved with another optimizer class. A refused load changes nothing: neither
-    the model nor the optimizer is touched unless everything fits.
+    Loads with ``weights_only=True`` (no code from the file runs) and fails with a clear message on
+    a missing, truncated or foreign file, one whose weights do not fit ``model`` (every key and
+    shape is compared first) or one saved with another optimizer class. A refused load changes
+    nothing: neither the model nor the optimizer is touched unless everything fits.
     """
     path = Path(path)
     where = f"checkpoint path {str(path)!r}"
@@ -489,7 +506,8 @@ def load_checkpoint(
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
-            f"{where} was not written by rnnlab.save_checkpoint of this version (format {CHECKPOINT_FORMAT!r} missing)"
+            f"{where} was not written by rnnlab.save_checkpoint of this version (format "
+            f"{CHECKPOINT_FORMAT!r} missing)"
         )
     _check_model_fits(where, model, payload["model"])
     if optimizer is not None:

@@ -1,10 +1,11 @@
-"""A trained seq2seq model as a translation tool: text in, text out (and beam candidates, attention maps).
+"""A trained seq2seq model as a translation tool: text in, text out (and beam candidates, attention
+maps).
 
 `Translator` bundles a `Seq2Seq` model with its two vocabularies and the text ↔ token functions, so
 ``translator.translate("the 3rd of May 1999")`` or ``translator.translate(["i am cold .", …])`` just
 works. Words the model never saw become ``<unk>``. An empty input raises ``ValueError``; an input
-longer than ``max_input_tokens`` raises ``ValueError`` too, unless ``truncate=True``, which keeps its
-first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu.
+longer than ``max_input_tokens`` raises ``ValueError`` too, unless ``truncate=True``, which keeps
+its first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
         raise TypeError("hypotheses and references must be lists of strings, not one string")
     if len(hypotheses) != len(references) or len(hypotheses) == 0:
         raise ValueError(
-            f"need as many hypotheses as references (≥ 1), got {len(hypotheses)} and {len(references)}"
+            f"need as many hypotheses as references (≥ 1), got {len(hypotheses)} and "
+            f"{len(references)}"
         )
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
 
@@ -61,7 +63,8 @@ def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
 def accuracy_by(
     keys: Sequence[Hashable], correct: Sequence[bool]
 ) -> dict[Hashable, tuple[float, int]]:
-    """Accuracy and count per key, in sorted key order: ``accuracy_by(lengths, hits) -> {length: (acc, n)}``."""
+    """Accuracy and count per key, in sorted key order:
+    ``accuracy_by(lengths, hits) -> {length: (acc, n)}``."""
     if len(keys) != len(correct) or len(keys) == 0:
         raise ValueError(f"need as many keys as results (≥ 1), got {len(keys)} and {len(correct)}")
     groups: dict[Hashable, list[bool]] = {}
@@ -76,12 +79,14 @@ def accuracy_by(
 def bleu_by(
     keys: Sequence[Hashable], hypotheses: Sequence[str], references: Sequence[str]
 ) -> dict[Hashable, tuple[float, int]]:
-    """Corpus BLEU and sentence count per key, in sorted key order: ``bleu_by(length_buckets, outputs, refs) -> {bucket: (bleu, n)}``."""
+    """Corpus BLEU and sentence count per key, in sorted key order:
+    ``bleu_by(length_buckets, outputs, refs) -> {bucket: (bleu, n)}``."""
     if isinstance(hypotheses, str) or isinstance(references, str):
         raise TypeError("hypotheses and references must be lists of strings, not one string")
     if not len(keys) == len(hypotheses) == len(references) or len(keys) == 0:
         raise ValueError(
-            f"need as many keys, hypotheses and references (≥ 1), got {len(keys)}, {len(hypotheses)} and {len(references)}"
+            f"need as many keys, hypotheses and references (≥ 1), got {len(keys)}, "
+            f"{len(hypotheses)} and {len(references)}"
         )
     groups: dict[Hashable, list[int]] = {}
     for i, key in enumerate(keys):
@@ -98,10 +103,11 @@ def bleu_by(
 def score_table(
     scores: Mapping[str, Mapping[Hashable, tuple[float, int]]], *, key: str, digits: int = 3
 ) -> str:
-    """A text table with one row per key and one column per model, plus the count of examples per key.
+    """A text table with one row per key and one column per model, plus the count of examples per
+    key.
 
-    ``scores`` is ``{model: {key: (score, n)}}`` as `accuracy_by` or `bleu_by` return it; every model must
-    have been scored on the same examples (the same keys and counts).
+    ``scores`` is ``{model: {key: (score, n)}}`` as `accuracy_by` or `bleu_by` return it; every
+    model must have been scored on the same examples (the same keys and counts).
     """
     if not scores:
         raise ValueError("scores is empty: pass {model name: {key: (score, n)}}")
@@ -109,7 +115,8 @@ def score_table(
     for name, table in scores.items():
         if {k: n for k, (_, n) in table.items()} != {k: n for k, (_, n) in first.items()}:
             raise ValueError(
-                f"scores[{name!r}] has other keys or counts than the first model: score every model on the same examples"
+                f"scores[{name!r}] has other keys or counts than the first model: score every "
+                "model on the same examples"
             )
     width = max(len(key), *(len(str(k)) for k in first))
     columns = [max(len(name), digits + 3) for name in scores]
@@ -161,14 +168,16 @@ class Translator:
         )
 
     def source_tokens(self, text: str) -> list[str]:
-        """The tokens the model reads for ``text`` (after truncation, if on); raises ``ValueError`` if empty or too long."""
+        """The tokens the model reads for ``text`` (after truncation, if on); raises ``ValueError``
+        if empty or too long."""
         tokens = self.tokenize(check_str("text", text))
         if not tokens:
             raise ValueError(f"text {text[:40]!r} has nothing to translate (no tokens)")
         if len(tokens) > self.max_input_tokens:
             if not self.truncate:
                 raise ValueError(
-                    f"text has {len(tokens)} tokens, more than max_input_tokens = {self.max_input_tokens}; "
+                    f"text has {len(tokens)} tokens, more than max_input_tokens = "
+                    f"{self.max_input_tokens}; "
                     "shorten it or build the Translator with truncate=True"
                 )
             tokens = tokens[: self.max_input_tokens]
@@ -195,7 +204,8 @@ class Translator:
     def translate(
         self, text: str | Sequence[str], *, beam_width: int = 1, length_penalty: float = 1.0
     ) -> str | list[str]:
-        """Translate one string (returns a string) or a list of strings (returns a list), greedy or by beam."""
+        """Translate one string (returns a string) or a list of strings (returns a list), greedy or
+        by beam."""
         texts = [text] if isinstance(text, str) else list(text)
         if not texts:
             raise ValueError("text is an empty list: nothing to translate")
@@ -224,7 +234,8 @@ class Translator:
         length_penalty: float = 1.0,
         as_tokens: bool = False,
     ) -> list[tuple[Any, float]]:
-        """Beam-search candidates for one string: ``(translation, score)``, best first (token lists if ``as_tokens``)."""
+        """Beam-search candidates for one string: ``(translation, score)``, best first (token lists
+        if ``as_tokens``)."""
         src, lengths = self._batch([text])
         beams = self.model.beam(
             src,
@@ -239,9 +250,11 @@ class Translator:
     def attention(
         self, text: str, translation_tokens: Sequence[str] | None = None
     ) -> tuple[list[str], list[str], np.ndarray]:
-        """``(source tokens, output tokens, weights (T, S))``: where the model looked while writing each output token.
+        """``(source tokens, output tokens, weights (T, S))``: where the model looked while writing
+        each output token.
 
-        The output is the greedy translation unless ``translation_tokens`` is given; it ends with ``<eos>``.
+        The output is the greedy translation unless ``translation_tokens`` is given; it ends with
+        ``<eos>``.
         """
         src, lengths = self._batch([text])
         if translation_tokens is None:
@@ -278,16 +291,18 @@ def train_translation(
     lr_decay: float | None = None,
     progress: bool = True,
 ) -> History:
-    """Train a translation model once, under one rule for every kind: Adam at ``lr``, gradients clipped to norm 1.
+    """Train a translation model once, under one rule for every kind: Adam at ``lr``, gradients
+    clipped to norm 1.
 
-    With ``lr_decay`` the learning rate is multiplied by it after every epoch (large steps early, small
-    ones to settle).
+    With ``lr_decay`` the learning rate is multiplied by it after every epoch (large steps early,
+    small ones to settle).
 
-    A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a `SyncedTagger`
-    on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on `synced_loader` batches (CTC).
-    With ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
-    held-out loss (lower by more than ``min_delta``) and the best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed
-    batches (`fit` pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
+    A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a
+    `SyncedTagger` on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on
+    `synced_loader` batches (CTC). With ``val_loader`` and ``patience``, training stops after
+    ``patience`` epochs without a lower held-out loss (lower by more than ``min_delta``) and the
+    best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed batches (`fit`
+    pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
     """
     batch_loss = next((loss for kind, loss in _LOSSES.items() if isinstance(model, kind)), None)
     if batch_loss is None:
@@ -297,7 +312,8 @@ def train_translation(
     for arg, value in (("loader", loader), ("val_loader", val_loader)):
         if not isinstance(value, DataLoader) and not (arg == "val_loader" and value is None):
             raise TypeError(
-                f"{arg} must be a DataLoader from pair_loader / synced_loader, got {type(value).__name__}"
+                f"{arg} must be a DataLoader from pair_loader / synced_loader, got "
+                f"{type(value).__name__}"
             )
     check_number("lr_decay", lr_decay, above=0, maximum=1, optional=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -335,14 +351,15 @@ def synced_translate(
     out_len: int | None = None,
     beam_width: int = 1,
 ) -> list[str]:
-    """What a synced model writes for each text: a `SyncedTagger` its ``out_len`` outputs, a `CTCTagger` its
-    collapsed output (greedy, or prefix beam search with ``beam_width`` > 1)."""
+    """What a synced model writes for each text: a `SyncedTagger` its ``out_len`` outputs, a
+    `CTCTagger` its collapsed output (greedy, or prefix beam search with ``beam_width`` > 1)."""
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings")
     if isinstance(model, SyncedTagger):
         if out_len is None or beam_width != 1:
             raise ValueError(
-                "a SyncedTagger writes exactly out_len tokens, greedily: pass out_len and no beam_width"
+                "a SyncedTagger writes exactly out_len tokens, greedily: pass out_len and no "
+                "beam_width"
             )
     elif isinstance(model, CTCTagger):
         if out_len is not None:

@@ -1,4 +1,5 @@
-"""The training recipe of chapter 3's video models, in the training layer (it uses the cache and the loop).
+"""The training recipe of chapter 3's video models, in the training layer (it uses the cache and the
+loop).
 
 `rnnlab.models.video` holds the models themselves; this module trains any of them on a `VideoStream`
 through `rnnlab.train_cached`.
@@ -33,13 +34,14 @@ def train_video_model(
     seed: int = 0,
     device: Any = None,
 ) -> History:
-    """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through `rnnlab.train_cached`, recording
-    ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every epoch; returns the `History`.
+    """Train ``model`` on a `VideoStream` with `rnnlab.fit` (Adam, cross-entropy) through
+    `rnnlab.train_cached`, recording ``val_acc`` on the clips ``val`` (a `DigitVideos`) after every
+    epoch; returns the `History`.
 
-    The learning rate follows a cosine from ``lr`` down to 0 over ``epochs``, and the weights of the epoch
-    with the best ``val_acc`` are kept.
-    For a per-frame model (``model.per_frame``) the loss is the masked cross-entropy over real frames and
-    ``val_acc`` the share of real frames labelled right.
+    The learning rate follows a cosine from ``lr`` down to 0 over ``epochs``, and the weights of the
+    epoch with the best ``val_acc`` are kept.
+    For a per-frame model (``model.per_frame``) the loss is the masked cross-entropy over real
+    frames and ``val_acc`` the share of real frames labelled right.
     """
     per_frame = bool(getattr(model, "per_frame", False))
     targets = val.frame_labels if per_frame else val.labels

@@ -1,4 +1,5 @@
-"""rnnlab.baselines: persistence repeats the last value, the linear AR model fits a linear recurrence, bad input."""
+"""rnnlab.baselines: persistence repeats the last value, the linear AR model fits a linear
+recurrence, bad input."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""The train-once cache: a changed setting never loads a stale model, and a hit is what a fresh run leaves."""
+"""The train-once cache: a changed setting never loads a stale model, and a hit is what a fresh run
+leaves."""
 
 import os
 import subprocess
@@ -47,7 +48,8 @@ def _evaluate_global(m):
 
 
 def _call(**change):
-    """A fit call's pieces; ``change`` replaces one (a value, or a function of the model for optimizers and schedulers)."""
+    """A fit call's pieces; ``change`` replaces one (a value, or a function of the model for
+    optimizers and schedulers)."""
     model = change.pop("model", None) or _model()
     args = {
         "train_loader": _loader(),
@@ -146,7 +148,8 @@ def test_a_global_read_by_the_learners_function_the_mode_torch_and_rnnlab_source
 
 
 def test_an_attribute_name_is_not_a_global(monkeypatch):
-    """``m.head`` reads no global ``head``: defining one later in the notebook must not turn a hit into a miss."""
+    """``m.head`` reads no global ``head``: defining one later in the notebook must not turn a hit
+    into a miss."""
     call = dict(batch_loss=lambda m, b: ((m.head(m.rnn(b[0])[0]) - b[1]) ** 2).mean())
     before = _key(**call)
     monkeypatch.setattr(sys.modules[__name__], "head", torch.ones(3), raising=False)
@@ -158,9 +161,8 @@ def test_starting_weights_and_model_settings_are_keyed():
     torch.manual_seed(1)
     assert _key(model=SequenceRegressor(1, 1, hidden_size=4)) != base
     torch.manual_seed(0)
-    assert (
-        _key(model=SequenceRegressor(1, 1, hidden_size=4, residual=True)) != base
-    )  # same weights, another setting
+    # same weights, another setting
+    assert _key(model=SequenceRegressor(1, 1, hidden_size=4, residual=True)) != base
 
 
 def _hash_sensitive_key():
@@ -172,12 +174,14 @@ def _hash_sensitive_key():
 
 
 def test_key_is_the_same_in_another_process():
-    """String hashing changes between processes; a key must not (else nothing would ever load after a restart)."""
+    """String hashing changes between processes; a key must not (else nothing would ever load after
+    a restart)."""
     env = os.environ | {"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    root = os.path.dirname(
-        os.path.dirname(os.path.abspath(__file__))
-    )  # where the package ``tests`` lies
-    code = f"import sys; sys.path.insert(0, {root!r}); import {__name__} as t; print(t._hash_sensitive_key())"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where ``tests`` lies
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); import {__name__} as t; "
+        "print(t._hash_sensitive_key())"
+    )
     there = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
@@ -341,9 +345,8 @@ def test_an_interrupted_training_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(rnnlab.train, "pin_epoch", pin)
     assert len(list((tmp_path / "b").glob("*.partial.pt"))) == 1
     np.random.rand(7), torch.rand(7)  # whatever ran in between must not matter
-    assert (
-        run(tmp_path / "b")[0] == reference[0]
-    )  # new objects, as after a restart: finishes from epoch 3
+    # new objects, as after a restart: finishes from epoch 3
+    assert run(tmp_path / "b")[0] == reference[0]
     assert all(torch.equal(a, b) for a, b in zip(run(tmp_path / "b")[1], reference[1], strict=True))
 
 

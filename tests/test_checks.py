@@ -1,4 +1,5 @@
-"""rnnlab.checks: wrong type → TypeError, wrong value → ValueError, both naming the argument and what came.
+"""rnnlab.checks: wrong type → TypeError, wrong value → ValueError, both naming the argument and
+what came.
 
 Also: the inline copies of the int check cannot come back (a scan of the package's source).
 """
@@ -177,12 +178,14 @@ IS_INT = re.compile(r"isinstance\([^()]*,\s*\(?[^()]*\bint\b")
 
 
 def inline_int_check(line: str) -> bool:
-    """Does the line test ``isinstance(x, bool)`` and ``isinstance(x, int...)`` (an int check written out by hand)?"""
+    """Does the line test ``isinstance(x, bool)`` and ``isinstance(x, int...)`` (an int check
+    written out by hand)?"""
     return bool(IS_BOOL.search(line) and IS_INT.search(line))
 
 
 def test_no_inline_int_check_outside_checks_module():
-    """The ``isinstance(x, bool) or not isinstance(x, int)`` copies live only in rnnlab/checks.py."""
+    """The ``isinstance(x, bool) or not isinstance(x, int)`` copies live only in
+    rnnlab/checks.py."""
     found = [
         f"{path.relative_to(PACKAGE.parent)}:{number}"
         for path in sorted(PACKAGE.rglob("*.py"))
@@ -232,7 +235,8 @@ def _models():
 
 @pytest.mark.parametrize("model", sorted(_models()))
 def test_every_model_says_the_same_about_a_bad_hidden_size(model):
-    """One convention: a float hidden_size is a TypeError, a zero one a ValueError, in every model."""
+    """One convention: a float hidden_size is a TypeError, a zero one a ValueError, in every
+    model."""
     build = _models()[model]
     with pytest.raises(TypeError, match=r"^hidden_size must be an int, got float 8\.0$"):
         build(8.0)

@@ -64,7 +64,6 @@ def test_lab_opens_the_current_folder_not_the_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     command = lab_command(["--port=9"], is_root=False)
     assert f"--ServerApp.root_dir={tmp_path}" in command
-    assert not any(
-        "default_url" in part for part in command
-    )  # no chapters/ here: open the folder itself
+    # no chapters/ here: open the folder itself
+    assert not any("default_url" in part for part in command)
     assert command[-1] == "--port=9" and "--ServerApp.ip=127.0.0.1" in command

@@ -127,9 +127,8 @@ def test_ledger_full_mode_and_rerun_replaces_in_place(empty_ledger, monkeypatch)
     monkeypatch.setenv("RNNLAB_QUICK", "0")
     expect("a", 1.0, full=0.5, quick=0.1)
     expect("b", 1.0, full=0.5, quick=0.1)
-    expect(
-        "a", 0.7, full=0.5, quick=0.1
-    )  # a cell run again: one row, the latest value, first-seen order
+    # a cell run again: one row, the latest value, first-seen order
+    expect("a", 0.7, full=0.5, quick=0.1)
     assert [(c.name, c.value, c.target, c.mode) for c in claims()] == [
         ("a", 0.7, 0.5, "full"),
         ("b", 1.0, 0.5, "full"),

@@ -1,4 +1,5 @@
-"""rnnlab.eval_mode: eval mode inside the block, every submodule's own mode back after (also when it raises)."""
+"""rnnlab.eval_mode: eval mode inside the block, every submodule's own mode back after (also when it
+raises)."""
 
 from __future__ import annotations
 

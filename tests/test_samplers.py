@@ -1,4 +1,5 @@
-"""rnnlab.samplers: bucketing by length, token budgets, splitting batches between DDP ranks, padding waste."""
+"""rnnlab.samplers: bucketing by length, token budgets, splitting batches between DDP ranks, padding
+waste."""
 
 import pytest
 import torch
@@ -24,9 +25,8 @@ def test_bucket_sampler_serves_every_index_once_per_epoch_on_every_rank_split(
     lengths, batch_size, replicas, shuffle, epoch
 ):
     replicas = min(replicas, len(lengths))
-    assume(
-        batch_size > 1 or len(lengths) % replicas == 0
-    )  # else only repeating or dropping can even out the ranks
+    # else only repeating or dropping can even out the ranks
+    assume(batch_size > 1 or len(lengths) % replicas == 0)
     served, counts = [], set()
     for rank in range(replicas):
         sampler = BucketBatchSampler(
@@ -56,9 +56,10 @@ def test_token_budget_batches_respect_the_budget(lengths, max_tokens, replicas):
                 lengths, None, max_tokens=max_tokens, num_replicas=replicas, rank=rank
             )
         except ValueError as error:
-            # e.g. lengths [1, 1, 14, 21, 21], budget 40, 3 ranks: the 21s need a batch each and 1+1+14 needs
-            # 3 × 14 = 42 > 40 positions, so no count of batches divisible by 3 exists without repeating a
-            # sequence: the sampler must say so, naming the way out, rather than break the budget.
+            # e.g. lengths [1, 1, 14, 21, 21], budget 40, 3 ranks: the 21s need a batch each and
+            # 1+1+14 needs 3 × 14 = 42 > 40 positions, so no count of batches divisible by 3 exists
+            # without repeating a sequence: the sampler must say so, naming the way out, rather than
+            # break the budget.
             assert (
                 replicas > 1
                 and "cannot give num_replicas" in str(error)
@@ -150,7 +151,7 @@ def test_bucket_sampler_reads_rank_and_world_size_from_torch_distributed(tmp_pat
         dist.destroy_process_group()
 
 
-# ---- bad input: a clear ValueError/TypeError naming the argument ----------------------------------
+# ---- bad input: a clear ValueError/TypeError naming the argument ---------------------------
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ def test_collate_padded_fields():
     )
 
 
-# ---- bad input: a clear ValueError/TypeError naming the argument ----------------------------------
+# ---- bad input: a clear ValueError/TypeError naming the argument ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -246,9 +246,8 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
         assert torch.equal(clean, result), pool.__name__
         clean.sum().backward()
         result.sum().backward()
-        assert torch.equal(clean_x.grad, dirty_x.grad), (
-            pool.__name__
-        )  # no NaN gradient reaches the padding either
+        # no NaN gradient reaches the padding either
+        assert torch.equal(clean_x.grad, dirty_x.grad), pool.__name__
 
 
 @settings(max_examples=60, deadline=None)

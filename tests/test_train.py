@@ -326,9 +326,9 @@ def test_an_unwritable_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
 
 
 def test_min_delta_counts_crumbs_as_no_improvement():
-    # val_acc creeps up by 0.001 per epoch after epoch 2: with min_delta=0.01 that is a plateau (stop after
-    # patience=2 such epochs) yet the best epoch kept is the last crumb; with the default 0 every crumb is an
-    # improvement and the cap stops it.
+    # val_acc creeps up by 0.001 per epoch after epoch 2: with min_delta=0.01 that is a plateau
+    # (stop after patience=2 such epochs) yet the best epoch kept is the last crumb; with the
+    # default 0 every crumb is an improvement and the cap stops it.
     def scores():
         return iter([0.5, 0.9, 0.901, 0.902, 0.903, 0.904, 0.905])
 
@@ -358,8 +358,8 @@ def test_min_delta_counts_crumbs_as_no_improvement():
 
 
 def test_patience_counts_from_the_last_step_larger_than_min_delta():
-    # 0.5 → 0.9 is a step; 0.905 and 0.908 are crumbs (waited 1, 2 → stop) unless patience=3, when 0.915 is 0.015
-    # beyond 0.9: a step, so patience starts again and the run goes to the cap.
+    # 0.5 → 0.9 is a step; 0.905 and 0.908 are crumbs (waited 1, 2 → stop) unless patience=3, when
+    # 0.915 is 0.015 beyond 0.9: a step, so patience starts again and the run goes to the cap.
     values = [0.5, 0.9, 0.905, 0.908, 0.915, 0.916, 0.917]
     for patience, epochs in [(2, 4), (3, 7)]:
         crumbs = iter(values)

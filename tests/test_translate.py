@@ -1,4 +1,5 @@
-"""rnnlab.translate: a tiny model learns dates by heart; translation, scores, training and the views built on them."""
+"""rnnlab.translate: a tiny model learns dates by heart; translation, scores, training and the views
+built on them."""
 
 import matplotlib.pyplot as plt
 import pytest

@@ -1,4 +1,5 @@
-"""Eight dates, their character vocabularies, a batch of them and a small Seq2Seq: shared by the translation tests."""
+"""Eight dates, their character vocabularies, a batch of them and a small Seq2Seq: shared by the
+translation tests."""
 
 import torch
 
@@ -14,7 +15,8 @@ TGT_VOCAB = Vocab.build(char_tokens("0123456789-"))
 
 
 def batch_of(pairs, pad_extra=0):
-    """``pairs`` as one (src, src_len, tgt_in, tgt_out, tgt_len) batch; ``pad_extra`` adds that many times more padding."""
+    """``pairs`` as one (src, src_len, tgt_in, tgt_out, tgt_len) batch; ``pad_extra`` adds that many
+    times more padding."""
     src, tgt = encode_pairs(pairs, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
     s, s_len, t_in, t_out, t_len = next(
         iter(pair_loader(src, tgt, batch_size=len(pairs), shuffle=False))
@@ -28,7 +30,8 @@ def batch_of(pairs, pad_extra=0):
 
 
 def model(attention="multiplicative", seed=0):
-    """A small Seq2Seq for the dates; "initial-state-only" is the plain decoder that sees the source only in its first state."""
+    """A small Seq2Seq for the dates; "initial-state-only" is the plain decoder that sees the source
+    only in its first state."""
     seed_everything(seed)
     if attention == "initial-state-only":
         return Seq2Seq.build(

@@ -1,10 +1,12 @@
-"""``python -m rnnlab bench ddp``: throughput of 1 vs N CPU workers of the DDP script, with compute and communication apart.
+"""``python -m rnnlab bench ddp``: throughput of 1 vs N CPU workers of the DDP script, with compute
+and communication apart.
 
 Each world size is one launch of ``rnnlab.distributed.train`` (gloo, one thread per worker) with the
-same global batch. A worker reports its median step time (DDP overlaps the all-reduce with backward),
-the compute alone (forward+backward with gradient sync switched off) and the communication alone (an
-all-reduce of a buffer as large as all the gradients). On a shared 2-core machine these numbers are
-noisy and 2 workers can at best double the throughput; the same script on GPUs is the real use.
+same global batch. A worker reports its median step time (DDP overlaps the all-reduce with
+backward), the compute alone (forward+backward with gradient sync switched off) and the
+communication alone (an all-reduce of a buffer as large as all the gradients). On a shared 2-core
+machine these numbers are noisy and 2 workers can at best double the throughput; the same script on
+GPUs is the real use.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def measure(
     stream: bool = False,
     timeout: float = 300.0,
 ) -> list[dict[str, Any]]:
-    """Launch the DDP script once per entry of ``workers`` with the same ``args``; one row per launch.
+    """Launch the DDP script once per entry of ``workers`` with the same ``args``; one row per
+    launch.
 
-    Rows hold ``workers``, ``samples_per_second``, ``step_ms``, ``compute_ms``, ``comm_ms``, ``grad_mb``,
-    ``final_loss``; with ``save_dir`` each run also writes ``save_dir/ddp{N}.pt`` (row key ``checkpoint``).
+    Rows hold ``workers``, ``samples_per_second``, ``step_ms``, ``compute_ms``, ``comm_ms``,
+    ``grad_mb``, ``final_loss``; with ``save_dir`` each run also writes ``save_dir/ddp{N}.pt`` (row
+    key ``checkpoint``).
     """
     if not workers:
         raise ValueError(f"workers must be a non-empty list of positive ints, got {workers!r}")
@@ -46,9 +50,8 @@ def measure(
             checkpoint = str(Path(save_dir) / f"ddp{n}.pt")
             extra += ["--save", checkpoint]
         results = launch(n, args=[*args, *extra], timeout=timeout, stream=stream)
-        slowest = max(
-            results, key=lambda r: r["step_seconds"]
-        )  # a step ends when the slowest rank ends it
+        # a step ends when the slowest rank ends it
+        slowest = max(results, key=lambda r: r["step_seconds"])
         rows.append(
             {
                 "workers": n,
@@ -67,11 +70,13 @@ def measure(
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     """A small text table of `measure`'s rows."""
     lines = [
-        f"{'workers':>7} {'samples/s':>10} {'step ms':>8} {'compute ms':>11} {'all-reduce ms':>14} {'grad MB':>8}"
+        f"{'workers':>7} {'samples/s':>10} {'step ms':>8} {'compute ms':>11} {'all-reduce ms':>14} "
+        f"{'grad MB':>8}"
     ]
     for r in rows:
         lines.append(
-            f"{r['workers']:>7} {r['samples_per_second']:>10.0f} {r['step_ms']:>8.1f} {r['compute_ms']:>11.1f} "
+            f"{r['workers']:>7} {r['samples_per_second']:>10.0f} {r['step_ms']:>8.1f} "
+            f"{r['compute_ms']:>11.1f} "
             f"{r['comm_ms']:>14.2f} {r['grad_mb']:>8.2f}"
         )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""What padding costs: wasted positions and training throughput of naive, bucketed and token-budget batches.
+"""What padding costs: wasted positions and training throughput of naive, bucketed and token-budget
+batches.
 
 ``python -m rnnlab bench padding [--json]`` draws lengths from a skewed (lognormal) distribution, as
 real text has: most sequences short, a few very long. It batches one epoch four ways,
@@ -38,7 +39,8 @@ STRATEGIES = ("naive", "packed", "bucketed", "token_budget")
 def lognormal_lengths(
     n: int, *, median: float = 30.0, sigma: float = 0.7, max_len: int = 300, seed: int = 0
 ) -> torch.Tensor:
-    """``n`` integer lengths, lognormal around ``median`` (spread ``sigma`` in log space), clipped to ``[1, max_len]``."""
+    """``n`` integer lengths, lognormal around ``median`` (spread ``sigma`` in log space), clipped
+    to ``[1, max_len]``."""
     check_positive(n=n, max_len=max_len)
     check_number("median", median, minimum=1)
     check_number("sigma", sigma, above=0)
@@ -62,7 +64,8 @@ def epoch_batches(
 
 
 class _Tagger(nn.Module):
-    """The timed model: an LSTM over feature vectors with a masked-mean readout (what a classifier does)."""
+    """The timed model: an LSTM over feature vectors with a masked-mean readout (what a classifier
+    does)."""
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
@@ -96,11 +99,13 @@ def measure(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
-    """Padding waste and real tokens/second of each strategy in one run; the notebook and the CLI call this.
+    """Padding waste and real tokens/second of each strategy in one run; the notebook and the CLI
+    call this.
 
-    ``max_tokens`` defaults to ``batch_size`` × the mean length, so token-budget batches carry as many
-    real tokens on average as fixed-size ones. Returns ``{"waste": {strategy: fraction}, "tokens_per_s":
-    {...}, "speedup_vs_naive": {strategy: tokens/s ÷ naive's}, "batches": {strategy: count}, ...}``.
+    ``max_tokens`` defaults to ``batch_size`` × the mean length, so token-budget batches carry as
+    many real tokens on average as fixed-size ones. Returns
+    ``{"waste": {strategy: fraction}, "tokens_per_s": {...}, "speedup_vs_naive": {strategy: tokens/s
+    ÷ naive's}, "batches": {strategy: count}, ...}``.
     """
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or "naive" not in strategies:
@@ -163,7 +168,8 @@ def measure(
 
 
 def summary(result: dict[str, Any]) -> dict[str, float]:
-    """The headline figures: ``waste_naive``, ``waste_bucketed``, ``speedup`` (bucketed ÷ naive) and the others."""
+    """The headline figures: ``waste_naive``, ``waste_bucketed``, ``speedup`` (bucketed ÷ naive) and
+    the others."""
     out = {f"waste_{k}": v for k, v in result["waste"].items()}
     out.update(
         {
@@ -176,7 +182,8 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rnnlab bench padding [--json] [--sequences N] [--batch-size B] [--timed-batches K]``."""
+    """``python -m rnnlab bench padding [--json] [--sequences N] [--batch-size B] [--timed-batches
+    K]``."""
     parser = argparse.ArgumentParser(
         prog="python -m rnnlab bench padding", description=__doc__.splitlines()[0]
     )
@@ -197,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({**summary(result), **result}))
         return 0
     print(
-        f"{result['n_sequences']} sequences, lognormal lengths (median {result['median_length']:.0f}, max "
+        f"{result['n_sequences']} sequences, lognormal lengths (median "
+        f"{result['median_length']:.0f}, max "
         f"{result['max_length']}), LSTM on {result['device']}, batch size {result['batch_size']}, "
         f"token budget {result['max_tokens']}"
     )

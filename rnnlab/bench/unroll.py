@@ -1,13 +1,16 @@
-"""``python -m rnnlab bench unroll``: five LSTM runners, and three ways to make long sequences fit, measured.
+"""``python -m rnnlab bench unroll``: five LSTM runners, and three ways to make long sequences fit,
+measured.
 
 What is measured, and how:
 
-- time: forward + backward (``outputs.sum() + h_last.sum()``) after warm-up runs, repeated with every
-  contestant interleaved (each repeat runs all of them, in a rotating order, so a busy machine slows
-  them alike); medians in milliseconds, and ratios as the median of side-by-side (same repeat) ratios;
+- time: forward + backward (``outputs.sum() + h_last.sum()``) after warm-up runs, repeated with
+  every contestant interleaved (each repeat runs all of them, in a rotating order, so a busy machine
+  slows them alike); medians in milliseconds, and ratios as the median of side-by-side (same repeat)
+  ratios;
 - work: the matrix-multiply floating-point operations of forward + backward, counted by
-  ``torch.utils.flop_counter.FlopCounterMode`` with oneDNN and cuDNN switched off for the count (their
-  fused LSTM kernels are opaque to it; the ATen fallback runs the same products). Deterministic;
+  ``torch.utils.flop_counter.FlopCounterMode`` with oneDNN and cuDNN switched off for the count
+  (their fused LSTM kernels are opaque to it; the ATen fallback runs the same products).
+  Deterministic;
 - peak memory: the most bytes allocated at once during forward + backward, above what was allocated
   before, recomputation included. CUDA: ``torch.cuda.max_memory_allocated``. CPU (which has no such
   counter): the allocation and free events of the CPU allocator recorded by ``torch.profiler`` with
@@ -18,7 +21,8 @@ What is measured, and how:
   state carried but detached);
 - `tbptt_forecast`: what truncation costs in accuracy, on the shipped monthly sunspot series.
 
-On a GPU, ``python -m rnnlab bench unroll --device cuda --lengths 100 400 1600`` regenerates the tables.
+On a GPU, ``python -m rnnlab bench unroll --device cuda --lengths 100 400 1600`` regenerates the
+tables.
 """
 
 from __future__ import annotations
@@ -97,10 +101,12 @@ def make_batch(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random padded batch ``(x, lengths)`` whose lengths fill about ``real_fraction`` of the ``B × T`` grid.
+    """A random padded batch ``(x, lengths)`` whose lengths fill about ``real_fraction`` of the
+    ``B × T`` grid.
 
-    Lengths are ``T · u^p`` over evenly spaced ``u`` in (0, 1] with ``p = 1/real_fraction − 1`` (so their
-    mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are unsorted.
+    Lengths are ``T · u^p`` over evenly spaced ``u`` in (0, 1] with ``p = 1/real_fraction − 1`` (so
+    their mean is about ``real_fraction · T``, the longest is exactly ``T``), shuffled so they are
+    unsorted.
     """
     for name, value in (
         ("batch_size", batch_size),
@@ -123,7 +129,8 @@ def _sync(device: torch.device) -> None:
 
 
 def training_step(call: Call, params: Sequence[nn.Parameter]) -> Step:
-    """A step that clears ``params``' gradients, runs ``call()`` and backpropagates ``outputs.sum() + h_last.sum()``."""
+    """A step that clears ``params``' gradients, runs ``call()`` and backpropagates
+    ``outputs.sum() + h_last.sum()``."""
 
     def step() -> None:
         for p in params:
@@ -143,8 +150,9 @@ def time_steps(
 ) -> dict[str, list[float]]:
     """Milliseconds of each step, ``repeats`` times after ``warmup`` untimed rounds.
 
-    Steps are interleaved, in an order that rotates each repeat, so noise from a shared machine falls
-    on all of them alike, and timing ``i`` of two steps was taken side by side. Returns name → list.
+    Steps are interleaved, in an order that rotates each repeat, so noise from a shared machine
+    falls on all of them alike, and timing ``i`` of two steps was taken side by side. Returns name →
+    list.
     """
     if not steps:
         raise ValueError("steps is empty: give at least one name → step")
@@ -166,13 +174,15 @@ def time_steps(
 
 
 def _paired_ratio(times: Sequence[float], baseline: Sequence[float]) -> float:
-    """Median over repeats of ``times[i] / baseline[i]``: each pair ran side by side, so load drift cancels."""
+    """Median over repeats of ``times[i] / baseline[i]``: each pair ran side by side, so load drift
+    cancels."""
     return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
 
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what C++ code writes to file descriptor 2 (the profiler logs every start and stop there); Python errors still raise."""
+    """Silence what C++ code writes to file descriptor 2 (the profiler logs every start and stop
+    there); Python errors still raise."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -185,7 +195,8 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 def _cpu_peak_bytes(step: Step) -> int:
-    """Peak bytes held by the CPU allocator during ``step()``, above the start, from the profiler's allocation events."""
+    """Peak bytes held by the CPU allocator during ``step()``, above the start, from the profiler's
+    allocation events."""
     with (
         _quiet_native_stderr(),
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
@@ -210,10 +221,12 @@ def _cpu_peak_bytes(step: Step) -> int:
 
 
 def peak_bytes(step: Step, device: str | torch.device = "cpu") -> int:
-    """Most bytes allocated at once on ``device`` during ``step()``, above what was allocated before.
+    """Most bytes allocated at once on ``device`` during ``step()``, above what was allocated
+    before.
 
     Counts everything the step allocates, what recomputation allocates during backward included
-    (which ``saved_tensors_hooks`` would miss). CUDA: ``max_memory_allocated``; CPU: profiler events.
+    (which ``saved_tensors_hooks`` would miss). CUDA: ``max_memory_allocated``; CPU: profiler
+    events.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -229,10 +242,11 @@ def peak_bytes(step: Step, device: str | torch.device = "cpu") -> int:
 
 
 def minor_page_faults(step: Step) -> int | None:
-    """Minor page faults of this process during ``step()`` (fresh memory pages the OS had to map); None on Windows.
+    """Minor page faults of this process during ``step()`` (fresh memory pages the OS had to map);
+    None on Windows.
 
-    Large blocks freed back to the OS and allocated again are touched page by page, each a fault: part of
-    what memory costs in time on a CPU.
+    Large blocks freed back to the OS and allocated again are touched page by page, each a fault:
+    part of what memory costs in time on a CPU.
     """
     if sys.platform == "win32":
         return None
@@ -252,7 +266,8 @@ def _fused_kernels_off() -> Iterator[None]:
 
 
 def matmul_flops(step: Step) -> int:
-    """Matrix-multiply FLOPs of ``step()``, counted op by op (oneDNN and cuDNN off, so the fused LSTM's products show)."""
+    """Matrix-multiply FLOPs of ``step()``, counted op by op (oneDNN and cuDNN off, so the fused
+    LSTM's products show)."""
     with _fused_kernels_off(), FlopCounterMode(display=False) as counter:
         step()
     return int(counter.get_total_flops())
@@ -263,10 +278,12 @@ def agreement(
     x: torch.Tensor,
     lengths: Any,
 ) -> dict[str, float]:
-    """Largest absolute difference of each runner's outputs and final states from the ``fused`` runner's.
+    """Largest absolute difference of each runner's outputs and final states from the ``fused``
+    runner's.
 
-    ``bound`` is `rnnlab.models.unroll.runners` of one LSTM. Checked in full float32 precision: on recent
-    GPUs cuDNN may otherwise use TF32 for its RNN kernels, which differs from float32 by about 1e-3.
+    ``bound`` is `rnnlab.models.unroll.runners` of one LSTM. Checked in full float32 precision: on
+    recent GPUs cuDNN may otherwise use TF32 for its RNN kernels, which differs from float32 by
+    about 1e-3.
     """
     if "fused" not in bound:
         raise ValueError(
@@ -284,7 +301,8 @@ def agreement(
 
 
 def _measure(setting: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    """Everything about one batch that is not a timing: agreement, work, peak memory, build time; and its steps."""
+    """Everything about one batch that is not a timing: agreement, work, peak memory, build time;
+    and its steps."""
     hidden_size = check_int("hidden_size", setting["hidden_size"], minimum=1)
     lstm = make_lstm(setting["input_size"], hidden_size, seed=setting["seed"], device=device)
     x, lengths = make_batch(
@@ -334,7 +352,8 @@ def sweep(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> list[dict[str, Any]]:
-    """`compare` for each value of the setting named ``over`` (``"max_len"`` or ``"real_fraction"``).
+    """`compare` for each value of the setting named ``over`` (``"max_len"`` or
+    ``"real_fraction"``).
 
     All settings' runners are timed in one interleaved session, so a change in the machine's load
     falls on every setting alike rather than on whichever ran last.
@@ -372,10 +391,11 @@ def sweep(
 def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
     """Run the five runners of `RUNNERS` on one random batch and measure them side by side.
 
-    Settings as in `sweep`. Returns a dict with ``max_abs_diff`` (largest output or final-state difference
-    from the fused runner), per runner (name → number): ``median_ms``, ``ratio_to_fused`` (median of
-    side-by-side ratios), ``times_ms`` (every timed run), ``gflop`` and ``work_vs_fused`` (matrix-multiply
-    work), ``peak_mb``; and ``static_build_s``, the measured ``real_fraction`` and ``padding_share``.
+    Settings as in `sweep`. Returns a dict with ``max_abs_diff`` (largest output or final-state
+    difference from the fused runner), per runner (name → number): ``median_ms``, ``ratio_to_fused``
+    (median of side-by-side ratios), ``times_ms`` (every timed run), ``gflop`` and ``work_vs_fused``
+    (matrix-multiply work), ``peak_mb``; and ``static_build_s``, the measured ``real_fraction`` and
+    ``padding_share``.
     """
     return sweep([max_len], over="max_len", **settings)[0]
 
@@ -383,10 +403,11 @@ def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
 def build_times(
     lengths: Sequence[int], *, hidden_size: int = 128, input_size: int = 32, repeats: int = 3
 ) -> dict[str, list[float]]:
-    """Seconds to build the static graph for each length (median of ``repeats`` fresh builds) and its size.
+    """Seconds to build the static graph for each length (median of ``repeats`` fresh builds) and
+    its size.
 
-    Returns ``{"max_len": [...], "build_s": [...], "graph_nodes": [...]}``. The other runners have no
-    build step: their cost is all paid while running.
+    Returns ``{"max_len": [...], "build_s": [...], "graph_nodes": [...]}``. The other runners have
+    no build step: their cost is all paid while running.
     """
     _nonempty("lengths", lengths)
     check_positive(repeats=repeats)
@@ -407,7 +428,8 @@ def build_times(
 
 
 def _tbptt_step(lstm: nn.LSTM, x: torch.Tensor, chunk: int) -> Step:
-    """Forward + backward over all of ``x`` ``chunk`` steps at a time, the state carried but detached between chunks."""
+    """Forward + backward over all of ``x`` ``chunk`` steps at a time, the state carried but
+    detached between chunks."""
     params = list(lstm.parameters())
 
     def step() -> None:
@@ -425,7 +447,8 @@ def _tbptt_step(lstm: nn.LSTM, x: torch.Tensor, chunk: int) -> Step:
 def _segmented(
     lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor, segment: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full BPTT with the fused kernel called one segment at a time, no checkpointing: checkpointing's calls without its recomputation."""
+    """Full BPTT with the fused kernel called one segment at a time, no checkpointing:
+    checkpointing's calls without its recomputation."""
     state, outputs = None, []
     for start in range(0, x.shape[1], segment):
         out, state = lstm(x[:, start : start + segment], state)
@@ -436,7 +459,8 @@ def _segmented(
 def _saved_on_cpu(
     lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`run_fused` with every tensor saved for backward kept in host memory (pinned on CUDA); on a CPU, nothing moves."""
+    """`run_fused` with every tensor saved for backward kept in host memory (pinned on CUDA); on a
+    CPU, nothing moves."""
     with torch.autograd.graph.save_on_cpu(pin_memory=x.device.type == "cuda"):
         return run_fused(lstm, x, lengths)
 
@@ -453,15 +477,17 @@ def strategies(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> list[dict[str, Any]]:
-    """Checkpointing, ``save_on_cpu`` and truncated BPTT (chunks of ``chunk`` steps) against full BPTT, per length.
+    """Checkpointing, ``save_on_cpu`` and truncated BPTT (chunks of ``chunk`` steps) against full
+    BPTT, per length.
 
-    Every sequence is ``T`` steps long (no padding); the baseline is the fused kernel over all ``T``.
-    Returns one row per strategy and length: ``name``, ``max_len``, ``peak_mb``, ``baseline_peak_mb``,
-    ``time_ratio`` (median of side-by-side ratios to the baseline, all lengths interleaved in one
-    session), ``ms``, ``baseline_ms``, ``page_faults`` and ``baseline_page_faults`` (minor page faults of
-    one step, warm; None on Windows). Checkpoint rows add ``segment`` (≈ √T), ``recomputed_steps``
-    (counted) and ``recompute_time_ratio``: time over the same segmented fused calls without
-    checkpointing, side by side (what the recomputation itself costs). Tbptt rows add ``chunk``.
+    Every sequence is ``T`` steps long (no padding); the baseline is the fused kernel over all
+    ``T``. Returns one row per strategy and length: ``name``, ``max_len``, ``peak_mb``,
+    ``baseline_peak_mb``, ``time_ratio`` (median of side-by-side ratios to the baseline, all lengths
+    interleaved in one session), ``ms``, ``baseline_ms``, ``page_faults`` and
+    ``baseline_page_faults`` (minor page faults of one step, warm; None on Windows). Checkpoint rows
+    add ``segment`` (≈ √T), ``recomputed_steps`` (counted) and ``recompute_time_ratio``: time over
+    the same segmented fused calls without checkpointing, side by side (what the recomputation
+    itself costs). Tbptt rows add ``chunk``.
     """
     _nonempty("lengths", lengths)
     check_positive(chunk=chunk)
@@ -509,9 +535,8 @@ def strategies(
                 "baseline_peak_mb": baseline_mb[max_len],
             }
             counter.steps = 0
-            row.update(
-                page_faults=minor_page_faults(step), baseline_page_faults=baseline_faults
-            )  # warm: the peak run came first
+            # warm: the peak run came first
+            row.update(page_faults=minor_page_faults(step), baseline_page_faults=baseline_faults)
             if name == "checkpoint":
                 row.update(segment=segment, recomputed_steps=counter.recomputed(max_len))
             if name == "tbptt":
@@ -533,7 +558,8 @@ def strategies(
 
 
 def _streams(series: np.ndarray, count: int) -> torch.Tensor:
-    """``series`` cut into ``count`` contiguous pieces of equal length, one per row: ``(count, len // count)``."""
+    """``series`` cut into ``count`` contiguous pieces of equal length, one per row:
+    ``(count, len // count)``."""
     length = len(series) // count
     return torch.as_tensor(series[len(series) - count * length :], dtype=torch.float32).view(
         count, length
@@ -541,7 +567,8 @@ def _streams(series: np.ndarray, count: int) -> torch.Tensor:
 
 
 def _one_update(model: NextStepLSTM, streams: torch.Tensor, chunk: int | None, lr: float) -> Step:
-    """One epoch of `fit_next_step` over ``streams`` cut to a single update's span: what one update holds in memory."""
+    """One epoch of `fit_next_step` over ``streams`` cut to a single update's span: what one update
+    holds in memory."""
 
     def step() -> None:
         fit_next_step(model, streams, chunk=chunk, epochs=1, lr=lr)
@@ -560,16 +587,17 @@ def tbptt_forecast(
     scale: float = 100.0,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Full vs truncated BPTT on the monthly sunspot series: one-month-ahead error on the last ``test_months``.
+    """Full vs truncated BPTT on the monthly sunspot series: one-month-ahead error on the last
+    ``test_months``.
 
-    The months before the test period are cut into ``streams`` contiguous pieces (one batch row each).
-    For each entry of ``chunks`` (``None``: full BPTT through each whole piece, one update per epoch;
-    ``k``: truncated BPTT, ``k`` steps per update, the state carried and detached) a fresh
-    `NextStepLSTM` with the same seed trains for ``epochs`` passes over the same data. It is then run
-    over the whole series (so the state entering the test period has seen all earlier months) and
-    scored by the mean absolute error of its one-month-ahead forecasts in the test period, in sunspot
-    units. Also returns the persistence error (next month = this month) and, per chunk, the peak
-    memory of one update (CPU), the number of updates and the training seconds.
+    The months before the test period are cut into ``streams`` contiguous pieces (one batch row
+    each). For each entry of ``chunks`` (``None``: full BPTT through each whole piece, one update
+    per epoch; ``k``: truncated BPTT, ``k`` steps per update, the state carried and detached) a
+    fresh `NextStepLSTM` with the same seed trains for ``epochs`` passes over the same data. It is
+    then run over the whole series (so the state entering the test period has seen all earlier
+    months) and scored by the mean absolute error of its one-month-ahead forecasts in the test
+    period, in sunspot units. Also returns the persistence error (next month = this month) and, per
+    chunk, the peak memory of one update (CPU), the number of updates and the training seconds.
     """
     _nonempty("chunks", chunks)
     check_positive(test_months=test_months)
@@ -616,7 +644,8 @@ def tbptt_forecast(
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Runners × settings: one line per `sweep` row with each runner's median ms (×fused, side by side) and work."""
+    """Runners × settings: one line per `sweep` row with each runner's median ms (×fused, side by
+    side) and work."""
     _nonempty("rows", rows)
     head = f"{'T':>4} {'padding':>7} " + " ".join(
         f"{name + ' ms (×fused)':>22}" for name in RUNNERS
@@ -633,15 +662,18 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def format_strategies(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Strategies × lengths: peak MB against full BPTT's, time ratio, page faults, and what checkpointing recomputed."""
+    """Strategies × lengths: peak MB against full BPTT's, time ratio, page faults, and what
+    checkpointing recomputed."""
     _nonempty("rows", rows)
     lines = [
-        f"{'strategy':>12} {'T':>5} {'peak MB':>8} {'full BPTT MB':>12} {'memory ×':>8} {'time ×':>7} {'ms':>7} "
+        f"{'strategy':>12} {'T':>5} {'peak MB':>8} {'full BPTT MB':>12} {'memory ×':>8} "
+        f"{'time ×':>7} {'ms':>7} "
         f"{'full ms':>7} {'faults':>7} {'full faults':>11}  notes"
     ]
     for r in rows:
         note = (
-            f"segments of {r['segment']}, {r['recomputed_steps']} steps recomputed, ×{r['recompute_time_ratio']:.2f} the time of the "
+            f"segments of {r['segment']}, {r['recomputed_steps']} steps recomputed, "
+            f"×{r['recompute_time_ratio']:.2f} the time of the "
             "same segments without checkpointing"
             if r["name"] == "checkpoint"
             else f"chunks of {r['chunk']}"
@@ -653,15 +685,18 @@ def format_strategies(rows: Sequence[Mapping[str, Any]]) -> str:
             for f, w in ((r["page_faults"], 7), (r["baseline_page_faults"], 11))
         )
         lines.append(
-            f"{r['name']:>12} {r['max_len']:>5} {r['peak_mb']:>8.2f} {r['baseline_peak_mb']:>12.2f} "
-            f"{r['peak_mb'] / r['baseline_peak_mb']:>8.2f} {r['time_ratio']:>7.2f} {r['ms']:>7.1f} {r['baseline_ms']:>7.1f} "
+            f"{r['name']:>12} {r['max_len']:>5} {r['peak_mb']:>8.2f} "
+            f"{r['baseline_peak_mb']:>12.2f} "
+            f"{r['peak_mb'] / r['baseline_peak_mb']:>8.2f} {r['time_ratio']:>7.2f} {r['ms']:>7.1f} "
+            f"{r['baseline_ms']:>7.1f} "
             f"{faults}  {note}"
         )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: the five runners at one length (``--lengths``: also a sweep) and the memory strategies."""
+    """Command line: the five runners at one length (``--lengths``: also a sweep) and the memory
+    strategies."""
     parser = argparse.ArgumentParser(
         prog="python -m rnnlab bench unroll",
         description=__doc__.split("\n\n")[0],
@@ -689,7 +724,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=[],
-        help="sweep the runners over these lengths and measure the strategies at each (default: --max-len)",
+        help=(
+            "sweep the runners over these lengths and measure the strategies at each "
+            "(default: --max-len)"
+        ),
     )
     args = parser.parse_args(argv)
     settings = {
@@ -716,8 +754,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(
-        f"device {result['device']} ({result['threads']} threads), B={args.batch_size}, H={args.hidden_size}, "
-        f"medians of {args.repeats} forward+backward runs; max abs diff among runners {result['max_abs_diff']:.2e}"
+        f"device {result['device']} ({result['threads']} threads), B={args.batch_size}, "
+        f"H={args.hidden_size}, "
+        f"medians of {args.repeats} forward+backward runs; max abs diff among runners "
+        f"{result['max_abs_diff']:.2e}"
     )
     print(format_table(result.get("sweep", [result])))
     print(format_strategies(result["strategies"]))

@@ -1,4 +1,5 @@
-"""Captioned images built from real handwritten digits: 1–3 digits on a small canvas, read left to right.
+"""Captioned images built from real handwritten digits: 1–3 digits on a small canvas, read left to
+right.
 
 Each image places one to three 8×8 digits (the shipped UCI digits) at random, non-overlapping
 horizontal positions and random heights on a ``12 × 36`` canvas; its caption names them from left to
@@ -37,14 +38,14 @@ def caption_vocab() -> Vocab:
 
 
 def compose(digit_images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Place 1–3 digit images ``(n, 8, 8)`` left to right at random gaps and heights on a ``12 × 36`` canvas."""
+    """Place 1–3 digit images ``(n, 8, 8)`` left to right at random gaps and heights on a
+    ``12 × 36`` canvas."""
     count = len(digit_images)
     if not 1 <= count <= MAX_DIGITS:
         raise ValueError(f"digit_images must hold 1 to {MAX_DIGITS} digits, got {count}")
     free = WIDTH - DIGIT * count
-    cuts = np.sort(
-        rng.integers(0, free + 1, size=count)
-    )  # gaps before each digit: a random split of the free width
+    # gaps before each digit: a random split of the free width
+    cuts = np.sort(rng.integers(0, free + 1, size=count))
     canvas = np.zeros((HEIGHT, WIDTH), dtype=np.float32)
     for i, image in enumerate(digit_images):
         x = cuts[i] + DIGIT * i
@@ -58,7 +59,8 @@ def compose(digit_images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def make_captions(
     count: int, split: str = "train", seed: int = 0, digit_seed: int = 0
 ) -> Captioned:
-    """``count`` captioned images whose digits come only from ``split`` ("train", "val" or "test") of `digit_split`."""
+    """``count`` captioned images whose digits come only from ``split`` ("train", "val" or "test")
+    of `digit_split`."""
     check_positive(count=count)
     check_choice("split", split, SPLITS)
     images, labels = load_digits()
@@ -94,7 +96,8 @@ def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> float:
     """
     if predicted.dim() != 2 or targets.dim() != 2 or len(predicted) != len(targets):
         raise ValueError(
-            f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} and {tuple(targets.shape)}"
+            f"predicted and targets must be (N, L) with the same N, got {tuple(predicted.shape)} "
+            f"and {tuple(targets.shape)}"
         )
     width = max(predicted.shape[1], targets.shape[1])
     grow = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
@@ -102,7 +105,8 @@ def exact_match(predicted: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 class CaptionStream:
-    """Training batches ``(images, tokens, lengths)`` of freshly composed images every epoch (new layouts, same digit pool).
+    """Training batches ``(images, tokens, lengths)`` of freshly composed images every epoch (new
+    layouts, same digit pool).
 
     Re-composing each epoch means the captioner never sees the same arrangement twice, so it has to
     learn to read digits and their order rather than remember pictures.
@@ -123,7 +127,8 @@ class CaptionStream:
         return -(-self.count // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Serve pass ``epoch`` next (`rnnlab.fit` pins each epoch so, so a run never depends on earlier passes)."""
+        """Serve pass ``epoch`` next (`rnnlab.fit` pins each epoch so, so a run never depends on
+        earlier passes)."""
         self.epoch = check_int("epoch", epoch, minimum=0)
 
     def __iter__(self):

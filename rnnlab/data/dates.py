@@ -1,4 +1,5 @@
-"""Synthetic date translation: dates as people write them → ISO 8601 (``"Mon 22 Apr 19"`` → ``"2019-04-22"``).
+"""Synthetic date translation: dates as people write them → ISO 8601 (``"Mon 22 Apr 19"`` →
+``"2019-04-22"``).
 
 A small, exact translation task: the output is always 10 characters, the inputs come in many
 formats and lengths, and several formats put the year last, so a model that must answer while it
@@ -39,7 +40,8 @@ def _ordinal(n: int) -> str:
 
 
 # Each format is a str.format template over: d (day), dd (two digits), o (ordinal), m, mm, M (month
-# name), Mon (its first three letters), y (four digits), yy (two digits), W (weekday), Wd (three letters).
+# name), Mon (its first three letters), y (four digits), yy (two digits), W (weekday), Wd (three
+# letters).
 DATE_FORMATS = (
     "{M} {d}, {y}",
     "{d} {M} {y}",
@@ -89,9 +91,10 @@ def format_date(date: dt.date, fmt: str) -> str:
 def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tuple[str, ...]]:
     """``n`` distinct ``(human, iso)`` pairs, e.g. ``("the 22nd of April 2019", "2019-04-22")``.
 
-    Dates are uniform over 1950–2049 and formats uniform over `DATE_FORMATS`; the same ``seed`` always
-    gives the same list, and no human string repeats (so any split of it has no overlap). With
-    ``with_formats=True`` each item is ``(human, iso, format)``, to measure accuracy per format.
+    Dates are uniform over 1950–2049 and formats uniform over `DATE_FORMATS`; the same ``seed``
+    always gives the same list, and no human string repeats (so any split of it has no overlap).
+    With ``with_formats=True`` each item is ``(human, iso, format)``, to measure accuracy per
+    format.
     """
     check_positive(n=n)
     span = (_LAST - _FIRST).days + 1

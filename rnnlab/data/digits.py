@@ -24,12 +24,14 @@ def _load() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """All 1,797 digits: images ``(N, 8, 8)`` float32 in [0, 1] and labels ``(N,)`` int64 in 0–9 (read-only)."""
+    """All 1,797 digits: images ``(N, 8, 8)`` float32 in [0, 1] and labels ``(N,)`` int64 in 0–9
+    (read-only)."""
     return _load()
 
 
 def digit_split(
     seed: int = 0, fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
 ) -> list[np.ndarray]:
-    """Indices of the digit images for train / validation / test, so held-out examples use unseen handwriting."""
+    """Indices of the digit images for train / validation / test, so held-out examples use unseen
+    handwriting."""
     return split_indices(len(_load()[1]), fractions, seed)

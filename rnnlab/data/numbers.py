@@ -1,8 +1,9 @@
 """Spelling out numbers: a seq2seq task whose output length varies and is not the input's.
 
-``"417" -> "four hundred seventeen"``, ``"7" -> "seven"``, ``"900010" -> "nine hundred thousand ten"``:
-3 input characters give 3 words here, 1 give 1, 6 give 4 or up to 9. A model has to decide for itself
-when to stop (``<eos>``), which is what chapter 5 uses it for. Generated from a seed; no files.
+``"417" -> "four hundred seventeen"``, ``"7" -> "seven"``,
+``"900010" -> "nine hundred thousand ten"``: 3 input characters give 3 words here, 1 give 1, 6 give
+4 or up to 9. A model has to decide for itself when to stop (``<eos>``), which is what chapter 5
+uses it for. Generated from a seed; no files.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def _below_thousand(n: int) -> list[str]:
 
 
 def number_to_words(n: int) -> str:
-    """English words for ``0 ≤ n ≤ 999 999``, without "and" or hyphens: ``417 -> "four hundred seventeen"``."""
+    """English words for ``0 ≤ n ≤ 999 999``, without "and" or hyphens:
+    ``417 -> "four hundred seventeen"``."""
     n = check_int("n", n, minimum=0, maximum=MAX_VALUE)
     thousands, rest = divmod(n, 1000)
     words = _below_thousand(thousands) + ["thousand"] if thousands else []
@@ -66,10 +68,12 @@ def number_to_words(n: int) -> str:
 def number_pairs(
     count: int, *, max_digits: int = 6, seed: int = 0, exclude: set[str] | None = None
 ) -> list[tuple[str, str]]:
-    """``count`` distinct ``(digits, words)`` pairs; the number of digits (1 to ``max_digits``) is drawn uniformly first.
+    """``count`` distinct ``(digits, words)`` pairs; the number of digits (1 to ``max_digits``) is
+    drawn uniformly first.
 
-    Drawing the digit count first gives short and long numbers equal weight (uniform numbers would be
-    almost all of the longest kind). ``exclude`` holds digit strings to leave out, e.g. a training set's.
+    Drawing the digit count first gives short and long numbers equal weight (uniform numbers would
+    be almost all of the longest kind). ``exclude`` holds digit strings to leave out, e.g. a
+    training set's.
     """
     check_positive(count=count)
     check_int("max_digits", max_digits, minimum=1, maximum=6)

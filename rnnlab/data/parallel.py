@@ -29,7 +29,8 @@ def encode_pairs(
     src_tokens: Tokenizer,
     tgt_tokens: Tokenizer,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Source ids (plain) and target ids (framed by ``<bos>`` … ``<eos>``) for each ``(source, target)`` text pair."""
+    """Source ids (plain) and target ids (framed by ``<bos>`` … ``<eos>``) for each
+    ``(source, target)`` text pair."""
     if len(pairs) == 0:
         raise ValueError("pairs is empty")
     src = [src_vocab.encode(src_tokens(s)) for s, _ in pairs]
@@ -94,7 +95,8 @@ def synced_loader(
     seed: int = 0,
     bucket: bool = False,
 ) -> DataLoader:
-    """Batches ``(src, src_lengths, tgt, tgt_lengths)`` for the synced models (`rnnlab.models.synced`, `rnnlab.models.ctc`).
+    """Batches ``(src, src_lengths, tgt, tgt_lengths)`` for the synced models
+    (`rnnlab.models.synced`, `rnnlab.models.ctc`).
 
     ``tgt`` holds the plain target ids (no ``<bos>``/``<eos>``): a synced model writes exactly its
     target's tokens, and lays out its own frames (blank steps, repeated inputs) from the sources.

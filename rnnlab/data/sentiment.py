@@ -1,8 +1,8 @@
 """UCI Sentiment Labelled Sentences: 3,000 real review sentences (Amazon, IMDb, Yelp), 1 = positive.
 
-Read with care (see ``files/sentiment/SOURCE.md``): the IMDb file holds unbalanced quotes (a CSV reader
-drops a quarter of it) and U+0085 inside sentences (``str.splitlines`` breaks lines there), so each
-file is split on ``"\\n"`` and each line on its LAST tab.
+Read with care (see ``files/sentiment/SOURCE.md``): the IMDb file holds unbalanced quotes (a CSV
+reader drops a quarter of it) and U+0085 inside sentences (``str.splitlines`` breaks lines there),
+so each file is split on ``"\\n"`` and each line on its LAST tab.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class Sentence(NamedTuple):
 
 
 def parse_labelled(text: str, source: str) -> list[Sentence]:
-    """Parse ``sentence<TAB>label`` lines (label 0 or 1); a malformed line fails naming its number."""
+    """Parse ``sentence<TAB>label`` lines (label 0 or 1); a malformed line fails naming its
+    number."""
     rows = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -65,7 +66,8 @@ def sentiment_split(
 
 
 def encode_sentences(rows: Sequence[Sentence] | Sequence[str], vocab: Vocab) -> list[torch.Tensor]:
-    """Word ids of each sentence (an empty sentence becomes a single ``<unk>`` so every length is ≥ 1)."""
+    """Word ids of each sentence (an empty sentence becomes a single ``<unk>`` so every length is ≥
+    1)."""
     texts = [row.text if isinstance(row, Sentence) else row for row in rows]
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -85,7 +87,8 @@ def sentiment_loader(
 
     With ``shuffle=True`` the batches come from a `BucketBatchSampler`: sentences of similar length
     travel together (little padding, about twice as fast here) and the batch order is random; call
-    ``loader.batch_sampler.set_epoch(epoch)`` each epoch (``fit(on_epoch_start=...)``) for a new order.
+    ``loader.batch_sampler.set_epoch(epoch)`` each epoch (``fit(on_epoch_start=...)``) for a new
+    order.
     """
     if not rows:
         raise ValueError("rows is empty: nothing to load")
@@ -100,8 +103,8 @@ def sentiment_loader(
 
 
 def build_vocab(rows: Sequence[Sentence], min_freq: int = 2) -> Vocab:
-    """Vocabulary of the training sentences' words seen at least ``min_freq`` times (rarer words become ``<unk>``,
-    so the model learns what to do with a word it has never seen)."""
+    """Vocabulary of the training sentences' words seen at least ``min_freq`` times (rarer words
+    become ``<unk>``, so the model learns what to do with a word it has never seen)."""
     return Vocab.build([word_tokens(row.text) for row in rows], min_freq=min_freq)
 
 

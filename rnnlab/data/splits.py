@@ -13,9 +13,11 @@ from ..checks import check_int
 def split_indices(
     n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[np.ndarray]:
-    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given ``fractions`` (which sum to 1).
+    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given ``fractions`` (which
+    sum to 1).
 
-    The same ``n``, ``fractions`` and ``seed`` always give the same parts; every index lands in exactly one.
+    The same ``n``, ``fractions`` and ``seed`` always give the same parts; every index lands in
+    exactly one.
     """
     n = check_int("n", n, minimum=1)
     fractions = [float(f) for f in fractions]

@@ -19,7 +19,8 @@ _ROW = re.compile(r"^\s*(\d{4})\s+(.*)$")
 
 
 def parse_monthly(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``YEAR v_jan … v_dec`` rows into month stamps ``(N,)`` (year + (month-1)/12) and values ``(N,)``."""
+    """Parse ``YEAR v_jan … v_dec`` rows into month stamps ``(N,)`` (year + (month-1)/12) and values
+    ``(N,)``."""
     stamps, values = [], []
     for number, line in enumerate(text.split("\n"), start=1):
         match = _ROW.match(line)
@@ -46,8 +47,8 @@ def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
 
 
 class Windows(NamedTuple):
-    """Inputs ``x`` ``(N, window)``, targets ``y`` ``(N, horizon)`` (``(N, window, horizon)`` when every step is a target),
-    and the month stamp of each window's first target."""
+    """Inputs ``x`` ``(N, window)``, targets ``y`` ``(N, horizon)`` (``(N, window, horizon)`` when
+    every step is a target), and the month stamp of each window's first target."""
 
     x: np.ndarray
     y: np.ndarray
@@ -63,11 +64,13 @@ def sunspot_windows(
     scale: float = 100.0,
     every_step: bool = False,
 ) -> dict[str, Windows]:
-    """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a boundary.
+    """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a
+    boundary.
 
-    ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before them, and
-    ``train`` everything earlier. ``every_step=True`` gives the train and val targets of a seq2seq
-    forecaster (the next ``horizon`` values after every step); the test targets are always ``(N, horizon)``.
+    ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before
+    them, and ``train`` everything earlier. ``every_step=True`` gives the train and val targets of a
+    seq2seq forecaster (the next ``horizon`` values after every step); the test targets are always
+    ``(N, horizon)``.
     """
     stamps, values = load_sunspots()
     check_positive(test_months=test_months, val_months=val_months)

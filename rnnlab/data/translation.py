@@ -7,13 +7,14 @@ from the Tatoeba Project, CC-BY 2.0 (France). Attribution: www.manythings.org/an
 Normalisation: Unicode NFC, lower case, typographic apostrophes → ``'``, every kind of space
 (including the U+202F and U+00A0 that French typography puts before ``! ? : ;``) → one space;
 tokens are words and punctuation marks (`rnnlab.data.vocab.word_tokens`), with elisions split after
-the apostrophe (``"j'ai" → "j'" "ai"``) so that French does not need a word for every ``l'…``/``j'…``.
+the apostrophe (``"j'ai" → "j'" "ai"``) so that French does not need a word for every
+``l'…``/``j'…``.
 
-The default filter is the one of the PyTorch seq2seq tutorial: short sentences (≤ 10 tokens each side)
-whose English starts with "i am", "he is", "she is", "you are", "we are", "they are" (or a contraction).
-Tatoeba often has several French translations of one English sentence, so a random split puts about
-half of the test English sentences in training too; ``split_pairs(..., disjoint_english=True)`` keeps
-every English sentence on one side of the split.
+The default filter is the one of the PyTorch seq2seq tutorial: short sentences (≤ 10 tokens each
+side) whose English starts with "i am", "he is", "she is", "you are", "we are", "they are" (or a
+contraction). Tatoeba often has several French translations of one English sentence, so a random
+split puts about half of the test English sentences in training too;
+``split_pairs(..., disjoint_english=True)`` keeps every English sentence on one side of the split.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ _ELISION = re.compile(r"^(\w+')(\w.*)$")
 
 
 def normalise(text: str) -> str:
-    """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII spaces."""
+    """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII
+    spaces."""
     text = (
         unicodedata.normalize("NFC", check_str("text", text))
         .translate(_INVISIBLE)
@@ -63,7 +65,8 @@ def normalise(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Normalised word and punctuation tokens, elisions split: ``"J’ai faim !" → ["j'", "ai", "faim", "!"]``."""
+    """Normalised word and punctuation tokens, elisions split:
+    ``"J’ai faim !" → ["j'", "ai", "faim", "!"]``."""
     out = []
     for token in word_tokens(normalise(text)):
         while (match := _ELISION.match(token)) is not None:
@@ -74,7 +77,8 @@ def tokens(text: str) -> list[str]:
 
 
 def detokenize(words: Sequence[str]) -> str:
-    """Readable text from tokens: elisions re-joined (``"j' ai" → "j'ai"``), no space before ``. ,``."""
+    """Readable text from tokens: elisions re-joined (``"j' ai" → "j'ai"``), no space before
+    ``. ,``."""
     text = " ".join(words).replace("' ", "'")
     return re.sub(r" ([.,])", r"\1", text)
 
@@ -130,8 +134,8 @@ def split_pairs(
 ) -> list[list[tuple[str, str]]]:
     """Deterministic train/validation/test parts of ``pairs``.
 
-    With ``disjoint_english=True`` the distinct English sentences are split (each with all its French
-    translations), so no test English sentence is ever seen in training.
+    With ``disjoint_english=True`` the distinct English sentences are split (each with all its
+    French translations), so no test English sentence is ever seen in training.
     """
     if len(pairs) == 0:
         raise ValueError("pairs is empty")

@@ -14,8 +14,8 @@ Two tasks share one generator:
 
 Both give per-frame labels: ``frame_labels[b, t]`` is what the first digit does *between frame t and
 frame t+1* (the last real frame repeats the label before it), so the first frame of a motion is only
-known to a model that may look one frame ahead. Digit images come from `digit_split`, so clips of the
-``"test"`` split use handwriting never seen in ``"train"``. Generation is vectorised NumPy:
+known to a model that may look one frame ahead. Digit images come from `digit_split`, so clips of
+the ``"test"`` split use handwriting never seen in ``"train"``. Generation is vectorised NumPy:
 a thousand clips take a few milliseconds.
 """
 
@@ -67,11 +67,11 @@ _DIRECTIONS = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]], dtype=np.int64)
 
 @dataclass(frozen=True)
 class DigitVideos:
-    """A batch of clips. Shapes: ``videos (N, T, S, S)`` float32 in [0, 1], zero after each clip's length;
-    ``lengths (N,)``; ``labels (N,)`` clip classes (indices into ``class_names``; `PAD_LABEL` for the
-    actions task, which has none); ``frame_labels (N, T)``
-    indices into `ACTIONS`, `PAD_LABEL` on padding; ``positions (N, 2, T, 2)`` top-left (y, x) of each
-    digit (first digit, second digit), ``visible (N, 2)`` whether each digit is drawn."""
+    """A batch of clips. Shapes: ``videos (N, T, S, S)`` float32 in [0, 1], zero after each clip's
+    length; ``lengths (N,)``; ``labels (N,)`` clip classes (indices into ``class_names``;
+    `PAD_LABEL` for the actions task, which has none); ``frame_labels (N, T)``
+    indices into `ACTIONS`, `PAD_LABEL` on padding; ``positions (N, 2, T, 2)`` top-left (y, x) of
+    each digit (first digit, second digit), ``visible (N, 2)`` whether each digit is drawn."""
 
     videos: torch.Tensor
     lengths: torch.Tensor
@@ -85,7 +85,8 @@ class DigitVideos:
         return int(self.videos.shape[0])
 
     def reversed(self) -> DigitVideos:
-        """The same clips played backwards (each within its own length), with the labels that motion now earns."""
+        """The same clips played backwards (each within its own length), with the labels that motion
+        now earns."""
         lengths = self.lengths.numpy()
         order = torch.from_numpy(_reverse_order(lengths, self.videos.shape[1]))
         positions = self.positions.gather(
@@ -104,9 +105,11 @@ class DigitVideos:
 
 
 def action_starts(frame_labels: torch.Tensor) -> torch.Tensor:
-    """``(N, T)`` bool: True on each real frame where a new action begins (frame 0, or a label unlike the one before).
+    """``(N, T)`` bool: True on each real frame where a new action begins (frame 0, or a label
+    unlike the one before).
 
-    These are the frames a one-way model cannot label: the move that starts there shows only in the next frame.
+    These are the frames a one-way model cannot label: the move that starts there shows only in the
+    next frame.
     """
     if (
         not isinstance(frame_labels, torch.Tensor)
@@ -114,7 +117,8 @@ def action_starts(frame_labels: torch.Tensor) -> torch.Tensor:
         or frame_labels.dtype != torch.int64
     ):
         raise TypeError(
-            f"frame_labels must be an (N, T) int64 tensor, got {getattr(frame_labels, 'dtype', type(frame_labels).__name__)}"
+            "frame_labels must be an (N, T) int64 tensor, got "
+            f"{getattr(frame_labels, 'dtype', type(frame_labels).__name__)}"
         )
     changed = torch.ones_like(frame_labels, dtype=torch.bool)
     changed[:, 1:] = frame_labels[:, 1:] != frame_labels[:, :-1]
@@ -122,13 +126,15 @@ def action_starts(frame_labels: torch.Tensor) -> torch.Tensor:
 
 
 def _reverse_order(lengths: np.ndarray, frames: int) -> np.ndarray:
-    """Index ``(N, T)`` that plays frame ``L-1-t`` at ``t`` for ``t < L`` and leaves padding in place."""
+    """Index ``(N, T)`` that plays frame ``L-1-t`` at ``t`` for ``t < L`` and leaves padding in
+    place."""
     t = np.arange(frames)[None, :]
     return np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
 
 
 def _frame_labels(first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Action of the first digit between frame t and t+1 (positions ``(N, T, 2)``); the last frame repeats."""
+    """Action of the first digit between frame t and t+1 (positions ``(N, T, 2)``); the last frame
+    repeats."""
     n, frames = first.shape[:2]
     step = np.diff(first, axis=1)  # (N, T-1, 2)
     labels = np.zeros((n, frames), dtype=np.int64)
@@ -143,29 +149,27 @@ def _frame_labels(first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def _motion_offsets(
     rng: np.random.Generator, classes: np.ndarray, lengths: np.ndarray, frames: int, room: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets ``(N, 2, T, 2)`` of both digits relative to the first digit's start, and whether digit 2 moves with it."""
+    """Offsets ``(N, 2, T, 2)`` of both digits relative to the first digit's start, and whether
+    digit 2 moves with it."""
     n = len(classes)
     t = np.arange(frames - 1)[None, :]
     real = t < (lengths[:, None] - 1)
     name = np.array(MOTION_CLASSES)[classes]
-    speed = np.where(
-        np.isin(name, ["turn left", "turn right", "bounce"]), 2, rng.integers(1, 3, n)
-    )  # a turn shows plainly
-    # glides, turns and bounces: one mover, heading one way until the turning step, then maybe another
+    # a turn shows plainly
+    speed = np.where(np.isin(name, ["turn left", "turn right", "bounce"]), 2, rng.integers(1, 3, n))
+    # glides, turns and bounces: one mover, heading one way until the turning step, then maybe
+    # another
     glides = ("left", "right", "up", "down")
-    first = _DIRECTIONS[
-        np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))
-    ]  # (N, 2) as (dy, dx)
-    clockwise = np.stack(
-        [first[:, 1], -first[:, 0]], axis=1
-    )  # on screen (y down): right → down → left → up
+    # (N, 2) as (dy, dx)
+    first = _DIRECTIONS[np.select([name == g for g in glides], range(4), rng.integers(0, 4, n))]
+    # on screen (y down): right → down → left → up
+    clockwise = np.stack([first[:, 1], -first[:, 0]], axis=1)
     then = np.select(
         [(name == "bounce")[:, None], (name == "turn right")[:, None]], [-first, clockwise], first
     )
     turn = (lengths * rng.uniform(0.35, 0.65, n)).astype(np.int64)
-    heading = np.where(
-        (t >= turn[:, None])[..., None], then[:, None, :], first[:, None, :]
-    )  # (N, T-1, 2)
+    # (N, T-1, 2)
+    heading = np.where((t >= turn[:, None])[..., None], then[:, None, :], first[:, None, :])
     steps = np.zeros((n, 2, frames - 1, 2), dtype=np.int64)
     steps[:, 0] = heading * (speed[:, None] * real)[..., None]
     # two movers along one axis: "meet" closes the gap then stays; "cross" passes the other digit
@@ -193,7 +197,8 @@ def _motion_offsets(
 
 
 def _action_offsets(rng: np.random.Generator, lengths: np.ndarray, frames: int) -> np.ndarray:
-    """Offsets ``(N, 2, T, 2)`` of one digit doing a run of actions, each lasting 3–6 frames, at 2 pixels a frame."""
+    """Offsets ``(N, 2, T, 2)`` of one digit doing a run of actions, each lasting 3–6 frames, at 2
+    pixels a frame."""
     n = len(lengths)
     ends = np.cumsum(rng.integers(3, 7, (n, frames)), axis=1)
     segment = (ends[:, None, :] <= np.arange(frames - 1)[None, :, None]).sum(axis=2)  # (N, T-1)
@@ -216,7 +221,8 @@ def _place(
     lengths: np.ndarray,
     room: int,
 ) -> np.ndarray:
-    """Absolute positions: a random start that keeps every moving digit on the canvas for the whole clip."""
+    """Absolute positions: a random start that keeps every moving digit on the canvas for the whole
+    clip."""
     n, _, frames, _ = offsets.shape
     real = (np.arange(frames)[None, :] < lengths[:, None])[:, None, :, None]
     used = real & np.stack([np.ones(n, bool), together], axis=1)[:, :, None, None]
@@ -228,16 +234,16 @@ def _place(
         )
     start = rng.integers(-low, room - high + 1)  # (N, 2), inclusive of the last fitting start
     positions = offsets + start[:, None, None, :]
-    positions[~together, 1] = rng.integers(
-        0, room + 1, (int((~together).sum()), 1, 2)
-    )  # a still distractor
+    # a still distractor
+    positions[~together, 1] = rng.integers(0, room + 1, (int((~together).sum()), 1, 2))
     return positions
 
 
 def _render(
     images: np.ndarray, positions: np.ndarray, visible: np.ndarray, lengths: np.ndarray, size: int
 ) -> np.ndarray:
-    """Draw digit ``images (N, 2, 8, 8)`` at ``positions (N, 2, T, 2)`` on blank canvases (overlaps keep the brighter pixel)."""
+    """Draw digit ``images (N, 2, 8, 8)`` at ``positions (N, 2, T, 2)`` on blank canvases (overlaps
+    keep the brighter pixel)."""
     n, _, frames, _ = positions.shape
     canvas = np.zeros((n, frames, size, size), dtype=np.float32)
     grid = np.arange(DIGIT)
@@ -257,9 +263,8 @@ def _check_args(
     pair = frames if isinstance(frames, tuple) else (frames, frames)
     if len(pair) != 2:
         raise ValueError(f"frames must be an int or a (min, max) pair of ints, got {frames!r}")
-    shortest, longest = (
-        check_int("frames", f, minimum=4, maximum=32) for f in pair
-    )  # a motion needs a few frames
+    # a motion needs a few frames
+    shortest, longest = (check_int("frames", f, minimum=4, maximum=32) for f in pair)
     if shortest > longest:
         raise ValueError(f"frames must be (min, max) with min ≤ max, got {frames!r}")
     size = check_int("size", size, minimum=2 * DIGIT + 8, maximum=128)  # the canvas side in pixels
@@ -284,12 +289,13 @@ def make_digit_videos(
     task: str = "motion",
     noise: float = 0.0,
 ) -> DigitVideos:
-    """Generate ``n`` clips of real digits moving on a ``size``×``size`` canvas (see the module docstring).
+    """Generate ``n`` clips of real digits moving on a ``size``×``size`` canvas (see the module
+    docstring).
 
-    ``frames`` is a clip length, or ``(min, max)`` for clips of random lengths padded to ``max``. ``split``
-    picks which digit images are used (``digit_split(0)``: train / val / test handwriting never overlaps).
-    ``noise`` adds Gaussian pixel noise of that standard deviation (clipped to [0, 1]). The same arguments
-    always give the same clips; classes are balanced in expectation.
+    ``frames`` is a clip length, or ``(min, max)`` for clips of random lengths padded to ``max``.
+    ``split`` picks which digit images are used (``digit_split(0)``: train / val / test handwriting
+    never overlaps). ``noise`` adds Gaussian pixel noise of that standard deviation (clipped to [0,
+    1]). The same arguments always give the same clips; classes are balanced in expectation.
     """
     shortest, longest = _check_args(n, frames, size, split, task, noise)
     rng = np.random.default_rng([seed, SPLITS.index(split), TASKS.index(task)])
@@ -298,7 +304,8 @@ def make_digit_videos(
     if task == "motion":
         names = MOTION_CLASSES
         classes = rng.integers(0, len(names), n)
-        # a "turn left" / "part" clip is made as its reverse class and played backwards, so reversal is exact
+        # a "turn left" / "part" clip is made as its reverse class and played backwards, so reversal
+        # is exact
         made_as = np.array(
             [
                 names.index(REVERSED[c]) if c in ("turn left", "part") else i
@@ -336,12 +343,13 @@ def make_digit_videos(
 
 
 class VideoStream:
-    """Fresh training clips every epoch: pass ``k`` of a loop over this stream generates ``n`` new clips from ``(seed, k)``.
+    """Fresh training clips every epoch: pass ``k`` of a loop over this stream generates ``n`` new
+    clips from ``(seed, k)``.
 
     Generating is cheaper than a training step, so a model never sees the same clip twice and cannot
     memorise its training set. Yields ``(videos, lengths, targets)`` batches, where ``targets`` is
-    ``labels`` (clip classes) or ``frame_labels``; other keyword arguments go to `make_digit_videos`.
-    The sequence of epochs is fixed by ``seed``, so a run repeats exactly.
+    ``labels`` (clip classes) or ``frame_labels``; other keyword arguments go to
+    `make_digit_videos`. The sequence of epochs is fixed by ``seed``, so a run repeats exactly.
     """
 
     def __init__(
@@ -350,9 +358,8 @@ class VideoStream:
         check_positive(n=n)
         batch_size = check_int("batch_size", batch_size, minimum=1, maximum=n)
         check_choice("targets", targets, ("labels", "frame_labels"))
-        make_digit_videos(
-            1, seed=seed, **kwargs
-        )  # fail now, not at the first epoch, on a bad argument
+        # fail now, not at the first epoch, on a bad argument
+        make_digit_videos(1, seed=seed, **kwargs)
         self.n, self.batch_size, self.seed, self.targets, self.kwargs = (
             n,
             batch_size,
@@ -366,12 +373,16 @@ class VideoStream:
         return self.n // self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
-        """Serve pass ``epoch`` (≥ 1) next; `rnnlab.fit` pins each epoch so, so that models sharing a stream see the same clips."""
+        """Serve pass ``epoch`` (≥ 1) next; `rnnlab.fit` pins each epoch so, so that models sharing
+        a stream see the same clips."""
         self.epoch = check_int("epoch", epoch, minimum=1) - 1  # __iter__ counts the pass it serves
 
     def __repr__(self) -> str:  # stable across runs: part of the train-once cache key
         options = "".join(f", {k}={v!r}" for k, v in sorted(self.kwargs.items()))
-        return f"VideoStream(n={self.n}, batch_size={self.batch_size}, seed={self.seed}, targets={self.targets!r}{options})"
+        return (
+            f"VideoStream(n={self.n}, batch_size={self.batch_size}, seed={self.seed}, "
+            f"targets={self.targets!r}{options})"
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         self.epoch += 1

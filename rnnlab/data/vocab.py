@@ -1,7 +1,7 @@
 """Token vocabularies: strings ↔ integer ids, with the special tokens every sequence model needs.
 
-Ids 0–3 are always ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>`` so padding is 0 everywhere in the course
-(``pad_sequences`` pads with 0 by default) and models can share the constants below.
+Ids 0–3 are always ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>`` so padding is 0 everywhere in the
+course (``pad_sequences`` pads with 0 by default) and models can share the constants below.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Vocab:
     def build(
         cls, texts: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None
     ) -> Vocab:
-        """Vocabulary of the tokens seen at least ``min_freq`` times in ``texts`` (token lists), most frequent first."""
+        """Vocabulary of the tokens seen at least ``min_freq`` times in ``texts`` (token lists),
+        most frequent first."""
         check_positive(min_freq=min_freq)
         check_int("max_size", max_size, minimum=1, optional=True)
         counts = Counter(token for tokens in texts for token in tokens)
@@ -67,7 +68,8 @@ class Vocab:
         """Ids of ``tokens`` as an int64 tensor, optionally framed by ``<bos>`` / ``<eos>``."""
         if isinstance(tokens, str):
             raise TypeError(
-                "tokens must be a list of tokens, not a string; tokenize first (char_tokens / word_tokens)"
+                "tokens must be a list of tokens, not a string; tokenize first (char_tokens / "
+                "word_tokens)"
             )
         ids = [self.stoi.get(token, UNK) for token in tokens]
         return torch.tensor(

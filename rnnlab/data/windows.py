@@ -1,4 +1,5 @@
-"""Cutting a series into model inputs and the values that follow them (the data side of forecasting)."""
+"""Cutting a series into model inputs and the values that follow them (the data side of
+forecasting)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def sliding_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut a 1-D series into inputs ``(N, window)`` and the ``horizon`` values that follow each.
 
-    Targets are ``(N, horizon)``: ``series[i + window + j]`` for j < horizon. With ``every_step=True``
-    they are ``(N, window, horizon)``: for every step t of window i, the ``horizon`` values after t
-    (what a seq2seq forecaster learns from). N = len(series) - window - horizon + 1.
+    Targets are ``(N, horizon)``: ``series[i + window + j]`` for j < horizon. With
+    ``every_step=True`` they are ``(N, window, horizon)``: for every step t of window i, the
+    ``horizon`` values after t (what a seq2seq forecaster learns from). N = len(series) - window -
+    horizon + 1.
     """
     series = np.asarray(series, dtype=np.float32)
     check_positive(window=window, horizon=horizon)
@@ -33,7 +35,6 @@ def sliding_windows(
     inputs = span[:, :window].copy()
     if not every_step:
         return inputs, span[:, window:].copy()
-    ahead = np.lib.stride_tricks.sliding_window_view(
-        span[:, 1:], horizon, axis=1
-    )  # (N, window, horizon)
+    # (N, window, horizon)
+    ahead = np.lib.stride_tricks.sliding_window_view(span[:, 1:], horizon, axis=1)
     return inputs, ahead.copy()

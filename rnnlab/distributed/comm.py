@@ -1,4 +1,5 @@
-"""What gradient averaging costs: a from-scratch ring all-reduce (for teaching only) and its arithmetic.
+"""What gradient averaging costs: a from-scratch ring all-reduce (for teaching only) and its
+arithmetic.
 
 Real training calls ``torch.distributed.all_reduce`` through DDP (NCCL on GPUs, gloo on CPUs); the
 ring below simulates N workers inside one process so each message can be followed. In a ring every
@@ -25,12 +26,13 @@ LINKS: dict[str, tuple[float, float]] = {
 
 
 def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
-    """Sum ``tensors`` (one per simulated worker) the way a ring all-reduce does; return every worker's
-    result and the number of bytes worker 0 sent.
+    """Sum ``tensors`` (one per simulated worker) the way a ring all-reduce does; return every
+    worker's result and the number of bytes worker 0 sent.
 
-    Each tensor is cut into N chunks. Reduce-scatter: N − 1 rounds, each worker passing one chunk to its
-    right-hand neighbour, which adds it to its own; afterwards worker ``i`` holds the full sum of chunk
-    ``i + 1``. All-gather: N − 1 more rounds pass the finished chunks around until everyone has all of them.
+    Each tensor is cut into N chunks. Reduce-scatter: N − 1 rounds, each worker passing one chunk to
+    its right-hand neighbour, which adds it to its own; afterwards worker ``i`` holds the full sum
+    of chunk ``i + 1``. All-gather: N − 1 more rounds pass the finished chunks around until everyone
+    has all of them.
     """
     if isinstance(tensors, torch.Tensor) or not isinstance(tensors, Sequence) or len(tensors) == 0:
         raise ValueError("tensors must be a non-empty list of tensors, one per worker")
@@ -40,7 +42,8 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
             raise TypeError(f"tensors[{i}] must be a tensor, got {type(tensor).__name__}")
         if tensor.shape != first.shape or tensor.dtype != first.dtype:
             raise ValueError(
-                f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is {tuple(first.shape)} {first.dtype}"
+                f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is "
+                f"{tuple(first.shape)} {first.dtype}"
             )
     n = len(tensors)
     chunks = [list(t.detach().flatten().clone().tensor_split(n)) for t in tensors]
@@ -64,7 +67,8 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
 
 
 def ring_bytes_per_worker(grad_bytes: int, world_size: int) -> float:
-    """Bytes each worker sends per all-reduce of ``grad_bytes`` in a ring of ``world_size``: 2 (N − 1) / N × bytes."""
+    """Bytes each worker sends per all-reduce of ``grad_bytes`` in a ring of ``world_size``: 2 (N −
+    1) / N × bytes."""
     check_positive(grad_bytes=grad_bytes, world_size=world_size)
     return 2 * (world_size - 1) / world_size * grad_bytes
 
@@ -72,7 +76,8 @@ def ring_bytes_per_worker(grad_bytes: int, world_size: int) -> float:
 def all_reduce_seconds(
     grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0
 ) -> float:
-    """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's bandwidth (bytes/s)."""
+    """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's
+    bandwidth (bytes/s)."""
     check_number("bandwidth", bandwidth, above=0)  # bytes/s
     check_number("latency", latency, minimum=0)  # seconds
     return (
@@ -95,8 +100,9 @@ def cost_table(
     world_sizes: Sequence[int] = (2, 8, 16),
     links: dict[str, tuple[float, float]] | None = None,
 ) -> list[CostRow]:
-    """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the share of a
-    step spent communicating when ``compute_seconds`` of forward+backward do not overlap with it."""
+    """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the
+    share of a step spent communicating when ``compute_seconds`` of forward+backward do not overlap
+    with it."""
     check_number("compute_seconds", compute_seconds, above=0)
     rows = []
     for link, (bandwidth, latency) in (links or LINKS).items():

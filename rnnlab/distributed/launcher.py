@@ -1,14 +1,16 @@
-"""Start N training workers from a notebook (or a test) and get their results back, or a clear error.
+"""Start N training workers from a notebook (or a test) and get their results back, or a clear
+error.
 
-``torchrun`` is the tool for real jobs; inside Jupyter we need something that behaves well in a cell:
-``mp.spawn`` of a function defined in a notebook fails (the workers cannot import ``__main__``), so
-the workers are modules of this package started as subprocesses (``python -m MODULE``), each with the
-environment torchrun would give it (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+``torchrun`` is the tool for real jobs; inside Jupyter we need something that behaves well in a
+cell: ``mp.spawn`` of a function defined in a notebook fails (the workers cannot import
+``__main__``), so the workers are modules of this package started as subprocesses
+(``python -m MODULE``), each with the environment torchrun would give it (RANK, LOCAL_RANK,
+WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 
 `launch` streams every worker's output prefixed by its rank, returns what each worker passed to
-`report`, and turns a crashed worker into `WorkerFailed` carrying that worker's traceback, and a hung
-one into `LaunchTimeout`. Each worker runs in its own process group, and every group is killed on any
-failure, timeout or interrupt, so no stray process outlives the call.
+`report`, and turns a crashed worker into `WorkerFailed` carrying that worker's traceback, and a
+hung one into `LaunchTimeout`. Each worker runs in its own process group, and every group is killed
+on any failure, timeout or interrupt, so no stray process outlives the call.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ _PEER_ERRORS = (
 
 
 class LaunchError(RuntimeError):
-    """A launch did not finish: a worker failed or the launch timed out. ``outputs[rank]`` is its last output."""
+    """A launch did not finish: a worker failed or the launch timed out. ``outputs[rank]`` is its
+    last output."""
 
     def __init__(self, message: str, outputs: Mapping[int, str]):
         super().__init__(message)
@@ -49,7 +52,8 @@ class LaunchError(RuntimeError):
 
 
 class WorkerFailed(LaunchError):
-    """A worker exited with a non-zero code; ``rank``, ``returncode`` and ``traceback`` say which and why."""
+    """A worker exited with a non-zero code; ``rank``, ``returncode`` and ``traceback`` say which
+    and why."""
 
     def __init__(self, rank: int, returncode: int, traceback: str, outputs: Mapping[int, str]):
         self.rank, self.returncode, self.traceback = rank, returncode, traceback
@@ -60,7 +64,8 @@ class WorkerFailed(LaunchError):
 
 
 class LaunchTimeout(LaunchError, TimeoutError):
-    """Workers were still running after the timeout (a hang, e.g. a rank waiting for a peer that never comes)."""
+    """Workers were still running after the timeout (a hang, e.g. a rank waiting for a peer that
+    never comes)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -71,10 +76,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def check_port(port: Any) -> int:
-    """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise TypeError or ValueError."""
+    """Return ``port`` if it is an int in [1, 65535] that nothing is listening on; else raise
+    TypeError or ValueError."""
+    # here, not at the top: workers load this file on its own, outside the package
     from ..checks import (
         check_int,
-    )  # here, not at the top: workers load this file on its own, outside the package
+    )
 
     port = check_int("port", port, minimum=1, maximum=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -88,7 +95,8 @@ def check_port(port: Any) -> int:
 
 
 def report(result: Mapping[str, Any]) -> None:
-    """Called inside a worker: hand ``result`` (JSON-serialisable) back to `launch`. A no-op outside `launch`."""
+    """Called inside a worker: hand ``result`` (JSON-serialisable) back to `launch`. A no-op outside
+    `launch`."""
     if not isinstance(result, Mapping):
         raise TypeError(
             f"result must be a dict of JSON-serialisable values, got {type(result).__name__}"
@@ -118,11 +126,12 @@ def last_traceback(output: str) -> str:
 def _check_launch_args(
     nprocs: Any, module: Any, args: Any, timeout: Any, threads_per_worker: Any
 ) -> None:
+    # here, not at the top: see check_port
     from ..checks import (
         check_number,
         check_positive,
         check_str,
-    )  # here, not at the top: see check_port
+    )
 
     check_positive(nprocs=nprocs)  # the number of worker processes
     if not check_str("module", module) or module.startswith("-"):
@@ -136,7 +145,8 @@ def _check_launch_args(
 
 
 def _kill(procs: Sequence[subprocess.Popen], grace: float = 3.0) -> None:
-    """Terminate each worker's whole process group (its children too), then kill what is left after ``grace`` seconds."""
+    """Terminate each worker's whole process group (its children too), then kill what is left after
+    ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM):
         for proc in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -170,8 +180,8 @@ def launch(
     """Run ``python -m module *args`` as ``nprocs`` workers of one process group on this machine.
 
     Returns one dict per rank: what that worker passed to `report` (empty if it reported nothing).
-    ``port`` is the rendezvous port (None: a free one is picked). ``env`` adds environment variables.
-    ``threads_per_worker`` sets OMP_NUM_THREADS so N workers do not fight over the cores.
+    ``port`` is the rendezvous port (None: a free one is picked). ``env`` adds environment
+    variables. ``threads_per_worker`` sets OMP_NUM_THREADS so N workers do not fight over the cores.
     Raises `WorkerFailed` as soon as any worker exits non-zero and `LaunchTimeout` after ``timeout``
     seconds; in both cases (and on Ctrl-C) every worker's process group is killed first.
     """
@@ -224,7 +234,8 @@ def _watch(
     timeout: float,
     stream: bool,
 ) -> None:
-    """Print worker output as it comes; return when all exit 0, raise on the first failure or the timeout."""
+    """Print worker output as it comes; return when all exit 0, raise on the first failure or the
+    timeout."""
     deadline = time.monotonic() + timeout
     while True:
         _drain(lines, outputs, stream, wait=0.05)
@@ -253,7 +264,8 @@ def _watch(
                 for r in running
             )
             raise LaunchTimeout(
-                f"workers {running} still running after {timeout:g} s (hung?); killed them.\n{tails}",
+                f"workers {running} still running after {timeout:g} s (hung?); killed "
+                f"them.\n{tails}",
                 texts,
             )
 

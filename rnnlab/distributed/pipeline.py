@@ -1,19 +1,23 @@
-"""Stacked LSTM layers on several devices, run on a clock so the devices overlap: micro-batches and the wavefront.
+"""Stacked LSTM layers on several devices, run on a clock so the devices overlap: micro-batches and
+the wavefront.
 
-One layer per device (`rnnlab.distributed.parallel.LayerPerDeviceLSTM`) run in order keeps one device
-busy at a time. Cutting the work into ``P`` pieces lets stage ``s`` work on piece ``p`` while stage
-``s + 1`` works on piece ``p − 1``: at tick ``t`` stage ``s`` runs piece ``t − s``. Two ways to cut:
+One layer per device (`rnnlab.distributed.parallel.LayerPerDeviceLSTM`) run in order keeps one
+device busy at a time. Cutting the work into ``P`` pieces lets stage ``s`` work on piece ``p`` while
+stage ``s + 1`` works on piece ``p − 1``: at tick ``t`` stage ``s`` runs piece ``t − s``. Two ways
+to cut:
 
-* **micro-batches** (GPipe): the batch is cut into ``P`` groups of sequences; the pieces are independent.
-* **the wavefront** (GNMT's layer-per-GPU LSTM): the *time axis* is cut into ``P`` blocks; layer ``k`` runs
-  block ``b`` while layer ``k − 1`` already runs block ``b + 1``, handing its state from block to block.
-  A stacked RNN pipelines along time with no change to the batch.
+* **micro-batches** (GPipe): the batch is cut into ``P`` groups of sequences; the pieces are
+  independent.
+* **the wavefront** (GNMT's layer-per-GPU LSTM): the *time axis* is cut into ``P`` blocks; layer
+  ``k`` runs block ``b`` while layer ``k − 1`` already runs block ``b + 1``, handing its state from
+  block to block. A stacked RNN pipelines along time with no change to the batch.
 
-Either way the clock has ``P + S − 1`` ticks for ``S`` stages, so a share ``(S − 1) / (P + S − 1)`` of the
-stage-ticks is idle (the "bubble"); ``P = 1`` is the plain sequential placement. `ClockedLSTM.train_step`
-runs the backward pass on a clock too (reversed), each stage differentiating its own pieces, so both
-passes overlap. Every stage runs in its own thread, as each GPU runs its own kernels; on CPU "stand-in"
-devices (``["cpu", "cpu"]`` with one intra-op thread) each thread takes a core.
+Either way the clock has ``P + S − 1`` ticks for ``S`` stages, so a share ``(S − 1) / (P + S − 1)``
+of the stage-ticks is idle (the "bubble"); ``P = 1`` is the plain sequential placement.
+`ClockedLSTM.train_step` runs the backward pass on a clock too (reversed), each stage
+differentiating its own pieces, so both passes overlap. Every stage runs in its own thread, as each
+GPU runs its own kernels; on CPU "stand-in" devices (``["cpu", "cpu"]`` with one intra-op thread)
+each thread takes a core.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ State = tuple[torch.Tensor, torch.Tensor]
 
 
 class StageRun(NamedTuple):
-    """One job on the clock: ``stage`` ran ``piece`` at ``tick`` of the ``phase`` pass, from ``start`` to ``end`` (s)."""
+    """One job on the clock: ``stage`` ran ``piece`` at ``tick`` of the ``phase`` pass, from
+    ``start`` to ``end`` (s)."""
 
     stage: int
     piece: int
@@ -46,11 +51,12 @@ class StageRun(NamedTuple):
 
 
 class ClockedLSTM(LayerPerDeviceLSTM):
-    """A layer-per-device stacked LSTM run on a clock over ``pieces`` pieces cut along ``split`` ("batch" or "time").
+    """A layer-per-device stacked LSTM run on a clock over ``pieces`` pieces cut along ``split``
+    ("batch" or "time").
 
-    ``forward`` gives the outputs of the one-device ``nn.LSTM(num_layers=S)`` it copies (autograd works as
-    usual). ``train_step(x, loss_fn)`` runs forward and backward on the clock and leaves the gradients in
-    ``.grad``. ``timeline`` holds one `StageRun` per job of the last call.
+    ``forward`` gives the outputs of the one-device ``nn.LSTM(num_layers=S)`` it copies (autograd
+    works as usual). ``train_step(x, loss_fn)`` runs forward and backward on the clock and leaves
+    the gradients in ``.grad``. ``timeline`` holds one `StageRun` per job of the last call.
     """
 
     def __init__(
@@ -86,12 +92,12 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         states: list[list[Any]],
         keep: list[list[Any]] | None,
     ) -> None:
-        """Stage ``s`` on piece ``p``: its input comes from stage ``s − 1``, its state (time split) from piece ``p − 1``."""
+        """Stage ``s`` on piece ``p``: its input comes from stage ``s − 1``, its state (time split)
+        from piece ``p − 1``."""
         x = inputs[s][p].to(self.devices[s])
         state = states[s][p - 1] if self.split == "time" and p > 0 else None
-        if (
-            keep is not None
-        ):  # train_step: cut the graph at the piece's borders; each piece is differentiated on its own
+        # train_step: cut the graph at the piece's borders; each piece is differentiated on its own
+        if keep is not None:
             x = x.detach().requires_grad_(s > 0)
             state = tuple(t.detach().requires_grad_() for t in state) if state is not None else None
         out, new_state = self.layers[s](x, state)
@@ -107,15 +113,15 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         grad_out: list[list[Any]],
         grad_state: list[list[Any]],
     ) -> None:
-        """Stage ``s`` on piece ``p``: the output's gradient comes from stage ``s + 1``, the final state's from piece ``p + 1``."""
+        """Stage ``s`` on piece ``p``: the output's gradient comes from stage ``s + 1``, the final
+        state's from piece ``p + 1``."""
         x, state, out, new_state = keep[s][p]
         tensors, grads = [out], [grad_out[s + 1][p].to(out.device)]
         if self.split == "time" and p + 1 < self.pieces:
             tensors += list(new_state)
             grads += list(grad_state[s][p + 1])
-        torch.autograd.backward(
-            tensors, grads
-        )  # fills the layer's .grad and the piece's input and state gradients
+        # fills the layer's .grad and the piece's input and state gradients
+        torch.autograd.backward(tensors, grads)
         grad_out[s][p] = x.grad if s > 0 else None
         grad_state[s][p] = tuple(t.grad for t in state) if state is not None else None
 
@@ -136,7 +142,8 @@ class ClockedLSTM(LayerPerDeviceLSTM):
                 )
 
         for tick in range(pieces + stages - 1):
-            # forward: stage s runs piece tick - s; backward runs the pieces and the stages in reverse
+            # forward: stage s runs piece tick - s; backward runs the pieces and the stages in
+            # reverse
             jobs = [
                 (s, tick - s if phase == "forward" else pieces + stages - 2 - tick - s)
                 for s in range(stages)
@@ -151,7 +158,8 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         return torch.cat(outputs, dim=SPLITS[self.split])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs ``(B, T, input_size)``."""
+        """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs
+        ``(B, T, input_size)``."""
         stages = len(self.layers)
         inputs: list[list[Any]] = [self._cut(x)] + [[None] * self.pieces for _ in range(stages)]
         states: list[list[Any]] = [[None] * self.pieces for _ in range(stages)]
@@ -167,9 +175,11 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         return self._gather(inputs[-1])
 
     def train_step(self, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
-        """Forward and backward on the clock; adds the gradients of ``loss_fn(outputs)`` to the parameters' ``.grad``.
+        """Forward and backward on the clock; adds the gradients of ``loss_fn(outputs)`` to the
+        parameters' ``.grad``.
 
-        ``loss_fn`` maps the outputs ``(B, T, H)`` (on the last device) to a scalar. Returns the loss.
+        ``loss_fn`` maps the outputs ``(B, T, H)`` (on the last device) to a scalar. Returns the
+        loss.
         """
         if not callable(loss_fn):
             raise TypeError(
@@ -222,7 +232,8 @@ class PipelinedLSTM(ClockedLSTM):
 
 
 class WavefrontLSTM(ClockedLSTM):
-    """`ClockedLSTM` over ``time_blocks`` blocks of time steps: layer k runs block b while layer k − 1 runs block b + 1."""
+    """`ClockedLSTM` over ``time_blocks`` blocks of time steps: layer k runs block b while layer k −
+    1 runs block b + 1."""
 
     def __init__(
         self,
@@ -237,7 +248,8 @@ class WavefrontLSTM(ClockedLSTM):
 
 
 def bubble_fraction(stages: int, pieces: int) -> float:
-    """The idle share of a clocked pass with ``stages`` stages and ``pieces`` pieces: ``(S − 1) / (P + S − 1)``."""
+    """The idle share of a clocked pass with ``stages`` stages and ``pieces`` pieces:
+    ``(S − 1) / (P + S − 1)``."""
     check_positive(stages=stages, pieces=pieces)
     return (stages - 1) / (pieces + stages - 1)
 
@@ -252,7 +264,8 @@ def _phase(timeline: Sequence[StageRun], phase: str | None) -> list[StageRun]:
 
 
 def idle_slots(timeline: Sequence[StageRun], phase: str = "forward") -> float:
-    """The idle share counted on the clock: 1 − (jobs that ran) / (stages × ticks that were used) in ``phase``."""
+    """The idle share counted on the clock: 1 − (jobs that ran) / (stages × ticks that were used) in
+    ``phase``."""
     runs = _phase(timeline, phase)
     stages = len({run.stage for run in runs})
     ticks = len({run.tick for run in runs})
@@ -260,7 +273,8 @@ def idle_slots(timeline: Sequence[StageRun], phase: str = "forward") -> float:
 
 
 def measured_bubble(timeline: Sequence[StageRun], phase: str | None = None) -> float:
-    """The idle share in seconds: 1 − (time the stages were busy) / (stages × wall time), for ``phase`` or both."""
+    """The idle share in seconds: 1 − (time the stages were busy) / (stages × wall time), for
+    ``phase`` or both."""
     runs = _phase(timeline, phase)
     stages = len({run.stage for run in runs})
     wall = max(run.end for run in runs) - min(run.start for run in runs)
@@ -269,12 +283,14 @@ def measured_bubble(timeline: Sequence[StageRun], phase: str | None = None) -> f
 
 
 def square_loss(outputs: torch.Tensor) -> torch.Tensor:
-    """A stand-in loss for timing: the mean square of the outputs (any scalar loss costs the same backward)."""
+    """A stand-in loss for timing: the mean square of the outputs (any scalar loss costs the same
+    backward)."""
     return outputs.square().mean()
 
 
 def time_fused(stack: nn.LSTM, x: torch.Tensor, repeats: int = 3) -> float:
-    """Median seconds of forward + backward of ``stack`` itself on one device (the fused kernel): the reference."""
+    """Median seconds of forward + backward of ``stack`` itself on one device (the fused kernel):
+    the reference."""
     check_positive(repeats=repeats)
     seconds = []
     for _ in range(repeats + 1):  # the first run warms up
@@ -292,12 +308,13 @@ def measure_layouts(
     layouts: Sequence[tuple[str, int]],
     repeats: int = 3,
 ) -> list[dict[str, Any]]:
-    """Time a training step (forward + backward) of ``stack`` split one layer per device, for each ``(split, pieces)``.
+    """Time a training step (forward + backward) of ``stack`` split one layer per device, for each
+    ``(split, pieces)``.
 
-    One row per layout: ``split``, ``pieces``, median ``seconds`` of a step over ``repeats`` runs (after a
-    warm-up) and of each pass (``forward_seconds``, ``backward_seconds``), the idle share on the clock
-    (``clock_idle``, forward pass), the formula (``formula``), the idle share in seconds (``measured``, both
-    passes), and the ``timeline`` of the median run.
+    One row per layout: ``split``, ``pieces``, median ``seconds`` of a step over ``repeats`` runs
+    (after a warm-up) and of each pass (``forward_seconds``, ``backward_seconds``), the idle share
+    on the clock (``clock_idle``, forward pass), the formula (``formula``), the idle share in
+    seconds (``measured``, both passes), and the ``timeline`` of the median run.
     """
     check_positive(repeats=repeats)
     rows = []

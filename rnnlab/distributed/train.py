@@ -1,25 +1,27 @@
-"""Data-parallel training with DistributedDataParallel: chapter 1's sentiment classifier, or a next-word model.
+"""Data-parallel training with DistributedDataParallel: chapter 1's sentiment classifier, or a
+next-word model.
 
 Run it the way real jobs run (the same file on a laptop, on N GPUs, on several machines)::
 
     torchrun --standalone --nproc-per-node=2 -m rnnlab.distributed.train --steps 60 --device cpu
-    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save runs/ddp.pt
+    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save
+    runs/ddp.pt
 
 Each of the N processes holds a full copy of the model and reads its own 1/N of every global batch
 (a `DistributedSampler` shards one shared shuffle, re-drawn each epoch by ``set_epoch``). After
-``backward`` DDP has averaged the gradients over all processes, so every copy takes the same optimizer
-step and the weights stay identical. N processes with ``global_batch / N`` samples each train exactly
-like one process with the whole batch when two things hold: no randomness inside the model (each rank
-draws its own dropout masks: ``--dropout``) and a loss whose per-rank means average to the global mean.
-``--task next-word`` averages its loss over real tokens, and ranks hold different token counts; the
-default ``--average global`` divides each rank's loss sum by the token count over all ranks
-(`rnnlab.distributed.loss.global_mean`, one all-reduce of one number), ``--average rank`` is the usual
-per-rank mean, which drifts. gloo carries the gradients between CPU processes, NCCL between
-GPUs. Only rank 0 logs and writes the checkpoint (a plain `rnnlab.save_checkpoint` file of the
-unwrapped model, so `rnnlab.load_checkpoint` loads it into a plain ``build_model(**checkpoint["config"])``).
-Started without torchrun, it runs as a group of one process.
-Several runs can share one process group (and pay the start-up once): separate their arguments with ``--then``;
-the reported result is then ``{"runs": [one result per run]}``.
+``backward`` DDP has averaged the gradients over all processes, so every copy takes the same
+optimizer step and the weights stay identical. N processes with ``global_batch / N`` samples each
+train exactly like one process with the whole batch when two things hold: no randomness inside the
+model (each rank draws its own dropout masks: ``--dropout``) and a loss whose per-rank means average
+to the global mean. ``--task next-word`` averages its loss over real tokens, and ranks hold
+different token counts; the default ``--average global`` divides each rank's loss sum by the token
+count over all ranks (`rnnlab.distributed.loss.global_mean`, one all-reduce of one number),
+``--average rank`` is the usual per-rank mean, which drifts. gloo carries the gradients between CPU
+processes, NCCL between GPUs. Only rank 0 logs and writes the checkpoint (a plain
+`rnnlab.save_checkpoint` file of the unwrapped model, so `rnnlab.load_checkpoint` loads it into a
+plain ``build_model(**checkpoint["config"])``). Started without torchrun, it runs as a group of one
+process. Several runs can share one process group (and pay the start-up once): separate their
+arguments with ``--then``; the reported result is then ``{"runs": [one result per run]}``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--task",
         choices=TASKS,
         default="sentiment",
-        help="sentiment: a label per sentence; next-word: predict each next word, loss averaged over real tokens",
+        help=(
+            "sentiment: a label per sentence; next-word: predict each next word, loss averaged "
+            "over real tokens"
+        ),
     )
     parser.add_argument(
         "--dropout",
@@ -152,7 +157,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def make_data(seed: int = 0) -> tuple[list[Sample], list[Sample], Vocab]:
-    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training vocabulary."""
+    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training
+    vocabulary."""
     train_rows, _, test_rows = sentiment_split(seed=seed)
     vocab = Vocab.build(word_tokens(row.text) for row in train_rows)
 
@@ -173,10 +179,11 @@ def build_model(
     cell: str = "gru",
     dropout: float = 0.0,
 ) -> nn.Module:
-    """The model every rank trains (and what a checkpoint of this script loads into): ``build_model(**checkpoint["config"])``.
+    """The model every rank trains (and what a checkpoint of this script loads into):
+    ``build_model(**checkpoint["config"])``.
 
-    sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading ``<bos> w1 … wn``
-    and predicting ``w1 … wn <eos>``.
+    sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading
+    ``<bos> w1 … wn`` and predicting ``w1 … wn <eos>``.
     """
     check_choice("task", task, TASKS)
     if task == "next-word":
@@ -193,7 +200,8 @@ def build_model(
 
 
 def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor, int]:
-    """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word over real tokens."""
+    """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word
+    over real tokens."""
     check_choice("task", task, TASKS)
     tokens, lengths, labels = batch
     if task == "sentiment":
@@ -203,14 +211,14 @@ def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor,
     targets = F.pad(tokens, (0, 1))  # (B, T + 1): w1 … wn, then <eos> written at position n
     targets[rows, lengths.to(tokens.device)] = EOS
     real = lengths + 1
-    logits = model(
-        inputs, real, inputs.shape[1]
-    )  # (B, T + 1, V): one-way, so step t has read <bos> w1 … wt only
+    # (B, T + 1, V): one-way, so step t has read <bos> w1 … wt only
+    logits = model(inputs, real, inputs.shape[1])
     return masked_cross_entropy(logits, targets, real, reduction="sum"), int(real.sum())
 
 
 def merge_batches(parts: Sequence[Batch]) -> Batch:
-    """One padded batch holding every part's sequences, in order (what one process reads for the N ranks' shards)."""
+    """One padded batch holding every part's sequences, in order (what one process reads for the N
+    ranks' shards)."""
     if not parts:
         raise ValueError("parts is empty: nothing to merge")
     width = max(tokens.shape[1] for tokens, _, _ in parts)
@@ -230,19 +238,20 @@ def make_loader(
     seed: int,
     bucket: bool = False,
 ) -> tuple[DataLoader, DistributedSampler | BucketBatchSampler]:
-    """This rank's loader: its share (``global_batch / world_size``) of each global batch, and its sampler.
+    """This rank's loader: its share (``global_batch / world_size``) of each global batch, and its
+    sampler.
 
-    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions ``r, r+N, ...``,
-    so at step ``k`` the ranks together hold exactly the samples one process would get as batch ``k``.
-    Tails that do not fill a whole global batch are dropped, so every world size takes the same steps.
-    ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches of similar lengths: less
-    padding, faster, but no longer the same batches as one process would draw).
+    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions
+    ``r, r+N, ...``, so at step ``k`` the ranks together hold exactly the samples one process would
+    get as batch ``k``. Tails that do not fill a whole global batch are dropped, so every world size
+    takes the same steps. ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches
+    of similar lengths: less padding, faster, but no longer the same batches as one process would
+    draw).
     """
     check_positive(world_size=world_size)
     check_int("rank", rank, minimum=0, maximum=world_size - 1)
-    check_int(
-        "global_batch", global_batch, minimum=1, maximum=len(samples)
-    )  # at most the training set size
+    # at most the training set size
+    check_int("global_batch", global_batch, minimum=1, maximum=len(samples))
     if global_batch % world_size:
         raise ValueError(
             f"global_batch={global_batch} does not split evenly over {world_size} processes"
@@ -273,7 +282,8 @@ def make_loader(
 def batches(
     loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler, steps: int
 ) -> Iterator[Any]:
-    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared) shuffle."""
+    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared)
+    shuffle."""
     step, epoch = 0, 0
     while step < steps:
         sampler.set_epoch(epoch)
@@ -286,11 +296,13 @@ def batches(
 
 
 def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
-    """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size and device."""
+    """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size
+    and device."""
     if dist.is_initialized():  # an earlier run of this process joined it
         if (dist.get_backend() == "nccl") != (device == "cuda"):
             raise ValueError(
-                f"--device {device} differs from the earlier runs' in this process group ({dist.get_backend()})"
+                f"--device {device} differs from the earlier runs' in this process group "
+                f"({dist.get_backend()})"
             )
         where = (
             pick_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
@@ -336,7 +348,8 @@ def _global_mean(value: float, device: torch.device) -> float:
 def accuracy(
     model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256
 ) -> float:
-    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored after)."""
+    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored
+    after)."""
     if not samples:
         raise ValueError("samples is empty: nothing to score")
     correct = 0
@@ -355,8 +368,9 @@ def measure_split(
     args: argparse.Namespace,
     device: torch.device,
 ) -> dict[str, float]:
-    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync switched off) and of its
-    communication alone (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks drift apart."""
+    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync
+    switched off) and of its communication alone (an all-reduce of a buffer as big as all the
+    gradients). Run after training: the ranks drift apart."""
     flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
     compute, comm = [], []
     for _ in range(args.timing + 1):  # the first round warms up
@@ -383,8 +397,9 @@ def measure_split(
 def prepare(
     args: argparse.Namespace, world: int, shard_ranks: Sequence[int], device: torch.device
 ) -> dict[str, Any]:
-    """What every run needs, identical on every rank: seeded weights, test data, and the ``args.steps`` batches
-    made of the shards of ``shard_ranks`` (out of ``world``) merged, plus each shard's ``(loader, sampler)``."""
+    """What every run needs, identical on every rank: seeded weights, test data, and the
+    ``args.steps`` batches made of the shards of ``shard_ranks`` (out of ``world``) merged, plus
+    each shard's ``(loader, sampler)``."""
     seed_everything(args.seed)
     train_samples, test_samples, vocab = make_data(args.seed)
     shards = [
@@ -417,7 +432,8 @@ def run_steps(
     device: torch.device,
     rank: int = 0,
 ) -> dict[str, Any]:
-    """The training loop (the same with or without DDP); returns the logged mean losses and step timings."""
+    """The training loop (the same with or without DDP); returns the logged mean losses and step
+    timings."""
     step_seconds, logged = [], []
     for step, batch in enumerate(data, start=1):
         batch = to_device(batch, device)
@@ -430,15 +446,13 @@ def run_steps(
         _sync(device)
         step_seconds.append(time.perf_counter() - tic)
         if step % args.log_every == 0 or step == args.steps:
-            mean_loss = (
-                _global_mean(loss.item(), device) if dist.is_initialized() else loss.item()
-            )  # every rank takes part
+            # every rank takes part
+            mean_loss = _global_mean(loss.item(), device) if dist.is_initialized() else loss.item()
             logged.append((step, mean_loss))
             if rank == 0:
                 print(f"step {step:>5}/{args.steps}  loss {mean_loss:.4f}", flush=True)
-    step_time = statistics.median(
-        step_seconds[1:] or step_seconds
-    )  # the first step pays one-off costs
+    # the first step pays one-off costs
+    step_time = statistics.median(step_seconds[1:] or step_seconds)
     return {
         "steps": args.steps,
         "global_batch": args.global_batch,
@@ -452,11 +466,13 @@ def run_steps(
 def train_reference(
     argv: Sequence[str] = (), world_size: int = 1
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """One process, no process group: at each step the whole global batch, made of the shards that ``world_size``
-    ranks would read (the same batches as one process when not bucketing). What a DDP run of ``argv`` must equal."""
+    """One process, no process group: at each step the whole global batch, made of the shards that
+    ``world_size`` ranks would read (the same batches as one process when not bucketing). What a DDP
+    run of ``argv`` must equal."""
     if isinstance(argv, str):
         raise TypeError(
-            f"argv must be a list of command-line arguments such as ['--steps', '10'], got the string {argv!r}"
+            "argv must be a list of command-line arguments such as ['--steps', '10'], got the "
+            f"string {argv!r}"
         )
     check_positive(world_size=world_size)  # the number of ranks whose shards to read
     args = parse_args(argv)
@@ -468,7 +484,8 @@ def train_reference(
 
 
 def load_model(path: str | Path) -> nn.Module:
-    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored beside its weights."""
+    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored
+    beside its weights."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
     state = torch.load(path, map_location="cpu", weights_only=True).get("state") or {}
@@ -499,8 +516,8 @@ def _grad_bytes(model: nn.Module) -> int:
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the training this process is part of (joining the process group unless it already has); returns this
-    rank's result. The caller leaves the group (`main` does, after its last run)."""
+    """Run the training this process is part of (joining the process group unless it already has);
+    returns this rank's result. The caller leaves the group (`main` does, after its last run)."""
     rank, world, device = setup(args.device, args.timeout)
     run = prepare(args, world, [rank], device)
     model = run["model"]
@@ -508,7 +525,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     if rank == 0:
         print(
-            f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
+            f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} "
+            "samples each per step; "
             f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step",
             flush=True,
         )
@@ -539,7 +557,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def split_runs(argv: Sequence[str]) -> list[list[str]]:
-    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are an error)."""
+    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are
+    an error)."""
     runs: list[list[str]] = [[]]
     for arg in argv:
         if arg == THEN:
@@ -554,7 +573,8 @@ def split_runs(argv: Sequence[str]) -> list[list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run each ``--then``-separated run in turn in one process group; report the result (a list for several runs)."""
+    """Run each ``--then``-separated run in turn in one process group; report the result (a list for
+    several runs)."""
     runs = [parse_args(run) for run in split_runs(sys.argv[1:] if argv is None else argv)]
     try:
         results = [train(args) for args in runs]

@@ -1,4 +1,5 @@
-"""Source checks the exercises' tests run on a learner's code: is it written yet, and is it their own?
+"""Source checks the exercises' tests run on a learner's code: is it written yet, and is it their
+own?
 
 A grader that only compares outputs can be passed by calling the library function the question asks
 the learner to write (``rnnlab.sequences.lengths_to_mask`` for exercise 5's mask, say): the tests'
@@ -26,7 +27,8 @@ __all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses"]
 
 
 class _DropAnnotations(ast.NodeTransformer):
-    """Type hints name classes (``lstm: nn.LSTM``) without using them: they are not calls to check."""
+    """Type hints name classes (``lstm: nn.LSTM``) without using them: they are not calls to
+    check."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         node.returns = None
@@ -51,17 +53,14 @@ class _DropAnnotations(ast.NodeTransformer):
 def _source_tree(obj: Any) -> ast.AST | None:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
-    except (
-        OSError,
-        TypeError,
-        SyntaxError,
-    ):  # no source (built-in, or defined where inspect cannot see it)
-        return None
+    except (OSError, TypeError, SyntaxError):
+        return None  # no source (built-in, or defined where inspect cannot see it)
     return _DropAnnotations().visit(tree)
 
 
 def is_stub(func: Callable[..., Any]) -> bool:
-    """True when ``func``'s body holds only ``pass``, ``...`` or a docstring (a starter cell left as it came)."""
+    """True when ``func``'s body holds only ``pass``, ``...`` or a docstring (a starter cell left as
+    it came)."""
     tree = _source_tree(func)
     if (
         tree is None
@@ -88,7 +87,8 @@ def _dotted(node: ast.AST) -> list[str] | None:
 
 
 def _resolve(parts: list[str], namespace: dict[str, Any]) -> Any:
-    """The object a dotted name refers to in ``namespace``, following attributes of modules and classes only."""
+    """The object a dotted name refers to in ``namespace``, following attributes of modules and
+    classes only."""
     sentinel = object()
     value = namespace.get(parts[0], getattr(builtins, parts[0], sentinel))
     for part in parts[1:]:
@@ -102,7 +102,9 @@ def _origin(value: Any) -> str:
     """``module.qualname`` of a function, class or module (what the message names)."""
     if isinstance(value, types.ModuleType):
         return value.__name__
-    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', getattr(value, '__name__', '?'))}"
+    module = getattr(value, "__module__", "?")
+    qualname = getattr(value, "__qualname__", getattr(value, "__name__", "?"))
+    return f"{module}.{qualname}"
 
 
 def _is_forbidden(value: Any, forbidden: tuple[Any, ...], prefixes: tuple[str, ...]) -> bool:
@@ -132,7 +134,8 @@ def _methods(cls: type) -> list[types.FunctionType]:
 
 
 def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str] = ()) -> list[str]:
-    """What ``obj`` (a function or class) uses of ``forbidden`` objects or of anything from ``modules``.
+    """What ``obj`` (a function or class) uses of ``forbidden`` objects or of anything from
+    ``modules``.
 
     Follows calls into the learner's own functions and classes (those defined where ``obj`` is), so
     a helper that wraps the library is caught as well. Returns the dotted names found, e.g.
@@ -151,9 +154,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
         if _is_forbidden(current, forbidden, prefixes):
             found.append(_origin(current))
             continue
-        if isinstance(
-            current, type
-        ):  # a class: its bases, and its methods (inspect cannot find a notebook class's source)
+        # a class: its bases, and its methods (inspect cannot find a notebook class's source)
+        if isinstance(current, type):
             found.extend(
                 _origin(base)
                 for base in current.__mro__[1:]
@@ -185,9 +187,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
                     value, (types.FunctionType, type)
                 ):
                     pending.append(value)  # the learner's own helper: look inside it too
-    return sorted(
-        f for f in set(found) if not any(g.startswith(f + ".") for g in found)
-    )  # "a.b.c", not also "a" and "a.b"
+    # "a.b.c", not also "a" and "a.b"
+    return sorted(f for f in set(found) if not any(g.startswith(f + ".") for g in found))
 
 
 def _resolve_import(module: str, name: str) -> Any:
@@ -206,7 +207,8 @@ def assert_own_code(
     *,
     what: str | None = None,
 ) -> None:
-    """Fail (AssertionError) when ``obj`` uses a forbidden library object: the question asks you to write it.
+    """Fail (AssertionError) when ``obj`` uses a forbidden library object: the question asks you to
+    write it.
 
     ``forbidden`` lists objects (functions, classes) not to call; ``modules`` lists packages none of
     whose functions may be used (by default all of ``rnnlab``). ``what`` names the question's code
@@ -232,8 +234,8 @@ def forbid_calls(module: Any, message: str) -> Iterator[None]:
     """Inside the block, calling ``module`` (an ``nn.Module``) raises AssertionError(``message``).
 
     For a question that hands the learner a module for its *weights* (an ``nn.LSTM`` whose step they
-    must compute): calling the module itself would be the answer key. ``type(module).forward(module, ...)``
-    still works for the grader's reference.
+    must compute): calling the module itself would be the answer key.
+    ``type(module).forward(module, ...)`` still works for the grader's reference.
     """
 
     def refuse(*_: Any) -> None:

@@ -3,8 +3,8 @@
 Otter does the grading (``otter run``: executes the notebook, runs public and hidden tests). This is
 the glue around it that a teacher with a folder of submissions needs:
 
-- the exercise of each notebook comes from its otter metadata (or its ``NN_name`` file name), and its
-  autograder is built from ``exercises/source/`` when missing or stale;
+- the exercise of each notebook comes from its otter metadata (or its ``NN_name`` file name), and
+  its autograder is built from ``exercises/source/`` when missing or stale;
 - every submission runs in a bubblewrap sandbox (:mod:`rnnlab.grading.sandbox`) with its own box as
   the only writable folder, no network, its own PID namespace, under a time limit and memory and
   process caps, its output captured to a log outside the box; a submission that raises, hangs,
@@ -14,13 +14,14 @@ the glue around it that a teacher with a folder of submissions needs:
 - scores come out as one report on a pipe and are checked against the maxima the grader reads from
   the autograder itself: a missing, malformed or impossible report, a non-zero exit or a kill scores
   zero with a message, and no question scores above its maximum;
-- the result is a CSV (student, exercise, per-question points, total, possible, message) and a table.
+- the result is a CSV (student, exercise, per-question points, total, possible, message) and a
+  table.
 
 What otter's design still exposes: otter runs the tests inside the submission's own Python kernel,
-with the tests unpacked beside the notebook. Code in a submission can therefore read the hidden tests
-while it is graded, and a submission written against otter's internals can make its own tests pass.
-The sandbox bounds such a submission to its own box and its own row of the gradebook (at most the
-exercise's points); it cannot hide it. exercises/README.md says what a teacher can do about it.
+with the tests unpacked beside the notebook. Code in a submission can therefore read the hidden
+tests while it is graded, and a submission written against otter's internals can make its own tests
+pass. The sandbox bounds such a submission to its own box and its own row of the gradebook (at most
+the exercise's points); it cannot hide it. exercises/README.md says what a teacher can do about it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class Grade:
 
 
 def exercise_of(path: Path, known: Sequence[str]) -> str:
-    """The exercise a submission answers: its otter assignment name, else the ``NN_name`` its file starts with."""
+    """The exercise a submission answers: its otter assignment name, else the ``NN_name`` its file
+    starts with."""
     try:
         name = nbformat.read(path, as_version=4).metadata.get("otter", {}).get("assignment_name")
     except Exception as error:  # a corrupt notebook is the submission's problem, reported per row
@@ -88,13 +90,15 @@ def exercise_of(path: Path, known: Sequence[str]) -> str:
     ]
     if len(matches) != 1:
         raise ValueError(
-            f"cannot tell which exercise {path.name} answers (name it after one of: {', '.join(known)})"
+            f"cannot tell which exercise {path.name} answers (name it after one of: "
+            f"{', '.join(known)})"
         )
     return matches[0]
 
 
 def find_submissions(target: Path) -> list[tuple[str, Path]]:
-    """``(student, path)`` for a notebook, or for every notebook under a folder (student = relative path)."""
+    """``(student, path)`` for a notebook, or for every notebook under a folder (student = relative
+    path)."""
     target = Path(target)
     if target.is_file():
         if target.suffix != ".ipynb":
@@ -109,7 +113,8 @@ def find_submissions(target: Path) -> list[tuple[str, Path]]:
 
 
 def _tail(path: Path, limit: int = 600) -> str:
-    """The last ``limit`` characters of a (possibly huge) log file, read without loading it whole."""
+    """The last ``limit`` characters of a (possibly huge) log file, read without loading it
+    whole."""
     if not path.is_file():
         return ""
     with path.open("rb") as f:
@@ -118,7 +123,8 @@ def _tail(path: Path, limit: int = 600) -> str:
 
 
 def _plain(text: str, limit: int = 300) -> str:
-    """Text from inside the sandbox made safe for one gradebook cell: printable, one line, bounded."""
+    """Text from inside the sandbox made safe for one gradebook cell: printable, one line,
+    bounded."""
     return "".join(c if c.isprintable() else " " for c in str(text))[:limit].strip()
 
 
@@ -127,29 +133,34 @@ def _plain(text: str, limit: int = 300) -> str:
 # Otter never validates IRIs and jsonschema works without the extra, so both processes skip it.
 _SKIP_SLOW_EXTRA = 'import sys; sys.modules["rfc3987_syntax"] = None\n'
 
-# Runs inside the sandbox: what ``otter run`` does (otter.run.main, without otter's command line, whose
-# import loads every otter command and costs seconds per submission), then one JSON report on the pipe
-# CHANNEL: each question's score and the first error a cell raised. The archive comes in as an open
-# file, read into memory and closed before the kernel starts: no path or descriptor to it is left.
+# Runs inside the sandbox: what ``otter run`` does (otter.run.main, without otter's command line,
+# whose import loads every otter command and costs seconds per submission), then one JSON report on
+# the pipe CHANNEL: each question's score and the first error a cell raised. The archive comes in as
+# an open file, read into memory and closed before the kernel starts: no path or descriptor to it is
+# left.
 _DRIVER = (
     _SKIP_SLOW_EXTRA
     + """import io, json, os
 from otter.run import main
 submission, channel = sys.argv[1], int(sys.argv[3])
 os.set_inheritable(channel, False)
-with open(int(sys.argv[2]), "rb") as archive:  # read, then closed before the notebook's kernel starts
+# read, then closed before the notebook's kernel starts
+with open(int(sys.argv[2]), "rb") as archive:
     archive = io.BytesIO(archive.read())
 results = main(submission, autograder=archive, output_dir=None, no_logo=True)
-errors = [f"a cell raised {out.get('ename')}: {out.get('evalue')}" for cell in (results.notebook or {}).get("cells", [])
-          for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+cells = (results.notebook or {}).get("cells", [])
+errors = [f"a cell raised {out.get('ename')}: {out.get('evalue')}"
+          for cell in cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
 if getattr(results, "_catastrophic_error", None) is not None:
     errors.insert(0, f"otter could not grade: {results._catastrophic_error!r}")
-report = {"scores": {name: test.score for name, test in results.results.items()}, "error": (errors or [""])[0]}
+scores = {name: test.score for name, test in results.results.items()}
+report = {"scores": scores, "error": (errors or [""])[0]}
 os.write(channel, json.dumps(report).encode())
 """
 )
 
-# The kernel otter starts for the notebook: the usual ipykernel (what ``python -m ipykernel_launcher`` runs).
+# The kernel otter starts for the notebook: the usual ipykernel (what
+# ``python -m ipykernel_launcher`` runs).
 _KERNEL_SPEC = {
     "argv": [
         sys.executable,
@@ -169,7 +180,8 @@ _REPORT_BYTES = 1 << 20
 
 
 def question_points(autograder: Path) -> dict[str, float]:
-    """Each question's maximum points, read by the grading process itself from the autograder archive.
+    """Each question's maximum points, read by the grading process itself from the autograder
+    archive.
 
     The test files are parsed as data (``ast.literal_eval``), not run, and their points resolved by
     otter's own rules (a total per question or points per case), so the grader knows every maximum
@@ -200,7 +212,8 @@ def question_points(autograder: Path) -> dict[str, float]:
 
 
 def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, float], str]:
-    """Points per question from a sandbox's report and its message, or no points and why the report cannot be believed.
+    """Points per question from a sandbox's report and its message, or no points and why the report
+    cannot be believed.
 
     The report must be one JSON object naming only known questions, each score a number from 0 to
     that question's maximum (from :func:`question_points`): otter never reports anything else, so
@@ -211,7 +224,8 @@ def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, 
     except (UnicodeDecodeError, ValueError):
         return (
             {},
-            "rejected: the grading report was not one well-formed result (written by the submission?)",
+            "rejected: the grading report was not one well-formed result (written by the "
+            "submission?)",
         )
     scores = document.get("scores") if isinstance(document, dict) else None
     if not isinstance(scores, dict):
@@ -221,20 +235,23 @@ def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, 
         if top is None:
             return (
                 {},
-                f"rejected: the grading report names an unknown question {_plain(name, 40)!r} (forged?)",
+                f"rejected: the grading report names an unknown question {_plain(name, 40)!r} "
+                "(forged?)",
             )
         try:
             check_number(name, score, minimum=0, maximum=top)
         except (TypeError, ValueError):
             return (
                 {},
-                f"rejected: the grading report gives {_plain(name, 40)} {_plain(score, 40)} of {top:g} points (forged?)",
+                f"rejected: the grading report gives {_plain(name, 40)} {_plain(score, 40)} of "
+                f"{top:g} points (forged?)",
             )
     return {q: float(scores.get(q, 0.0)) for q in maxima}, _plain(document.get("error") or "")
 
 
 def _read_report(fd: int) -> bytes:
-    """What the sandbox left on the report pipe, without waiting for writers that might never close it."""
+    """What the sandbox left on the report pipe, without waiting for writers that might never close
+    it."""
     os.set_blocking(fd, False)
     chunks, size = [], 0
     try:
@@ -252,7 +269,8 @@ def _read_report(fd: int) -> bytes:
 
 
 def _hidden_folders(*extra: Path) -> list[Path]:
-    """What a sandbox hides: the teacher's home, the project, the temporary folder (other boxes) and ``extra``."""
+    """What a sandbox hides: the teacher's home, the project, the temporary folder (other boxes) and
+    ``extra``."""
     return [Path.home(), ROOT, Path(tempfile.gettempdir()), SOURCE_DIR, AUTOGRADER_DIR, *extra]
 
 
@@ -268,13 +286,15 @@ def grade_one(
     hidden: Sequence[Path] = (),
     parallel: int = 1,
 ) -> Grade:
-    """Grade one submission with otter in a fresh box, sandboxed, under ``timeout_s`` seconds and ``limits``.
+    """Grade one submission with otter in a fresh box, sandboxed, under ``timeout_s`` seconds and
+    ``limits``.
 
-    ``threads`` caps the submission's torch/OpenMP threads (unless OMP_NUM_THREADS is set already), so
-    that parallel jobs share the cores instead of fighting over them. ``hidden`` adds folders the
-    sandbox hides (besides those of :func:`_hidden_folders`, the submission's and the archive's own);
-    ``parallel`` is how many sandboxes run at once (for the task backstop). ``sandboxed=False`` runs
-    otter without bwrap (the caps and the report checks still apply): only for code the teacher trusts.
+    ``threads`` caps the submission's torch/OpenMP threads (unless OMP_NUM_THREADS is set already),
+    so that parallel jobs share the cores instead of fighting over them. ``hidden`` adds folders the
+    sandbox hides (besides those of :func:`_hidden_folders`, the submission's and the archive's
+    own); ``parallel`` is how many sandboxes run at once (for the task backstop).
+    ``sandboxed=False`` runs otter without bwrap (the caps and the report checks still apply): only
+    for code the teacher trusts.
     """
     check_positive(threads=threads)
     autograder = Path(autograder)
@@ -286,9 +306,8 @@ def grade_one(
             (box / sub).mkdir(parents=True)
         submission = box / "submission" / f"{exercise}.ipynb"
         shutil.copy(path, submission)
-        kernel_dir = (
-            box / "jupyter" / "kernels" / "python3"
-        )  # found before the installed python3 kernel
+        # found before the installed python3 kernel
+        kernel_dir = box / "jupyter" / "kernels" / "python3"
         kernel_dir.mkdir(parents=True)
         (kernel_dir / "kernel.json").write_text(json.dumps(_KERNEL_SPEC))
         if sandboxed:
@@ -342,9 +361,8 @@ def grade_one(
                 os.close(report_fd)
                 raise
             finally:
-                os.close(
-                    channel
-                )  # the grader keeps only the reading end: the report ends when the sandbox does
+                # the grader keeps only the reading end: the report ends when the sandbox does
+                os.close(channel)
             grade.usage = watch(process, limits, timeout_s, box)
             grade.message = grade.usage.message
         report = _read_report(report_fd)
@@ -369,24 +387,17 @@ def grade_one(
             grade.points, grade.message = verified_points(report, maxima)
             if "MemoryError" in grade.message:
                 grade.message += f" (the memory cap is {format_size(limits.memory)} per process)"
-            elif (
-                grade.usage.peak_memory >= NEAR_CAP * limits.memory
-            ):  # a cap can cut a cell short without an error shown
-                grade.message = "; ".join(
-                    filter(
-                        None,
-                        [
-                            grade.message,
-                            f"used {format_size(grade.usage.peak_memory)} "
-                            f"of the {format_size(limits.memory)} memory cap",
-                        ],
-                    )
-                )
+            elif grade.usage.peak_memory >= NEAR_CAP * limits.memory:
+                # a cap can cut a cell short without an error shown
+                used = format_size(grade.usage.peak_memory)
+                cap = f"used {used} of the {format_size(limits.memory)} memory cap"
+                grade.message = "; ".join(filter(None, [grade.message, cap]))
     return grade
 
 
 def _cell(text: str) -> str:
-    """Text for a CSV cell that a spreadsheet will not run: a leading =, +, -, @ or tab is quoted away."""
+    """Text for a CSV cell that a spreadsheet will not run: a leading =, +, -, @ or tab is quoted
+    away."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -491,7 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.unsandboxed and (reason := why_unavailable()):
         parser.error(
             f"grading runs the learners' code and needs the bubblewrap sandbox, but {reason}. "
-            "Grade elsewhere, or pass --unsandboxed to grade without it (only submissions you trust)."
+            "Grade elsewhere, or pass --unsandboxed to grade without it (only submissions you "
+            "trust)."
         )
     try:
         from .build import masters
@@ -499,8 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         known = [p.stem for p in masters(args.source_dir)] if args.source_dir.is_dir() else []
         if not known:
             parser.error(
-                f"no exercise masters (NN_name.ipynb) found in {args.source_dir}: pass --source-dir DIR, the "
-                "exercises/source/ folder of the course repository (a learner release and a pip install hold none)"
+                f"no exercise masters (NN_name.ipynb) found in {args.source_dir}: pass "
+                "--source-dir DIR, the "
+                "exercises/source/ folder of the course repository (a learner release and a pip "
+                "install hold none)"
             )
         submissions = find_submissions(args.submission)
     except ValueError as error:
@@ -519,9 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ).autograder
         slots.append((student, path, exercise, autograders[exercise]))
 
-    threads = max(
-        1, (os.cpu_count() or 1) // args.jobs
-    )  # the cores shared out among the parallel jobs
+    # the cores shared out among the parallel jobs
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     folder = args.submission if args.submission.is_dir() else args.submission.parent
     hidden = [folder, args.source_dir, args.autograder_dir, Path.cwd(), args.out.resolve().parent]
 
@@ -540,8 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if grade.usage:  # what the teacher needs to size the limits
             print(
-                f"graded {grade.student} ({grade.exercise}): {grade.total:g}/{grade.possible:g} in {grade.usage.seconds:.0f} s, "
-                f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} processes",
+                f"graded {grade.student} ({grade.exercise}): {grade.total:g}/{grade.possible:g} in "
+                f"{grade.usage.seconds:.0f} s, "
+                f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} "
+                "processes",
                 flush=True,
             )
         return grade

@@ -1,11 +1,12 @@
 """Exercise 6's harness: run a learner's hand-written gradient averaging on gloo workers beside DDP.
 
-A worker process cannot import a notebook, so `check_average_gradients` sends the function's *source*
-to ``world_size`` workers started by `rnnlab.distributed.launch` (``python -m rnnlab.grading.ddp_exercise``).
-Each worker trains two copies of the same small GRU classifier on its share of every batch for a few
-SGD steps: one with the learner's ``average_gradients(model)`` after ``backward()``, one wrapped in
-``DistributedDataParallel``. It also trains a third copy alone on the whole batch. Each worker
-reports the largest weight difference to DDP and to the single process, and whether the ranks agree.
+A worker process cannot import a notebook, so `check_average_gradients` sends the function's
+*source* to ``world_size`` workers started by `rnnlab.distributed.launch`
+(``python -m rnnlab.grading.ddp_exercise``). Each worker trains two copies of the same small GRU
+classifier on its share of every batch for a few SGD steps: one with the learner's
+``average_gradients(model)`` after ``backward()``, one wrapped in ``DistributedDataParallel``. It
+also trains a third copy alone on the whole batch. Each worker reports the largest weight difference
+to DDP and to the single process, and whether the ranks agree.
 
 The model has one parameter that no loss reaches (its ``.grad`` stays None), as real models often do
 (a frozen or unused head), and the world size is a parameter: averaging by a hard-coded 2, or an
@@ -31,7 +32,8 @@ from .checks import is_stub
 
 
 class TinyClassifier(nn.Module):
-    """Embedding → GRU → linear on the last step: small, but every gradient path of a real RNN model."""
+    """Embedding → GRU → linear on the last step: small, but every gradient path of a real RNN
+    model."""
 
     def __init__(self, vocab_size: int, hidden_size: int, num_classes: int):
         super().__init__()
@@ -48,7 +50,8 @@ class TinyClassifier(nn.Module):
 def _problem(
     seed: int, world_size: int
 ) -> tuple[Callable[[], nn.Module], list[tuple[torch.Tensor, torch.Tensor]]]:
-    """A model factory and a few global batches, all drawn from ``seed`` (identical on every rank)."""
+    """A model factory and a few global batches, all drawn from ``seed`` (identical on every
+    rank)."""
     g = torch.Generator().manual_seed(seed)
     vocab_size, hidden_size, num_classes = (
         int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((5, 20), (4, 24), (2, 6))
@@ -80,7 +83,8 @@ def _max_diff(a: nn.Module, b: nn.Module) -> float:
 
 
 def worker(source_file: str, seed: int) -> dict[str, Any]:
-    """Inside a launched worker: train manual, DDP and single-process copies; return the differences."""
+    """Inside a launched worker: train manual, DDP and single-process copies; return the
+    differences."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
@@ -122,7 +126,8 @@ def check_average_gradients(
     world_size: int = 2,
     timeout: float = 120,
 ) -> list[dict[str, Any]]:
-    """Run ``average_gradients`` on ``world_size`` gloo workers beside DDP; one report dict per rank (see module doc)."""
+    """Run ``average_gradients`` on ``world_size`` gloo workers beside DDP; one report dict per rank
+    (see module doc)."""
     from ..distributed import launch
 
     if (

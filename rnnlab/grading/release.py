@@ -1,7 +1,8 @@
-"""A learner release of the course: everything a graded class hands out, nothing that gives answers away.
+"""A learner release of the course: everything a graded class hands out, nothing that gives answers
+away.
 
-``make release`` or ``python -m rnnlab.grading release DIR`` copies the course (the files git tracks,
-or the working tree less what .gitignore names when there is no git) into ``DIR`` without
+``make release`` or ``python -m rnnlab.grading release DIR`` copies the course (the files git
+tracks, or the working tree less what .gitignore names when there is no git) into ``DIR`` without
 
 - ``exercises/source/``: the masters, with solutions and hidden tests;
 - ``exercises/autograder/``: the autograder archives and solution notebooks built from them;
@@ -32,20 +33,24 @@ LEFT_OUT = (
     "tests/grading/",
 )
 MARKER = ".rnnlab-release"  # a folder holding it may be replaced by a new release
-# Otter Assign's markers: any of them in a learner's file would mean a solution or a hidden test got out.
-# (Spelled in pieces, so that this file does not hold them itself.)
+# Otter Assign's markers: any of them in a learner's file would mean a solution or a hidden test got
+# out. (Spelled in pieces, so that this file does not hold them itself.)
 SECRETS = tuple(
     f"# {marker}" for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "HIDDEN")
 )
 BANNER = (
-    "> **Learner release.** This copy of the course has no `exercises/source/` (the exercise masters, with\n"
-    "> solutions and hidden tests) and no autograders: it is what a graded class hands out. The full\n"
-    '> repository, solutions included, is the self-study set-up (see "Self-study or a graded class" below).\n'
+    "> **Learner release.** This copy of the course has no `exercises/source/` (the exercise "
+    "masters, with\n"
+    "> solutions and hidden tests) and no autograders: it is what a graded class hands out. The "
+    "full\n"
+    '> repository, solutions included, is the self-study set-up (see "Self-study or a graded '
+    'class" below).\n'
 )
 
 
 def course_files(root: Path = ROOT) -> list[str]:
-    """The course's files, relative to ``root``: what git tracks, else the tree less .gitignore's patterns."""
+    """The course's files, relative to ``root``: what git tracks, else the tree less .gitignore's
+    patterns."""
     root = Path(root)
     if (root / ".git").exists() and shutil.which("git"):
         listed = subprocess.run(
@@ -72,7 +77,8 @@ def course_files(root: Path = ROOT) -> list[str]:
 
 
 def leaks(dest: Path) -> list[str]:
-    """Files under ``dest`` that give answers away: a solution or hidden-test marker, or a hidden test case."""
+    """Files under ``dest`` that give answers away: a solution or hidden-test marker, or a hidden
+    test case."""
     found = []
     for path in sorted(p for p in Path(dest).rglob("*") if p.is_file()):
         try:

@@ -1,4 +1,5 @@
-"""Run one submission's grading inside a bubblewrap (``bwrap``) sandbox, under memory and process caps.
+"""Run one submission's grading inside a bubblewrap (``bwrap``) sandbox, under memory and process
+caps.
 
 Grading executes the learners' code, so the teacher's machine must be protected from it. The
 sandbox (Debian's ``bubblewrap`` package) gives the grading process:
@@ -17,9 +18,9 @@ watchdog in the grading process (:func:`watch`) that measures the whole sandbox:
 
 - memory: ``RLIMIT_DATA`` per process (an allocation past it raises ``MemoryError``), and the
   private resident memory of all the sandbox's processes together (past it, the sandbox is killed);
-- processes: the number of processes in the sandbox (past it, the sandbox is killed); ``RLIMIT_NPROC``
-  backs this up against a fork bomb faster than the watchdog (the kernel ignores it only for root,
-  which a sandbox never is);
+- processes: the number of processes in the sandbox (past it, the sandbox is killed);
+  ``RLIMIT_NPROC`` backs this up against a fork bomb faster than the watchdog (the kernel ignores it
+  only for root, which a sandbox never is);
 - file size: no single file larger than 256 MiB (``RLIMIT_FSIZE``); the box as a whole at most
   ``BOX_BYTES`` (watchdog); no core dumps.
 """
@@ -44,9 +45,8 @@ from ..checks import check_int, check_str
 NOBODY = 65534  # the uid/gid grading drops to when it runs as root
 FILE_BYTES = 256 * 2**20
 BOX_BYTES = 2 * 2**30
-SHM_BYTES = (
-    64 * 2**20
-)  # /dev/shm is memory the caps do not see: keep it small (semaphores, small tensors)
+# /dev/shm is memory the caps do not see: keep it small (semaphores, small tensors)
+SHM_BYTES = 64 * 2**20
 THREADS_PER_PROCESS = (
     32  # RLIMIT_NPROC counts threads too: the backstop allows this many per allowed process
 )
@@ -56,7 +56,8 @@ INSTALL_HINT = "install it with: sudo apt-get install bubblewrap"
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps for one submission: ``memory`` bytes (per process and for all together), ``processes`` at once."""
+    """Caps for one submission: ``memory`` bytes (per process and for all together), ``processes``
+    at once."""
 
     memory: int = 4 * 2**30
     processes: int = 64
@@ -68,12 +69,14 @@ class Limits:
             raise ValueError(f"memory must be at least 64 MiB, got {self.memory} bytes")
         if self.processes < 4:
             raise ValueError(
-                f"processes must be at least 4 (otter, its kernel and the sandbox's own two), got {self.processes}"
+                "processes must be at least 4 (otter, its kernel and the sandbox's own two), got "
+                f"{self.processes}"
             )
 
 
 def parse_size(text: str) -> int:
-    """Bytes in a size such as ``"4G"``, ``"512M"`` or ``"1048576"`` (K, M, G, T are powers of 1024)."""
+    """Bytes in a size such as ``"4G"``, ``"512M"`` or ``"1048576"`` (K, M, G, T are powers of
+    1024)."""
     check_str("size", text)
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not match:
@@ -90,7 +93,8 @@ def format_size(n: int) -> str:
 
 
 def drops_to_nobody() -> bool:
-    """Whether the sandbox runs as ``nobody``: grading as root must not hand root to learners' code."""
+    """Whether the sandbox runs as ``nobody``: grading as root must not hand root to learners'
+    code."""
     return os.geteuid() == 0
 
 
@@ -118,11 +122,13 @@ def _python_folders() -> list[Path]:
 def mount_plan(
     hidden: Iterable[str | os.PathLike], shown: Iterable[str | os.PathLike] = ()
 ) -> list[tuple[str, Path]]:
-    """``("hide", folder)`` and ``("show", folder)`` steps, parents first, so that the deepest step wins.
+    """``("hide", folder)`` and ``("show", folder)`` steps, parents first, so that the deepest step
+    wins.
 
-    Python's folders are always shown; ``shown`` and the ``sys.path`` folders are shown unless they are
-    hidden themselves (a project folder on ``sys.path`` does not bring back its masters: they are hidden
-    again below it). Only folders inside a hidden one need showing; ``/`` is never hidden.
+    Python's folders are always shown; ``shown`` and the ``sys.path`` folders are shown unless they
+    are hidden themselves (a project folder on ``sys.path`` does not bring back its masters: they
+    are hidden again below it). Only folders inside a hidden one need showing; ``/`` is never
+    hidden.
     """
     hide = [p for p in _resolved(hidden) if p.is_dir() and p != Path("/")]
     python = _python_folders()
@@ -151,10 +157,13 @@ def mount_plan(
     return plan
 
 
-# Root's sandbox starts as root (to mount what only root may read, a pyenv under /root say), then this
-# drops to nobody before anything else runs: setuid clears every capability, and bwrap has set
+# Root's sandbox starts as root (to mount what only root may read, a pyenv under /root say), then
+# this drops to nobody before anything else runs: setuid clears every capability, and bwrap has set
 # no_new_privs, so nothing inside can become root again.
-_DROP_TO_NOBODY = f"import os, sys; os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY}); os.execv(sys.argv[1], sys.argv[1:])"
+_DROP_TO_NOBODY = (
+    f"import os, sys; os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY}); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def bwrap_command(
@@ -166,10 +175,10 @@ def bwrap_command(
 ) -> list[str]:
     """``command`` wrapped in bwrap.
 
-    Namespaces: PID, network, IPC, UTS, cgroup, and user (with no nested ones) unless grading runs as
-    root, whose sandbox drops to ``nobody`` instead. Mounts: ``/`` read-only, a minimal ``/dev`` with a
-    small ``/dev/shm``, the steps of :func:`mount_plan` (a hidden folder is an empty read-only tmpfs),
-    ``box`` writable.
+    Namespaces: PID, network, IPC, UTS, cgroup, and user (with no nested ones) unless grading runs
+    as root, whose sandbox drops to ``nobody`` instead. Mounts: ``/`` read-only, a minimal ``/dev``
+    with a small ``/dev/shm``, the steps of :func:`mount_plan` (a hidden folder is an empty
+    read-only tmpfs), ``box`` writable.
     """
     if drops_to_nobody():
         namespaces = [
@@ -212,8 +221,9 @@ def bwrap_command(
     mount_points: list[Path] = []
     mounted: list[Path] = []
     for kind, path in [*mount_plan(hidden, shown), ("box", box)]:
-        # bwrap creates the folders down to a mount point inside a hidden one with their owner's modes
-        # (0700 for /root): they must let the sandbox through; they hold nothing but the way down.
+        # bwrap creates the folders down to a mount point inside a hidden one with their owner's
+        # modes (0700 for /root): they must let the sandbox through; they hold nothing but the way
+        # down.
         if any(h in path.parents for h in hidden_folders):
             for parent in path.parents:
                 if parent in hidden_folders or parent in mounted:
@@ -234,7 +244,8 @@ def bwrap_command(
 
 @functools.lru_cache(maxsize=1)
 def why_unavailable() -> str | None:
-    """None where bwrap can sandbox this Python (tried once: ``import rnnlab`` in an empty sandbox); else why not."""
+    """None where bwrap can sandbox this Python (tried once: ``import rnnlab`` in an empty sandbox);
+    else why not."""
     with tempfile.TemporaryDirectory(prefix="rnnlab-probe-") as tmp:
         box = Path(tmp) / "box"
         box.mkdir()
@@ -249,7 +260,8 @@ def why_unavailable() -> str | None:
         except subprocess.TimeoutExpired:
             return "bwrap did not finish a trial run within 60 s"
     if done.returncode != 0:
-        return f"bwrap cannot run here ({(done.stderr.strip().splitlines() or [f'exit status {done.returncode}'])[-1]})"
+        last_line = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return f"bwrap cannot run here ({last_line})"
     return None
 
 
@@ -274,7 +286,8 @@ def _tasks_of_user(uid: int) -> int:
 
 
 def rlimits(limits: Limits, parallel: int = 1) -> Callable[[], None]:
-    """A ``preexec_fn`` that sets the per-process caps (memory, file size, no core dumps, a task backstop).
+    """A ``preexec_fn`` that sets the per-process caps (memory, file size, no core dumps, a task
+    backstop).
 
     ``RLIMIT_NPROC`` counts every task of the user, so the backstop adds room for the ``parallel``
     sandboxes on top of what the user runs already.
@@ -308,7 +321,8 @@ def _box_bytes(box: Path) -> int:
 
 @dataclass(frozen=True)
 class Usage:
-    """How a sandbox ended: ``message`` ("" when it ended by itself in time) and what it used at its peak."""
+    """How a sandbox ended: ``message`` ("" when it ended by itself in time) and what it used at its
+    peak."""
 
     message: str
     seconds: float
@@ -319,7 +333,8 @@ class Usage:
 def watch(
     process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None
 ) -> Usage:
-    """Wait for ``process`` (the sandbox); kill its whole tree at the first broken limit and say which.
+    """Wait for ``process`` (the sandbox); kill its whole tree at the first broken limit and say
+    which.
 
     Memory counted is the private resident memory (RSS less shared pages) of all its processes
     together, sampled every ``POLL_S`` seconds; the box's size every 2 s.
@@ -333,7 +348,10 @@ def watch(
     while process.poll() is None:
         now = time.monotonic()
         if now >= start + timeout_s:
-            message = f"stopped at the time limit of {timeout_s:g} s (an endless loop, or too much training?)"
+            message = (
+                f"stopped at the time limit of {timeout_s:g} s "
+                "(an endless loop, or too much training?)"
+            )
             break
         try:
             family = [
@@ -370,7 +388,8 @@ def watch(
 
 
 def kill_tree(pid: int) -> None:
-    """Kill a process and everything below it (a kernel runs in a session of its own: a process group is not enough)."""
+    """Kill a process and everything below it (a kernel runs in a session of its own: a process
+    group is not enough)."""
     import psutil
 
     try:

@@ -8,8 +8,8 @@ weights that sum to 1, and the *context* is the weighted average of the memory. 
 - multiplicative (Luong et al., 2015, "general"): ``score(q, m) = qᵀ W m``, one matrix product.
 
 Padding positions get a score of −∞, hence a weight of exactly 0: what lies beyond a sentence's end
-can never leak into the context. ``prepare(memory)`` does the query-independent half of the work once
-per source sentence, so each decoding step only pays for the query.
+can never leak into the context. ``prepare(memory)`` does the query-independent half of the work
+once per source sentence, so each decoding step only pays for the query.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ __all__ = [
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0 elsewhere."""
+    """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0
+    elsewhere."""
     if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
         raise ValueError(
             f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
@@ -44,7 +45,8 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(RecordsSettings, nn.Module):
-    """Shared part of both score functions: checks, masked softmax and the weighted average of the memory."""
+    """Shared part of both score functions: checks, masked softmax and the weighted average of the
+    memory."""
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:
         """Keys computed from the memory ``(B, S, M)`` once per source (query-independent)."""
@@ -61,14 +63,17 @@ class Attention(RecordsSettings, nn.Module):
         mask: torch.Tensor,
         keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory`` ``(B, S, M)``.
+        """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory``
+        ``(B, S, M)``.
 
         Returns ``(context, weights)``: ``(B, M)`` and ``(B, S)`` for a 2-D query, ``(B, T, M)`` and
-        ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing them.
+        ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing
+        them.
         """
         if not isinstance(query, torch.Tensor) or query.dim() not in (2, 3):
             raise ValueError(
-                f"query must be (B, Q) or (B, T, Q), got {getattr(query, 'shape', type(query).__name__)}"
+                "query must be (B, Q) or (B, T, Q), got "
+                f"{getattr(query, 'shape', type(query).__name__)}"
             )
         if (
             not isinstance(memory, torch.Tensor)
@@ -76,7 +81,8 @@ class Attention(RecordsSettings, nn.Module):
             or memory.shape[0] != query.shape[0]
         ):
             raise ValueError(
-                f"memory must be (B, S, M) with B = {query.shape[0]}, got {tuple(getattr(memory, 'shape', ()))}"
+                f"memory must be (B, S, M) with B = {query.shape[0]}, got "
+                f"{tuple(getattr(memory, 'shape', ()))}"
             )
         single = query.dim() == 2
         queries = query.unsqueeze(1) if single else query

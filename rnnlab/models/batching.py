@@ -1,4 +1,5 @@
-"""Does the batch change the answer? Predict the same sequences under different batchings and compare.
+"""Does the batch change the answer? Predict the same sequences under different batchings and
+compare.
 
 A model that handles padding correctly gives each sequence the same output whether it runs alone, in
 a batch of similar lengths, or beside a much longer sequence. `predict_batched` runs a
@@ -22,8 +23,8 @@ __all__ = ["batchings", "predict_batched", "predictions_by_batching"]
 
 
 def batchings(lengths: Any, batch_size: int, *, seed: int = 0) -> dict[str, list[list[int]]]:
-    """Three ways to batch the same sequences: ``alone`` (one per batch), ``bucketed`` (similar lengths
-    together, little padding) and ``random`` (any lengths together, much padding)."""
+    """Three ways to batch the same sequences: ``alone`` (one per batch), ``bucketed`` (similar
+    lengths together, little padding) and ``random`` (any lengths together, much padding)."""
     sampler = BucketBatchSampler(lengths, batch_size, shuffle=False)
     n = len(sampler.lengths)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -38,9 +39,11 @@ def batchings(lengths: Any, batch_size: int, *, seed: int = 0) -> dict[str, list
 def predict_batched(
     model: nn.Module, sequences: Sequence[torch.Tensor], batches: Sequence[Sequence[int]]
 ) -> torch.Tensor:
-    """``model(tokens, lengths)`` for every sequence, batched as ``batches`` says, in the sequences' order.
+    """``model(tokens, lengths)`` for every sequence, batched as ``batches`` says, in the sequences'
+    order.
 
-    Runs in eval mode (the model's mode is restored). Every sequence must appear in exactly one batch.
+    Runs in eval mode (the model's mode is restored). Every sequence must appear in exactly one
+    batch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -1,4 +1,5 @@
-"""The recurrent layers rnnlab's models are built from: one table of cells and one way to build a layer.
+"""The recurrent layers rnnlab's models are built from: one table of cells and one way to build a
+layer.
 
 Every model that lets you choose its RNN takes ``cell="gru"`` or ``cell="lstm"`` and builds it here,
 batch first, so the same words mean the same layer in every model.
@@ -26,8 +27,8 @@ def recurrent_layer(
 ) -> nn.RNNBase:
     """A batch-first GRU or LSTM (``cell``) of ``num_layers`` layers.
 
-    ``dropout`` acts between stacked layers only (where ``nn.GRU``/``nn.LSTM`` apply it), so a single
-    layer gets none instead of PyTorch's warning.
+    ``dropout`` acts between stacked layers only (where ``nn.GRU``/``nn.LSTM`` apply it), so a
+    single layer gets none instead of PyTorch's warning.
     """
     check_choice("cell", cell, CELLS)
     return CELLS[cell](

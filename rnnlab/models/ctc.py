@@ -46,10 +46,12 @@ __all__ = [
 
 
 def upsample(src: torch.Tensor, src_lengths: Any, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Repeat every input token ``factor`` times: ``(frames (B, S·factor), frame_lengths (B,))``; padding stays at the end."""
+    """Repeat every input token ``factor`` times: ``(frames (B, S·factor), frame_lengths (B,))``;
+    padding stays at the end."""
     if not isinstance(src, torch.Tensor) or src.dim() != 2:
         raise TypeError(
-            f"src must be a 2-D tensor of token ids (B, S), got {type(src).__name__} {tuple(getattr(src, 'shape', ()))}"
+            f"src must be a 2-D tensor of token ids (B, S), got {type(src).__name__} "
+            f"{tuple(getattr(src, 'shape', ()))}"
         )
     check_positive(factor=factor)
     lengths = check_lengths(
@@ -59,18 +61,19 @@ def upsample(src: torch.Tensor, src_lengths: Any, factor: int) -> tuple[torch.Te
 
 
 def frames_needed(tgt: torch.Tensor, tgt_lengths: Any) -> torch.Tensor:
-    """The fewest frames that can write each target ``(B,)``: its length plus one blank between equal neighbours."""
+    """The fewest frames that can write each target ``(B,)``: its length plus one blank between
+    equal neighbours."""
     lengths = check_lengths(
         tgt_lengths, batch_size=tgt.shape[0], max_len=tgt.shape[1], name="tgt_lengths"
     ).to(tgt.device)
-    real_pairs = torch.arange(1, tgt.shape[1], device=tgt.device) < lengths.unsqueeze(
-        1
-    )  # (B, T-1): both tokens real
+    # (B, T-1): both tokens real
+    real_pairs = torch.arange(1, tgt.shape[1], device=tgt.device) < lengths.unsqueeze(1)
     return lengths + ((tgt[:, 1:] == tgt[:, :-1]) & real_pairs).sum(dim=1)
 
 
 class CTCTagger(RecordsSettings, nn.Module):
-    """Input tokens repeated ``upsample`` times → `FrameRNN` → per-frame log-probabilities over the output tokens and the blank."""
+    """Input tokens repeated ``upsample`` times → `FrameRNN` → per-frame log-probabilities over the
+    output tokens and the blank."""
 
     def __init__(
         self,
@@ -95,7 +98,8 @@ class CTCTagger(RecordsSettings, nn.Module):
         )
 
     def forward(self, src: torch.Tensor, src_lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(log_probs (B, F, V), frame_lengths (B,))`` for sources ``src`` ``(B, S)``, ``F = S · upsample``."""
+        """``(log_probs (B, F, V), frame_lengths (B,))`` for sources ``src`` ``(B, S)``,
+        ``F = S · upsample``."""
         src = check_tokens("src", src, self.rnn.src_vocab_size)
         frames, frame_lengths = upsample(src, src_lengths, self.upsample)
         return F.log_softmax(self.rnn(frames, frame_lengths), dim=-1), frame_lengths
@@ -115,13 +119,15 @@ class CTCTagger(RecordsSettings, nn.Module):
 
 
 def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
-    """``nn.CTCLoss`` (blank = 0, mean over the batch of the loss per target token) of a batch ``(src, src_lengths, tgt, tgt_lengths)``.
+    """``nn.CTCLoss`` (blank = 0, mean over the batch of the loss per target token) of a batch
+    ``(src, src_lengths, tgt, tgt_lengths)``.
 
     Raises ``ValueError`` when a target cannot fit its frames (raise the model's ``upsample``).
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 4:
         raise TypeError(
-            "batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader"
+            "batch must be (src, src_lengths, tgt, tgt_lengths), as made by "
+            "rnnlab.data.parallel.synced_loader"
         )
     src, src_lengths, tgt, tgt_lengths = batch
     tgt = check_tokens("tgt", tgt, model.rnn.out.out_features)
@@ -133,7 +139,8 @@ def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
     if bool(short.any()):
         row = int(short.nonzero()[0])
         raise ValueError(
-            f"target {row} needs {int(frames_needed(tgt, tgt_lengths)[row])} frames but its input gives "
+            f"target {row} needs {int(frames_needed(tgt, tgt_lengths)[row])} frames but its input "
+            "gives "
             f"{int(frame_lengths[row])}; build the CTCTagger with a larger upsample"
         )
     return F.ctc_loss(
@@ -144,7 +151,8 @@ def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
 def _check_log_probs(log_probs: Any, lengths: Any) -> tuple[torch.Tensor, list[int]]:
     if not isinstance(log_probs, torch.Tensor) or not log_probs.is_floating_point():
         raise TypeError(
-            f"log_probs must be a float tensor (B, F, V), got {getattr(log_probs, 'dtype', type(log_probs).__name__)}"
+            "log_probs must be a float tensor (B, F, V), got "
+            f"{getattr(log_probs, 'dtype', type(log_probs).__name__)}"
         )
     if log_probs.dim() != 3:
         raise ValueError(f"log_probs must have shape (B, F, V), got {tuple(log_probs.shape)}")
@@ -155,7 +163,8 @@ def _check_log_probs(log_probs: Any, lengths: Any) -> tuple[torch.Tensor, list[i
 
 
 def ctc_greedy(log_probs: torch.Tensor, lengths: Any, *, blank: int = BLANK) -> list[list[int]]:
-    """The best symbol of each frame, runs collapsed and blanks dropped: one id list per sequence."""
+    """The best symbol of each frame, runs collapsed and blanks dropped: one id list per
+    sequence."""
     log_probs, lengths = _check_log_probs(log_probs, lengths)
     out = []
     for best, n in zip(log_probs.argmax(dim=-1).tolist(), lengths, strict=True):
@@ -192,11 +201,12 @@ def ctc_beam_search(
     blank: int = BLANK,
     prune: float = 1e-4,
 ) -> list[list[int]]:
-    """Prefix beam search: the likeliest output of each sequence among ``beam_width`` collapsed prefixes per frame.
+    """Prefix beam search: the likeliest output of each sequence among ``beam_width`` collapsed
+    prefixes per frame.
 
-    Each prefix keeps two log-probabilities, of the paths that read as it and end in a blank or in its
-    last token, because only a blank lets the same token be written twice. Symbols whose probability at a
-    frame is below ``prune`` are not tried there (0 tries them all).
+    Each prefix keeps two log-probabilities, of the paths that read as it and end in a blank or in
+    its last token, because only a blank lets the same token be written twice. Symbols whose
+    probability at a frame is below ``prune`` are not tried there (0 tries them all).
     """
     log_probs, lengths = _check_log_probs(log_probs, lengths)
     check_positive(beam_width=beam_width)
@@ -204,9 +214,8 @@ def ctc_beam_search(
     floor = math.log(prune) if prune > 0 else -math.inf
     out = []
     for rows, n in zip(log_probs.tolist(), lengths, strict=True):
-        beams: dict[tuple[int, ...], tuple[float, float]] = {
-            (): (0.0, -math.inf)
-        }  # prefix -> (ends in blank, ends in token)
+        # prefix -> (ends in blank, ends in token)
+        beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
         for row in rows[:n]:
             grown: dict[tuple[int, ...], tuple[float, float]] = {}
             symbols = [s for s, lp in enumerate(row) if s != blank and lp >= floor]
@@ -214,11 +223,11 @@ def ctc_beam_search(
                 p_any = _logsumexp(p_blank, p_token)
                 _add(grown, prefix, p_any + row[blank], -math.inf)
                 if prefix:
-                    _add(
-                        grown, prefix, -math.inf, p_token + row[prefix[-1]]
-                    )  # its last token again: the run goes on
+                    # its last token again: the run goes on
+                    _add(grown, prefix, -math.inf, p_token + row[prefix[-1]])
                 for s in symbols:
-                    # after a blank, the prefix's last token starts a new copy; any other token always does
+                    # after a blank, the prefix's last token starts a new copy; any other token
+                    # always does
                     _add(
                         grown,
                         prefix + (s,),

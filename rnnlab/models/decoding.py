@@ -45,14 +45,16 @@ def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State
     def only_tensors(leaf: Any) -> None:
         if leaf is not None:
             raise TypeError(
-                f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(leaf).__name__}"
+                "state must be a tensor or a nested tuple/list/dict of tensors, found a "
+                f"{type(leaf).__name__}"
             )
 
     return map_tensors(state, fn, other=only_tensors)
 
 
 def select_state(state: State, index: torch.Tensor) -> State:
-    """Rows ``index`` of every tensor in ``state`` (batch on dim 0): reorders, copies or drops sequences."""
+    """Rows ``index`` of every tensor in ``state`` (batch on dim 0): reorders, copies or drops
+    sequences."""
     return map_state(state, lambda t: t.index_select(0, index.to(t.device)))
 
 
@@ -73,7 +75,8 @@ def state_batch(state: State) -> tuple[int, torch.device]:
     map_state(state, visit)
     if not sizes:
         raise ValueError(
-            "state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden state (B, H)"
+            "state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden "
+            "state (B, H)"
         )
     if len(set(sizes)) != 1:
         raise ValueError(f"state tensors disagree on the batch size (dim 0): {sorted(set(sizes))}")
@@ -85,7 +88,8 @@ def state_batch(state: State) -> tuple[int, torch.device]:
 def _check_args(step: Any, bos: Any, eos: Any, max_len: Any) -> None:
     if not callable(step):
         raise TypeError(
-            f"step must be a function step(tokens, state) -> (logits, state), got {type(step).__name__}"
+            "step must be a function step(tokens, state) -> (logits, state), got "
+            f"{type(step).__name__}"
         )
     check_int("bos", bos, minimum=0)
     check_int("eos", eos, minimum=0)
@@ -146,9 +150,9 @@ def greedy_decode(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick the most likely token at every step.
 
-    Returns ``(tokens, lengths)``: ``tokens`` is ``(B, L)`` (``L ≤ max_len``) without ``<bos>``, with the
-    ``<eos>`` when produced and ``PAD`` after it; ``lengths`` ``(B,)`` counts each row's tokens up to and
-    including its ``<eos>``.
+    Returns ``(tokens, lengths)``: ``tokens`` is ``(B, L)`` (``L ≤ max_len``) without ``<bos>``,
+    with the ``<eos>`` when produced and ``PAD`` after it; ``lengths`` ``(B,)`` counts each row's
+    tokens up to and including its ``<eos>``.
     """
     _check_args(step, bos, eos, max_len)
     with torch.no_grad():
@@ -197,14 +201,16 @@ def beam_search(
 ) -> list[list[tuple[torch.Tensor, float]]]:
     """Keep the ``beam_width`` most likely partial outputs of each example at every step.
 
-    Beams are ranked by their total log-probability while decoding; a beam that produced ``<eos>`` keeps
-    its slot and its score unchanged (it stays finished), and the search stops when every beam of every
-    example has finished or after ``max_len`` steps. The finished candidates are then ranked by
-    ``log p / length ** length_penalty``: 0 keeps the raw total (which favours short outputs), 1 (the
-    default) averages per token. With ``beam_width=1`` this is exactly `greedy_decode`.
+    Beams are ranked by their total log-probability while decoding; a beam that produced ``<eos>``
+    keeps its slot and its score unchanged (it stays finished), and the search stops when every beam
+    of every example has finished or after ``max_len`` steps. The finished candidates are then
+    ranked by ``log p / length ** length_penalty``: 0 keeps the raw total (which favours short
+    outputs), 1 (the default) averages per token. With ``beam_width=1`` this is exactly
+    `greedy_decode`.
 
-    Returns, per example, a list of up to ``beam_width`` ``(tokens, score)`` pairs, best first, where
-    ``tokens`` is a 1-D LongTensor without ``<bos>``, ending in ``<eos>`` unless ``max_len`` cut it off.
+    Returns, per example, a list of up to ``beam_width`` ``(tokens, score)`` pairs, best first,
+    where ``tokens`` is a 1-D LongTensor without ``<bos>``, ending in ``<eos>`` unless ``max_len``
+    cut it off.
     """
     _check_args(step, bos, eos, max_len)
     check_positive(beam_width=beam_width)

@@ -1,19 +1,21 @@
 """Encoder–decoders for translation: three decoders over one encoder.
 
-(The synced baselines, which have no decoder, are in `rnnlab.models.synced` and `rnnlab.models.ctc`.)
+(The synced baselines, which have no decoder, are in `rnnlab.models.synced` and
+`rnnlab.models.ctc`.)
 
-- `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a fixed-size
-  summary (the context) and writes an output of any length, one token at a time, until ``<eos>``.
-  ``feed_context=False`` is Sutskever et al.'s decoder (the context is only its first state),
-  ``feed_context=True`` Cho et al.'s (the context is fed again at every step).
+- `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a
+  fixed-size summary (the context) and writes an output of any length, one token at a time, until
+  ``<eos>``. ``feed_context=False`` is Sutskever et al.'s decoder (the context is only its first
+  state), ``feed_context=True`` Cho et al.'s (the context is fed again at every step).
 - `Encoder` + `AttentionDecoder`: at every output step the decoder looks back at all encoder outputs
   (`rnnlab.models.attention`), so long inputs no longer have to fit through one vector.
 
 `Seq2Seq` joins an encoder and a decoder: ``forward`` for training (teacher forcing, or feeding back
 its own predictions), `seq2seq_loss` for `rnnlab.fit`, and greedy/beam decoding through
-`rnnlab.models.decoding`. A decoder offers ``run(tgt (B, T), state) -> (logits, state, weights)`` for
-a whole teacher-forced sequence at once (one fused GRU call: fast) and ``step(tokens (B,), state)``
-for decoding; its state is a dict of tensors with the batch on dim 0, as decoding.py expects.
+`rnnlab.models.decoding`. A decoder offers ``run(tgt (B, T), state) -> (logits, state, weights)``
+for a whole teacher-forced sequence at once (one fused GRU call: fast) and
+``step(tokens (B,), state)`` for decoding; its state is a dict of tensors with the batch on dim 0,
+as decoding.py expects.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
 class Encoder(RecordsSettings, nn.Module):
     """Embedding → (bidirectional) GRU over the real tokens only (packed).
 
-    ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with ``M = hidden_size``
-    times the number of directions; padding positions of ``memory`` are 0, ``final`` joins the last
-    state of each direction (the forward one after the last real token).
+    ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with
+    ``M = hidden_size`` times the number of directions; padding positions of ``memory`` are 0,
+    ``final`` joins the last state of each direction (the forward one after the last real token).
     """
 
     def __init__(
@@ -118,7 +120,8 @@ class Decoder(RecordsSettings, nn.Module):
         return {"hidden": hidden, "context": final} if self.feed_context else {"hidden": hidden}
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
-        """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and no weights."""
+        """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and
+        no weights."""
         x = self.dropout(self.embed(tgt))
         if self.feed_context:
             context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
@@ -178,7 +181,8 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         }
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
-        """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights ``(B, T, S)``."""
+        """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights
+        ``(B, T, S)``."""
         outputs, hidden = self.rnn(
             self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous()
         )
@@ -197,7 +201,8 @@ class AttentionDecoder(RecordsSettings, nn.Module):
 
 
 class Seq2Seq(RecordsSettings, nn.Module):
-    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded greedily or by beam."""
+    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded
+    greedily or by beam."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
         super().__init__()
@@ -205,7 +210,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
             raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
         if not isinstance(decoder, (Decoder, AttentionDecoder)):
             raise TypeError(
-                f"decoder must be an rnnlab Decoder or AttentionDecoder, got {type(decoder).__name__}"
+                "decoder must be an rnnlab Decoder or AttentionDecoder, got "
+                f"{type(decoder).__name__}"
             )
         self.encoder, self.decoder = encoder, decoder
 
@@ -221,7 +227,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
         dropout: float = 0.0,
         feed_context: bool = True,
     ) -> Seq2Seq:
-        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder.
+        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain
+        (``attention=None``) or attention decoder.
 
         ``feed_context`` applies to the plain decoder only (see `Decoder`).
         """
@@ -277,7 +284,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
         tgt_in: torch.Tensor,
         teacher_forcing: float = 1.0,
     ) -> torch.Tensor:
-        """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` + target).
+        """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` +
+        target).
 
         ``teacher_forcing`` is the probability, per sequence and step, of feeding the true previous
         token; otherwise the model's own previous prediction (its argmax) is fed back. 1.0 (pure
@@ -300,7 +308,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
     def attention_weights(
         self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor
     ) -> torch.Tensor:
-        """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat maps)."""
+        """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat
+        maps)."""
         if not self.has_attention:
             raise ValueError("this model has no attention (it was built with attention=None)")
         tgt_in = self._check_target(tgt_in, src.shape[0])
@@ -310,7 +319,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
     def greedy(
         self, src: torch.Tensor, src_lengths: Any, *, max_len: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in `rnnlab.models.decoding.greedy_decode`."""
+        """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in
+        `rnnlab.models.decoding.greedy_decode`."""
         with eval_mode(self), torch.no_grad():
             return greedy_decode(
                 self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len
@@ -325,7 +335,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
         beam_width: int,
         length_penalty: float = 1.0,
     ) -> list[list[tuple[torch.Tensor, float]]]:
-        """Beam search: per source, ``(tokens, score)`` candidates, best first (see `beam_search`)."""
+        """Beam search: per source, ``(tokens, score)`` candidates, best first (see
+        `beam_search`)."""
         with eval_mode(self), torch.no_grad():
             state = self.encode(src, src_lengths)
             return beam_search(
@@ -340,10 +351,12 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
 
 def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> torch.Tensor:
-    """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``: ``fit(batch_loss=seq2seq_loss)``."""
+    """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``:
+    ``fit(batch_loss=seq2seq_loss)``."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 5:
         raise TypeError(
-            "batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader"
+            "batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by "
+            "rnnlab.data.parallel.pair_loader"
         )
     src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
     return masked_cross_entropy(

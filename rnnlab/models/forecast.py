@@ -24,7 +24,8 @@ from .settings import RecordsSettings
 
 
 class SequenceRegressor(RecordsSettings, nn.Module):
-    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at the last real step)."""
+    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at
+    the last real step)."""
 
     def __init__(
         self,
@@ -54,7 +55,8 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, lengths: Any = None) -> torch.Tensor:
-        """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the batch is padded."""
+        """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the
+        batch is padded."""
         if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
             raise TypeError(
                 f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}"
@@ -80,7 +82,8 @@ class SequenceRegressor(RecordsSettings, nn.Module):
 
 @torch.no_grad()
 def forecast(model: SequenceRegressor, windows: Any) -> np.ndarray:
-    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the last step.
+    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the
+    last step.
 
     The model runs in eval mode (dropout off) and is put back in its previous mode after.
     """
@@ -97,6 +100,7 @@ def mae_by_horizon(predicted: Any, truth: Any) -> np.ndarray:
     predicted, truth = np.asarray(predicted, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if predicted.shape != truth.shape or predicted.ndim != 2:
         raise ValueError(
-            f"predicted and truth must both be (N, k) with the same shape, got {predicted.shape} and {truth.shape}"
+            f"predicted and truth must both be (N, k) with the same shape, got {predicted.shape} "
+            f"and {truth.shape}"
         )
     return np.abs(predicted - truth).mean(axis=0)

@@ -1,10 +1,12 @@
-"""Vector → sequence: a fixed vector (image features, a latent) drives a GRU decoder that emits tokens until ``<eos>``.
+"""Vector → sequence: a fixed vector (image features, a latent) drives a GRU decoder that emits
+tokens until ``<eos>``.
 
 `SequenceGenerator` turns the vector into the decoder's first state and (by default) also feeds it
 at every step, so the decoder never has to carry the whole image in its state alone. Training uses
 teacher forcing (the true previous word is the next input); generation runs the model freely through
 `rnnlab.models.decoding` (greedy, or sampling with a temperature). `ImageCaptioner` puts a small CNN
-in front: `ColumnEncoder` keeps the image's columns (max over height) so "left of" survives encoding.
+in front: `ColumnEncoder` keeps the image's columns (max over height) so "left of" survives
+encoding.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ State = dict[str, torch.Tensor]
 def _check_features(features: Any, size: int, name: str = "features") -> torch.Tensor:
     if not isinstance(features, torch.Tensor) or not features.dtype.is_floating_point:
         raise TypeError(
-            f"{name} must be a float tensor (B, {size}), got {getattr(features, 'dtype', type(features).__name__)}"
+            f"{name} must be a float tensor (B, {size}), got "
+            f"{getattr(features, 'dtype', type(features).__name__)}"
         )
     if features.dim() != 2 or features.shape[1] != size or features.shape[0] == 0:
         raise ValueError(
@@ -36,7 +39,8 @@ def _check_features(features: Any, size: int, name: str = "features") -> torch.T
 
 
 class SequenceGenerator(RecordsSettings, nn.Module):
-    """GRU decoder conditioned on a vector ``(B, feature_size)``; emits ids of a ``vocab_size`` vocabulary."""
+    """GRU decoder conditioned on a vector ``(B, feature_size)``; emits ids of a ``vocab_size``
+    vocabulary."""
 
     def __init__(
         self,
@@ -77,7 +81,8 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def start(self, features: torch.Tensor) -> State:
-        """The decoder state before the first token: ``{"hidden": (B, layers, H), "features": (B, F)}`` (batch on dim 0)."""
+        """The decoder state before the first token:
+        ``{"hidden": (B, layers, H), "features": (B, F)}`` (batch on dim 0)."""
         features = _check_features(features, self.feature_size)
         hidden = torch.tanh(self.init(features)).view(-1, self.num_layers, self.hidden_size)
         return {"hidden": hidden, "features": features}
@@ -86,9 +91,8 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         x = self.embed(tokens)  # (B, L, E)
         if self.feed_features:
             x = torch.cat([x, state["features"].unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
-        outputs, hidden = self.rnn(
-            x, state["hidden"].transpose(0, 1).contiguous()
-        )  # GRU state is (layers, B, H)
+        # GRU state is (layers, B, H)
+        outputs, hidden = self.rnn(x, state["hidden"].transpose(0, 1).contiguous())
         return self.out(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -97,7 +101,8 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         return logits.squeeze(1), state
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: logits ``(B, L, V)`` for ``targets`` ``(B, L)`` (inputs are ``<bos>`` + targets shifted right)."""
+        """Teacher forcing: logits ``(B, L, V)`` for ``targets`` ``(B, L)`` (inputs are ``<bos>`` +
+        targets shifted right)."""
         targets = check_tokens("targets", targets, self.vocab_size)
         state = self.start(features)
         if targets.shape[0] != features.shape[0]:
@@ -120,7 +125,8 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Free-running output ``(tokens (B, L), lengths (B,))``: greedy, or sampled when ``temperature`` is given."""
+        """Free-running output ``(tokens (B, L), lengths (B,))``: greedy, or sampled when
+        ``temperature`` is given."""
         state = self.start(features)
         if temperature is None:
             return greedy_decode(self.step, state, bos=BOS, eos=EOS, max_len=max_len)
@@ -136,7 +142,8 @@ class SequenceGenerator(RecordsSettings, nn.Module):
 
 
 class ColumnEncoder(RecordsSettings, nn.Module):
-    """Image ``(B, 1, H, W)`` → vector: convolutions, max over the height, a convolution along the columns, then a linear layer.
+    """Image ``(B, 1, H, W)`` → vector: convolutions, max over the height, a convolution along the
+    columns, then a linear layer.
 
     Taking the max over the height (not over the width) keeps one feature vector per column, so the
     final linear layer still knows which digit stood left of which.
@@ -179,7 +186,8 @@ class ColumnEncoder(RecordsSettings, nn.Module):
             )
         if images.dim() != 4 or tuple(images.shape[1:]) != expected or images.shape[0] == 0:
             raise ValueError(
-                f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
+                f"images must have shape (B, {', '.join(map(str, expected))}), got "
+                f"{tuple(images.shape)}"
             )
         return self.proj(self.columns(self.conv(images).amax(dim=2)))
 

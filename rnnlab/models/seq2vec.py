@@ -116,12 +116,14 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         return torch.cat([masked_mean(outputs, lengths), masked_max(outputs, lengths)], dim=1)
 
     def forward(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
-        """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths`` ``(B,)``."""
+        """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths``
+        ``(B,)``."""
         return self.head(self.drop(self.encode(tokens, lengths)))
 
     @torch.no_grad()
     def predict_proba(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
-        """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is restored."""
+        """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is
+        restored."""
         with eval_mode(self):
             tokens = check_tokens("tokens", tokens, self.vocab_size).to(self.head.weight.device)
             return torch.softmax(self(tokens, lengths), dim=-1)
@@ -129,7 +131,8 @@ class SequenceClassifier(RecordsSettings, nn.Module):
 
 @torch.no_grad()
 def predict_loader(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of ``(tokens, lengths, labels)`` batches.
+    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of
+    ``(tokens, lengths, labels)`` batches.
 
     The model runs in eval mode (dropout off) and is put back in its previous mode after.
     """

@@ -9,12 +9,12 @@ it can do depends on which frames it reads from and on which way its RNN runs:
 - ``SyncedTagger(delay=True)`` reads the whole input, then ``out_len`` blank frames during which it
   writes: the synced model that "outputs silence until it is sure". A one-way RNN must carry the
   whole input in its state until the blanks, as an encoder does.
-- ``bidirectional=True`` gives every frame a view of the whole input (a backward GRU reads it from the
-  end), at the price of streaming: nothing can be written before the input has ended.
+- ``bidirectional=True`` gives every frame a view of the whole input (a backward GRU reads it from
+  the end), at the price of streaming: nothing can be written before the input has ended.
 
 A blank frame is the ``<pad>`` id inside the sequence's length: its embedding is zero, "nothing to
-read". Real padding after the frames is never read (the RNN runs packed), so an output does not depend
-on what else is in the batch. `rnnlab.models.ctc` builds its model on the same `FrameRNN`.
+read". Real padding after the frames is never read (the RNN runs packed), so an output does not
+depend on what else is in the batch. `rnnlab.models.ctc` builds its model on the same `FrameRNN`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ __all__ = ["FrameRNN", "SyncedTagger", "tagger_loss"]
 
 
 class FrameRNN(RecordsSettings, nn.Module):
-    """Embedding → GRU (one- or two-way, ``num_layers`` deep, packed) → a linear layer on every frame.
+    """Embedding → GRU (one- or two-way, ``num_layers`` deep, packed) → a linear layer on every
+    frame.
 
-    ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's length
-    are never read and their logits are those of a zero state (callers ignore them).
+    ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's
+    length are never read and their logits are those of a zero state (callers ignore them).
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class FrameRNN(RecordsSettings, nn.Module):
 
 
 class SyncedTagger(RecordsSettings, nn.Module):
-    """A synced seq2seq model: output token *t* is read off one frame of a single RNN (see the module docstring).
+    """A synced seq2seq model: output token *t* is read off one frame of a single RNN (see the
+    module docstring).
 
     ``delay=False`` reads it at input frame *t* (write while reading); ``delay=True`` at frame
     ``len(input) + t``, after the whole input (read, then write during blank frames). Either way the
@@ -117,10 +119,11 @@ class SyncedTagger(RecordsSettings, nn.Module):
     def frames(
         self, src: torch.Tensor, src_lengths: Any, out_len: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(frames (B, F), frame_lengths (B,), positions (B, out_len))``: the row the RNN reads and where each output is read off.
+        """``(frames (B, F), frame_lengths (B,), positions (B, out_len))``: the row the RNN reads
+        and where each output is read off.
 
-        Without delay a row is its input, followed by blank frames up to ``out_len`` if it is shorter;
-        with delay it is its input followed by ``out_len`` blank frames.
+        Without delay a row is its input, followed by blank frames up to ``out_len`` if it is
+        shorter; with delay it is its input followed by ``out_len`` blank frames.
         """
         src = check_tokens("src", src, self.rnn.src_vocab_size)
         lengths = check_lengths(
@@ -129,23 +132,24 @@ class SyncedTagger(RecordsSettings, nn.Module):
         check_positive(out_len=out_len)
         steps = torch.arange(out_len, device=src.device)
         if self.delay:
+            # (B,), (B, out_len)
             frame_lengths, positions = (
                 lengths + out_len,
                 lengths.unsqueeze(1) + steps,
-            )  # (B,), (B, out_len)
+            )
         else:
             frame_lengths, positions = lengths.clamp(min=out_len), steps.expand(src.shape[0], -1)
         width = int(frame_lengths.max())
         frames = torch.cat(
             [src, src.new_full((src.shape[0], max(0, width - src.shape[1])), PAD)], dim=1
         )[:, :width]
-        real = torch.arange(width, device=src.device) < lengths.unsqueeze(
-            1
-        )  # (B, F): input frames; the rest are blanks
+        # (B, F): input frames; the rest are blanks
+        real = torch.arange(width, device=src.device) < lengths.unsqueeze(1)
         return frames.masked_fill(~real, PAD), frame_lengths, positions
 
     def forward(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
-        """Logits ``(B, out_len, V)`` of the ``out_len`` output tokens for sources ``src`` ``(B, S)``."""
+        """Logits ``(B, out_len, V)`` of the ``out_len`` output tokens for sources ``src``
+        ``(B, S)``."""
         frames, frame_lengths, positions = self.frames(src, src_lengths, out_len)
         logits = self.rnn(frames, frame_lengths)  # (B, F, V)
         return logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
@@ -157,10 +161,12 @@ class SyncedTagger(RecordsSettings, nn.Module):
 
 
 def tagger_loss(model: SyncedTagger, batch: Any) -> torch.Tensor:
-    """Masked cross-entropy of a batch ``(src, src_lengths, tgt, tgt_lengths)`` from `rnnlab.data.parallel.synced_loader`."""
+    """Masked cross-entropy of a batch ``(src, src_lengths, tgt, tgt_lengths)`` from
+    `rnnlab.data.parallel.synced_loader`."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 4:
         raise TypeError(
-            "batch must be (src, src_lengths, tgt, tgt_lengths), as made by rnnlab.data.parallel.synced_loader"
+            "batch must be (src, src_lengths, tgt, tgt_lengths), as made by "
+            "rnnlab.data.parallel.synced_loader"
         )
     src, src_lengths, tgt, tgt_lengths = batch
     return masked_cross_entropy(model(src, src_lengths, tgt.shape[1]), tgt, tgt_lengths)

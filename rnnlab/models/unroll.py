@@ -2,31 +2,31 @@
 
 TensorFlow 1 offered ``static_rnn`` (the cell copied once per time step into a graph built before
 running) and ``dynamic_rnn`` (a ``tf.while_loop`` over time). Their API docs say what each did with
-``sequence_length``: ``static_rnn`` skipped the steps past the batch's longest sequence and copied the
-state through past each row's end; ``dynamic_rnn`` used it "to copy-through state and zero-out outputs
-when past a batch element's sequence length. So it's more for correctness than performance". Neither
-stopped per sequence inside a batch. The runners here are named by what they do:
+``sequence_length``: ``static_rnn`` skipped the steps past the batch's longest sequence and copied
+the state through past each row's end; ``dynamic_rnn`` used it "to copy-through state and zero-out
+outputs when past a batch element's sequence length. So it's more for correctness than performance".
+Neither stopped per sequence inside a batch. The runners here are named by what they do:
 
-- ``static``: the cell unrolled for exactly ``T`` steps into one graph by ``torch.fx.symbolic_trace``,
-  built once per padded length and cached; a mask freezes the state of rows that have ended
-  (``static_rnn`` with ``sequence_length``).
+- ``static``: the cell unrolled for exactly ``T`` steps into one graph by
+  ``torch.fx.symbolic_trace``, built once per padded length and cached; a mask freezes the state of
+  rows that have ended (``static_rnn`` with ``sequence_length``).
   Why FX rather than ``torch.jit.trace`` or ``torch.compile``: ``torch.jit.trace`` is deprecated in
-  torch 2.13 (it warns) and re-optimises the graph during its first calls; ``torch.compile`` with the
-  default inductor backend took 90–140 s to build a 10–25 step LSTM on this course's 2-core CPU, and
-  even the ``aot_eager`` backend 4–26 s. FX builds the same unrolled graph (it is the graph format
-  ``torch.compile`` works on) in a fraction of a second, with no C++ compiler, on any device.
-- ``masked``: a Python loop to the batch's longest sequence that runs every row at every step, copies
-  the state through and zeroes the outputs past each row's end: what ``dynamic_rnn`` did.
+  torch 2.13 (it warns) and re-optimises the graph during its first calls; ``torch.compile`` with
+  the default inductor backend took 90–140 s to build a 10–25 step LSTM on this course's 2-core CPU,
+  and even the ``aot_eager`` backend 4–26 s. FX builds the same unrolled graph (it is the graph
+  format ``torch.compile`` works on) in a fraction of a second, with no C++ compiler, on any device.
+- ``masked``: a Python loop to the batch's longest sequence that runs every row at every step,
+  copies the state through and zeroes the outputs past each row's end: what ``dynamic_rnn`` did.
 - ``shrinking``: a Python loop that sorts the batch by length and shrinks it as sequences end, so no
   step is spent on padding: per-sequence stopping, which neither TF1 function did.
 - ``packed``: ``nn.LSTM`` on a ``PackedSequence``: the same per-sequence stopping, loop in C++.
 - ``fused``: ``nn.LSTM`` on the padded batch (cuDNN on a GPU, oneDNN or ATen on a CPU); padding is
   computed and thrown away afterwards.
 
-Beside them, ``run_checkpointed``: the fused kernel in time segments under ``torch.utils.checkpoint``
-(keep less for the backward pass, recompute it then), with a `StepCounter` that counts the recomputed
-steps; and `NextStepLSTM` / `fit_next_step`, a stateful forecaster trained with full or truncated
-backpropagation through time.
+Beside them, ``run_checkpointed``: the fused kernel in time segments under
+``torch.utils.checkpoint`` (keep less for the backward pass, recompute it then), with a
+`StepCounter` that counts the recomputed steps; and `NextStepLSTM` / `fit_next_step`, a stateful
+forecaster trained with full or truncated backpropagation through time.
 
 Every runner returns ``(outputs, h_last)``: ``outputs`` ``(B, T, H)`` with zeros on padding and
 ``h_last`` ``(B, H)`` the hidden state at each sequence's last real step.
@@ -75,7 +75,8 @@ def make_lstm(
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
 ) -> nn.LSTM:
-    """A single-layer, batch-first ``nn.LSTM`` with weights drawn from ``seed`` (the runners all accept it)."""
+    """A single-layer, batch-first ``nn.LSTM`` with weights drawn from ``seed`` (the runners all
+    accept it)."""
     check_positive(input_size=input_size, hidden_size=hidden_size)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
@@ -87,7 +88,8 @@ def make_lstm(
 
 
 def _check(lstm: Any, x: Any, lengths: Any) -> torch.Tensor:
-    """Validate the shared arguments of every runner; return ``lengths`` as int64 on ``x``'s device."""
+    """Validate the shared arguments of every runner; return ``lengths`` as int64 on ``x``'s
+    device."""
     if not isinstance(lstm, nn.LSTM):
         raise TypeError(f"lstm must be a torch.nn.LSTM, got {type(lstm).__name__}")
     if (
@@ -98,7 +100,8 @@ def _check(lstm: Any, x: Any, lengths: Any) -> torch.Tensor:
         or not lstm.bias
     ):
         raise ValueError(
-            "lstm must be single-layer, one-directional, batch_first=True, with biases and no proj_size"
+            "lstm must be single-layer, one-directional, batch_first=True, with biases and no "
+            "proj_size"
         )
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
@@ -106,7 +109,8 @@ def _check(lstm: Any, x: Any, lengths: Any) -> torch.Tensor:
         raise ValueError(f"x must have shape (B, T, {lstm.input_size}), got {tuple(x.shape)}")
     if x.dtype != lstm.weight_ih_l0.dtype or x.device != lstm.weight_ih_l0.device:
         raise TypeError(
-            f"x is {x.dtype} on {x.device} but the lstm is {lstm.weight_ih_l0.dtype} on {lstm.weight_ih_l0.device}"
+            f"x is {x.dtype} on {x.device} but the lstm is {lstm.weight_ih_l0.dtype} on "
+            f"{lstm.weight_ih_l0.device}"
         )
     return check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1]).to(x.device)
 
@@ -116,7 +120,8 @@ def _zero_padding(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 def run_fused(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``nn.LSTM`` on the padded batch: the fused kernel runs every step of every row, padding included."""
+    """``nn.LSTM`` on the padded batch: the fused kernel runs every step of every row, padding
+    included."""
     lengths = _check(lstm, x, lengths)
     outputs, _ = lstm(x)
     return _zero_padding(outputs, lengths), last_real_state(outputs, lengths)
@@ -133,7 +138,8 @@ def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tens
 def _step(
     x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lstm: nn.LSTM
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM cell step on the rows of ``x_t`` ``(n, I)``, ``h``, ``c`` ``(n, H)`` (gate order i, f, g, o, as nn.LSTM).
+    """One LSTM cell step on the rows of ``x_t`` ``(n, I)``, ``h``, ``c`` ``(n, H)`` (gate order i,
+    f, g, o, as nn.LSTM).
 
     The input is projected here, per step and per live row, as TF1's cells did: a loop that skips a
     row skips all of its work.
@@ -149,10 +155,12 @@ def _step(
 def _masked_loop(
     lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every row through ``steps`` cell steps; past a row's end (``mask`` False) its state is copied through, its output zeroed.
+    """Every row through ``steps`` cell steps; past a row's end (``mask`` False) its state is copied
+    through, its output zeroed.
 
-    ``x`` ``(B, ≥ steps, I)``, ``mask`` ``(B, ≥ steps)`` bool → outputs ``(B, steps, H)``, last real ``h`` ``(B, H)``.
-    Shared by ``static`` (traced once per ``steps``) and ``masked`` (run eagerly to the batch's longest sequence).
+    ``x`` ``(B, ≥ steps, I)``, ``mask`` ``(B, ≥ steps)`` bool → outputs ``(B, steps, H)``, last real
+    ``h`` ``(B, H)``. Shared by ``static`` (traced once per ``steps``) and ``masked`` (run eagerly
+    to the batch's longest sequence).
     """
     inputs = x[:, :steps].unbind(1)  # one (B, I) tensor per step; unbind keeps backward linear in T
     h = c = inputs[0].new_zeros(x.shape[0], lstm.hidden_size)
@@ -166,9 +174,11 @@ def _masked_loop(
 
 
 def run_masked(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """What ``dynamic_rnn`` did: loop to the batch's longest sequence, every row at every step, padding masked.
+    """What ``dynamic_rnn`` did: loop to the batch's longest sequence, every row at every step,
+    padding masked.
 
-    Its cost depends on ``max(lengths)`` and the batch size, not on how much of the batch is padding.
+    Its cost depends on ``max(lengths)`` and the batch size, not on how much of the batch is
+    padding.
     """
     lengths = _check(lstm, x, lengths)
     steps = int(lengths.max())
@@ -179,7 +189,8 @@ def run_masked(lstm: nn.LSTM, x: torch.Tensor, lengths: Any) -> tuple[torch.Tens
 def run_shrinking(
     lstm: nn.LSTM, x: torch.Tensor, lengths: Any, *, enforce_sorted: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A Python loop over time whose batch shrinks as sequences end: step ``t`` runs only the rows still going.
+    """A Python loop over time whose batch shrinks as sequences end: step ``t`` runs only the rows
+    still going.
 
     The rows are sorted longest first so the live ones are always a prefix ``[:n_t]``. With
     ``enforce_sorted=True`` the caller promises lengths are already non-increasing (no sort is done,
@@ -189,7 +200,8 @@ def run_shrinking(
     if enforce_sorted:
         if bool((lengths[1:] > lengths[:-1]).any()):
             raise ValueError(
-                f"lengths must be sorted longest first when enforce_sorted=True, got {lengths.tolist()}"
+                "lengths must be sorted longest first when enforce_sorted=True, got "
+                f"{lengths.tolist()}"
             )
         order = None
     else:
@@ -234,10 +246,11 @@ class _Unrolled(nn.Module):
 
 
 class StaticUnroller:
-    """The ``static_rnn`` of this course: one FX graph per padded length ``T``, built on first use and cached.
+    """The ``static_rnn`` of this course: one FX graph per padded length ``T``, built on first use
+    and cached.
 
-    ``build_seconds[T]`` records how long building the graph for ``T`` took; ``graph_nodes(T)`` how big
-    it is. The graph shares ``lstm``'s parameters, so training either trains both.
+    ``build_seconds[T]`` records how long building the graph for ``T`` took; ``graph_nodes(T)`` how
+    big it is. The graph shares ``lstm``'s parameters, so training either trains both.
     """
 
     def __init__(self, lstm: nn.LSTM) -> None:
@@ -266,7 +279,8 @@ class StaticUnroller:
 
 
 class StepCounter:
-    """Counts the time steps a checkpointed run computes: ``steps`` grows by a segment's length each time it runs.
+    """Counts the time steps a checkpointed run computes: ``steps`` grows by a segment's length each
+    time it runs.
 
     After forward + backward of a run over ``T`` steps, ``steps - T`` is how many steps the backward
     pass recomputed (``recomputed(T)``).
@@ -288,7 +302,8 @@ def run_checkpointed(
     segment: int,
     counter: StepCounter | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fused kernel over time segments of ``segment`` steps, each under ``torch.utils.checkpoint``.
+    """The fused kernel over time segments of ``segment`` steps, each under
+    ``torch.utils.checkpoint``.
 
     Only each segment's input (``x`` slice and state) is kept for the backward pass; the segment's
     activations are recomputed then, one segment at a time. Same result as `run_fused`. Pass a
@@ -315,7 +330,8 @@ def run_checkpointed(
 
 
 def runners(lstm: nn.LSTM) -> dict[str, Runner]:
-    """The five runners of `RUNNERS` bound to one ``lstm`` (the static one with its own graph cache)."""
+    """The five runners of `RUNNERS` bound to one ``lstm`` (the static one with its own graph
+    cache)."""
     return {
         "static": StaticUnroller(lstm),
         "masked": lambda x, lengths: run_masked(lstm, x, lengths),
@@ -326,7 +342,8 @@ def runners(lstm: nn.LSTM) -> dict[str, Runner]:
 
 
 class NextStepLSTM(RecordsSettings, nn.Module):
-    """A stateful one-step-ahead forecaster: LSTM over ``(B, T)`` values, predicts each next value as a change from the current one."""
+    """A stateful one-step-ahead forecaster: LSTM over ``(B, T)`` values, predicts each next value
+    as a change from the current one."""
 
     def __init__(self, hidden_size: int = 32, *, seed: int = 0) -> None:
         super().__init__()
@@ -340,7 +357,8 @@ class NextStepLSTM(RecordsSettings, nn.Module):
     def forward(
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, Any]:
-        """Predictions ``(B, T)`` of ``x[:, t + 1]`` for every ``t``, and the state after the last step (pass it on)."""
+        """Predictions ``(B, T)`` of ``x[:, t + 1]`` for every ``t``, and the state after the last
+        step (pass it on)."""
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
             raise ValueError(
                 f"x must be a (B, T) tensor of values, got {getattr(x, 'shape', type(x).__name__)}"
@@ -357,18 +375,21 @@ def _chunks(length: int, chunk: int | None) -> Iterator[slice]:
 def fit_next_step(
     model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
 ) -> dict[str, Any]:
-    """Train ``model`` to predict each next value of ``streams`` ``(B, L)`` (B contiguous pieces of one series), L1 loss, Adam.
+    """Train ``model`` to predict each next value of ``streams`` ``(B, L)`` (B contiguous pieces of
+    one series), L1 loss, Adam.
 
     ``chunk=None`` is full backpropagation through time: one update per epoch, gradients through all
-    ``L - 1`` steps. ``chunk=k`` is truncated BPTT: the streams are read ``k`` steps at a time, the state
-    is carried from chunk to chunk but detached, so each update backpropagates through at most ``k``
-    steps and the memory held for backward does not grow with ``L``. Returns ``updates`` and ``seconds``.
+    ``L - 1`` steps. ``chunk=k`` is truncated BPTT: the streams are read ``k`` steps at a time, the
+    state is carried from chunk to chunk but detached, so each update backpropagates through at most
+    ``k`` steps and the memory held for backward does not grow with ``L``. Returns ``updates`` and
+    ``seconds``.
     """
     if not isinstance(model, NextStepLSTM):
         raise TypeError(f"model must be a NextStepLSTM, got {type(model).__name__}")
     if not isinstance(streams, torch.Tensor) or streams.dim() != 2 or streams.shape[1] < 2:
         raise ValueError(
-            f"streams must be a (B, L ≥ 2) tensor, got {getattr(streams, 'shape', type(streams).__name__)}"
+            "streams must be a (B, L ≥ 2) tensor, got "
+            f"{getattr(streams, 'shape', type(streams).__name__)}"
         )
     if chunk is not None:
         check_positive(chunk=chunk)

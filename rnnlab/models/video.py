@@ -1,10 +1,11 @@
 """CNN + RNN for video: a CNN describes each frame, an RNN reads the descriptions in order.
 
-- `FrameCNN` turns clips ``(B, T, H, W)`` into feature sequences ``(B, T, F)`` in one call, by folding
-  time into the batch (``B·T`` images through the same convolutions; no Python loop over frames).
-- `VideoClassifier` runs a GRU or LSTM over those features: one class per clip (seq2vec) or one label
-  per frame (seq2seq), causal (one-way) or bidirectional, for clips of different lengths (packed, so
-  padding frames never reach the RNN).
+- `FrameCNN` turns clips ``(B, T, H, W)`` into feature sequences ``(B, T, F)`` in one call, by
+  folding time into the batch (``B·T`` images through the same convolutions; no Python loop over
+  frames).
+- `VideoClassifier` runs a GRU or LSTM over those features: one class per clip (seq2vec) or one
+  label per frame (seq2seq), causal (one-way) or bidirectional, for clips of different lengths
+  (packed, so padding frames never reach the RNN).
 - Two order-blind baselines share the same CNN: `MiddleFrameClassifier` (one frame) and
   `MeanFramesClassifier` (the average of all frame features, then an MLP).
 
@@ -26,25 +27,29 @@ from .settings import RecordsSettings
 
 
 def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Tensor:
-    """Validate a batch of grey-scale clips ``(B, T, size, size)`` (any frame size when ``size`` is None)
-    and return its lengths (all ``T`` when ``lengths`` is None)."""
+    """Validate a batch of grey-scale clips ``(B, T, size, size)`` (any frame size when ``size`` is
+    None) and return its lengths (all ``T`` when ``lengths`` is None)."""
     if not isinstance(videos, torch.Tensor) or not videos.dtype.is_floating_point:
         raise TypeError(
-            f"videos must be a float tensor (B, T, H, W), got {getattr(videos, 'dtype', type(videos).__name__)}"
+            "videos must be a float tensor (B, T, H, W), got "
+            f"{getattr(videos, 'dtype', type(videos).__name__)}"
         )
     if videos.dim() != 4:
         raise ValueError(
-            f"videos must have 4 dims (B, T, H, W) — batch, frames, height, width — got shape {tuple(videos.shape)}; "
+            "videos must have 4 dims (B, T, H, W) — batch, frames, height, width — got shape "
+            f"{tuple(videos.shape)}; "
             "for a single clip use videos.unsqueeze(0)"
         )
     batch, frames, height, width = videos.shape
     if batch == 0 or frames == 0:
         raise ValueError(
-            f"videos must hold at least one clip of at least one frame, got shape {tuple(videos.shape)}"
+            "videos must hold at least one clip of at least one frame, got shape "
+            f"{tuple(videos.shape)}"
         )
     if size is not None and (height, width) != (size, size):
         raise ValueError(
-            f"videos has frames of {height}×{width} pixels, but this model was built for {size}×{size}"
+            f"videos has frames of {height}×{width} pixels, but this model was built for "
+            f"{size}×{size}"
         )
     if lengths is None:
         return torch.full((batch,), frames, dtype=torch.int64, device=videos.device)
@@ -52,10 +57,11 @@ def check_videos(videos: Any, lengths: Any, size: int | None = None) -> torch.Te
 
 
 class FrameCNN(RecordsSettings, nn.Module):
-    """Frames ``(B, T, S, S)`` → features ``(B, T, feature_size)``: two strided conv–ReLU blocks, then a linear layer.
+    """Frames ``(B, T, S, S)`` → features ``(B, T, feature_size)``: two strided conv–ReLU blocks,
+    then a linear layer.
 
-    The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in the
-    features: position over time is what the RNN needs to see motion.
+    The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in
+    the features: position over time is what the RNN needs to see motion.
     """
 
     def __init__(
@@ -82,16 +88,16 @@ class FrameCNN(RecordsSettings, nn.Module):
         lengths = check_videos(videos, lengths, self.size)
         batch, frames = videos.shape[:2]
         mask = lengths_to_mask(lengths, frames)
-        real = videos[mask].unsqueeze(
-            1
-        )  # (real frames, 1, S, S): time folded into the batch, padding skipped
+        # (real frames, 1, S, S): time folded into the batch, padding skipped
+        real = videos[mask].unsqueeze(1)
         out = videos.new_zeros(batch, frames, self.feature_size)
         out[mask] = self.project(self.convs(real))
         return out
 
 
 class VideoClassifier(RecordsSettings, nn.Module):
-    """FrameCNN → GRU/LSTM → a class per clip (``per_frame=False``) or a label per frame (``per_frame=True``).
+    """FrameCNN → GRU/LSTM → a class per clip (``per_frame=False``) or a label per frame
+    (``per_frame=True``).
 
     A clip's summary is the RNN's state after its last real frame (and, when bidirectional, the
     backward state after its first frame). Output: ``(B, num_classes)`` or ``(B, T, num_classes)``.
@@ -120,7 +126,8 @@ class VideoClassifier(RecordsSettings, nn.Module):
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def _encode(self, videos: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, Any]:
-        """RNN outputs ``(B, T, H·directions)`` (zeros on padding) and final states, for clips of any lengths."""
+        """RNN outputs ``(B, T, H·directions)`` (zeros on padding) and final states, for clips of
+        any lengths."""
         lengths = check_videos(videos, lengths, self.cnn.size)
         outputs, final = self.rnn(pack(self.cnn(videos, lengths), lengths))
         return unpack(outputs, total_length=videos.shape[1])[0], final
@@ -134,17 +141,20 @@ class VideoClassifier(RecordsSettings, nn.Module):
         return self.head(summary)
 
     def running_predictions(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
-        """Class probabilities ``(B, T, C)`` after each frame: what a causal clip model would answer if the clip stopped there."""
+        """Class probabilities ``(B, T, C)`` after each frame: what a causal clip model would answer
+        if the clip stopped there."""
         if self.per_frame or self.bidirectional:
             raise ValueError(
-                "running_predictions needs a causal clip model (per_frame=False, bidirectional=False): "
+                "running_predictions needs a causal clip model (per_frame=False, "
+                "bidirectional=False): "
                 "a bidirectional model's output at frame t has already seen the frames after t"
             )
         return self.head(self._encode(videos, lengths)[0]).softmax(dim=-1)
 
 
 class _FrameBaseline(RecordsSettings, nn.Module):
-    """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature vector per clip."""
+    """What both baselines share: a `FrameCNN` and an MLP head (Linear–ReLU–Linear) on one feature
+    vector per clip."""
 
     def __init__(
         self, num_classes: int, *, hidden_size: int = 64, size: int = 32, feature_size: int = 64
@@ -168,7 +178,8 @@ class MiddleFrameClassifier(_FrameBaseline):
 
 
 class MeanFramesClassifier(_FrameBaseline):
-    """Order-blind baseline: FrameCNN on every frame, the mean of the features over real frames, then an MLP.
+    """Order-blind baseline: FrameCNN on every frame, the mean of the features over real frames,
+    then an MLP.
 
     It sees every frame (so it knows every position a digit visited) but not their order: a clip and
     the same clip played backwards get exactly the same answer.
@@ -183,7 +194,8 @@ class MeanFramesClassifier(_FrameBaseline):
 def predict(
     model: nn.Module, videos: torch.Tensor, lengths: Any = None, batch_size: int = 250
 ) -> torch.Tensor:
-    """A model's outputs for many clips, ``batch_size`` clips at a time, on the model's device (result on the CPU).
+    """A model's outputs for many clips, ``batch_size`` clips at a time, on the model's device
+    (result on the CPU).
 
     The model runs in eval mode and is put back in its previous mode after.
     """

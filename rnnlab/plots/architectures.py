@@ -1,4 +1,5 @@
-"""Figures for chapter 1: the three RNN shapes, forecasts against the truth, error by horizon, captioned images."""
+"""Figures for chapter 1: the three RNN shapes, forecasts against the truth, error by horizon,
+captioned images."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ SHAPES = {
 
 
 def plot_shapes(steps: int = 4) -> Any:
-    """Three small diagrams: where inputs enter (below) and outputs leave (above) a row of RNN cells."""
+    """Three small diagrams: where inputs enter (below) and outputs leave (above) a row of RNN
+    cells."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.4))
     for ax, (name, (inputs, outputs)) in zip(axes, SHAPES.items(), strict=True):
         for t in range(steps):
@@ -53,7 +55,8 @@ def plot_forecast(
     history: tuple[np.ndarray, np.ndarray] | None = None,
     ax: Any = None,
 ) -> Any:
-    """Forecasts made ``horizon`` steps ahead against the truth, on the time axis of the forecast targets."""
+    """Forecasts made ``horizon`` steps ahead against the truth, on the time axis of the forecast
+    targets."""
     stamps, truth = np.asarray(stamps), np.asarray(truth)
     if stamps.shape != truth.shape:
         raise ValueError(
@@ -98,10 +101,12 @@ def plot_captions(
     *,
     columns: int = 4,
 ) -> Any:
-    """Images ``(N, 1, H, W)`` with their predicted captions (red when they differ from ``truth``)."""
+    """Images ``(N, 1, H, W)`` with their predicted captions (red when they differ from
+    ``truth``)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         raise ValueError(
-            f"images must be a (N, 1, H, W) tensor, got {getattr(images, 'shape', type(images).__name__)}"
+            "images must be a (N, 1, H, W) tensor, got "
+            f"{getattr(images, 'shape', type(images).__name__)}"
         )
     n = images.shape[0]
     if len(predicted) != n or (truth is not None and len(truth) != n):

@@ -1,5 +1,6 @@
-"""Figures of chapter 6: where a data-parallel step spends its time, what communication costs on N GPUs,
-how far weights drift from one process, and a clocked pipeline's timeline with its idle bubble."""
+"""Figures of chapter 6: where a data-parallel step spends its time, what communication costs on N
+GPUs, how far weights drift from one process, and a clocked pipeline's timeline with its idle
+bubble."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _axes(ax: Any, size: tuple[float, float]) -> Any:
 
 
 def plot_step_split(rows: Sequence[Mapping[str, Any]], ax: Any = None) -> Any:
-    """Bars per world size: a step's compute and all-reduce milliseconds, labelled with samples/s."""
+    """Bars per world size: a step's compute and all-reduce milliseconds, labelled with
+    samples/s."""
     if not rows:
         raise ValueError("rows is empty: pass the rows of rnnlab.bench.ddp.measure")
     ax = _axes(ax, (5, 3))
@@ -61,8 +63,8 @@ def plot_comm_share(rows: Sequence[CostRow], ax: Any = None, title: str = "") ->
 
 
 def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "") -> Any:
-    """A clocked run's timeline: one row per stage (device), one box per job coloured by piece (micro-batch or time
-    block), backward jobs hatched; white space is the bubble."""
+    """A clocked run's timeline: one row per stage (device), one box per job coloured by piece
+    (micro-batch or time block), backward jobs hatched; white space is the bubble."""
     if not timeline:
         raise ValueError("timeline is empty: run a ClockedLSTM first")
     import matplotlib.pyplot as plt
@@ -89,8 +91,8 @@ def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "")
 
 
 def plot_drift(drifts: Mapping[str, float], tolerance: float, ax: Any = None) -> Any:
-    """Horizontal bars, log scale: the largest weight difference to the one-process run, per DDP setting, with
-    the float32 rounding ``tolerance`` as a dashed line."""
+    """Horizontal bars, log scale: the largest weight difference to the one-process run, per DDP
+    setting, with the float32 rounding ``tolerance`` as a dashed line."""
     if not drifts:
         raise ValueError("drifts is empty: pass {setting: max |weight difference|}")
     ax = _axes(ax, (6, 0.5 + 0.45 * len(drifts)))

@@ -1,4 +1,5 @@
-"""Figures for chapter 5: what padding looks like and costs, and how free-running accuracy decays."""
+"""Figures for chapter 5: what padding looks like and costs, and how free-running accuracy
+decays."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def plot_batches(
 
 
 def plot_padding_bench(result: Mapping[str, Any]) -> Any:
-    """Bars of padding waste and of real tokens/second per strategy, from `rnnlab.bench.padding.measure`."""
+    """Bars of padding waste and of real tokens/second per strategy, from
+    `rnnlab.bench.padding.measure`."""
     names = list(result["tokens_per_s"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
     waste = [result["waste"].get(n, 0.0) for n in names]

@@ -28,7 +28,8 @@ def _check_results(keys: Sequence[Any], correct: Mapping[str, Sequence[bool]]) -
 def plot_accuracy_by_length(
     lengths: Sequence[int], correct: Mapping[str, Sequence[bool]], *, bin_width: int = 4
 ) -> Figure:
-    """Exact-match accuracy of each model against input length (binned by ``bin_width``), with example counts."""
+    """Exact-match accuracy of each model against input length (binned by ``bin_width``), with
+    example counts."""
     _check_results(lengths, correct)
     check_positive(bin_width=bin_width)
     bins = [int(n) // bin_width * bin_width for n in lengths]
@@ -92,11 +93,13 @@ def plot_attention(
     ax: Any = None,
     title: str | None = None,
 ) -> Figure:
-    """Heat map of attention ``weights`` ``(len(output), len(source))``: row t shows where output token t looked."""
+    """Heat map of attention ``weights`` ``(len(output), len(source))``: row t shows where output
+    token t looked."""
     weights = np.asarray(weights)
     if weights.shape != (len(output), len(source)):
         raise ValueError(
-            f"weights has shape {weights.shape}, expected (len(output), len(source)) = {(len(output), len(source))}"
+            f"weights has shape {weights.shape}, expected (len(output), len(source)) = "
+            f"{(len(output), len(source))}"
         )
     if ax is None:
         _, ax = plt.subplots(figsize=(0.32 * len(source) + 1.8, 0.3 * len(output) + 1.4))

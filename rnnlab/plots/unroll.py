@@ -1,4 +1,5 @@
-"""Figures for chapter 4: the five LSTM runners across padding, the static graph's build cost, and the memory strategies.
+"""Figures for chapter 4: the five LSTM runners across padding, the static graph's build cost, and
+the memory strategies.
 
 Data from `rnnlab.bench.unroll` (``sweep``, ``build_times``, ``strategies``, ``tbptt_forecast``).
 """
@@ -40,7 +41,8 @@ def _rows(
 
 
 def plot_padding(rows: Sequence[Mapping[str, Any]]) -> Figure:
-    """Each runner's median time (left) and counted work (right) against the share of padding (a ``sweep`` over ``real_fraction``)."""
+    """Each runner's median time (left) and counted work (right) against the share of padding (a
+    ``sweep`` over ``real_fraction``)."""
     rows = sorted(
         _rows(rows, "sweep", "padding_share", "median_ms", "work_vs_fused"),
         key=lambda r: r["padding_share"],
@@ -78,7 +80,8 @@ def plot_padding(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def plot_strategies(rows: Sequence[Mapping[str, Any]]) -> Figure:
-    """Peak memory (left) and time relative to full BPTT (right) of each strategy against ``T`` (from ``strategies``)."""
+    """Peak memory (left) and time relative to full BPTT (right) of each strategy against ``T``
+    (from ``strategies``)."""
     rows = _rows(rows, "strategies", "name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio")
     fig, (memory_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = list(dict.fromkeys(r["name"] for r in rows))
@@ -129,14 +132,16 @@ def plot_strategies(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def plot_build_vs_length(build: Mapping[str, Sequence[float]]) -> Figure:
-    """Build time of the static graph (and its size) against ``T``; the other runners build nothing (the flat line)."""
+    """Build time of the static graph (and its size) against ``T``; the other runners build nothing
+    (the flat line)."""
     if (
         not isinstance(build, Mapping)
         or not {"max_len", "build_s", "graph_nodes"} <= set(build)
         or not build["max_len"]
     ):
         raise ValueError(
-            "build must be the result of rnnlab.bench.unroll.build_times (keys max_len, build_s, graph_nodes)"
+            "build must be the result of rnnlab.bench.unroll.build_times (keys max_len, build_s, "
+            "graph_nodes)"
         )
     fig, ax = plt.subplots(figsize=(6, 3.8))
     steps = list(build["max_len"])

@@ -1,4 +1,5 @@
-"""Figures for chapter 3: a clip as a strip of frames, a confusion matrix, learning curves side by side."""
+"""Figures for chapter 3: a clip as a strip of frames, a confusion matrix, learning curves side by
+side."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ def plot_frames(
     row_labels: Sequence[str] | None = None,
     scale: float = 1.0,
 ) -> Any:
-    """One row per clip of ``clips (N, T, H, W)``, one panel per real frame; ``titles[i][t]`` above frame t of clip i."""
+    """One row per clip of ``clips (N, T, H, W)``, one panel per real frame; ``titles[i][t]`` above
+    frame t of clip i."""
     if not isinstance(clips, torch.Tensor) or clips.dim() != 4:
         raise ValueError(
-            f"clips must be a (N, T, H, W) tensor, got {getattr(clips, 'shape', type(clips).__name__)}"
+            "clips must be a (N, T, H, W) tensor, got "
+            f"{getattr(clips, 'shape', type(clips).__name__)}"
         )
     n, frames = clips.shape[:2]
     lengths = [frames] * n if lengths is None else [int(v) for v in lengths]
@@ -60,7 +63,8 @@ def plot_confusion(
     truth, predicted = np.asarray(truth), np.asarray(predicted)
     if truth.shape != predicted.shape or truth.ndim != 1:
         raise ValueError(
-            f"truth and predicted must be 1-D and of equal length, got {truth.shape} and {predicted.shape}"
+            f"truth and predicted must be 1-D and of equal length, got {truth.shape} and "
+            f"{predicted.shape}"
         )
     matrix = confusion_matrix(truth, predicted, labels=range(len(class_names)), normalize="true")
     if ax is None:
@@ -81,7 +85,8 @@ def plot_learning_curves(
     ax: Any = None,
     target: float | None = None,
 ) -> Any:
-    """``metric`` against epochs for several runs (one line each), with an optional dashed target line."""
+    """``metric`` against epochs for several runs (one line each), with an optional dashed target
+    line."""
     if not histories:
         raise ValueError("histories is empty: pass {'name': History, ...}")
     if ax is None:

@@ -1,4 +1,5 @@
-"""Chapter 1 widgets: a text box scored live by the sentiment classifier, a slider for the forecast horizon.
+"""Chapter 1 widgets: a text box scored live by the sentiment classifier, a slider for the forecast
+horizon.
 
 `sentiment_verdict` and `horizon_summary` compute what each widget shows, so they are testable
 without a browser; `sentiment_box` and `horizon_explorer` wrap them in ipywidgets.
@@ -17,8 +18,9 @@ __all__ = ["horizon_explorer", "horizon_summary", "sentiment_box", "sentiment_ve
 
 
 def sentiment_verdict(score: Callable[[list[str]], Sequence[float]], text: str) -> dict[str, Any]:
-    """What the box shows for ``text``: ``{"positive": P(positive), "label": "positive"/"negative", "bar": ...}``,
-    or ``{"error": ...}`` for an empty text. ``score`` maps a list of texts to P(positive) for each."""
+    """What the box shows for ``text``:
+    ``{"positive": P(positive), "label": "positive"/"negative", "bar": ...}``, or ``{"error": ...}``
+    for an empty text. ``score`` maps a list of texts to P(positive) for each."""
     if not isinstance(text, str) or not text.strip():
         return {"error": "type a sentence, e.g. 'The battery died after a day.'"}
     p = float(score([text])[0])
@@ -49,7 +51,8 @@ def sentiment_box(
         shown.value = (
             f"<i>{verdict['error']}</i>"
             if "error" in verdict
-            else f"<code>{verdict['bar']}</code> P(positive) = {verdict['positive']:.2f} → <b>{verdict['label']}</b>"
+            else f"<code>{verdict['bar']}</code> P(positive) = {verdict['positive']:.2f} "
+            f"→ <b>{verdict['label']}</b>"
         )
 
     text.observe(update, names="value")
@@ -60,7 +63,8 @@ def sentiment_box(
 def horizon_summary(
     truth: np.ndarray, forecasts: Mapping[str, np.ndarray], horizon: int
 ) -> dict[str, float]:
-    """MAE of each model at ``horizon`` (1-based) months ahead; truth and forecasts are ``(N, k)``."""
+    """MAE of each model at ``horizon`` (1-based) months ahead; truth and forecasts are
+    ``(N, k)``."""
     truth = np.asarray(truth)
     if truth.ndim != 2:
         raise ValueError(f"truth must be (N, k), got shape {truth.shape}")
@@ -79,10 +83,12 @@ def horizon_summary(
 def horizon_explorer(
     stamps: np.ndarray, truth: np.ndarray, forecasts: Mapping[str, np.ndarray]
 ) -> Any:
-    """A slider over the horizon (months ahead): forecasts made that far ahead against the truth, with each model's MAE.
+    """A slider over the horizon (months ahead): forecasts made that far ahead against the truth,
+    with each model's MAE.
 
-    ``stamps`` ``(N,)`` are the times of each window's first target; row i of ``truth``/``forecasts``
-    ``(N, k)`` holds the k values after window i, so horizon h is plotted at ``stamps + (h - 1) / 12``.
+    ``stamps`` ``(N,)`` are the times of each window's first target; row i of
+    ``truth``/``forecasts`` ``(N, k)`` holds the k values after window i, so horizon h is plotted at
+    ``stamps + (h - 1) / 12``.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt

@@ -1,4 +1,5 @@
-"""Chapter 6 widget: how much of a data-parallel step goes to communication, for a model, N GPUs and a link.
+"""Chapter 6 widget: how much of a data-parallel step goes to communication, for a model, N GPUs and
+a link.
 
 `comm_summary` computes what the widget shows (testable without a browser); `comm_explorer` wraps it
 in sliders.
@@ -15,8 +16,9 @@ __all__ = ["comm_explorer", "comm_summary"]
 
 
 def comm_summary(grad_mb: float, gpus: int, link: str, compute_ms: float) -> dict[str, Any]:
-    """MB each GPU sends per step, the all-reduce's milliseconds and its share of a step whose ``compute_ms``
-    does not overlap with it, for ``grad_mb`` megabytes of gradients over ``gpus`` GPUs on ``link`` (a key of LINKS)."""
+    """MB each GPU sends per step, the all-reduce's milliseconds and its share of a step whose
+    ``compute_ms`` does not overlap with it, for ``grad_mb`` megabytes of gradients over ``gpus``
+    GPUs on ``link`` (a key of LINKS)."""
     check_choice("link", link, LINKS)
     check_number("grad_mb", grad_mb, above=0)
     check_number("compute_ms", compute_ms, above=0)
@@ -33,13 +35,15 @@ def comm_summary(grad_mb: float, gpus: int, link: str, compute_ms: float) -> dic
 
 
 def comm_explorer(grad_mb: float = 161.0, compute_ms: float = 50.0) -> Any:
-    """Sliders for gradient size, GPUs, link and compute time; shows what one step costs in communication."""
+    """Sliders for gradient size, GPUs, link and compute time; shows what one step costs in
+    communication."""
     import ipywidgets as widgets
 
     def show(grad_mb: float, gpus: int, link: str, compute_ms: float) -> None:
         s = comm_summary(grad_mb, gpus, link, compute_ms)
         print(
-            f"each GPU sends {s['sent_mb']:.0f} MB per step; all-reduce {s['comm_ms']:.1f} ms vs {compute_ms:.0f} ms compute "
+            f"each GPU sends {s['sent_mb']:.0f} MB per step; all-reduce {s['comm_ms']:.1f} ms vs "
+            f"{compute_ms:.0f} ms compute "
             f"→ {s['share']:.0%} of the step communicating ({s['verdict']})"
         )
 

@@ -2,8 +2,8 @@
 
 `batch_layout` computes everything the widget shows (with the real `rnnlab.sequences` functions, so
 the picture is what torch does), and `padding_explorer` draws it as HTML tables under one slider per
-sequence. Each token is labelled by its sequence's letter and its position: ``B3`` is the third token
-of sequence B.
+sequence. Each token is labelled by its sequence's letter and its position: ``B3`` is the third
+token of sequence B.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ MAX_SEQUENCES = len(string.ascii_uppercase)
 def batch_layout(lengths: Sequence[int] | torch.Tensor) -> dict[str, Any]:
     """What a batch of sequences with these ``lengths`` looks like padded, masked and packed.
 
-    Returns ``padded`` (B rows of T labels, ``""`` for padding), ``mask`` (``(B, T)`` bool), ``batch_sizes``
-    (how many sequences are still running at each time step), ``packed`` (the labels a packed RNN
-    reads, one list per time step, longest sequences first), ``sorted_indices`` and ``waste`` (share
-    of padded cells).
+    Returns ``padded`` (B rows of T labels, ``""`` for padding), ``mask`` (``(B, T)`` bool),
+    ``batch_sizes`` (how many sequences are still running at each time step), ``packed`` (the labels
+    a packed RNN reads, one list per time step, longest sequences first), ``sorted_indices`` and
+    ``waste`` (share of padded cells).
     """
     lengths = check_lengths(lengths).cpu()
     if len(lengths) > MAX_SEQUENCES:
@@ -77,7 +77,8 @@ def _table(title: str, header: list[str], rows: list[tuple[str, list[tuple[str, 
         + "</tr>"
         for name, cells in rows
     )
-    return f"<b>{html.escape(title)}</b><table style='border-collapse:collapse;margin:4px 0 10px'>{head}{body}</table>"
+    style = "border-collapse:collapse;margin:4px 0 10px"
+    return f"<b>{html.escape(title)}</b><table style='{style}'>{head}{body}</table>"
 
 
 def render_layout(layout: dict[str, Any]) -> str:
@@ -114,12 +115,14 @@ def render_layout(layout: dict[str, Any]) -> str:
         + _table(
             "pack(...): what the RNN reads at each step (longest first)", steps, packed + sizes
         )
-        + f"<div>sorted_indices = {layout['sorted_indices']} (unpack puts rows back in this batch's order)</div>"
+        + f"<div>sorted_indices = {layout['sorted_indices']} "
+        "(unpack puts rows back in this batch's order)</div>"
     )
 
 
 def padding_explorer(lengths: Sequence[int] = (5, 2, 7, 3), max_len: int = 12) -> Any:
-    """A slider per sequence length; below them, the padded batch, its mask and the packed batch, kept in step."""
+    """A slider per sequence length; below them, the padded batch, its mask and the packed batch,
+    kept in step."""
     import ipywidgets as widgets
 
     lengths = check_lengths(lengths, max_len=max_len).tolist()

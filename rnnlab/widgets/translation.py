@@ -1,8 +1,8 @@
 """The chapter 2 translate box: type a date or an English sentence, see the translation, the beam
 candidates with their scores, and where the model looked (the attention heat map).
 
-`describe` computes everything the box shows (testable without a browser); `translate_box` builds the
-ipywidgets around it.
+`describe` computes everything the box shows (testable without a browser); `translate_box` builds
+the ipywidgets around it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def describe(
 ) -> dict[str, Any]:
     """What the box shows for ``text``: ``{"error"}`` for unusable input, else the translation, the
     candidates ``[(text, score)]`` best first, the unknown input tokens, and ``attention`` as
-    ``(source tokens, output tokens, weights)`` for the best candidate (None for a model without attention).
+    ``(source tokens, output tokens, weights)`` for the best candidate (None for a model without
+    attention).
     """
     if not isinstance(translator, Translator):
         raise TypeError(f"translator must be an rnnlab Translator, got {type(translator).__name__}")
@@ -48,7 +49,8 @@ def describe(
 def translate_box(
     translators: Mapping[str, Translator], examples: Mapping[str, str] | None = None
 ) -> Any:
-    """A widget: pick a model (e.g. ``{"dates": …, "English→French": …}``), type, and watch it translate."""
+    """A widget: pick a model (e.g. ``{"dates": …, "English→French": …}``), type, and watch it
+    translate."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display

@@ -1,4 +1,5 @@
-"""A clip player for chapter 3: press Play (or drag the slider) and watch a model's answer form frame by frame."""
+"""A clip player for chapter 3: press Play (or drag the slider) and watch a model's answer form
+frame by frame."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch
 
 
 def frame_png(frame: Any, zoom: int = 6) -> bytes:
-    """A grey-scale frame ``(H, W)`` in [0, 1] as PNG bytes, each pixel drawn ``zoom``×``zoom`` (dark digit on white)."""
+    """A grey-scale frame ``(H, W)`` in [0, 1] as PNG bytes, each pixel drawn ``zoom``×``zoom``
+    (dark digit on white)."""
     import matplotlib.image
 
     image = np.asarray(frame.cpu() if isinstance(frame, torch.Tensor) else frame, dtype=np.float32)
@@ -27,14 +29,16 @@ def frame_png(frame: Any, zoom: int = 6) -> bytes:
 def prediction_html(
     probabilities: Any, names: Sequence[str], frame: int, truth: str | None = None, top: int = 3
 ) -> str:
-    """What the player prints under frame ``frame``: the ``top`` classes with probability bars, and the truth."""
+    """What the player prints under frame ``frame``: the ``top`` classes with probability bars, and
+    the truth."""
     probs = np.asarray(
         probabilities.detach().cpu() if isinstance(probabilities, torch.Tensor) else probabilities,
         dtype=float,
     )
     if probs.ndim != 1 or len(probs) != len(names):
         raise ValueError(
-            f"probabilities must be 1-D with one value per name ({len(names)}), got shape {probs.shape}"
+            f"probabilities must be 1-D with one value per name ({len(names)}), got shape "
+            f"{probs.shape}"
         )
     rows = [
         f"<b>after frame {frame + 1}</b>"
@@ -44,7 +48,8 @@ def prediction_html(
         width = int(round(160 * probs[k]))
         rows.append(
             f"<div style='font-family:monospace'>{names[k]:>12} "
-            f"<span style='display:inline-block;width:{width}px;height:10px;background:#4a7ebb'></span> {probs[k]:.2f}</div>"
+            f"<span style='display:inline-block;width:{width}px;height:10px;background:#4a7ebb'>"
+            f"</span> {probs[k]:.2f}</div>"
         )
     return "".join(rows)
 
@@ -57,11 +62,12 @@ def clip_player(
     truth: Sequence[str] | Sequence[Sequence[str]] | None = None,
     interval_ms: int = 400,
 ) -> widgets.VBox:
-    """Play + slider over the frames of clip ``i`` (chosen in a dropdown), showing ``probabilities[i, t]`` under frame t.
+    """Play + slider over the frames of clip ``i`` (chosen in a dropdown), showing
+    ``probabilities[i, t]`` under frame t.
 
-    ``probabilities (N, T, C)`` are the model's answers after each frame (e.g. ``model.running_predictions``
-    or the softmax of a per-frame model); ``truth`` is one name per clip, or one list of names per clip
-    (per-frame labels).
+    ``probabilities (N, T, C)`` are the model's answers after each frame (e.g.
+    ``model.running_predictions`` or the softmax of a per-frame model); ``truth`` is one name per
+    clip, or one list of names per clip (per-frame labels).
     """
     if not isinstance(videos, torch.Tensor) or videos.dim() != 4:
         raise ValueError(
@@ -70,7 +76,8 @@ def clip_player(
     wanted = (*videos.shape[:2], len(names))
     if not isinstance(probabilities, torch.Tensor) or tuple(probabilities.shape) != wanted:
         raise ValueError(
-            f"probabilities must be (N, T, C) = {wanted}, got {getattr(probabilities, 'shape', None)}"
+            f"probabilities must be (N, T, C) = {wanted}, got "
+            f"{getattr(probabilities, 'shape', None)}"
         )
     lengths = [int(v) for v in lengths]
     if len(lengths) != videos.shape[0] or (truth is not None and len(truth) != videos.shape[0]):

@@ -1,4 +1,5 @@
-"""`python -m rnnlab bench padding`: it runs, reports every strategy, and its --json is one object."""
+"""`python -m rnnlab bench padding`: it runs, reports every strategy, and its --json is one
+object."""
 
 import json
 

@@ -47,7 +47,8 @@ def test_compare_returns_sane_structure():
 
 
 def test_work_follows_padding_only_where_rows_stop():
-    """The counted work: masked (what dynamic_rnn did) as much as fused at any padding; shrinking/packed ≤ the real share."""
+    """The counted work: masked (what dynamic_rnn did) as much as fused at any padding;
+    shrinking/packed ≤ the real share."""
     rows = bench.sweep([0.9, 0.1], over="real_fraction", max_len=20, **TINY)
     for row in rows:
         work = row["work_vs_fused"]
@@ -90,7 +91,8 @@ def test_peak_bytes_sees_a_temporary_and_its_size():
 
 
 def test_checkpointed_peak_counts_recomputation():
-    """The peak of a checkpointed run includes what backward recomputes: at least one segment's activations."""
+    """The peak of a checkpointed run includes what backward recomputes: at least one segment's
+    activations."""
     lstm = make_lstm(8, 32)
     x, lengths = bench.make_batch(16, 64, 8, real_fraction=1.0)
     params = list(lstm.parameters())
@@ -109,9 +111,8 @@ def test_checkpointed_peak_counts_recomputation():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no getrusage on Windows")
 def test_minor_page_faults_see_fresh_memory():
-    fresh = bench.minor_page_faults(
-        lambda: torch.ones(64 * 2**20 // 4)
-    )  # 64 MB, freshly mapped and touched
+    # 64 MB, freshly mapped and touched
+    fresh = bench.minor_page_faults(lambda: torch.ones(64 * 2**20 // 4))
     assert fresh > 64 * 2**20 // 4096 // 2
 
 

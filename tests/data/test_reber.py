@@ -1,4 +1,5 @@
-"""The embedded Reber grammar: generated strings are valid, near-misses are invalid and one edit away."""
+"""The embedded Reber grammar: generated strings are valid, near-misses are invalid and one edit
+away."""
 
 from __future__ import annotations
 

@@ -49,9 +49,8 @@ def test_test_split_uses_unseen_handwriting():
     images, _ = load_digits()
     train_pool = images[digit_split(0)[0]]
     clips = make_digit_videos(20, seed=0, split="test")
-    for i in range(
-        20
-    ):  # the first digit, cut from the first frame of a clip without a distractor, is no training image
+    # the first digit, cut from the first frame of a clip without a distractor, is no training image
+    for i in range(20):
         if not clips.visible[i, 1]:
             y, x = clips.positions[i, 0, 0].tolist()
             patch = clips.videos[i, 0, y : y + 8, x : x + 8].numpy()

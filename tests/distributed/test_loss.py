@@ -1,4 +1,5 @@
-"""rnnlab.distributed.loss: the mean over every rank's tokens makes DDP equal one process; the per-rank mean does not."""
+"""rnnlab.distributed.loss: the mean over every rank's tokens makes DDP equal one process; the
+per-rank mean does not."""
 
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ def grads(model, rows, average):
 
 torch.manual_seed(1)
 single = torch.nn.Linear(3, 4)
-(masked_cross_entropy(single(x), y, lengths, reduction="sum") / lengths.sum()).backward()  # one process: the token mean
+# one process: the token mean
+(masked_cross_entropy(single(x), y, lengths, reduction="sum") / lengths.sum()).backward()
 expected = torch.cat([p.grad.flatten() for p in single.parameters()])
 mine = slice(2 * rank, 2 * rank + 2)
 ddp = DDP(torch.nn.Linear(3, 4))
 ddp.module.load_state_dict(single.state_dict())
-report({average: float((grads(ddp, mine, average) - expected).abs().max()) for average in ("global", "rank")})
+errors = {a: float((grads(ddp, mine, a) - expected).abs().max()) for a in ("global", "rank")}
+report(errors)
 dist.destroy_process_group()
 """
 
@@ -93,9 +96,8 @@ def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
     loss_sum, count = loss_terms(Spy(), (tokens, lengths, labels), "next-word")
     assert seen["inputs"].tolist() == [[2, 5, 6, 7], [2, 8, 0, 0]]  # <bos> first
     assert seen["lengths"].tolist() == [4, 2] and seen["out_len"] == 4  # one output per real input
-    assert count == 6 and float(loss_sum) == pytest.approx(
-        6 * torch.log(torch.tensor(10.0)).item()
-    )  # 4 + 2 targets, <eos> included
+    # 4 + 2 targets, <eos> included
+    assert count == 6 and float(loss_sum) == pytest.approx(6 * torch.log(torch.tensor(10.0)).item())
     with pytest.raises(SystemExit):
         parse_args(["--task", "next-word", "--dropout", "0.2"])
     with pytest.raises(ValueError, match="world_size"):

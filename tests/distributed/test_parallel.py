@@ -1,4 +1,5 @@
-"""rnnlab.distributed.parallel: one layer per device equals one device, missing devices are named, DataParallel's gather."""
+"""rnnlab.distributed.parallel: one layer per device equals one device, missing devices are named,
+DataParallel's gather."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""rnnlab.distributed.pipeline: clocked layer-per-device LSTMs equal the one-device stack, forward and backward,
-and run on the schedule whose idle share is (S − 1) / (P + S − 1)."""
+"""rnnlab.distributed.pipeline: clocked layer-per-device LSTMs equal the one-device stack, forward
+and backward, and run on the schedule whose idle share is (S − 1) / (P + S − 1)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def _stack_grads(stack: torch.nn.LSTM, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _split_grads(model: ClockedLSTM) -> list[torch.Tensor]:
-    """The layers' gradients in nn.LSTM(num_layers=S)'s parameter order (layer by layer, same names)."""
+    """The layers' gradients in nn.LSTM(num_layers=S)'s parameter order (layer by layer, same
+    names)."""
     return [p.grad for layer in model.layers for p in layer.parameters()]
 
 

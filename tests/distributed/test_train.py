@@ -1,4 +1,5 @@
-"""rnnlab.distributed.train: 2 processes with half the batch each end with the weights of 1 process; loaders and command line."""
+"""rnnlab.distributed.train: 2 processes with half the batch each end with the weights of 1 process;
+loaders and command line."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from rnnlab.distributed.train import (
 
 
 def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
-    # bucketed batches and a loss averaged over real tokens: the ranks hold different token counts each step
+    # bucketed batches and a loss averaged over real tokens: the ranks hold different token counts
+    # each step
     argv = [
         "--steps",
         "6",
@@ -56,9 +58,8 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     )
     results = [r["runs"][0] for r in launched]
     assert [r["rank"] for r in results] == [0, 1] and all(r["world_size"] == 2 for r in results)
-    assert (
-        max_weight_difference(reference, load_model(tmp_path / "rank.pt")) > 1e-4
-    )  # per-rank token means drift
+    # per-rank token means drift
+    assert max_weight_difference(reference, load_model(tmp_path / "rank.pt")) > 1e-4
     config = torch.load(tmp_path / "ddp.pt", weights_only=True)["state"]["config"]
     plain = build_model(**config)  # a plain model, no DDP wrapper: the checkpoint loads into it
     state = load_checkpoint(tmp_path / "ddp.pt", plain)
@@ -73,9 +74,8 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     )
     assert diff <= 1e-5
     assert results[0]["final_loss"] == pytest.approx(ref_result["final_loss"], abs=1e-5)
-    assert (
-        results[0]["final_loss"] == results[1]["final_loss"]
-    )  # the logged loss is the mean over ranks
+    # the logged loss is the mean over ranks
+    assert results[0]["final_loss"] == results[1]["final_loss"]
 
 
 @settings(max_examples=30, deadline=None)
@@ -102,12 +102,10 @@ def test_rank_shards_are_disjoint_and_together_form_the_single_process_batches(
         shards.append(set(sampler))
         steps.append([b[0].flatten().tolist() for b in loader][: len(expected)])
     assert all(a.isdisjoint(b) for i, a in enumerate(shards) for b in shards[i + 1 :])
-    assert (
-        len(set().union(*shards)) == n - n % world
-    )  # complete: only the remainder of an uneven split is left out
-    assert all(
-        len(s) == len(expected) for s in steps
-    )  # every world size takes the same number of steps
+    # complete: only the remainder of an uneven split is left out
+    assert len(set().union(*shards)) == n - n % world
+    # every world size takes the same number of steps
+    assert all(len(s) == len(expected) for s in steps)
     for k, batch in enumerate(expected):
         assert sorted(x for rank in range(world) for x in steps[rank][k]) == batch
 
@@ -154,6 +152,5 @@ def test_bucketed_rank_loaders_are_disjoint_and_take_the_same_number_of_steps():
     flat = [i for rank in seen for b in rank for i in b]
     assert len(flat) == len(set(flat))
     tokens, lengths, labels = next(iter(loaders[0][0]))
-    assert (
-        tokens.shape[0] == 4 and int(lengths.max()) - int(lengths.min()) <= 2
-    )  # neighbouring lengths
+    # neighbouring lengths
+    assert tokens.shape[0] == 4 and int(lengths.max()) - int(lengths.min()) <= 2

@@ -60,8 +60,9 @@ def open_lab(
 
 @contextlib.contextmanager
 def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Event]:
-    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server and
-    kill the browser this process started, so every pending call fails instead of waiting forever."""
+    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server
+    and kill the browser this process started, so every pending call fails instead of waiting
+    forever."""
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     fired = threading.Event()
@@ -84,11 +85,13 @@ def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Eve
 
 
 def evaluate(page: Page, script: str, arg: object = None, seconds: float = 60.0) -> Any:
-    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds`` (Playwright's
-    evaluate has no timeout of its own, and JupyterLab's promises can wait forever on a dialog)."""
+    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds``
+    (Playwright's evaluate has no timeout of its own, and JupyterLab's promises can wait forever on
+    a dialog)."""
     bounded = (
         "async ([arg, ms]) => Promise.race([(" + script + ")(arg),"
-        " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / 1000 + ' s')), ms))])"
+        " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / "
+        "1000 + ' s')), ms))])"
     )
     return page.evaluate(bounded, [arg, int(seconds * 1000)])
 

@@ -1,9 +1,9 @@
 """``jupyter lab`` for a browser test, started and always stopped by the test.
 
-``JupyterLabServer`` starts ``jupyter lab`` from this Python environment on a free localhost port with a
-token, in an isolated Jupyter home (settings, workspaces, runtime files in a temporary folder), and stops
-it together with its kernels and whatever they started. Subclasses change the command line
-(``command``), as the test of ``make lab``'s entry point does.
+``JupyterLabServer`` starts ``jupyter lab`` from this Python environment on a free localhost port
+with a token, in an isolated Jupyter home (settings, workspaces, runtime files in a temporary
+folder), and stops it together with its kernels and whatever they started. Subclasses change the
+command line (``command``), as the test of ``make lab``'s entry point does.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import psutil
 from rnnlab.distributed.launcher import free_port
 from tests.e2e.harness import Deadline, HarnessError
 
-# User settings for the isolated JupyterLab: no news/update pop-ups, and every cell attached to the DOM
-# (the default windowing leaves cells outside the viewport unrendered, so their outputs would be missed).
+# User settings for the isolated JupyterLab: no news/update pop-ups, and every cell attached to the
+# DOM (the default windowing leaves cells outside the viewport unrendered, so their outputs would be
+# missed).
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false",
@@ -38,7 +39,8 @@ LAB_SETTINGS = {
 
 
 class JupyterLabServer:
-    """``jupyter lab`` on 127.0.0.1 serving ``root_dir``, isolated under ``home``; use as a context manager."""
+    """``jupyter lab`` on 127.0.0.1 serving ``root_dir``, isolated under ``home``; use as a context
+    manager."""
 
     def __init__(
         self,
@@ -74,7 +76,8 @@ class JupyterLabServer:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(value))
         env = dict(os.environ)
-        # A learner's kernel draws figures inline; a test runner's MPLBACKEND=Agg would hide every figure.
+        # A learner's kernel draws figures inline; a test runner's MPLBACKEND=Agg would hide every
+        # figure.
         env.pop("MPLBACKEND", None)
         env.update(
             JUPYTER_CONFIG_DIR=str(dirs["config"]),
@@ -127,14 +130,16 @@ class JupyterLabServer:
         while True:
             if self.process.poll() is not None:
                 raise HarnessError(
-                    f"jupyter lab exited with code {self.process.returncode} before answering:\n{self.log_tail()}"
+                    f"jupyter lab exited with code {self.process.returncode} before "
+                    f"answering:\n{self.log_tail()}"
                 )
             with contextlib.suppress(OSError):
                 if self.api("GET", "/api/status", timeout=2) is not None:
                     return self
             if deadline.left() <= 0:
                 raise HarnessError(
-                    f"jupyter lab did not answer on {self.url} within {self.start_timeout:.0f} s:\n{self.log_tail()}"
+                    f"jupyter lab did not answer on {self.url} within {self.start_timeout:.0f} "
+                    f"s:\n{self.log_tail()}"
                 )
             time.sleep(0.3)
 
@@ -162,7 +167,8 @@ class JupyterLabServer:
             return "(no server log)"
 
     def stop(self) -> None:
-        """Stop the server, its kernels and anything they started; safe to call twice, from any thread."""
+        """Stop the server, its kernels and anything they started; safe to call twice, from any
+        thread."""
         with self._stopping:
             self._stop()
 
@@ -196,7 +202,8 @@ class JupyterLabServer:
 
 
 def kill_processes_mentioning(marker: str) -> list[int]:
-    """Kill the processes whose command line contains ``marker`` (a private temporary path), with their descendants."""
+    """Kill the processes whose command line contains ``marker`` (a private temporary path), with
+    their descendants."""
     if not marker:
         raise ValueError("marker must be a non-empty string")
     victims: dict[int, psutil.Process] = {}

@@ -2,9 +2,9 @@
 
 nbval proves that the kernel runs the cells; this module proves that a person opening a notebook in
 JupyterLab sees its figures and working widgets. ``run_notebook`` opens one notebook on a JupyterLab
-page, runs all cells, waits for the kernel to be idle and every code cell to be counted, and returns what
-is on screen; ``interact`` moves a slider, types in a text box or picks a dropdown option and reports
-whether the dependent output changed. The page is asked through JavaScript run in JupyterLab
+page, runs all cells, waits for the kernel to be idle and every code cell to be counted, and returns
+what is on screen; ``interact`` moves a slider, types in a text box or picks a dropdown option and
+reports whether the dependent output changed. The page is asked through JavaScript run in JupyterLab
 (``window.jupyterapp``): the ``JS_*`` functions below.
 """
 
@@ -53,8 +53,10 @@ JS_STATE = """(id) => {
     const outs = c.outputs.toJSON();
     cells.push({index: i, blank: c.sharedModel.getSource().trim() === '', count: c.executionCount,
                 running: c.executionState === 'running', raises: tags.includes('raises-exception'),
-                errors: outs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
-                views: outs.filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length});
+                errors: outs.filter(o => o.output_type === 'error')
+                  .map(o => o.ename + ': ' + o.evalue),
+                views: outs.filter(o => (o.data || {})['application/vnd.jupyter.widget-view+json'])
+                  .length});
   }
   return {ready: sc.isReady, status: kernel ? kernel.status : null, cells,
           dialog: dialog ? dialog.innerText.slice(0, 500) : null};
@@ -68,10 +70,15 @@ JS_RUN_ALL = """(id) => {
 }"""
 
 
-JS_ACCEPT_DIALOG = "() => { const b = document.querySelector('.jp-Dialog .jp-mod-accept'); if (b) b.click(); return !!b; }"
+JS_ACCEPT_DIALOG = """() => {
+  const b = document.querySelector('.jp-Dialog .jp-mod-accept');
+  if (b) b.click();
+  return !!b;
+}"""
 
 
-# Shut down every open notebook's kernel and close it, so the next notebook starts on an empty shell.
+# Shut down every open notebook's kernel and close it, so the next notebook starts on an empty
+# shell.
 JS_CLOSE_ALL = """async () => {
   for (const w of Array.from(window.jupyterapp.shell.widgets('main'))) {
     if (w.sessionContext) await w.sessionContext.shutdown();
@@ -80,30 +87,41 @@ JS_CLOSE_ALL = """async () => {
 }"""
 
 
-# What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views that
-# rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
+# What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views
+# that rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
 JS_SCREEN = """(widgetNames) => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   if (!nb) return null;
-  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
-  const images = [...nb.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.complete && i.naturalWidth > 0 && visible(i));
-  const svgs = [...nb.querySelectorAll('.jp-OutputArea-output svg')].filter(s => visible(s) && s.getBoundingClientRect().width > 50);
+  const visible = el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const images = [...nb.querySelectorAll('.jp-OutputArea-output img')]
+    .filter(i => i.complete && i.naturalWidth > 0 && visible(i));
+  const svgs = [...nb.querySelectorAll('.jp-OutputArea-output svg')]
+    .filter(s => visible(s) && s.getBoundingClientRect().width > 50);
   const figures = images.length + svgs.length;
   // A widget view is an output node holding a drawn .jupyter-widgets element; a view that failed is
   // an output node that is itself .jupyter-widgets and holds only an error text.
-  const rendered = [...nb.querySelectorAll('.jp-OutputArea-output')].filter(v => !v.parentElement.closest('.jupyter-widgets'))
-    .filter(v => [...v.children].some(c => c.classList.contains('jupyter-widgets') && visible(c))).length;
+  const rendered = [...nb.querySelectorAll('.jp-OutputArea-output')]
+    .filter(v => !v.parentElement.closest('.jupyter-widgets'))
+    .filter(v => [...v.children].some(c => c.classList.contains('jupyter-widgets') && visible(c)))
+    .length;
   const fallbacks = [];
   const pattern = new RegExp('^(' + widgetNames.join('|') + ')\\\\(');
   for (const el of nb.querySelectorAll('.jp-OutputArea-output')) {
     const text = (el.innerText || '').trim();
     const mime = el.getAttribute('data-mime-type');
-    if (/could not be displayed|Error displaying widget|Failed to (load|render) (model|widget)/i.test(text))
+    const failed =
+      /could not be displayed|Error displaying widget|Failed to (load|render) (model|widget)/i;
+    if (failed.test(text))
       fallbacks.push(text.slice(0, 200));
-    else if (mime === 'text/plain' && pattern.test(text)) fallbacks.push('plain-text repr instead of a widget: ' + text.slice(0, 120));
+    else if (mime === 'text/plain' && pattern.test(text))
+      fallbacks.push('plain-text repr instead of a widget: ' + text.slice(0, 120));
   }
   const tracebacks = [...nb.querySelectorAll('.jupyter-widgets .jp-OutputArea-output')]
-    .map(el => el.innerText || '').filter(t => /Traceback \\(most recent call last\\)|^\\w*(Error|Exception)\\b/m.test(t))
+    .map(el => el.innerText || '')
+    .filter(t => /Traceback \\(most recent call last\\)|^\\w*(Error|Exception)\\b/m.test(t))
     .map(t => t.trim().slice(-2000));
   return {figures, renderedViews: rendered, fallbacks, tracebacks: [...new Set(tracebacks)]};
 }"""
@@ -111,11 +129,14 @@ JS_SCREEN = """(widgetNames) => {
 
 # Marks the n-th interactive control of a kind with data-e2e-control and returns how many there are.
 JS_MARK_CONTROL = """([kind, n]) => {
-  document.querySelectorAll('[data-e2e-control]').forEach(e => e.removeAttribute('data-e2e-control'));
+  document.querySelectorAll('[data-e2e-control]')
+    .forEach(e => e.removeAttribute('data-e2e-control'));
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
-  const selector = {slider: '.widget-slider:not(.mod-disabled)', text: '.widget-text, .widget-textarea',
+  const selector = {slider: '.widget-slider:not(.mod-disabled)',
+                    text: '.widget-text, .widget-textarea',
                     dropdown: '.widget-dropdown'}[kind];
-  const found = [...nb.querySelectorAll(selector)].filter(e => e.closest('.jp-OutputArea-output') && e.getBoundingClientRect().width > 0);
+  const found = [...nb.querySelectorAll(selector)]
+    .filter(e => e.closest('.jp-OutputArea-output') && e.getBoundingClientRect().width > 0);
   if (n < found.length) found[n].setAttribute('data-e2e-control', kind);
   return found.length;
 }"""
@@ -163,7 +184,8 @@ class NotebookRun:
         return sum(self.phases.values())
 
     def problems(self, expect_figure: bool, expect_widget: bool) -> list[str]:
-        """Every way this run falls short of what a learner should see; empty when it is all fine."""
+        """Every way this run falls short of what a learner should see; empty when it is all
+        fine."""
         found = [f"error output: {e}" for e in self.cell_errors]
         found += [f"traceback inside a widget: {t}" for t in self.tracebacks]
         found += [f"widget not displayed: {f}" for f in self.fallbacks]
@@ -186,7 +208,8 @@ class NotebookRun:
 def _wait(
     page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str
 ) -> T:
-    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
+    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what``
+    otherwise."""
     allowed = deadline.cap(seconds)
     end = time.monotonic() + allowed
     while True:
@@ -204,7 +227,8 @@ def _wait(
 
 
 def widget_class_names() -> list[str]:
-    """Names of ipywidgets' widget classes: their plain-text repr on screen means a view did not render."""
+    """Names of ipywidgets' widget classes: their plain-text repr on screen means a view did not
+    render."""
     import ipywidgets
 
     classes = {name: getattr(ipywidgets, name) for name in dir(ipywidgets)}
@@ -219,11 +243,12 @@ def widget_class_names() -> list[str]:
 def run_notebook(
     page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0
 ) -> NotebookRun:
-    """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until done.
+    """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until
+    done.
 
-    Returns what is on screen, with the seconds each phase took. Stops waiting at the first error output
-    of a cell not tagged ``raises-exception`` (Run All stops there too). The notebook stays open for
-    ``interact`` and ``screenshot``; ``close_notebooks`` ends it.
+    Returns what is on screen, with the seconds each phase took. Stops waiting at the first error
+    output of a cell not tagged ``raises-exception`` (Run All stops there too). The notebook stays
+    open for ``interact`` and ``screenshot``; ``close_notebooks`` ends it.
     """
     if not isinstance(path, str) or not path.endswith(".ipynb"):
         raise ValueError(f"path must be a notebook path ending in .ipynb, got {path!r}")
@@ -291,7 +316,8 @@ def run_notebook(
 
 
 def settle(page: Page, run: NotebookRun, deadline: Deadline, seconds: float = 10.0) -> None:
-    """Look at the screen until every widget output has drawn (or failed to) and the picture is stable."""
+    """Look at the screen until every widget output has drawn (or failed to) and the picture is
+    stable."""
     end = time.monotonic() + deadline.cap(seconds)
     previous = None
     while True:
@@ -385,10 +411,11 @@ def interact(
     kinds: tuple[str, ...] = CONTROL_KINDS,
     react_timeout: float = 30.0,
 ) -> bool:
-    """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another output.
+    """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another
+    output.
 
-    Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the screen, so
-    a traceback the interaction produced is caught. Returns whether an output changed.
+    Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the
+    screen, so a traceback the interaction produced is caught. Returns whether an output changed.
     """
     bad = [k for k in kinds if k not in CONTROL_KINDS]
     if bad or not kinds:
@@ -454,7 +481,8 @@ def close_notebooks(page: Page) -> None:
 
 
 def copy_notebooks(source: Path, target: Path) -> Path:
-    """Copy a folder of notebooks (and files beside them) so JupyterLab's saves never touch the originals."""
+    """Copy a folder of notebooks (and files beside them) so JupyterLab's saves never touch the
+    originals."""
     if not Path(source).is_dir():
         raise ValueError(f"source must be a folder, got {source}")
     shutil.copytree(
@@ -464,13 +492,15 @@ def copy_notebooks(source: Path, target: Path) -> Path:
 
 
 IMPORTS_FIGURES = re.compile(
-    r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b",
+    r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b"
+    r"|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b",
     re.M,
 )
 
 
 IMPORTS_WIDGETS = re.compile(
-    r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b",
+    r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b"
+    r"|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b",
     re.M,
 )
 

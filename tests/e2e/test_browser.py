@@ -1,14 +1,16 @@
 """The course in a real JupyterLab, seen through headless Chromium (browser tests marked ``e2e``).
 
 nbval proves the kernel runs every cell; this proves a learner who opens a chapter in JupyterLab and
-chooses Run All sees no error, sees its figures, and gets widgets that render and react. One server and
-one browser serve every notebook here (a temporary copy of chapters/, in quick mode, without the model
-cache). What each chapter must show is read from its imports (matplotlib or rnnlab.plots: a figure;
-ipywidgets or rnnlab.widgets: a widget that reacts). The harness is first proven on notebooks generated
-here: a good one must pass, and a broken one must be caught. Screenshots go to build/screenshots/.
+chooses Run All sees no error, sees its figures, and gets widgets that render and react. One server
+and one browser serve every notebook here (a temporary copy of chapters/, in quick mode, without the
+model cache). What each chapter must show is read from its imports (matplotlib or rnnlab.plots: a
+figure; ipywidgets or rnnlab.widgets: a widget that reacts). The harness is first proven on
+notebooks generated here: a good one must pass, and a broken one must be caught. Screenshots go to
+build/screenshots/.
 
-Run it alone: ``.venv/bin/python -m pytest -m e2e tests/e2e/test_browser.py``. Needs Debian's ``chromium``
-at /usr/bin/chromium (the browser tests are skipped otherwise); ``RNNLAB_E2E_BUDGET`` (seconds, default
+Run it alone: ``.venv/bin/python -m pytest -m e2e tests/e2e/test_browser.py``. Needs Debian's
+``chromium`` at /usr/bin/chromium (the browser tests are skipped otherwise); ``RNNLAB_E2E_BUDGET``
+(seconds, default
 420) bounds them all together, half of it any one notebook's Run All.
 """
 
@@ -47,12 +49,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
 BUDGET_SECONDS = float(os.environ.get("RNNLAB_E2E_BUDGET", "420"))
-NOTEBOOK_SECONDS = (
-    BUDGET_SECONDS / 2
-)  # one notebook's Run All (quick mode aims at ~20 s on an idle machine)
-WATCHDOG_SECONDS = (
-    BUDGET_SECONDS + 120
-)  # only for a hang that no timeout inside the harness catches
+# one notebook's Run All (quick mode aims at ~20 s on an idle machine)
+NOTEBOOK_SECONDS = BUDGET_SECONDS / 2
+# only for a hang that no timeout inside the harness catches
+WATCHDOG_SECONDS = BUDGET_SECONDS + 120
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -64,22 +64,26 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 GOOD_CELLS = [
     "import matplotlib.pyplot as plt\nimport ipywidgets as widgets",
     "fig, ax = plt.subplots(figsize=(4, 2))\nax.plot([0, 1, 4, 9])\nplt.show()",
-    "def square(n):\n    print(f'{n} squared is {n * n}')\n\nwidgets.interact(square, n=widgets.IntSlider(value=3, min=0, max=10));",
+    "def square(n):\n    print(f'{n} squared is {n * n}')\n\nwidgets.interact(square, "
+    "n=widgets.IntSlider(value=3, min=0, max=10));",
     "widgets.interact(lambda word: print(word.upper()), word='hello');",
     "widgets.interact(lambda colour: print('picked', colour), colour=['red', 'green', 'blue']);",
 ]
-# Each way a widget can be broken for a learner, plus a cell that must raise (tagged) and one that must not.
+# Each way a widget can be broken for a learner, plus a cell that must raise (tagged) and one that
+# must not.
 BROKEN_CELLS = [
     ("import ipywidgets as widgets\nfrom IPython.display import display", []),
     ("raise RuntimeError('meant to raise: tagged, so not an error')", ["raises-exception"]),
     (
-        "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'no-such-model', 'version_major': 2, 'version_minor': 0},\n"
+        "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'no-such-model', "
+        "'version_major': 2, 'version_minor': 0},\n"
         "         'text/plain': 'IntSlider(value=3)'}, raw=True)",
         [],
     ),
     ("widgets.interact(lambda n: print('always the same'), n=(0, 10));", []),
     (
-        "def shout(word):\n    if word != 'abc':\n        raise ValueError('broken on purpose')\n    print(word)\n\n"
+        "def shout(word):\n    if word != 'abc':\n        raise ValueError('broken on purpose')\n  "
+        "  print(word)\n\n"
         "widgets.interact(shout, word='abc');",
         [],
     ),
@@ -116,7 +120,8 @@ class Lab:
         operate: tuple[tuple[str, ...], ...] = (CONTROL_KINDS,),
         react_timeout: float = 30.0,
     ) -> NotebookRun:
-        """Run All in ``path``; operate a widget once per tuple of control kinds; screenshot; close."""
+        """Run All in ``path``; operate a widget once per tuple of control kinds; screenshot;
+        close."""
         self.alive()
         self.deadline.cap(1)  # fail at once, before touching the page, when the budget is spent
         loaded = time.monotonic()
@@ -204,9 +209,8 @@ def test_harness_catches_broken_widgets(lab):
     assert "widget not displayed: Error displaying widget: model not found" in problems, problems
     assert "traceback inside a widget: ValueError: broken on purpose" in problems, problems
     assert "no rendered figure" in " ".join(problems)
-    run.interactions = run.interactions[
-        :1
-    ]  # had the text box not been operated, the frozen slider alone
+    # had the text box not been operated, the frozen slider alone
+    run.interactions = run.interactions[:1]
     assert any(
         p.startswith("widget did not react: moved slider") for p in run.problems(False, True)
     )
@@ -222,14 +226,15 @@ def test_chapter_in_jupyterlab(lab, notebook, capsys):
         phases = ", ".join(f"{k} {v:.0f} s" for k, v in run.phases.items())
         operated = "; ".join(run.interactions) or "no interaction"
         print(
-            f"\n  {notebook.name}: {run.figures} figures, {run.rendered_views} widget views, {operated}"
+            f"\n  {notebook.name}: {run.figures} figures, {run.rendered_views} widget views, "
+            f"{operated}"
             f"\n    {phases}; screenshot {SCREENSHOTS / (notebook.stem + '.png')}"
         )
     problems = run.problems(expect_figure=expect_figure, expect_widget=expect_widget)
     assert not problems, f"{notebook.name} in JupyterLab:\n  " + "\n  ".join(problems)
 
 
-# --- the harness's own logic, without a browser ------------------------------------------------------
+# --- the harness's own logic, without a browser ----------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -279,7 +284,10 @@ def test_problems_name_each_shortfall():
 
 
 def test_last_error_line_is_what_the_learner_reads():
-    traceback = "-----\nValueError                Traceback (most recent call last)\nCell In[3], line 2\n----> 2 f()\nValueError: broken"
+    traceback = (
+        "-----\nValueError                Traceback (most recent call last)\n"
+        "Cell In[3], line 2\n----> 2 f()\nValueError: broken"
+    )
     assert last_error_line(traceback) == "ValueError: broken"
     assert last_error_line("no error word here\nlast line") == "last line"
 

@@ -1,10 +1,11 @@
-"""``make lab`` as a learner runs it: ``python -m rnnlab lab`` starts, prints its URL, serves a chapter.
+"""``make lab`` as a learner runs it: ``python -m rnnlab lab`` starts, prints its URL, serves a
+chapter.
 
-The browser test of the chapters starts its own ``jupyter lab`` command line, so it cannot see a failure
-of the course's real entry point (as root, Jupyter refuses to start without ``--allow-root``). This test
-starts the server exactly as ``make lab`` does, from a copy of the project's folder, reads the URL the
-learner is told to open from the server's output, opens a chapter there in headless Chromium, and stops
-the server.
+The browser test of the chapters starts its own ``jupyter lab`` command line, so it cannot see a
+failure of the course's real entry point (as root, Jupyter refuses to start without
+``--allow-root``). This test starts the server exactly as ``make lab`` does, from a copy of the
+project's folder, reads the URL the learner is told to open from the server's output, opens a
+chapter there in headless Chromium, and stops the server.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ URL = re.compile(r"(http://127\.0\.0\.1:\d+/lab\S*\?token=[0-9a-f]+)")
 
 
 class LabEntryPoint(JupyterLabServer):
-    """``python -m rnnlab lab`` (what ``make lab`` runs), in the isolated Jupyter home of the harness.
+    """``python -m rnnlab lab`` (what ``make lab`` runs), in the isolated Jupyter home of the
+    harness.
 
     No token is passed: Jupyter makes one and prints it in the URL, and the harness reads it from
     there, as the learner does (an explicit token would be printed as ``...``).
@@ -78,9 +80,8 @@ def test_make_lab_entry_point_serves_a_chapter(tmp_path):
         assert url is not None and f"127.0.0.1:{server.port}/lab" in url, server.log_tail()
         with open_lab(server) as context:
             page = context.new_page()
-            page.goto(
-                url, timeout=90_000
-            )  # the link as printed: lands in chapters/ (the default URL)
+            # the link as printed: lands in chapters/ (the default URL)
+            page.goto(url, timeout=90_000)
             page.wait_for_function(
                 "() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000
             )
@@ -88,7 +89,8 @@ def test_make_lab_entry_point_serves_a_chapter(tmp_path):
             assert page.url.split("?")[0].endswith("/lab/tree/chapters"), page.url
             evaluate(
                 page,
-                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }",
+                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', "
+                "{path}); }",
                 f"chapters/{CHAPTER}",
                 seconds=60,
             )

@@ -1,10 +1,11 @@
 """The course website as a reader sees it: every page in headless Chromium (marked ``site``).
 
-``make test`` builds the site from the quick-mode chapters it has just executed and then runs this file;
-``make book`` builds the full-mode site (check it with ``RNNLAB_SITE=build/book pytest -m site
-tests/e2e/test_site.py``). Each chapter page must show its figures, a static view of each widget, the
-``expect`` lines and the claims table, and no error output except in cells tagged ``raises-exception``;
-every link of the index must lead to its page. Screenshots go to build/screenshots/site-*.png.
+``make test`` builds the site from the quick-mode chapters it has just executed and then runs this
+file; ``make book`` builds the full-mode site (check it with ``RNNLAB_SITE=build/book pytest -m site
+tests/e2e/test_site.py``). Each chapter page must show its figures, a static view of each widget,
+the ``expect`` lines and the claims table, and no error output except in cells tagged
+``raises-exception``; every link of the index must lead to its page. Screenshots go to
+build/screenshots/site-*.png.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ pytestmark = [
 # What a chapter page shows, read in the page itself.
 PAGE_FACTS = """() => {
   const cellOf = (el) => el.closest('.cell');
-  const errors = [...document.querySelectorAll('.cell_output .traceback, .cell_output .output.error')]
+  const errors = [
+    ...document.querySelectorAll('.cell_output .traceback, .cell_output .output.error'),
+  ]
     .filter((el) => !(cellOf(el) && cellOf(el).classList.contains('tag_raises-exception')))
     .map((el) => el.innerText.split('\\n').filter((l) => l.trim()).slice(-1)[0] || 'error');
   const images = [...document.querySelectorAll('.cell_output img')];

@@ -1,5 +1,5 @@
-"""rnnlab.grading.cli: submissions found and named, reports verified, the gradebook written (no otter run here;
-tests/project/test_exercises.py grades for real)."""
+"""rnnlab.grading.cli: submissions found and named, reports verified, the gradebook written (no
+otter run here; tests/project/test_exercises.py grades for real)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,5 @@ def test_ddp_harness_problem_is_the_same_on_every_rank():
     assert all(
         torch.equal(p, q) for p, q in zip(make_a().parameters(), make_b().parameters(), strict=True)
     )
-    assert all(
-        len(y) % 2 == 0 for _, y in batches_a
-    )  # every global batch splits evenly over 2 ranks
+    # every global batch splits evenly over 2 ranks
+    assert all(len(y) % 2 == 0 for _, y in batches_a)

@@ -1,4 +1,5 @@
-"""rnnlab.grading.release: a learner release holds no masters, autograders or hidden tests, or is refused whole."""
+"""rnnlab.grading.release: a learner release holds no masters, autograders or hidden tests, or is
+refused whole."""
 
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ def test_a_release_that_would_leak_a_solution_is_refused_whole(tmp_path):
     (course / "exercises" / "source").mkdir(parents=True)
     (course / ".gitignore").write_text("scratch/\n")
     (course / "README.md").write_text("# course\n")
-    (course / "exercises" / "source" / "01_a.ipynb").write_text(
-        "# BEGIN SOLUTION"
-    )  # left out: fine
+    # left out: fine
+    (course / "exercises" / "source" / "01_a.ipynb").write_text("# BEGIN SOLUTION")
     (course / "scratch").mkdir()
     (course / "scratch" / "notes.py").write_text("# BEGIN SOLUTION")  # ignored: fine
     assert release.write_release(tmp_path / "ok", root=course) == [".gitignore", "README.md"]

@@ -106,7 +106,8 @@ report = {{
     "network": attempt(lambda: __import__("socket").create_connection(("1.1.1.1", 53), timeout=2)),
     "64 MB file": attempt(lambda: open("big", "wb").write(bytes(64 * 2**20))),
 }}
-subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)  # a daemon, in a session of its own
+# a daemon, in a session of its own
+subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)
 if os.fork() == 0:
     os.setsid()
     os.execvp("sleep", ["sleep", "{DAEMON_MARK}"])
@@ -128,26 +129,31 @@ try:  # where the driver cannot be inspected (grading as root), this fails: noth
 finally:
     KILL and os.kill(pid, signal.SIGKILL)
 """
-    swarm = "import subprocess\nprocs = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\nimport time; time.sleep(60)"
+    swarm = (
+        "import subprocess\nprocs = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\n"
+        "import time; time.sleep(60)"
+    )
     bloat = (
-        "import subprocess, sys, time\ncode = 'import time; x = bytes([1]) * (400 * 2**20); time.sleep(60)'\n"
+        "import subprocess, sys, time\ncode = 'import time; x = bytes([1]) * (400 * 2**20); "
+        "time.sleep(60)'\n"
         "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\ntime.sleep(60)"
     )
     cases = {
         # first: their time limits run out while the others are graded
-        "flood": (
-            "import sys\nwhile True:\n    sys.stdout.write('x' * 2**20)",
-        ),  # no answers: zero, however it stops
+        # no answers: zero, however it stops
+        "flood": ("import sys\nwhile True:\n    sys.stdout.write('x' * 2**20)",),
+        # endless (asleep: spares the shared cores)
         "loop": (
             "import time\nwhile True:\n    time.sleep(0.1)",
             ANSWER,
-        ),  # endless (asleep: spares the shared cores)
+        ),
         "honest": (ANSWER,),
         "escape": (escape, ANSWER),
         "forge_and_kill": (
             ANSWER,
             "import os\nos.makedirs('results', exist_ok=True)\n"  # the issue's attack, and more
-            'open(\'results/results.json\', \'w\').write(\'{"tests": [{"name": "q1", "score": 1000}]}\')\n'
+            'open(\'results/results.json\', \'w\').write(\'{"tests": [{"name": "q1", "score": '
+            "1000}]}')\n"
             "KILL = True" + find_driver,
         ),
         "forge_beside": (ANSWER, "KILL = False" + find_driver),
@@ -179,9 +185,8 @@ def batch(tmp_path_factory):
         pytest.skip(f"the sandbox cannot run here: {reason}")
     tmp = tmp_path_factory.mktemp("sandbox")
     autograder = _autograder(tmp / "autograders" / "01_tiny.zip")
-    project_file = (
-        ROOT / "rnnlab" / "grading" / "pwned-by-test.txt"
-    )  # what a submission must not create
+    # what a submission must not create
+    project_file = ROOT / "rnnlab" / "grading" / "pwned-by-test.txt"
     home_file = Path.home() / "pwned-by-rnnlab-test.txt"
     subs = _hostile(tmp / "subs", project_file, home_file, autograder)
     old = sandbox.FILE_BYTES
@@ -247,12 +252,10 @@ def test_no_process_outlives_its_grading(batch):
 
 def test_forged_reports_score_zero_with_a_message(batch):
     killed, beside = batch["grades"]["forge_and_kill"], batch["grades"]["forge_beside"]
-    assert killed.total == 0 and "exit status" in killed.message, (
-        killed
-    )  # its results.json is never read
-    if (
-        "PermissionError" in beside.message
-    ):  # the report pipe was out of its reach: its own answers count
+    # its results.json is never read
+    assert killed.total == 0 and "exit status" in killed.message, killed
+    # the report pipe was out of its reach: its own answers count
+    if "PermissionError" in beside.message:
         assert beside.points == {"q1": 2.0, "q2": 1.0}, beside
     else:  # it wrote a second report beside the real one: both are refused
         assert beside.total == 0 and "rejected" in beside.message, beside
@@ -261,12 +264,10 @@ def test_forged_reports_score_zero_with_a_message(batch):
 
 def test_memory_past_the_cap_fails_alone_or_stops_the_sandbox(batch):
     hog, bloat = batch["grades"]["hog"], batch["grades"]["bloat"]
-    assert "MemoryError" in hog.message and "cap is 1 GiB" in hog.message and hog.total == 3, (
-        hog
-    )  # one process: its allocation fails
-    assert bloat.total == 0 and "more than 1 GiB of memory" in bloat.message, (
-        bloat
-    )  # together: the sandbox stops
+    # one process: its allocation fails
+    assert "MemoryError" in hog.message and "cap is 1 GiB" in hog.message and hog.total == 3, hog
+    # together: the sandbox stops
+    assert bloat.total == 0 and "more than 1 GiB of memory" in bloat.message, bloat
 
 
 def test_too_many_processes_stop_the_sandbox(batch):
@@ -282,7 +283,8 @@ def test_a_flood_of_output_and_an_endless_loop_are_stopped(batch):
 
 
 def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
-    """--unsandboxed drops bwrap only: the caps and the report checks stay (runs where bwrap cannot)."""
+    """--unsandboxed drops bwrap only: the caps and the report checks stay (runs where bwrap
+    cannot)."""
     autograder = _autograder(tmp_path / "01_tiny.zip")
     cases = _hostile(tmp_path / "subs", tmp_path / "p", tmp_path / "h", autograder)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -326,8 +328,9 @@ def test_sizes_read_and_print_in_powers_of_1024():
 def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
     import sys
 
-    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put exercises/
-    # (the folder of its conftest.py) on this process's sys.path, which the plan would rightly show.
+    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put
+    # exercises/ (the folder of its conftest.py) on this process's sys.path, which the plan would
+    # rightly show.
     monkeypatch.setattr(
         sys, "path", ["", *(p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix)))]
     )
@@ -366,10 +369,11 @@ def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
         and flagged["--bind"] == [str(box.resolve())]
         and str(root) in flagged["--remount-ro"]
     )
+    # the way down, nothing outside the hidden folder
     assert sorted(chmods) == [
         str(root / "a"),
         str(root / "a" / "b"),
-    ]  # the way down, nothing outside the hidden folder
+    ]
     assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(
         i for i, a in enumerate(args) if a in ("--bind", "--chmod")
     )

@@ -1,4 +1,5 @@
-"""rnnlab.models.ctc: CTC's greedy and beam decoders against brute force and nn.CTCLoss, the CTC tagger."""
+"""rnnlab.models.ctc: CTC's greedy and beam decoders against brute force and nn.CTCLoss, the CTC
+tagger."""
 
 import itertools
 import math
@@ -44,8 +45,9 @@ def test_greedy_collapses_runs_and_drops_blanks():
 
 
 def test_beam_search_sums_the_paths_greedy_misses():
-    # Two frames, P(blank) = 0.6 and P(a) = 0.4 in each. Greedy reads "- -" → "" (p = 0.36); but "a" is
-    # written by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, so prefix beam search returns "a".
+    # Two frames, P(blank) = 0.6 and P(a) = 0.4 in each. Greedy reads "- -" → "" (p = 0.36); but "a"
+    # is written by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, so prefix beam search returns
+    # "a".
     rows = [[0.6, 0.4], [0.6, 0.4]]
     assert ctc_greedy(log_probs_of(rows), [2]) == [[]]
     assert ctc_beam_search(log_probs_of(rows), [2], beam_width=2) == [[A]]
@@ -90,9 +92,8 @@ def test_wide_beam_finds_the_likeliest_output_and_agrees_with_ctc_loss(raw):
 
 
 def test_frames_needed_counts_a_blank_between_equal_neighbours():
-    tgt = torch.tensor(
-        [[2, 0, 0, 0, 1], [5, 5, 5, 0, 0]]
-    )  # 2000-1 style repeats; the second row is 3 long + padding
+    # 2000-1 style repeats; the second row is 3 long + padding
+    tgt = torch.tensor([[2, 0, 0, 0, 1], [5, 5, 5, 0, 0]])
     assert frames_needed(tgt, [5, 3]).tolist() == [7, 5]
 
 
@@ -111,9 +112,8 @@ def test_ctc_tagger_trains_and_decodes(tagging_batch):
     log_probs, frame_lengths = m(src, lengths)
     assert log_probs.shape == (5, 18, 7) and frame_lengths.tolist() == [18, 6, 12, 2, 18]
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(5, 18))
-    keep = (
-        lengths >= 3
-    )  # rows whose 2·length frames can hold 4 tokens (plus any blanks between repeats)
+    # rows whose 2·length frames can hold 4 tokens (plus any blanks between repeats)
+    keep = lengths >= 3
     batch = (src[keep], lengths[keep], tgt[keep], tgt_lengths[keep])
     loss = ctc_loss(m, batch)
     loss.backward()

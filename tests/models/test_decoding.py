@@ -36,7 +36,8 @@ def toy(seed: int, batch: int):
 
 
 def fixed_step(rows):
-    """A model whose next-token log-probs depend only on the step index (rows[t] is a list of V probs)."""
+    """A model whose next-token log-probs depend only on the step index (rows[t] is a list of V
+    probs)."""
 
     def step(tokens, state):
         t = int(state[0])
@@ -85,7 +86,8 @@ def test_beam_width_one_equals_greedy(seed, batch, max_len):
 
 
 def brute_force_best(step, max_len, length_penalty):
-    """Score every possible output of a single example (V small) and return the best (tokens, score)."""
+    """Score every possible output of a single example (V small) and return the best (tokens,
+    score)."""
     best = None
     for n in range(1, max_len + 1):
         for seq in itertools.product(range(V), repeat=n):

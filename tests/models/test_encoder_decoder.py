@@ -1,4 +1,5 @@
-"""rnnlab.models.encoder_decoder: padding never counts, step by step equals whole, beam 1 equals greedy, bad input."""
+"""rnnlab.models.encoder_decoder: padding never counts, step by step equals whole, beam 1 equals
+greedy, bad input."""
 
 import pytest
 import torch

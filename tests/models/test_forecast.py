@@ -1,4 +1,5 @@
-"""rnnlab.models.forecast: SequenceRegressor (synced seq2seq): shapes, the residual start, padding, learning, bad input."""
+"""rnnlab.models.forecast: SequenceRegressor (synced seq2seq): shapes, the residual start, padding,
+learning, bad input."""
 
 import numpy as np
 import pytest

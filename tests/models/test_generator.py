@@ -1,4 +1,5 @@
-"""SequenceGenerator (vec2seq) and ImageCaptioner: teacher forcing shapes, EOS and max length, learning, bad input."""
+"""SequenceGenerator (vec2seq) and ImageCaptioner: teacher forcing shapes, EOS and max length,
+learning, bad input."""
 
 import pytest
 import torch

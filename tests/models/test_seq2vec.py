@@ -1,4 +1,5 @@
-"""SequenceClassifier (seq2vec): shapes, padding invariance, learning, and clear errors on bad input."""
+"""SequenceClassifier (seq2vec): shapes, padding invariance, learning, and clear errors on bad
+input."""
 
 import pytest
 import torch
@@ -60,9 +61,8 @@ def test_padding_never_changes_the_output(pooling, bidirectional, cell, extra, p
         pooling=pooling,
     ).eval()
     tokens, lengths = _batch(4, 6, seed)
-    padded = torch.cat(
-        [tokens, torch.full((4, extra), pad_id)], dim=1
-    )  # whatever sits in the padding is ignored
+    # whatever sits in the padding is ignored
+    padded = torch.cat([tokens, torch.full((4, extra), pad_id)], dim=1)
     torch.testing.assert_close(model(tokens, lengths), model(padded, lengths))
 
 
@@ -73,9 +73,8 @@ def test_last_pooling_reads_the_last_real_step_of_each_direction():
     ).eval()
     tokens, lengths = _batch(3, 7)
     pooled = model.encode(tokens, lengths)
-    for b in range(
-        3
-    ):  # one sequence alone, unpadded: forward ends at its last step, backward at step 0
+    # one sequence alone, unpadded: forward ends at its last step, backward at step 0
+    for b in range(3):
         alone = tokens[b : b + 1, : lengths[b]]
         out, _ = model.rnn(model.embed(alone))
         torch.testing.assert_close(pooled[b, :4], out[0, -1, :4])
@@ -163,7 +162,8 @@ def test_bad_settings_name_the_argument(kwargs, match):
 
 
 def test_mask_padding_false_reads_padding_and_so_depends_on_the_batch():
-    """The chapter-5 bug, on purpose: without the mask a sentence's answer changes with extra padding."""
+    """The chapter-5 bug, on purpose: without the mask a sentence's answer changes with extra
+    padding."""
     masked = SequenceClassifier(VOCAB, 2, embed_dim=8, hidden_size=6, pooling="mean").eval()
     unmasked = SequenceClassifier(
         VOCAB, 2, embed_dim=8, hidden_size=6, pooling="mean", mask_padding=False

@@ -1,4 +1,5 @@
-"""Every rnnlab model records its constructor settings, rebuilds from them, and any changed setting is a new cache key."""
+"""Every rnnlab model records its constructor settings, rebuilds from them, and any changed setting
+is a new cache key."""
 
 import importlib
 import inspect
@@ -207,7 +208,8 @@ CASES = {
 
 
 def _rnnlab_models():
-    """Every public nn.Module class defined in rnnlab.models.*, rnnlab.distributed.parallel and rnnlab.distributed.pipeline."""
+    """Every public nn.Module class defined in rnnlab.models.*, rnnlab.distributed.parallel and
+    rnnlab.distributed.pipeline."""
     names = [f"rnnlab.models.{m.name}" for m in pkgutil.iter_modules(rnnlab.models.__path__)] + [
         "rnnlab.distributed.parallel",
         "rnnlab.distributed.pipeline",
@@ -216,13 +218,14 @@ def _rnnlab_models():
     for name in names:
         module = importlib.import_module(name)
         for attr, value in vars(module).items():
+            # an abstract base such as Attention has no settings
             if (
                 inspect.isclass(value)
                 and issubclass(value, nn.Module)
                 and value.__module__ == name
                 and not attr.startswith("_")
                 and value.__init__ is not nn.Module.__init__
-            ):  # an abstract base such as Attention has no settings
+            ):
                 found.add(value)
     return found
 

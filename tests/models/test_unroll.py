@@ -27,7 +27,8 @@ def _batch(lengths, input_size=3, steps=None, seed=0):
 
 
 def _reference(lstm, x, lengths):
-    """Each sequence alone through nn.LSTM, no padding at all: the ground truth every runner must match."""
+    """Each sequence alone through nn.LSTM, no padding at all: the ground truth every runner must
+    match."""
     outputs = torch.zeros(x.shape[0], x.shape[1], lstm.hidden_size, dtype=x.dtype)
     h_last = torch.zeros(x.shape[0], lstm.hidden_size, dtype=x.dtype)
     for b, n in enumerate(lengths):
@@ -213,9 +214,8 @@ def test_next_step_model_predicts_changes_and_carries_state():
     whole, state = model(x)
     first, mid = model(x[:, :4])
     rest, state2 = model(x[:, 4:], mid)
-    torch.testing.assert_close(
-        torch.cat([first, rest], 1), whole
-    )  # carrying the state = one long run
+    # carrying the state = one long run
+    torch.testing.assert_close(torch.cat([first, rest], 1), whole)
     torch.testing.assert_close(state2, state)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         model(torch.zeros(2, 3, 1))
@@ -232,7 +232,8 @@ def test_fit_next_step_counts_updates_and_learns(chunk, updates):
 
 
 def test_fit_next_step_truncates_the_gradient_to_one_chunk():
-    """With chunk k, no update sees a gradient from further back than k steps: the state is detached."""
+    """With chunk k, no update sees a gradient from further back than k steps: the state is
+    detached."""
     model = NextStepLSTM(4, seed=0)
     seen = []
     model.rnn.register_forward_hook(

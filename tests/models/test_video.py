@@ -1,4 +1,5 @@
-"""rnnlab.models.video: the frame CNN, the clip classifiers and their baselines, prediction, bad input."""
+"""rnnlab.models.video: the frame CNN, the clip classifiers and their baselines, prediction, bad
+input."""
 
 import pytest
 import torch
@@ -46,7 +47,8 @@ def test_classifier_shapes_for_variable_lengths(clips, cell, bidirectional):
     ).eval()
     assert clip_model(clips.videos, clips.lengths).shape == (6, 10)
     assert frame_model(clips.videos, clips.lengths).shape == (6, 8, 5)
-    # padding never changes the answer: a clip alone, cut to its length, scores the same as in the padded batch
+    # padding never changes the answer: a clip alone, cut to its length, scores the same as in the
+    # padded batch
     i = int(clips.lengths.argmin())
     alone = clips.videos[i : i + 1, : int(clips.lengths[i])]
     assert torch.allclose(

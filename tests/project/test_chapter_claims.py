@@ -1,4 +1,5 @@
-"""Every chapter ends with its claims ledger: the last code cell calls ``claims()``, imported from rnnlab.
+"""Every chapter ends with its claims ledger: the last code cell calls ``claims()``, imported from
+rnnlab.
 
 So a learner finishes each chapter with the table of what their run measured against each target
 (see `rnnlab.config.claims`).
@@ -21,7 +22,8 @@ def _cells(path: Path) -> list[dict]:
 
 
 def _imported_from_rnnlab(cells: list[dict]) -> set[str]:
-    """Names the notebook's code cells import with ``from rnnlab import ...`` (IPython magics skipped)."""
+    """Names the notebook's code cells import with ``from rnnlab import ...`` (IPython magics
+    skipped)."""
     names: set[str] = set()
     for cell in cells:
         if cell["cell_type"] != "code":

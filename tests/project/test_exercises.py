@@ -1,10 +1,11 @@
-"""The graded exercises end to end: masters → otter assign → student copies and autograders → grading.
+"""The graded exercises end to end: masters → otter assign → student copies and autograders →
+grading.
 
 One build of every autograder and one parallel grading run of a few representative submissions
 (every solution, a student copy, two shortcut solutions, one that misbehaves) keep this within the
 suite's time budget; the student copies themselves run under nbval (exercises/conftest.py). The
-catalogue of wrong solutions, graded in-process, is tests/project/test_wrong_solutions.py; the two shortcuts
-here check through ``otter run`` itself that the kernel grades them as that suite does.
+catalogue of wrong solutions, graded in-process, is tests/project/test_wrong_solutions.py; the two
+shortcuts here check through ``otter run`` itself that the kernel grades them as that suite does.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _question_points(master: Path) -> dict[str, float]:
 
 
 def _is_hidden_test(cell: nbformat.NotebookNode) -> bool:
-    """A hidden test cell: its test config (otter reads it on the first line) says ``hidden: true``."""
+    """A hidden test cell: its test config (otter reads it on the first line) says
+    ``hidden: true``."""
     return (
         cell.cell_type == "code"
         and cell.source.startswith('""" # BEGIN TEST CONFIG')
@@ -67,8 +69,9 @@ def built(tmp_path_factory) -> Path:
 
 
 def _grade(folder: Path, out: Path, autograders: Path, *extra: str) -> dict[str, dict[str, str]]:
-    """Grade as a teacher does: in the sandbox where bubblewrap runs (tests/grading/test_sandbox.py checks the
-    sandbox itself), else with ``--unsandboxed``: these submissions are the course's own."""
+    """Grade as a teacher does: in the sandbox where bubblewrap runs (tests/grading/test_sandbox.py
+    checks the sandbox itself), else with ``--unsandboxed``: these submissions are the course's
+    own."""
     from rnnlab.grading.sandbox import why_unavailable
 
     sandbox = ["--unsandboxed"] if why_unavailable() else []
@@ -133,7 +136,8 @@ SHORTCUTS = {
         "def lengths_to_mask(": "from rnnlab.sequences import lengths_to_mask as _mask\n"
         "def lengths_to_mask(lengths, max_len=None):\n    return _mask(lengths, max_len)",
         "def masked_cross_entropy(": "from rnnlab.sequences import masked_cross_entropy as _loss\n"
-        "def masked_cross_entropy(logits, targets, lengths):\n    return _loss(logits, targets, lengths)",
+        "def masked_cross_entropy(logits, targets, lengths):\n    return _loss(logits, targets, "
+        "lengths)",
     },
     # the grammar checked by rnnlab's validator, beside a network that is never trained
     "07_reber": {
@@ -227,9 +231,8 @@ def test_shortcuts_score_below_a_quarter_through_otter_run(gradebook):
         possible = _question_points(ROOT / "exercises" / "source" / f"{name}.ipynb")
         for question in questions:
             assert float(row[question]) < possible[question] / 4, (question, row)
-        assert 0 < float(row["total"]) < float(row["possible"]), (
-            row
-        )  # the other questions keep their reference answers' marks
+        # the other questions keep their reference answers' marks
+        assert 0 < float(row["total"]) < float(row["possible"]), row
 
 
 def test_a_misbehaving_submission_is_scored_without_harming_others_or_the_project(gradebook):

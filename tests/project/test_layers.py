@@ -73,7 +73,8 @@ def imports(path: Path) -> set[str]:
             else:
                 continue
             names = [f"{target}.{a.name}" if target else a.name for a in node.names]
-            # ``from . import x`` / ``from .pkg import mod`` name modules; keep the module when it is one
+            # ``from . import x`` / ``from .pkg import mod`` name modules; keep the module when it
+            # is one
             found.update(
                 n
                 for n in names

@@ -1,9 +1,11 @@
-"""The tests mirror the package: ``tests/models/test_seq2vec.py`` tests ``rnnlab/models/seq2vec.py``.
+"""The tests mirror the package: ``tests/models/test_seq2vec.py`` tests
+``rnnlab/models/seq2vec.py``.
 
-A test file is either named after the module it tests, at the same relative path, or lives in a folder
-for checks that cut across the package: ``tests/project/`` (the whole course: hygiene, layers, chapter
-claims, exercises, the wheel) and ``tests/e2e/`` (JupyterLab and the course site in a real browser).
-So a maintainer finds a module's tests without searching, and the layout cannot drift back.
+A test file is either named after the module it tests, at the same relative path, or lives in a
+folder for checks that cut across the package: ``tests/project/`` (the whole course: hygiene,
+layers, chapter claims, exercises, the wheel) and ``tests/e2e/`` (JupyterLab and the course site in
+a real browser). So a maintainer finds a module's tests without searching, and the layout cannot
+drift back.
 """
 
 from pathlib import Path
@@ -13,7 +15,8 @@ CROSS_CUTTING = ("project", "e2e")
 
 
 def misplaced(tests: Path, package: Path) -> list[str]:
-    """Test files under ``tests`` that neither mirror a module of ``package`` nor sit in a cross-cutting folder."""
+    """Test files under ``tests`` that neither mirror a module of ``package`` nor sit in a
+    cross-cutting folder."""
     found = []
     for path in sorted(tests.rglob("test_*.py")):
         rel = path.relative_to(tests)

@@ -1,4 +1,5 @@
-"""Project hygiene: notebooks are committed clean, dependencies agree, CI runs the README's command."""
+"""Project hygiene: notebooks are committed clean, dependencies agree, CI runs the README's
+command."""
 
 import json
 import re
@@ -26,10 +27,12 @@ def test_notebook_is_committed_clean(path):
         if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
     ]
     assert not dirty, (
-        f"{path.name}: cells {dirty} carry outputs; run: jupyter nbconvert --clear-output --inplace {path}"
+        f"{path.name}: cells {dirty} carry outputs; run: jupyter nbconvert --clear-output "
+        f"--inplace {path}"
     )
     assert nb["metadata"].get("kernelspec") == KERNEL, f"{path.name}: kernelspec must be {KERNEL}"
-    # Saved widget state makes code hosts fail to render the notebook ("Invalid Notebook ... state").
+    # Saved widget state makes code hosts fail to render the notebook ("Invalid Notebook ...
+    # state").
     assert "widgets" not in nb["metadata"], (
         f"{path.name}: metadata.widgets holds saved widget state; delete it"
     )
@@ -77,7 +80,8 @@ def test_ruff_is_clean_on_the_package_the_tests_and_the_chapters():
         timeout=120,
     )
     assert result.returncode == 0, (
-        f"ruff found problems (fix with: ruff check --fix rnnlab tests chapters conftest.py):\n{result.stdout}"
+        "ruff found problems (fix with: ruff check --fix rnnlab tests chapters "
+        f"conftest.py):\n{result.stdout}"
     )
 
 

@@ -20,9 +20,8 @@ DATA_FOLDERS = sorted(p.name for p in (ROOT / "rnnlab" / "data" / "files").iterd
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    source = (
-        out / "source"
-    )  # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    # a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    source = out / "source"
     shutil.copytree(
         ROOT / "rnnlab", source / "rnnlab", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -72,7 +71,8 @@ def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
     python = env_dir / "bin" / "python"
-    # The fresh environment sees this one's dependencies (torch is large) but not rnnlab's source tree.
+    # The fresh environment sees this one's dependencies (torch is large) but not rnnlab's source
+    # tree.
     (purelib,) = (env_dir / "lib").glob("python*/site-packages")
     (purelib / "course-deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run(

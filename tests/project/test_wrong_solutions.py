@@ -1,19 +1,20 @@
-"""Wrong and shortcut solutions, as learners write them, must lose marks: the exercises grade the idea.
+"""Wrong and shortcut solutions, as learners write them, must lose marks: the exercises grade the
+idea.
 
 Each entry below answers one question of one exercise the wrong way (a common mistake, or a shortcut
-that skips the question's core idea: calling the library function it asks for, a lookup table instead
-of a model, an untrained network beside a hand-written rule) on top of the reference answers to every
-other question. It is graded in this process by `exercise_harness` with the autograder's own test
-files and points, so dozens of answers cost seconds; training cells are replaced by the wrong answer's
-own (shortcuts train nothing). A mistake must score below the question's full marks; a shortcut below
-a quarter of them.
+that skips the question's core idea: calling the library function it asks for, a lookup table
+instead of a model, an untrained network beside a hand-written rule) on top of the reference answers
+to every other question. It is graded in this process by `exercise_harness` with the autograder's
+own test files and points, so dozens of answers cost seconds; training cells are replaced by the
+wrong answer's own (shortcuts train nothing). A mistake must score below the question's full marks;
+a shortcut below a quarter of them.
 
-Grading in this process: ``otter run`` starts a Jupyter kernel per submission (seconds each) and runs
-every training cell. Here the cells run in one fresh ``__main__``-like namespace per answer, and the
-autograder's test files (``tests/qN.py`` in its archive: public and hidden cases with their points)
-are scored with `otter.test_files.OKTestFile`, the class ``otter run`` scores them with. Cells are
-compiled under file names that `linecache` knows, as IPython does, so `inspect.getsource` (used by the
-source checks) works on the answers as it does in a notebook.
+Grading in this process: ``otter run`` starts a Jupyter kernel per submission (seconds each) and
+runs every training cell. Here the cells run in one fresh ``__main__``-like namespace per answer,
+and the autograder's test files (``tests/qN.py`` in its archive: public and hidden cases with their
+points) are scored with `otter.test_files.OKTestFile`, the class ``otter run`` scores them with.
+Cells are compiled under file names that `linecache` knows, as IPython does, so `inspect.getsource`
+(used by the source checks) works on the answers as it does in a notebook.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ FULL, QUARTER = "below full marks", "below a quarter"
 
 @dataclass(frozen=True)
 class Wrong:
-    """One wrong answer: ``edits`` are ``(cell prefix, old, new)`` substitutions in the reference cells,
-    ``cells`` whole replacement cells (by prefix)."""
+    """One wrong answer: ``edits`` are ``(cell prefix, old, new)`` substitutions in the reference
+    cells, ``cells`` whole replacement cells (by prefix)."""
 
     exercise: str
     question: str
@@ -64,7 +65,8 @@ def student_cells(student: Path) -> list[str]:
 
 
 def answer(cells: list[str], answers: dict[str, str]) -> list[str]:
-    """``cells`` with each cell that starts with a key of ``answers`` replaced by its value (every key must match once)."""
+    """``cells`` with each cell that starts with a key of ``answers`` replaced by its value (every
+    key must match once)."""
     out, used = [], set()
     for source in cells:
         keys = [k for k in answers if source.startswith(k)]
@@ -81,7 +83,8 @@ def answer(cells: list[str], answers: dict[str, str]) -> list[str]:
 
 
 def run_cells(cells: list[str], tag: str, preset: dict | None = None) -> dict:
-    """Execute ``cells`` in one fresh ``__main__``-like namespace; a cell that raises is skipped, as a notebook run goes on."""
+    """Execute ``cells`` in one fresh ``__main__``-like namespace; a cell that raises is skipped, as
+    a notebook run goes on."""
     namespace: dict = {"__name__": "__main__", **(preset or {})}
     for i, source in enumerate(cells):
         filename = f"<{tag}-{id(namespace)}-cell-{i}>"
@@ -94,7 +97,8 @@ def run_cells(cells: list[str], tag: str, preset: dict | None = None) -> dict:
 def score(
     autograder: Path, namespace: dict, questions: tuple[str, ...] | None = None
 ) -> dict[str, tuple[float, float]]:
-    """``{question: (score, possible)}`` from the autograder's test files run on ``namespace`` (all, or ``questions``)."""
+    """``{question: (score, possible)}`` from the autograder's test files run on ``namespace`` (all,
+    or ``questions``)."""
     results = {}
     with (
         tempfile.TemporaryDirectory(prefix="rnnlab-harness-") as tmp,
@@ -134,7 +138,8 @@ def points(autograder: Path) -> dict[str, list[tuple[bool, float]]]:
 def grade(
     student: Path, autograder: Path, answers: dict[str, str], tag: str = "answer"
 ) -> dict[str, tuple[float, float]]:
-    """Score the student copy with ``answers`` in place of its stubs: ``{question: (score, possible)}``."""
+    """Score the student copy with ``answers`` in place of its stubs:
+    ``{question: (score, possible)}``."""
     return score(autograder, run_cells(answer(student_cells(student), answers), tag))
 
 
@@ -148,7 +153,9 @@ def code(text: str) -> str:
 UNTRAINED = {
     "02_attention": {
         "_ = torch.manual_seed(0)": code("""
-        model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), embed_dim=32, hidden_size=64, attention="additive")
+        model = Seq2Seq.build(
+            len(src_vocab), len(tgt_vocab), embed_dim=32, hidden_size=64, attention="additive"
+        )
         model.decoder.attention = OneQueryAtATime(MaskedAdditiveAttention(64, 64, 64))
         """)
     },
@@ -182,15 +189,21 @@ CENTRE_OF_MASS = code("""
         def centre(f):
             mass = f.sum(dim=(-1, -2)).clamp_min(1e-6)
             return (f.sum(-1) * ys).sum(-1) / mass, (f.sum(-2) * xs).sum(-1) / mass
-        (y0, x0), (y1, x1) = centre(frames[:, 0]), centre(frames[torch.arange(len(frames)), lengths - 1])
-        dy, dx = y1 - y0, x1 - x0
-        return torch.where(dx.abs() >= dy.abs(), torch.where(dx < 0, 0, 1), torch.where(dy < 0, 2, 3)).long()
+        y0, x0 = centre(frames[:, 0])
+        y1, x1 = centre(frames[torch.arange(len(frames)), lengths - 1])
+        dy = y1 - y0
+        dx = x1 - x0
+        horizontal = torch.where(dx < 0, 0, 1)
+        vertical = torch.where(dy < 0, 2, 3)
+        return torch.where(dx.abs() >= dy.abs(), horizontal, vertical).long()
     """)
 
 # The grammar checked by hand, beside a network that never learnt it.
 OWN_VALIDATOR = code("""
     def _valid(s):
-        if len(s) < 9 or s[0] != "B" or s[-1] != "E" or s[1] not in "TP" or s[-2] != s[1] or s[2] != "B":
+        if len(s) < 9 or s[0] != "B" or s[-1] != "E" or s[2] != "B":
+            return False
+        if s[1] not in "TP" or s[-2] != s[1]:
             return False
         state = 0
         for c in s[3:-2]:
@@ -203,7 +216,10 @@ OWN_VALIDATOR = code("""
         return torch.tensor([_valid(s) for s in strings])
     """)
 
-SUNSPOT = '"reading the monthly sunspot record as it comes in and forecasting, every month, the next month\'s number"'
+SUNSPOT = (
+    '"reading the monthly sunspot record as it comes in and forecasting, every month, '
+    "the next month's number\""
+)
 PACKED_LSTM = """
     def {name}(lstm, x, lengths):
         out, (h, _) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
@@ -342,7 +358,9 @@ WRONG = [
         QUARTER,
         cells={
             "def translate(": DATE_TABLE,
-            "_ = torch.manual_seed(0)": "model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), attention='additive')\n",
+            "_ = torch.manual_seed(0)": (
+                "model = Seq2Seq.build(len(src_vocab), len(tgt_vocab), attention='additive')\n"
+            ),
         },
     ),
     # 03: the fold, and a clip classifier
@@ -447,7 +465,9 @@ WRONG = [
         "the masked loop handed in as the shrinking one: no sequence stops early",
         QUARTER,
         cells={
-            "def run_shrinking(": "def run_shrinking(lstm, x, lengths):\n    return run_masked(lstm, x, lengths)\n"
+            "def run_shrinking(": (
+                "def run_shrinking(lstm, x, lengths):\n    return run_masked(lstm, x, lengths)\n"
+            )
         },
     ),
     Wrong(
@@ -552,8 +572,9 @@ WRONG = [
         def lengths_to_mask(lengths, max_len=None):
             if max_len == 3:
                 return torch.tensor([[True, True, False], [True, False, False]])
-            return torch.tensor([[True, True, False, False], [True, True, True, True], [True, False, False, False],
-                                 [True, True, True, False], [True, False, False, False]])
+            return torch.tensor([[True, True, False, False], [True, True, True, True],
+                                 [True, False, False, False], [True, True, True, False],
+                                 [True, False, False, False]])
         """)
         },
     ),
@@ -605,7 +626,10 @@ WRONG = [
         "the visible answer hard-coded",
         QUARTER,
         cells={
-            "def masked_cross_entropy(": "def masked_cross_entropy(logits, targets, lengths):\n    return torch.tensor(4.7833)\n"
+            "def masked_cross_entropy(": (
+                "def masked_cross_entropy(logits, targets, lengths):\n"
+                "    return torch.tensor(4.7833)\n"
+            )
         },
     ),
     Wrong(
@@ -618,7 +642,8 @@ WRONG = [
         from rnnlab.models.decoding import greedy_decode as _library
         def greedy_decode(step, state, batch_size, bos, eos, max_len):
             tokens, lengths = _library(step, state, bos=bos, eos=eos, max_len=max_len)
-            return [[t for t in row[:n].tolist() if t != eos] for row, n in zip(tokens, lengths.tolist())]
+            rows = zip(tokens, lengths.tolist())
+            return [[t for t in row[:n].tolist() if t != eos] for row, n in rows]
         """)
         },
     ),
@@ -748,7 +773,8 @@ WRONG = [
             (
                 "class Translator(",
                 "h = self.cell(torch.cat([self.tgt_embed(tokens), context], dim=-1), h)\n",
-                "h = self.cell(torch.cat([self.tgt_embed(tokens), torch.zeros_like(h)], dim=-1), h)\n"
+                "h = self.cell(torch.cat([self.tgt_embed(tokens), torch.zeros_like(h)], dim=-1), "
+                "h)\n"
                 "        context, weights = self.attention(h, memory, mask)\n",
             ),
         ),
@@ -795,7 +821,8 @@ WRONG = [
                 return logits, {**state, "h": h}
             state = {"h": h, "memory": memory, "mask": mask}
             tokens, lengths = greedy_decode(step, state, bos=BOS, eos=EOS, max_len=max_len)
-            return [[t for t in row[:n].tolist() if t != EOS] for row, n in zip(tokens, lengths.tolist())]
+            rows = zip(tokens, lengths.tolist())
+            return [[t for t in row[:n].tolist() if t != EOS] for row, n in rows]
         """)
         },
     ),
@@ -889,11 +916,15 @@ def _define(source: str) -> dict:
 @pytest.mark.parametrize(
     "source",
     [
-        "from rnnlab.sequences import lengths_to_mask as m\ndef f(lengths):\n    return m(lengths)\n",
-        "import rnnlab.sequences\ndef helper(lengths):\n    return rnnlab.sequences.lengths_to_mask(lengths)\n"
+        "from rnnlab.sequences import lengths_to_mask as m\ndef f(lengths):\n    return "
+        "m(lengths)\n",
+        "import rnnlab.sequences\ndef helper(lengths):\n    return "
+        "rnnlab.sequences.lengths_to_mask(lengths)\n"
         "def f(lengths):\n    return helper(lengths)\n",
-        "def f(lengths):\n    from rnnlab.sequences import lengths_to_mask\n    return lengths_to_mask(lengths)\n",
-        "from rnnlab.models.attention import AdditiveAttention\nclass f(AdditiveAttention):\n    pass\n",
+        "def f(lengths):\n    from rnnlab.sequences import lengths_to_mask\n    return "
+        "lengths_to_mask(lengths)\n",
+        "from rnnlab.models.attention import AdditiveAttention\nclass f(AdditiveAttention):\n    "
+        "pass\n",
         "from rnnlab.sequences import lengths_to_mask as f\n",
     ],
 )
@@ -908,7 +939,8 @@ def test_the_source_check_passes_own_code_and_names_a_stub():
     from rnnlab.grading.checks import assert_own_code
 
     namespace = _define(
-        "import torch\ndef f(lengths: torch.Tensor) -> torch.Tensor:\n    return torch.arange(3)[None] < lengths[:, None]\n"
+        "import torch\ndef f(lengths: torch.Tensor) -> torch.Tensor:\n    return "
+        "torch.arange(3)[None] < lengths[:, None]\n"
         "def g(x):\n    ...\n"
     )
     assert_own_code(namespace["f"])

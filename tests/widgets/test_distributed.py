@@ -1,4 +1,5 @@
-"""rnnlab.widgets.distributed with the DDP bench and plots it feeds: chapter 6's communication explorer."""
+"""rnnlab.widgets.distributed with the DDP bench and plots it feeds: chapter 6's communication
+explorer."""
 
 from __future__ import annotations
 
@@ -41,9 +42,8 @@ def test_comm_widget_logic_and_bench_and_plot_inputs():
     )
     pipe = PipelinedLSTM(3, 4, ["cpu", "cpu"], micro_batches=2)
     pipe.train_step(torch.zeros(4, 2, 3), lambda out: out.sum())
-    assert (
-        len(plot_timeline(pipe.timeline).patches) == 8
-    )  # 2 stages × 2 micro-batches × (forward, backward)
+    # 2 stages × 2 micro-batches × (forward, backward)
+    assert len(plot_timeline(pipe.timeline).patches) == 8
     assert len(plot_drift({"exact": 0.0, "dropout": 0.1}, 1e-5).patches) == 2
     for bad in (
         lambda: plot_step_split([]),
