@@ -58,7 +58,8 @@ class LinearAR:
 
     def __init__(self, order: int = 24, alpha: float = 1.0):
         check_positive(order=order)
-        self.order, self.model = order, Ridge(alpha=alpha)
+        self.order = order
+        self.model = Ridge(alpha=alpha)
 
     def fit(self, windows: np.ndarray, targets: np.ndarray) -> LinearAR:
         """Fit on windows ``(N, window ≥ order)`` and their next values ``(N, k)``."""

@@ -222,7 +222,8 @@ def expect(
     if not check_str("expect(): name", name).strip():
         raise ValueError(f"expect(): name must be a non-empty string, got {name!r}")
     measured = _as_float(name, "value", value)
-    full_target, quick_target = _as_float(name, "full", full), _as_float(name, "quick", quick)
+    full_target = _as_float(name, "full", full)
+    quick_target = _as_float(name, "quick", quick)
     if math.isnan(full_target) or math.isnan(quick_target):
         raise ValueError(f"expect({name!r}): target is NaN")
     mode = "quick" if is_quick() else "full"

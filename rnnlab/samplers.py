@@ -94,11 +94,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
     ):
         self.lengths = check_lengths(lengths).cpu()
-        self.shuffle, self.drop_last = (
-            check_bool("shuffle", shuffle),
-            check_bool("drop_last", drop_last),
-        )
-        self.seed, self.epoch = check_int("seed", seed), 0
+        self.shuffle = check_bool("shuffle", shuffle)
+        self.drop_last = check_bool("drop_last", drop_last)
+        self.seed = check_int("seed", seed)
+        self.epoch = 0
         self.batch_size = check_int("batch_size", batch_size, minimum=1, optional=True)
         self.max_tokens = check_int("max_tokens", max_tokens, minimum=1, optional=True)
         if self.batch_size is None and self.max_tokens is None:
@@ -123,8 +122,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self._count == 0:
             raise ValueError(
                 f"drop_last=True leaves no batch: {len(self.lengths)} sequences do not fill one "
-                "batch of "
-                f"{self.batch_size} for each of the {self.num_replicas} replicas"
+                f"batch of {self.batch_size} for each of the {self.num_replicas} replicas"
             )
 
     def set_epoch(self, epoch: int) -> None:

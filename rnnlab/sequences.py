@@ -162,6 +162,7 @@ def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
     max_len = check_int("max_len", max_len, minimum=1, optional=True)
     lengths = check_lengths(lengths, max_len=max_len)
     width = int(lengths.max()) if max_len is None else int(max_len)
+    # (1, T) < (B, 1) -> (B, T)
     return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
@@ -211,6 +212,7 @@ def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
     only.
     """
     x = _check_batch_first(x, "x")
+    # (B, T) -> (B, T, 1, ...): one trailing 1 per feature dim of x, to broadcast over them
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     real = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
     return real.sum(dim=1) / mask.sum(dim=1).to(x.dtype)
@@ -220,6 +222,7 @@ def masked_max(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
     """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win,
     whatever it holds."""
     x = _check_batch_first(x, "x")
+    # (B, T) -> (B, T, 1, ...), as in masked_mean
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=1)
 
@@ -234,10 +237,11 @@ def last_real_state(outputs: torch.Tensor, lengths: Any) -> torch.Tensor:
     lengths = check_lengths(lengths, batch_size=outputs.shape[0], max_len=outputs.shape[1]).to(
         outputs.device
     )
+    # (B,) -> (B, 1, 1, ...) -> (B, 1, *): each row's last real step, once per feature
     index = (
         (lengths - 1).view(-1, 1, *([1] * (outputs.dim() - 2))).expand(-1, 1, *outputs.shape[2:])
     )
-    return outputs.gather(1, index).squeeze(1)
+    return outputs.gather(1, index).squeeze(1)  # (B, 1, *) -> (B, *)
 
 
 def masked_cross_entropy(

@@ -271,19 +271,22 @@ def fit(
     # best: the best monitored value so far (its weights are the ones kept); reference: the value of
     # the last step forward of more than min_delta, from which patience counts (the two coincide
     # when min_delta is 0)
-    history, start, best, reference, best_state, waited = History(), 1, None, None, None, 0
+    history = History()
+    start = 1
+    best = None
+    reference = None
+    best_state = None
+    waited = 0
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH to resume from")
         if Path(checkpoint).exists():
             state = load_checkpoint(checkpoint, model, optimizer)
             history = History.from_dict(state["history"])
-            start, best, waited, best_state = (
-                state["epoch"] + 1,
-                state["best"],
-                state["waited"],
-                state["best_state"],
-            )
+            start = state["epoch"] + 1
+            best = state["best"]
+            waited = state["waited"]
+            best_state = state["best_state"]
             reference = state["reference"]
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -307,7 +310,9 @@ def fit(
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         model.train()
-        tic, total, count = time.perf_counter(), 0.0, 0
+        tic = time.perf_counter()
+        total = 0.0
+        count = 0
         for batch in train_loader:
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(model, to_device(batch, device))
@@ -341,7 +346,8 @@ def fit(
                     f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}"
                 )
             if _improved(row[monitor], best, mode):
-                best, history.best_epoch = row[monitor], epoch
+                best = row[monitor]
+                history.best_epoch = epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if _improved(row[monitor], reference, mode, min_delta):
                 reference, waited = row[monitor], 0
@@ -431,7 +437,8 @@ def save_checkpoint(
 def _check_model_fits(where: str, model: nn.Module, saved: Mapping[str, Any]) -> None:
     """Every key and shape of the saved weights against ``model``'s, before anything is copied."""
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    missing = sorted(set(own) - set(saved))
+    unexpected = sorted(set(saved) - set(own))
     wrong = [
         f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}"
         for k in own
@@ -460,10 +467,8 @@ def _check_optimizer_fits(
             f"not of the {_class_name(optimizer)} given"
         )
     groups = optimizer.param_groups
-    sizes, saved_sizes = (
-        [len(g["params"]) for g in groups],
-        [len(g["params"]) for g in saved["param_groups"]],
-    )
+    sizes = [len(g["params"]) for g in groups]
+    saved_sizes = [len(g["params"]) for g in saved["param_groups"]]
     if sizes != saved_sizes:
         raise ValueError(
             f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones "

@@ -158,14 +158,15 @@ class Translator:
         check_positive(
             max_input_tokens=max_input_tokens, max_output_len=max_output_len, batch_size=batch_size
         )
-        self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
-        self.tokenize, self.detokenize = tokenize, detokenize
-        self.max_input_tokens, self.max_output_len, self.truncate, self.batch_size = (
-            max_input_tokens,
-            max_output_len,
-            truncate,
-            batch_size,
-        )
+        self.model = model
+        self.src_vocab = src_vocab
+        self.tgt_vocab = tgt_vocab
+        self.tokenize = tokenize
+        self.detokenize = detokenize
+        self.max_input_tokens = max_input_tokens
+        self.max_output_len = max_output_len
+        self.truncate = truncate
+        self.batch_size = batch_size
 
     def source_tokens(self, text: str) -> list[str]:
         """The tokens the model reads for ``text`` (after truncation, if on); raises ``ValueError``
@@ -262,6 +263,7 @@ class Translator:
             out_ids = tokens[0, : n[0]].cpu()
         else:
             out_ids = self.tgt_vocab.encode(list(translation_tokens), eos=True)
+        # (T,) -> (1, T): a batch of one
         tgt_in = torch.cat([torch.tensor([BOS]), out_ids[:-1]]).unsqueeze(0).to(src.device)
         weights = self.model.attention_weights(src, lengths, tgt_in)[0].cpu().numpy()
         source = [

@@ -12,7 +12,8 @@ import rnnlab
 class _Frozen(nn.Module):
     def __init__(self):
         super().__init__()
-        self.frozen, self.trained = nn.Dropout(0.5), nn.Dropout(0.5)
+        self.frozen = nn.Dropout(0.5)
+        self.trained = nn.Dropout(0.5)
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -56,7 +56,9 @@ def test_mask_has_sum_of_lengths_true_entries_and_inverts(lengths, extra):
 @given(lengths_lists, st.integers(1, 6))
 def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
     g = torch.Generator().manual_seed(1)
-    batch, steps, vocab = len(lengths), max(lengths), 5
+    batch = len(lengths)
+    steps = max(lengths)
+    vocab = 5
     logits = torch.randn(batch, steps, vocab, generator=g)
     targets = torch.randint(0, vocab, (batch, steps), generator=g)
     more_logits = torch.cat([logits, 100 * torch.randn(batch, extra, vocab, generator=g)], dim=1)
@@ -211,7 +213,8 @@ def test_bad_input_names_the_argument(call, error, name):
 def test_pack_moves_lengths_to_the_cpu_for_torch():
     """torch wants packing lengths on the CPU; `pack` moves them there rather than failing later."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    x, lengths = torch.ones(2, 3, 1, device=device), torch.tensor([3, 1], device=device)
+    x = torch.ones(2, 3, 1, device=device)
+    lengths = torch.tensor([3, 1], device=device)
     back, back_lengths = unpack(pack(x, lengths))
     assert back_lengths.tolist() == [3, 1] and back.device == x.device
 
@@ -223,7 +226,9 @@ GARBAGE = st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e30, -1e3
 
 @st.composite
 def padded_batches(draw):
-    batch, steps, width = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 3))
+    batch = draw(st.integers(1, 4))
+    steps = draw(st.integers(1, 6))
+    width = draw(st.integers(1, 3))
     lengths = torch.tensor(draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch)))
     seed = draw(st.integers(0, 2**16))
     x = torch.randn(batch, steps, width, generator=torch.Generator().manual_seed(seed))
@@ -241,7 +246,8 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
     x, lengths, value = case
     dirty = _fill_padding(x, lengths, value)
     for pool in (masked_mean, masked_max, last_real_state):
-        clean_x, dirty_x = x.clone().requires_grad_(), dirty.clone().requires_grad_()
+        clean_x = x.clone().requires_grad_()
+        dirty_x = dirty.clone().requires_grad_()
         clean, result = pool(clean_x, lengths), pool(dirty_x, lengths)
         assert torch.equal(clean, result), pool.__name__
         clean.sum().backward()
@@ -261,10 +267,8 @@ def test_masked_cross_entropy_ignores_whatever_the_padding_holds(case, reduction
     dirty_targets = torch.where(
         lengths_to_mask(lengths, logits.shape[1]), targets, torch.full_like(targets, -100)
     )
-    clean_x, dirty_x = (
-        logits.clone().requires_grad_(),
-        _fill_padding(logits, lengths, value).requires_grad_(),
-    )
+    clean_x = logits.clone().requires_grad_()
+    dirty_x = _fill_padding(logits, lengths, value).requires_grad_()
     clean = masked_cross_entropy(clean_x, targets, lengths, reduction=reduction)
     dirty = masked_cross_entropy(dirty_x, dirty_targets, lengths, reduction=reduction)
     assert torch.equal(clean, dirty)

@@ -216,7 +216,8 @@ def test_rerunning_a_finished_early_stopped_run_returns_at_once_with_its_best_we
 def test_fit_pins_the_loaders_epoch_so_earlier_passes_do_not_matter():
     class Stream:
         def __init__(self):
-            self.epoch, self.served = 0, []
+            self.epoch = 0
+            self.served = []
 
         def set_epoch(self, epoch):
             self.epoch = epoch
@@ -250,10 +251,8 @@ def test_a_refused_load_leaves_model_and_optimizer_unchanged(shape, extra_layer,
     model = _model()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     fit(model, _loader(), epochs=1, optimizer=optimizer, progress=False)
-    before, opt_before = (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        str(optimizer.state_dict()),
-    )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt_before = str(optimizer.state_dict())
     if (hidden, classes, extra_layer) == (16, 2, False):
         load_checkpoint(path, model, optimizer)  # fits: loads
         return

@@ -202,7 +202,8 @@ def _cpu_peak_bytes(step: Step) -> int:
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):
         step()
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    events = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
     while stack:
         node = stack.pop()
         stack.extend(node.children)
@@ -378,7 +379,8 @@ def sweep(
     }
     times = time_steps(steps, repeats=repeats, warmup=warmup, device=dev)
     for i, row in enumerate(rows):
-        row["repeats"], row["times_ms"] = repeats, {name: times[f"{i}/{name}"] for name in RUNNERS}
+        row["repeats"] = repeats
+        row["times_ms"] = {name: times[f"{i}/{name}"] for name in RUNNERS}
         row["median_ms"] = {
             name: statistics.median(values) for name, values in row["times_ms"].items()
         }
@@ -503,11 +505,9 @@ def strategies(
         x, lens = make_batch(
             batch_size, max_len, input_size, real_fraction=1.0, seed=seed, device=dev
         )
-        params, segment, counter = (
-            list(lstm.parameters()),
-            max(1, math.isqrt(max_len)),
-            StepCounter(),
-        )
+        params = list(lstm.parameters())
+        segment = max(1, math.isqrt(max_len))
+        counter = StepCounter()
         steps[f"{max_len}/baseline"] = training_step(
             lambda lstm=lstm, x=x, lens=lens: run_fused(lstm, x, lens), params
         )
@@ -544,7 +544,8 @@ def strategies(
             rows.append(row)
     times = time_steps(steps, repeats=repeats, warmup=warmup, device=dev)
     for row in rows:
-        mine, base = times[f"{row['max_len']}/{row['name']}"], times[f"{row['max_len']}/baseline"]
+        mine = times[f"{row['max_len']}/{row['name']}"]
+        base = times[f"{row['max_len']}/baseline"]
         row.update(
             time_ratio=_paired_ratio(mine, base),
             ms=statistics.median(mine),
@@ -561,9 +562,8 @@ def _streams(series: np.ndarray, count: int) -> torch.Tensor:
     """``series`` cut into ``count`` contiguous pieces of equal length, one per row:
     ``(count, len // count)``."""
     length = len(series) // count
-    return torch.as_tensor(series[len(series) - count * length :], dtype=torch.float32).view(
-        count, length
-    )
+    kept = torch.as_tensor(series[len(series) - count * length :], dtype=torch.float32)
+    return kept.view(count, length)  # (count * length,) -> (count, length)
 
 
 def _one_update(model: NextStepLSTM, streams: torch.Tensor, chunk: int | None, lr: float) -> Step:
@@ -606,10 +606,8 @@ def tbptt_forecast(
     if test_months >= len(series) - streams * 2:
         raise ValueError(f"test_months={test_months} leaves too few months to train on")
     train = _streams(series[:-test_months], check_int("streams", streams, minimum=1))
-    whole, truth = (
-        torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0),
-        series[-test_months:],
-    )
+    whole = torch.as_tensor(series[:-1], dtype=torch.float32).unsqueeze(0)  # (1, months - 1)
+    truth = series[-test_months:]
     rows = []
     for chunk in chunks:
         model = NextStepLSTM(hidden_size, seed=seed)

@@ -19,7 +19,9 @@ from .digits import digit_split, load_digits
 from .vocab import Vocab
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-HEIGHT, WIDTH, DIGIT = 12, 36, 8
+HEIGHT = 12
+WIDTH = 36
+DIGIT = 8
 MAX_DIGITS = 3
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
@@ -114,13 +116,11 @@ class CaptionStream:
 
     def __init__(self, count: int, *, batch_size: int = 64, split: str = "train", seed: int = 0):
         check_positive(batch_size=batch_size)
-        self.count, self.batch_size, self.split, self.seed, self.epoch = (
-            count,
-            batch_size,
-            split,
-            seed,
-            0,
-        )
+        self.count = count
+        self.batch_size = batch_size
+        self.split = split
+        self.seed = seed
+        self.epoch = 0
         make_captions(1, split, seed)  # validate the arguments now rather than at the first epoch
 
     def __len__(self) -> int:

@@ -52,7 +52,9 @@ def copy_pairs(
             f"count={count} is too many for inputs of length {min(lengths)} from {len(alphabet)} "
             "letters"
         )
-    rng, seen, out = random.Random(seed), set(exclude or ()), []
+    rng = random.Random(seed)
+    seen = set(exclude or ())
+    out = []
     while len(out) < count:
         n = lengths[len(out) % len(lengths)]
         text = "".join(rng.choice(alphabet) for _ in range(n))

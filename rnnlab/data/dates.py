@@ -106,7 +106,8 @@ def make_dates(n: int, seed: int = 0, *, with_formats: bool = False) -> list[tup
     seen: set[str] = set()
     items = []
     while len(items) < n:
-        date, fmt = _FIRST + dt.timedelta(days=rng.randrange(span)), rng.choice(DATE_FORMATS)
+        date = _FIRST + dt.timedelta(days=rng.randrange(span))
+        fmt = rng.choice(DATE_FORMATS)
         human = format_date(date, fmt)
         if human not in seen:
             seen.add(human)

@@ -16,7 +16,7 @@ from .splits import split_indices
 def _load() -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(shipped_path("digits/digits.csv.gz"), "rt") as handle:
         table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
-    images = (table[:, :64] / 16.0).reshape(-1, 8, 8)
+    images = (table[:, :64] / 16.0).reshape(-1, 8, 8)  # (N, 64) -> (N, 8, 8)
     labels = table[:, 64].astype(np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)

@@ -83,7 +83,9 @@ def number_pairs(
         raise ValueError(
             f"count={count} is too many: at most {available // 2} numbers can be drawn here"
         )
-    rng, chosen, out = random.Random(seed), set(exclude), []
+    rng = random.Random(seed)
+    chosen = set(exclude)
+    out = []
     while len(out) < count:
         digits = rng.randint(1, max_digits)
         n = rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)

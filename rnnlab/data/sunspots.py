@@ -78,7 +78,8 @@ def sunspot_windows(
     _, y_steps = sliding_windows(values / scale, window, horizon, every_step=True)
     first = np.arange(len(x)) + window
     last = first + horizon - 1
-    cut, val_cut = len(values) - test_months, len(values) - test_months - val_months
+    cut = len(values) - test_months
+    val_cut = len(values) - test_months - val_months
     parts = {
         "train": last < val_cut,
         "val": (first >= val_cut) & (last < cut),

@@ -89,9 +89,11 @@ class DigitVideos:
         now earns."""
         lengths = self.lengths.numpy()
         order = torch.from_numpy(_reverse_order(lengths, self.videos.shape[1]))
+        # order (N, T) -> (N, 1, T, 1) -> (N, 2, T, 2): one frame order for both digits, y and x
         positions = self.positions.gather(
             2, order.view(-1, 1, order.shape[1], 1).expand_as(self.positions)
         )
+        # order (N, T) -> (N, T, 1, 1) -> (N, T, S, S)
         videos = self.videos.gather(1, order.view(*order.shape, 1, 1).expand_as(self.videos))
         labels = self.labels
         if self.class_names:
@@ -316,7 +318,8 @@ def make_digit_videos(
         visible = np.stack([np.ones(n, bool), together | (rng.random(n) < 0.5)], axis=1)
     else:
         names, classes = (), np.full(n, PAD_LABEL)
-        offsets, together = _action_offsets(rng, lengths, longest), np.zeros(n, bool)
+        offsets = _action_offsets(rng, lengths, longest)
+        together = np.zeros(n, bool)
         visible = np.stack([np.ones(n, bool), rng.random(n) < 0.5], axis=1)
     positions = _place(rng, offsets, together, lengths, room)
     backwards = made_as[classes] != classes if task == "motion" else np.zeros(n, bool)
@@ -360,13 +363,11 @@ class VideoStream:
         check_choice("targets", targets, ("labels", "frame_labels"))
         # fail now, not at the first epoch, on a bad argument
         make_digit_videos(1, seed=seed, **kwargs)
-        self.n, self.batch_size, self.seed, self.targets, self.kwargs = (
-            n,
-            batch_size,
-            seed,
-            targets,
-            kwargs,
-        )
+        self.n = n
+        self.batch_size = batch_size
+        self.seed = seed
+        self.targets = targets
+        self.kwargs = kwargs
         self.epoch = 0
 
     def __len__(self) -> int:

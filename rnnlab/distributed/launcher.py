@@ -56,7 +56,9 @@ class WorkerFailed(LaunchError):
     and why."""
 
     def __init__(self, rank: int, returncode: int, traceback: str, outputs: Mapping[int, str]):
-        self.rank, self.returncode, self.traceback = rank, returncode, traceback
+        self.rank = rank
+        self.returncode = returncode
+        self.traceback = traceback
         super().__init__(
             f"worker rank {rank} failed (exit code {returncode}); its traceback:\n{traceback}",
             outputs,

@@ -171,7 +171,6 @@ def scatter_gather(
     if len(shapes) > 1:
         raise ValueError(
             f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own "
-            "longest "
-            "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)"
+            "longest sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)"
         )
     return torch.cat(parts)

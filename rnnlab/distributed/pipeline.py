@@ -71,7 +71,8 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         super().__init__(input_size, hidden_size, devices)
         check_positive(pieces=pieces)
         check_choice("split", split, SPLITS)
-        self.pieces, self.split = pieces, split
+        self.pieces = pieces
+        self.split = split
         self.timeline: list[StageRun] = []
 
     def _cut(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -128,7 +129,9 @@ class ClockedLSTM(LayerPerDeviceLSTM):
     def _run(
         self, phase: str, job: Callable[[int, int], None], pool: ThreadPoolExecutor, origin: float
     ) -> None:
-        stages, pieces, grad = len(self.layers), self.pieces, torch.is_grad_enabled()
+        stages = len(self.layers)
+        pieces = self.pieces
+        grad = torch.is_grad_enabled()
 
         def timed(s: int, p: int, tick: int) -> None:
             with torch.set_grad_enabled(grad):  # grad mode is per thread

@@ -163,7 +163,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
             )
             pending.extend(_methods(current))
             continue
-        tree, namespace = _source_tree(current), getattr(current, "__globals__", {})
+        tree = _source_tree(current)
+        namespace = getattr(current, "__globals__", {})
         if tree is None:
             continue
         for node in ast.walk(tree):

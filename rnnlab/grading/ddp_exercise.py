@@ -56,10 +56,8 @@ def _problem(
     vocab_size, hidden_size, num_classes = (
         int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((5, 20), (4, 24), (2, 6))
     )
-    per_rank, steps_t = (
-        int(torch.randint(2, 9, (1,), generator=g)),
-        int(torch.randint(3, 12, (1,), generator=g)),
-    )
+    per_rank = int(torch.randint(2, 9, (1,), generator=g))
+    steps_t = int(torch.randint(3, 12, (1,), generator=g))
     init_seed = int(torch.randint(0, 2**31, (1,), generator=g))
     batches = [
         (

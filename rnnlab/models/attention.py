@@ -41,6 +41,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             "mask has a row with no real source position; every source needs length ≥ 1"
         )
+    # mask (B, S) -> (B, 1, S), the same for every query
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
 
 
@@ -85,7 +86,7 @@ class Attention(RecordsSettings, nn.Module):
                 f"{tuple(getattr(memory, 'shape', ()))}"
             )
         single = query.dim() == 2
-        queries = query.unsqueeze(1) if single else query
+        queries = query.unsqueeze(1) if single else query  # (B, Q) -> (B, 1, Q)
         weights = masked_softmax(
             self.score(queries, self.prepare(memory) if keys is None else keys), mask
         )
@@ -107,6 +108,7 @@ class AdditiveAttention(Attention):
         return self.key(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        # (B, T, 1, A) + (B, 1, S, A) -> (B, T, S, A) -> v -> (B, T, S)
         return self.v(torch.tanh(self.query(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
 
 
@@ -121,7 +123,7 @@ class MultiplicativeAttention(Attention):
         return self.key(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return query @ keys.transpose(1, 2)
+        return query @ keys.transpose(1, 2)  # (B, T, Q) @ (B, Q, S) -> (B, T, S)
 
 
 def make_attention(kind: str, query_size: int, memory_size: int) -> Attention:

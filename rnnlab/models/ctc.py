@@ -140,9 +140,9 @@ def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
         row = int(short.nonzero()[0])
         raise ValueError(
             f"target {row} needs {int(frames_needed(tgt, tgt_lengths)[row])} frames but its input "
-            "gives "
-            f"{int(frame_lengths[row])}; build the CTCTagger with a larger upsample"
+            f"gives {int(frame_lengths[row])}; build the CTCTagger with a larger upsample"
         )
+    # ctc_loss wants time first: (B, F, V) -> (F, B, V)
     return F.ctc_loss(
         log_probs.transpose(0, 1), tgt, frame_lengths.cpu(), tgt_lengths.cpu(), blank=BLANK
     )

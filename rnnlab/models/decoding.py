@@ -228,17 +228,22 @@ def beam_search(
         for _ in range(max_len):
             logits, state = _call_step(step, tokens, state, eos)
             vocab = logits.shape[1]
+            # (B*k, V) -> (B, k, V)
             logp = F.log_softmax(logits.float(), dim=-1).view(batch, k, vocab)
             # A finished beam can only continue with PAD, at no cost, so it keeps its score.
             stay = torch.full((vocab,), -math.inf, device=device)
             stay[PAD] = 0.0
             logp = torch.where(finished.unsqueeze(-1), stay, logp)
+            # (B, k, 1) + (B, k, V) -> (B, k*V): the score of every beam's every next token
             total = (scores.unsqueeze(-1) + logp).view(batch, k * vocab)
-            scores, flat = total.topk(k, dim=1)
-            parent, tokens2d = flat // vocab, flat % vocab
-            finished, lengths = finished.gather(1, parent), lengths.gather(1, parent)
+            scores, flat = total.topk(k, dim=1)  # (B, k) each
+            parent = flat // vocab  # (B, k): the beam each new one extends
+            tokens2d = flat % vocab  # (B, k): the token it adds
+            finished = finished.gather(1, parent)
+            lengths = lengths.gather(1, parent)
             lengths += (~finished).long()
             finished = finished | (tokens2d == eos)
+            # (B, k, t) -> (B, k, t+1): each parent's tokens, then the new one
             history = torch.cat(
                 [
                     history.gather(1, parent.unsqueeze(-1).expand_as(history)),
@@ -246,9 +251,10 @@ def beam_search(
                 ],
                 dim=2,
             )
+            # (B, 1) * k + (B, k) -> (B*k,): the row of each parent in the flat state
             rows = (torch.arange(batch, device=device).unsqueeze(1) * k + parent).view(-1)
             state = select_state(state, rows)
-            tokens = tokens2d.view(-1)
+            tokens = tokens2d.view(-1)  # (B, k) -> (B*k,)
             if bool((finished | torch.isinf(scores)).all()):
                 break
         normalised = scores / lengths.clamp(min=1).float() ** length_penalty

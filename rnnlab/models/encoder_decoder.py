@@ -77,6 +77,7 @@ class Encoder(RecordsSettings, nn.Module):
         )
         packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
         memory, _ = unpack(packed, total_length=src.shape[1])
+        # final (directions, B, H) -> (B, directions*H): both directions' last states side by side
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
@@ -107,7 +108,8 @@ class Decoder(RecordsSettings, nn.Module):
             memory_size=memory_size,
         )
         check_probability(dropout=dropout)
-        self.vocab_size, self.feed_context = vocab_size, check_bool("feed_context", feed_context)
+        self.vocab_size = vocab_size
+        self.feed_context = check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -124,8 +126,9 @@ class Decoder(RecordsSettings, nn.Module):
         no weights."""
         x = self.dropout(self.embed(tgt))
         if self.feed_context:
-            context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
-            x = torch.cat([x, context], dim=-1)
+            context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)  # (B, T, C)
+            x = torch.cat([x, context], dim=-1)  # (B, T, E+C)
+        # state (B, H) -> (1, B, H), the GRU's (layers, B, H)
         outputs, hidden = self.rnn(x, state["hidden"].unsqueeze(0).contiguous())
         if self.feed_context:
             outputs = torch.cat([outputs, context], dim=-1)
@@ -133,7 +136,7 @@ class Decoder(RecordsSettings, nn.Module):
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
         return logits.squeeze(1), state
 
 
@@ -183,6 +186,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
         """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights
         ``(B, T, S)``."""
+        # state (B, H) -> (1, B, H), the GRU's (layers, B, H)
         outputs, hidden = self.rnn(
             self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous()
         )
@@ -196,7 +200,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
         return logits.squeeze(1), state
 
 
@@ -213,7 +217,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
                 "decoder must be an rnnlab Decoder or AttentionDecoder, got "
                 f"{type(decoder).__name__}"
             )
-        self.encoder, self.decoder = encoder, decoder
+        self.encoder = encoder
+        self.decoder = decoder
 
     @classmethod
     def build(
@@ -296,7 +301,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
         tgt_in = self._check_target(tgt_in, src.shape[0])
         if teacher_forcing == 1.0:
             return self.decoder.run(tgt_in, state)[0]
-        logits, tokens = [], tgt_in[:, 0]
+        logits = []
+        tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
             step_logits, state = self.decoder.step(tokens, state)
             logits.append(step_logits)

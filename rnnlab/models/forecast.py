@@ -47,7 +47,9 @@ class SequenceRegressor(RecordsSettings, nn.Module):
             num_layers=num_layers,
         )
         check_probability(dropout=dropout)
-        self.input_size, self.every_step, self.residual = input_size, every_step, residual
+        self.input_size = input_size
+        self.every_step = every_step
+        self.residual = residual
         self.rnn = recurrent_layer(
             cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout
         )
@@ -62,7 +64,7 @@ class SequenceRegressor(RecordsSettings, nn.Module):
                 f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}"
             )
         if x.dim() == 2 and self.input_size == 1:
-            x = x.unsqueeze(-1)
+            x = x.unsqueeze(-1)  # (B, T) -> (B, T, 1)
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(
                 f"x must have shape (B, T, {self.input_size}) with B, T ≥ 1, got {tuple(x.shape)}"

@@ -64,12 +64,11 @@ class SequenceGenerator(RecordsSettings, nn.Module):
             raise ValueError(
                 f"vocab_size must include the special tokens (ids 0–{EOS}), got {vocab_size}"
             )
-        self.vocab_size, self.feature_size, self.feed_features = (
-            vocab_size,
-            feature_size,
-            feed_features,
-        )
-        self.num_layers, self.hidden_size = num_layers, hidden_size
+        self.vocab_size = vocab_size
+        self.feature_size = feature_size
+        self.feed_features = feed_features
+        self.num_layers = num_layers
+        self.hidden_size = hidden_size
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.init = nn.Linear(feature_size, num_layers * hidden_size)
         self.rnn = nn.GRU(
@@ -84,20 +83,22 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         """The decoder state before the first token:
         ``{"hidden": (B, layers, H), "features": (B, F)}`` (batch on dim 0)."""
         features = _check_features(features, self.feature_size)
+        # (B, layers*H) -> (B, layers, H)
         hidden = torch.tanh(self.init(features)).view(-1, self.num_layers, self.hidden_size)
         return {"hidden": hidden, "features": features}
 
     def _run(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         x = self.embed(tokens)  # (B, L, E)
         if self.feed_features:
-            x = torch.cat([x, state["features"].unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
-        # GRU state is (layers, B, H)
+            features = state["features"].unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, L, F)
+            x = torch.cat([x, features], dim=-1)  # (B, L, E+F)
+        # the GRU's state is (layers, B, H), the decoder state's (B, layers, H)
         outputs, hidden = self.rnn(x, state["hidden"].transpose(0, 1).contiguous())
         return self.out(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step: previous tokens ``(B,)`` → logits ``(B, V)`` and the next state."""
-        logits, state = self._run(tokens.unsqueeze(1), state)
+        logits, state = self._run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
         return logits.squeeze(1), state
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -160,7 +161,8 @@ class ColumnEncoder(RecordsSettings, nn.Module):
         super().__init__()
         check_positive(height=height, width=width, feature_size=feature_size, channels=channels)
         check_probability(dropout=dropout)
-        self.height, self.width = height, width
+        self.height = height
+        self.width = width
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels // 2, 3, padding=1),
             nn.BatchNorm2d(channels // 2),

@@ -97,12 +97,12 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
             src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
             device = next(model.parameters()).device
             src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-            mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(
-                1
-            )
+            steps = torch.arange(tgt_out.shape[1], device=device)
+            mask = steps < tgt_lengths.to(device).unsqueeze(1)  # (T,) < (B, 1) -> (B, T)
             tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
             tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
-            stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
+            last = (lengths - 1).clamp(min=0).unsqueeze(1)  # (B, 1)
+            stopped = tokens.gather(1, last).squeeze(1) == EOS  # (B,)
             right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
             ended.append(stopped.cpu())
             out_lengths.append(lengths.cpu())

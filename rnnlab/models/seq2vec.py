@@ -70,8 +70,11 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         check_int("padding_idx", padding_idx, minimum=0, maximum=vocab_size - 1, optional=True)
         check_bool("bidirectional", bidirectional)
         self.mask_padding = check_bool("mask_padding", mask_padding)
-        self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
-        self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
+        self.vocab_size = vocab_size
+        self.pooling = pooling
+        self.word_dropout = word_dropout
+        self.hidden_size = hidden_size
+        self.directions = 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.rnn = recurrent_layer(
             cell,
@@ -92,7 +95,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         x = self.embed(tokens)
         if self.training and self.word_dropout > 0:
             keep = torch.rand(tokens.shape, device=x.device) >= self.word_dropout
-            x = x * keep.unsqueeze(-1)
+            x = x * keep.unsqueeze(-1)  # (B, T, 1): a dropped word loses its whole embedding
         if not self.mask_padding:  # the bug: padding is read and pooled as if it were real
             outputs, _ = self.rnn(self.drop(x))
             return self.pool(outputs, torch.full_like(lengths, tokens.shape[1]))

@@ -59,10 +59,8 @@ class FrameRNN(RecordsSettings, nn.Module):
             hidden_size=hidden_size,
             num_layers=num_layers,
         )
-        self.src_vocab_size, self.bidirectional = (
-            src_vocab_size,
-            check_bool("bidirectional", bidirectional),
-        )
+        self.src_vocab_size = src_vocab_size
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=PAD)
         self.rnn = nn.GRU(
             embed_dim,
@@ -132,18 +130,16 @@ class SyncedTagger(RecordsSettings, nn.Module):
         check_positive(out_len=out_len)
         steps = torch.arange(out_len, device=src.device)
         if self.delay:
-            # (B,), (B, out_len)
-            frame_lengths, positions = (
-                lengths + out_len,
-                lengths.unsqueeze(1) + steps,
-            )
+            frame_lengths = lengths + out_len  # (B,)
+            positions = lengths.unsqueeze(1) + steps  # (B, 1) + (out_len,) -> (B, out_len)
         else:
-            frame_lengths, positions = lengths.clamp(min=out_len), steps.expand(src.shape[0], -1)
+            frame_lengths = lengths.clamp(min=out_len)  # (B,)
+            positions = steps.expand(src.shape[0], -1)  # (out_len,) -> (B, out_len)
         width = int(frame_lengths.max())
         frames = torch.cat(
             [src, src.new_full((src.shape[0], max(0, width - src.shape[1])), PAD)], dim=1
         )[:, :width]
-        # (B, F): input frames; the rest are blanks
+        # (F,) < (B, 1) -> (B, F): input frames; the rest are blanks
         real = torch.arange(width, device=src.device) < lengths.unsqueeze(1)
         return frames.masked_fill(~real, PAD), frame_lengths, positions
 
@@ -152,7 +148,8 @@ class SyncedTagger(RecordsSettings, nn.Module):
         ``(B, S)``."""
         frames, frame_lengths, positions = self.frames(src, src_lengths, out_len)
         logits = self.rnn(frames, frame_lengths)  # (B, F, V)
-        return logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+        index = positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1])  # (B, out_len, V)
+        return logits.gather(1, index)  # (B, out_len, V)
 
     def greedy(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
         """The most likely token at each of the ``out_len`` output positions: ``(B, out_len)``."""

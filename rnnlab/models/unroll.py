@@ -116,6 +116,7 @@ def _check(lstm: Any, x: Any, lengths: Any) -> torch.Tensor:
 
 
 def _zero_padding(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    # mask (B, T) -> (B, T, 1), broadcast over H
     return outputs * lengths_to_mask(lengths, outputs.shape[1]).unsqueeze(-1).to(outputs.dtype)
 
 
@@ -207,15 +208,11 @@ def run_shrinking(
     else:
         lengths, order = torch.sort(lengths, descending=True, stable=True)
         x = x[order]
-    batch, hidden = x.shape[0], lstm.hidden_size
-    live = [
-        int(n)
-        for n in (
-            lengths.unsqueeze(0) > torch.arange(int(lengths[0]), device=x.device).unsqueeze(1)
-        )
-        .sum(1)
-        .tolist()
-    ]
+    batch = x.shape[0]
+    hidden = lstm.hidden_size
+    # (1, B) > (T, 1) -> (T, B): which rows are still running at each step; summed: how many
+    steps = torch.arange(int(lengths[0]), device=x.device).unsqueeze(1)
+    live = (lengths.unsqueeze(0) > steps).sum(1).tolist()
     inputs = x.unbind(1)  # one (B, I) tensor per step; unbind keeps backward linear in T
     h = c = x.new_zeros(batch, hidden)
     outputs, finished = [], []
@@ -239,7 +236,8 @@ class _Unrolled(nn.Module):
 
     def __init__(self, lstm: nn.LSTM, steps: int) -> None:
         super().__init__()
-        self.lstm, self.steps = lstm, steps
+        self.lstm = lstm
+        self.steps = steps
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _masked_loop(self.lstm, x, mask, self.steps)
@@ -363,7 +361,7 @@ class NextStepLSTM(RecordsSettings, nn.Module):
             raise ValueError(
                 f"x must be a (B, T) tensor of values, got {getattr(x, 'shape', type(x).__name__)}"
             )
-        outputs, state = self.rnn(x.unsqueeze(-1), state)  # (B, T, H)
+        outputs, state = self.rnn(x.unsqueeze(-1), state)  # (B, T) -> (B, T, 1) -> (B, T, H)
         return x + self.head(outputs).squeeze(-1), state
 
 
@@ -396,7 +394,8 @@ def fit_next_step(
     check_positive(epochs=epochs)
     inputs, targets = streams[:, :-1], streams[:, 1:]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    updates, start = 0, time.perf_counter()
+    updates = 0
+    start = time.perf_counter()
     for _ in range(epochs):
         state = None
         for part in _chunks(inputs.shape[1], chunk):

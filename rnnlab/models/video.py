@@ -73,7 +73,8 @@ class FrameCNN(RecordsSettings, nn.Module):
                 f"size must be a multiple of 4 (two stride-2 convolutions), got {size!r}"
             )
         check_positive(feature_size=feature_size)
-        self.size, self.feature_size = size, feature_size
+        self.size = size
+        self.feature_size = feature_size
         self.convs = nn.Sequential(
             nn.Conv2d(1, channels[0], 5, stride=2, padding=2),
             nn.ReLU(),
@@ -117,10 +118,8 @@ class VideoClassifier(RecordsSettings, nn.Module):
         super().__init__()
         check_int("num_classes", num_classes, minimum=2)
         check_positive(hidden_size=hidden_size)
-        self.per_frame, self.bidirectional = (
-            check_bool("per_frame", per_frame),
-            check_bool("bidirectional", bidirectional),
-        )
+        self.per_frame = check_bool("per_frame", per_frame)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.cnn = FrameCNN(size, feature_size)
         self.rnn = recurrent_layer(cell, feature_size, hidden_size, bidirectional=bidirectional)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
@@ -174,6 +173,7 @@ class MiddleFrameClassifier(_FrameBaseline):
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.cnn.size)
         middle = videos[torch.arange(videos.shape[0], device=videos.device), (lengths - 1) // 2]
+        # (B, S, S) -> (B, 1, S, S): a one-frame clip for FrameCNN, whose (B, 1, F) output -> (B, F)
         return self.head(self.cnn(middle.unsqueeze(1))[:, 0])
 
 

@@ -41,7 +41,7 @@ def batch_layout(lengths: Sequence[int] | torch.Tensor) -> dict[str, Any]:
         [torch.arange(1, n + 1) + 1000 * b for b, n in enumerate(lengths.tolist())],
         padding_value=-1,
     )
-    packed = pack(padded.unsqueeze(-1), lengths)
+    packed = pack(padded.unsqueeze(-1), lengths)  # (B, T) -> (B, T, 1): one feature per step
 
     def label(value: int) -> str:
         return "" if value < 0 else f"{letters[value // 1000]}{value % 1000}"

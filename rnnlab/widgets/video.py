@@ -100,7 +100,8 @@ def clip_player(
     text = widgets.HTML()
 
     def show(*_: Any) -> None:
-        i, t = clip.value, min(slider.value, lengths[clip.value] - 1)
+        i = clip.value
+        t = min(slider.value, lengths[i] - 1)
         said = truth[i] if truth is None or isinstance(truth[i], str) else truth[i][t]
         image.value = frame_png(videos[i, t])
         text.value = prediction_html(probabilities[i, t], names, t, said)

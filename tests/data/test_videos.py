@@ -39,7 +39,8 @@ def test_shapes_range_and_labels():
 
 
 def test_deterministic_by_seed_and_split():
-    a, b = make_digit_videos(20, seed=5), make_digit_videos(20, seed=5)
+    a = make_digit_videos(20, seed=5)
+    b = make_digit_videos(20, seed=5)
     assert torch.equal(a.videos, b.videos) and torch.equal(a.labels, b.labels)
     assert not torch.equal(a.videos, make_digit_videos(20, seed=6).videos)
     assert not torch.equal(a.videos, make_digit_videos(20, seed=5, split="test").videos)
@@ -70,10 +71,8 @@ def test_reversing_a_left_clip_gives_a_right_clip(seed):
     assert (back.labels[left] == MOTION_CLASSES.index("right")).all()
     for i in alone.nonzero().flatten().tolist():
         n = int(clips.lengths[i])
-        forward, backward = (
-            _centre_x(clips.videos[i : i + 1, :n])[0],
-            _centre_x(back.videos[i : i + 1, :n])[0],
-        )
+        forward = _centre_x(clips.videos[i : i + 1, :n])[0]
+        backward = _centre_x(back.videos[i : i + 1, :n])[0]
         assert (forward.diff() < 0).all() and (backward.diff() > 0).all()
         assert (clips.frame_labels[i, :n] == ACTIONS.index("left")).all()
         assert (back.frame_labels[i, :n] == ACTIONS.index("right")).all()

@@ -21,7 +21,8 @@ class Deadline:
     def __init__(self, seconds: float, what: str) -> None:
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
-        self.seconds, self.what = seconds, what
+        self.seconds = seconds
+        self.what = what
         self.end = time.monotonic() + seconds
 
     def left(self) -> float:

@@ -51,7 +51,8 @@ class JupyterLabServer:
     ) -> None:
         if not Path(root_dir).is_dir():
             raise ValueError(f"root_dir must be an existing folder, got {root_dir}")
-        self.root_dir, self.home = Path(root_dir), Path(home)
+        self.root_dir = Path(root_dir)
+        self.home = Path(home)
         self.extra_env = dict(env or {})
         self.start_timeout = start_timeout
         self.token = os.urandom(16).hex()

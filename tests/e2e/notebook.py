@@ -336,11 +336,10 @@ def look(page: Page, run: NotebookRun) -> None:
     screen = page.evaluate(JS_SCREEN, widget_class_names())
     if screen is None:
         raise HarnessError(f"{run.path}: no notebook on screen")
-    run.figures, run.rendered_views = screen["figures"], screen["renderedViews"]
-    run.fallbacks, run.tracebacks = (
-        screen["fallbacks"],
-        [last_error_line(t) for t in screen["tracebacks"]],
-    )
+    run.figures = screen["figures"]
+    run.rendered_views = screen["renderedViews"]
+    run.fallbacks = screen["fallbacks"]
+    run.tracebacks = [last_error_line(t) for t in screen["tracebacks"]]
 
 
 def last_error_line(traceback: str) -> str:
@@ -359,10 +358,8 @@ def _operate(page: Page, kind: str) -> str:
     control = page.locator("[data-e2e-control]")
     control.scroll_into_view_if_needed()
     if kind == "slider":
-        handle, track = (
-            control.locator(".noUi-handle").first,
-            control.locator(".noUi-base, .slider").first,
-        )
+        handle = control.locator(".noUi-handle").first
+        track = control.locator(".noUi-base, .slider").first
         h, t = handle.bounding_box(), track.bounding_box()
         if not h or not t:
             raise HarnessError("slider has no visible handle or track")

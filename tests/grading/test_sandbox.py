@@ -251,7 +251,8 @@ def test_no_process_outlives_its_grading(batch):
 
 
 def test_forged_reports_score_zero_with_a_message(batch):
-    killed, beside = batch["grades"]["forge_and_kill"], batch["grades"]["forge_beside"]
+    killed = batch["grades"]["forge_and_kill"]
+    beside = batch["grades"]["forge_beside"]
     # its results.json is never read
     assert killed.total == 0 and "exit status" in killed.message, killed
     # the report pipe was out of its reach: its own answers count

@@ -93,7 +93,9 @@ def brute_force_best(step, max_len, length_penalty):
         for seq in itertools.product(range(V), repeat=n):
             if EOS in seq[:-1] or PAD in seq or (n < max_len and seq[-1] != EOS):
                 continue
-            state, prev, logp = {"bias": BIAS, "count": torch.zeros(1)}, BOS, 0.0
+            state = {"bias": BIAS, "count": torch.zeros(1)}
+            prev = BOS
+            logp = 0.0
             for tok in seq:
                 logits, state = step(torch.tensor([prev]), state)
                 logp += float(torch.log_softmax(logits, -1)[0, tok])

@@ -27,7 +27,8 @@ def test_stepping_matches_teacher_forcing():
     model = SequenceGenerator(V, F, hidden_size=8, num_layers=2)
     features, targets = torch.randn(3, F), torch.randint(4, V, (3, 4))
     logits = model(features, targets)
-    state, previous = model.start(features), torch.full((3,), 2)
+    state = model.start(features)
+    previous = torch.full((3,), 2)
     for t in range(4):
         step_logits, state = model.step(previous, state)
         torch.testing.assert_close(step_logits, logits[:, t])

@@ -27,7 +27,8 @@ def test_synced_tagger_shapes_and_batch_independence(delay, bidirectional, taggi
 
 
 def test_frame_layouts_write_while_reading_or_after_reading():
-    src, lengths = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]]), torch.tensor([3, 5])
+    src = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]])
+    lengths = torch.tensor([3, 5])
     synced = SyncedTagger(12, 7, embed_dim=4, hidden_size=4)
     frames, frame_lengths, positions = synced.frames(src, lengths, 4)
     assert frame_lengths.tolist() == [4, 5] and positions.tolist() == [[0, 1, 2, 3]] * 2

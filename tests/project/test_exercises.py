@@ -165,10 +165,8 @@ def test_every_exercise_has_a_student_copy_in_step_with_its_master(built):
     committed = sorted(p.stem for p in (ROOT / "exercises" / "student").glob("*.ipynb"))
     assert committed == NAMES, "run: make exercises"
     for name in NAMES:
-        fresh, current = (
-            built / "student" / f"{name}.ipynb",
-            ROOT / "exercises" / "student" / f"{name}.ipynb",
-        )
+        fresh = built / "student" / f"{name}.ipynb"
+        current = ROOT / "exercises" / "student" / f"{name}.ipynb"
         assert _cells(fresh) == _cells(current), (
             f"exercises/student/{name}.ipynb is out of step with its master; run: make exercises"
         )

@@ -15,10 +15,8 @@ def test_comm_widget_logic_and_bench_and_plot_inputs():
     from rnnlab.plots.distributed import plot_comm_share, plot_drift, plot_step_split, plot_timeline
     from rnnlab.widgets.distributed import comm_explorer, comm_summary
 
-    slow, fast = (
-        comm_summary(160.0, 16, "10 Gb/s network", 50.0),
-        comm_summary(160.0, 16, "NVLink (one 8-GPU server)", 50.0),
-    )
+    slow = comm_summary(160.0, 16, "10 Gb/s network", 50.0)
+    fast = comm_summary(160.0, 16, "NVLink (one 8-GPU server)", 50.0)
     assert (
         slow["verdict"] == "communication-bound"
         and fast["verdict"] == "compute-bound"
