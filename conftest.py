@@ -1,5 +1,6 @@
-"""Suite-wide settings: quick mode and no model cache, a timing table of every notebook run, and (when
-``RNNLAB_EXECUTED_DIR`` is set) each chapter as nbval executed it, outputs included, for the course site."""
+"""Suite-wide settings: quick mode and no model cache, a timing table of every notebook run, and
+(when ``RNNLAB_EXECUTED_DIR`` is set) each chapter as nbval executed it, outputs included, for the
+course site."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import matplotlib
 import nbformat
 
-# Figures drawn by tests in this process need no screen; notebook kernels keep their inline backend, so
-# an executed chapter carries its figures (the course site shows them).
+# Figures drawn by tests in this process need no screen; notebook kernels keep their inline backend,
+# so an executed chapter carries its figures (the course site shows them).
 matplotlib.use("Agg")
 
 os.environ.setdefault("RNNLAB_QUICK", "1")
@@ -47,7 +48,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_runtest_teardown(item, nextitem):
-    """After a chapter's last cell, write the notebook with the outputs nbval saw to ``RNNLAB_EXECUTED_DIR``.
+    """After a chapter's last cell, write the notebook with the outputs nbval saw to
+    ``RNNLAB_EXECUTED_DIR``.
 
     nbval keeps each cell's outputs (``test_outputs``); writing them into a copy gives the executed
     notebook without running it a second time. A failed run writes nothing, so no page shows it.
@@ -59,7 +61,10 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is not None and nextitem.parent is item.parent:
         return
     items = [i for i in item.parent.session.items if i.parent is item.parent]
-    if any(getattr(i, "test_outputs", None) is None for i in items) or item.parent.path in _notebook_failures:
+    if (
+        any(getattr(i, "test_outputs", None) is None for i in items)
+        or item.parent.path in _notebook_failures
+    ):
         return
     executed = copy.deepcopy(notebook)
     by_cell = {i.cell_num: i for i in items}

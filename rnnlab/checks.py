@@ -2,8 +2,8 @@
 
 The convention: a value of the wrong *type* raises ``TypeError``, a value of the right type but the
 wrong *value* raises ``ValueError``, and both messages name the argument and show what was given
-(its ``repr``). So a learner who passes ``hidden_size=8.0`` or ``hidden_size=0`` learns which argument
-is wrong at the call, not from a shape error ten calls deep.
+(its ``repr``). So a learner who passes ``hidden_size=8.0`` or ``hidden_size=0`` learns which
+argument is wrong at the call, not from a shape error ten calls deep.
 
 Two rules hold for every check here:
 
@@ -49,7 +49,12 @@ def _given(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _bounds(minimum: float | None, maximum: float | None, above: float | None = None, below: float | None = None) -> str:
+def _bounds(
+    minimum: float | None,
+    maximum: float | None,
+    above: float | None = None,
+    below: float | None = None,
+) -> str:
     """The allowed range in words, e.g. ``≥ 1``, ``in [0, 1)``, ``> 0``."""
     low = f"[{minimum}" if minimum is not None else f"({above}" if above is not None else None
     high = f"{maximum}]" if maximum is not None else f"{below})" if below is not None else None
@@ -63,14 +68,33 @@ def _bounds(minimum: float | None, maximum: float | None, above: float | None = 
 
 
 @overload
-def check_int(name: str, value: Any, *, minimum: int | None = ..., maximum: int | None = ...,
-              optional: Literal[False] = ...) -> int: ...
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = ...,
+    maximum: int | None = ...,
+    optional: Literal[False] = ...,
+) -> int: ...
 @overload
-def check_int(name: str, value: Any, *, minimum: int | None = ..., maximum: int | None = ...,
-              optional: Literal[True]) -> int | None: ...
-def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
-              optional: bool = False) -> int | None:
-    """``value`` as a Python int if it is an integer in ``[minimum, maximum]`` (either bound may be left open).
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = ...,
+    maximum: int | None = ...,
+    optional: Literal[True],
+) -> int | None: ...
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    optional: bool = False,
+) -> int | None:
+    """``value`` as a Python int if it is an integer in ``[minimum, maximum]`` (either bound may be
+    left open).
 
     ``TypeError`` if it is not an integer (a ``bool``, a float such as ``3.0``, a string, a tensor);
     ``ValueError`` if it is out of range. With ``optional=True``, ``None`` is allowed and returned.
@@ -78,55 +102,102 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     if value is None and optional:
         return None
     if not _is_int(value):
-        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {_given(value)}")
+        raise TypeError(
+            f"{name} must be an int{' or None' if optional else ''}, got {_given(value)}"
+        )
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        wanted = "a positive int" if (minimum, maximum) == (1, None) else f"an int {_bounds(minimum, maximum)}"
+        wanted = (
+            "a positive int"
+            if (minimum, maximum) == (1, None)
+            else f"an int {_bounds(minimum, maximum)}"
+        )
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
 
 
 @overload
-def check_number(name: str, value: Any, *, minimum: float | None = ..., maximum: float | None = ...,
-                 above: float | None = ..., below: float | None = ..., finite: bool = ..., optional: Literal[False] = ...) -> float: ...
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = ...,
+    maximum: float | None = ...,
+    above: float | None = ...,
+    below: float | None = ...,
+    finite: bool = ...,
+    optional: Literal[False] = ...,
+) -> float: ...
 @overload
-def check_number(name: str, value: Any, *, minimum: float | None = ..., maximum: float | None = ...,
-                 above: float | None = ..., below: float | None = ..., finite: bool = ..., optional: Literal[True]) -> float | None: ...
-def check_number(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
-                 above: float | None = None, below: float | None = None, finite: bool = True, optional: bool = False) -> float | None:
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = ...,
+    maximum: float | None = ...,
+    above: float | None = ...,
+    below: float | None = ...,
+    finite: bool = ...,
+    optional: Literal[True],
+) -> float | None: ...
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+    optional: bool = False,
+) -> float | None:
     """``value`` as a float if it is a finite real number within the bounds given.
 
-    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones (give at most one
-    of each side): a learning-rate decay is ``above=0, maximum=1``, a dropout rate ``minimum=0, below=1``.
-    ``TypeError`` if it is not a real number (a ``bool``, a string, a tensor); ``ValueError`` if it is
-    NaN, infinite or out of range. ``finite=False`` lets NaN and ±inf through the type check untouched
-    (a measured value may be NaN; the bounds still apply to infinities). With ``optional=True``, ``None``
-    is allowed and returned.
+    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones (give at most
+    one of each side): a learning-rate decay is ``above=0, maximum=1``, a dropout rate
+    ``minimum=0, below=1``. ``TypeError`` if it is not a real number (a ``bool``, a string, a
+    tensor); ``ValueError`` if it is NaN, infinite or out of range. ``finite=False`` lets NaN and
+    ±inf through the type check untouched (a measured value may be NaN; the bounds still apply to
+    infinities). With ``optional=True``, ``None`` is allowed and returned.
     """
     if (minimum is not None and above is not None) or (maximum is not None and below is not None):
-        raise TypeError("check_number takes at most one lower bound (minimum or above) and one upper (maximum or below)")
+        raise TypeError(
+            "check_number takes at most one lower bound (minimum or above) and one upper (maximum "
+            "or below)"
+        )
     if value is None and optional:
         return None
     if not _is_number(value):
-        raise TypeError(f"{name} must be a number{' or None' if optional else ''}, got {_given(value)}")
+        raise TypeError(
+            f"{name} must be a number{' or None' if optional else ''}, got {_given(value)}"
+        )
     if math.isnan(value) and not finite:
         return float(value)
-    wrong = ((finite and not math.isfinite(value)) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
-             or (above is not None and value <= above) or (below is not None and value >= below))
+    wrong = (
+        (finite and not math.isfinite(value))
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+        or (above is not None and value <= above)
+        or (below is not None and value >= below)
+    )
     if wrong:
         range_ = _bounds(minimum, maximum, above, below)
         what = "a finite number" if finite else "a number"
-        raise ValueError(f"{name} must be {what}{'' if range_ == 'any value' else ' ' + range_}, got {value!r}")
+        raise ValueError(
+            f"{name} must be {what}{'' if range_ == 'any value' else ' ' + range_}, got {value!r}"
+        )
     return float(value)
 
 
 def check_positive(**values: Any) -> None:
-    """Check each keyword argument is an int ≥ 1 (a size, a count): ``check_positive(hidden_size=h, num_layers=n)``."""
+    """Check each keyword argument is an int ≥ 1 (a size, a count):
+    ``check_positive(hidden_size=h, num_layers=n)``."""
     for name, value in values.items():
         check_int(name, value, minimum=1)
 
 
 def check_probability(**values: Any) -> None:
-    """Check each keyword argument is a rate in ``[0, 1)`` (a dropout): ``check_probability(dropout=p)``."""
+    """Check each keyword argument is a rate in ``[0, 1)`` (a dropout):
+    ``check_probability(dropout=p)``."""
     for name, value in values.items():
         check_number(name, value, minimum=0, below=1)
 
@@ -139,7 +210,8 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_str(name: str, value: Any) -> str:
-    """``value`` if it is a ``str`` (a name, a text); ``TypeError`` for anything else. What it must hold is the caller's check."""
+    """``value`` if it is a ``str`` (a name, a text); ``TypeError`` for anything else. What it must
+    hold is the caller's check."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {_given(value)}")
     return value
@@ -159,21 +231,30 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict[str, Any
 
 
 def check_tokens(name: str, tokens: Any, vocab_size: int, *, dims: int = 2) -> torch.Tensor:
-    """``tokens`` as an int64 tensor, if it is a non-empty ``dims``-D tensor of integer ids in ``[0, vocab_size)``.
+    """``tokens`` as an int64 tensor, if it is a non-empty ``dims``-D tensor of integer ids in
+    ``[0, vocab_size)``.
 
     ``TypeError`` for something other than a tensor of integers (a list, a float or bool tensor);
     ``ValueError`` for the wrong number of dims, an empty batch, or an id outside the vocabulary
     (which would otherwise fail deep inside an embedding lookup, or not at all on some devices).
     """
     if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"{name} must be a {dims}-D tensor of token ids, got {type(tokens).__name__}")
+        raise TypeError(
+            f"{name} must be a {dims}-D tensor of token ids, got {type(tokens).__name__}"
+        )
     if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer token ids (int64), got dtype {tokens.dtype}")
     if tokens.dim() != dims:
-        raise ValueError(f"{name} must be a {dims}-D tensor of token ids, got shape {tuple(tokens.shape)}")
+        raise ValueError(
+            f"{name} must be a {dims}-D tensor of token ids, got shape {tuple(tokens.shape)}"
+        )
     if tokens.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(tokens.shape)}): a batch needs at least one token")
+        raise ValueError(
+            f"{name} is empty (shape {tuple(tokens.shape)}): a batch needs at least one token"
+        )
     low, high = int(tokens.min()), int(tokens.max())
     if low < 0 or high >= vocab_size:
-        raise ValueError(f"{name} holds id {low if low < 0 else high}, outside the vocabulary [0, {vocab_size})")
+        raise ValueError(
+            f"{name} holds id {low if low < 0 else high}, outside the vocabulary [0, {vocab_size})"
+        )
     return tokens.long()

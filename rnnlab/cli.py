@@ -35,28 +35,65 @@ def doctor() -> int:
         print(f"{label:<19} {value}")
 
     row("python", f"{platform.python_version()} ({sys.executable})")
-    for dist in ("torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "nbval", "otter-grader", "sacrebleu"):
+    for dist in (
+        "torch",
+        "jupyterlab",
+        "ipywidgets",
+        "jupyterlab_widgets",
+        "nbval",
+        "otter-grader",
+        "sacrebleu",
+    ):
         row(dist, _version(dist))
     row("cpu threads", f"{torch.get_num_threads()} (of {os.cpu_count()} logical CPUs)")
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    row("gpus", f"{len(gpus)}" + (": " + ", ".join(gpus) if gpus else " (training runs on the CPU)"))
-    widgets_ok = _version("ipywidgets") != "not installed" and _version("jupyterlab_widgets") != "not installed"
-    row("widgets", "will render in JupyterLab" if widgets_ok else "will NOT render: pip install ipywidgets jupyterlab_widgets")
-    row("quick mode", "on (RNNLAB_QUICK=1): small budgets, for tests" if is_quick() else "off: full training budgets")
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available()
+        else []
+    )
+    row(
+        "gpus", f"{len(gpus)}" + (": " + ", ".join(gpus) if gpus else " (training runs on the CPU)")
+    )
+    widgets_ok = (
+        _version("ipywidgets") != "not installed"
+        and _version("jupyterlab_widgets") != "not installed"
+    )
+    row(
+        "widgets",
+        "will render in JupyterLab"
+        if widgets_ok
+        else "will NOT render: pip install ipywidgets jupyterlab_widgets",
+    )
+    row(
+        "quick mode",
+        "on (RNNLAB_QUICK=1): small budgets, for tests"
+        if is_quick()
+        else "off: full training budgets",
+    )
     row("model cache", "on" if cache_enabled() else "off (RNNLAB_CACHE=0)")
     return 0
 
 
-def lab_command(argv: Sequence[str], *, folder: Path | None = None, is_root: bool | None = None) -> list[str]:
-    """The ``jupyter lab`` command line that ``lab`` runs: ``folder`` (default: the current one) as the
-    root, opening its ``chapters/`` when there is one, bound to localhost with token authentication on.
+def lab_command(
+    argv: Sequence[str], *, folder: Path | None = None, is_root: bool | None = None
+) -> list[str]:
+    """The ``jupyter lab`` command line that ``lab`` runs: ``folder`` (default: the current one) as
+    the root, opening its ``chapters/`` when there is one, bound to localhost with token
+    authentication on.
 
-    Jupyter refuses to start as root ("Running as root is not recommended"), which is how containers and
-    CI machines run; there ``--allow-root`` is added.
+    Jupyter refuses to start as root ("Running as root is not recommended"), which is how containers
+    and CI machines run; there ``--allow-root`` is added.
     """
     folder = Path.cwd() if folder is None else Path(folder)
     is_root = (hasattr(os, "geteuid") and os.geteuid() == 0) if is_root is None else is_root
-    command = [sys.executable, "-m", "jupyter", "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={folder}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={folder}",
+    ]
     if (folder / "chapters").is_dir():
         command.append("--LabApp.default_url=/lab/tree/chapters")
     if is_root and "--allow-root" not in argv:
@@ -65,10 +102,15 @@ def lab_command(argv: Sequence[str], *, folder: Path | None = None, is_root: boo
 
 
 def lab(argv: Sequence[str]) -> int:
-    """Start JupyterLab on the current folder (its chapters/ opened), bound to localhost, token auth on."""
+    """Start JupyterLab on the current folder (its chapters/ opened), bound to localhost, token auth
+    on."""
     command = lab_command(argv)
     if "--allow-root" in command and "--allow-root" not in argv:
-        print("rnnlab lab: running as root (as in containers and CI machines), so JupyterLab gets --allow-root.", flush=True)
+        print(
+            "rnnlab lab: running as root (as in containers and CI machines), so JupyterLab gets "
+            "--allow-root.",
+            flush=True,
+        )
     return subprocess.call(command)
 
 
@@ -80,15 +122,23 @@ def _dispatch(package: str, name: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from . import bench
 
-    benches = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    benches = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] in benches:
-        return _dispatch("rnnlab.bench", argv[1], argv[2:])  # the bench parses its own options, --help included
+        # the bench parses its own options, --help included
+        return _dispatch("rnnlab.bench", argv[1], argv[2:])
     parser = argparse.ArgumentParser(prog="python -m rnnlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="print versions, threads, GPUs, widget support and the run mode")
-    sub.add_parser("lab", help="start JupyterLab on the current folder, opening chapters/ (localhost, token auth)")
-    bench_parser = sub.add_parser("bench", help=f"run a measurement: {', '.join(benches) or 'none yet'}")
+    sub.add_parser(
+        "lab",
+        help="start JupyterLab on the current folder, opening chapters/ (localhost, token auth)",
+    )
+    bench_parser = sub.add_parser(
+        "bench", help=f"run a measurement: {', '.join(benches) or 'none yet'}"
+    )
     bench_parser.add_argument("name", choices=benches)
     sub.add_parser("grade", help="grade exercise submissions with otter (see --help)")
     sub.add_parser("book", help="build the course website from executed chapters (see --help)")

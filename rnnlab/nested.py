@@ -1,8 +1,9 @@
-"""Nested containers of tensors: one walk shared by batches (moved to a device) and decoder states (reordered).
+"""Nested containers of tensors: one walk shared by batches (moved to a device) and decoder states
+(reordered).
 
-A training batch or a decoder's state is often a tensor or a tuple/list/dict (or named tuple) of them,
-nested. `map_tensors` rebuilds such a structure with a function applied to every tensor in it, so code
-that moves batches or reorders beams need not know the layout.
+A training batch or a decoder's state is often a tensor or a tuple/list/dict (or named tuple) of
+them, nested. `map_tensors` rebuilds such a structure with a function applied to every tensor in it,
+so code that moves batches or reorders beams need not know the layout.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ def _keep(leaf: Any) -> Any:
     return leaf
 
 
-def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, other: Callable[[Any], Any] = _keep) -> Any:
-    """``obj`` with ``fn`` applied to every tensor and ``other`` to every other leaf (kept as is by default).
+def map_tensors(
+    obj: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, other: Callable[[Any], Any] = _keep
+) -> Any:
+    """``obj`` with ``fn`` applied to every tensor and ``other`` to every other leaf (kept as is by
+    default).
 
     Tuples, lists, dicts and named tuples are rebuilt with the same type and keys; pass an ``other``
     that raises to insist that a structure holds only tensors.

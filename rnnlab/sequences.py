@@ -1,14 +1,15 @@
 """The variable-length toolkit: padding, masks, packing, masked pooling and losses, collation.
 
-Batches of similar lengths (the bucketing sampler) and what padding a batching costs are in `rnnlab.samplers`.
+Batches of similar lengths (the bucketing sampler) and what padding a batching costs are in
+`rnnlab.samplers`.
 
 Conventions used throughout (and by every model in the course):
 
 - ``B`` is the batch size, ``T`` the padded length, ``lengths`` a 1-D int64 tensor of shape ``(B,)``
   holding each sequence's true length (every length ≥ 1 and ≤ ``T``).
 - Tensors are batch-first: ``(B, T, ...)``.
-- A mask is a ``(B, T)`` bool tensor, True on real positions, False on padding; real positions always
-  come first (a "prefix" mask).
+- A mask is a ``(B, T)`` bool tensor, True on real positions, False on padding; real positions
+  always come first (a "prefix" mask).
 
 Every function checks what it is given and names the offending argument in its error, so a mistake
 surfaces here rather than as a shape error deep inside a model.
@@ -22,7 +23,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence, pad_sequence, unpad_sequence
+from torch.nn.utils.rnn import (
+    PackedSequence,
+    pack_padded_sequence,
+    pad_packed_sequence,
+    pad_sequence,
+    unpad_sequence,
+)
 
 from .checks import check_int
 
@@ -42,7 +49,13 @@ __all__ = [
 ]
 
 
-def check_lengths(lengths: Any, *, batch_size: int | None = None, max_len: int | None = None, name: str = "lengths") -> torch.Tensor:
+def check_lengths(
+    lengths: Any,
+    *,
+    batch_size: int | None = None,
+    max_len: int | None = None,
+    name: str = "lengths",
+) -> torch.Tensor:
     """Validate sequence lengths and return them as a 1-D int64 tensor on their own device.
 
     Accepts a list of ints or an integer tensor. Raises ``TypeError`` for float or bool lengths and
@@ -50,14 +63,23 @@ def check_lengths(lengths: Any, *, batch_size: int | None = None, max_len: int |
     ``batch_size``.
     """
     if isinstance(lengths, torch.Tensor):
-        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        if (
+            lengths.dtype.is_floating_point
+            or lengths.dtype.is_complex
+            or lengths.dtype == torch.bool
+        ):
             raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
         if lengths.is_meta:
-            raise ValueError(f"{name} is on the meta device and holds no values; pass real lengths (a CPU tensor or a list)")
+            raise ValueError(
+                f"{name} is on the meta device and holds no values; pass real lengths (a CPU "
+                "tensor or a list)"
+            )
         tensor = lengths.to(torch.int64)
     else:
         if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
-            raise TypeError(f"{name} must be a list or 1-D tensor of integers, got {type(lengths).__name__}")
+            raise TypeError(
+                f"{name} must be a list or 1-D tensor of integers, got {type(lengths).__name__}"
+            )
         values = []
         for value in lengths:
             try:
@@ -65,19 +87,30 @@ def check_lengths(lengths: Any, *, batch_size: int | None = None, max_len: int |
                     raise TypeError
                 values.append(operator.index(value))
             except TypeError:
-                raise TypeError(f"{name} must hold integers, got {type(value).__name__} {value!r}") from None
+                raise TypeError(
+                    f"{name} must hold integers, got {type(value).__name__} {value!r}"
+                ) from None
         tensor = torch.tensor(values, dtype=torch.int64)
     if tensor.dim() != 1:
-        raise ValueError(f"{name} must be 1-D with one length per sequence, got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{name} must be 1-D with one length per sequence, got shape {tuple(tensor.shape)}"
+        )
     if tensor.numel() == 0:
         raise ValueError(f"{name} is empty: a batch needs at least one sequence")
     if batch_size is not None and tensor.numel() != batch_size:
-        raise ValueError(f"{name} has {tensor.numel()} entries but the batch has {batch_size} sequences")
+        raise ValueError(
+            f"{name} has {tensor.numel()} entries but the batch has {batch_size} sequences"
+        )
     smallest, largest = int(tensor.min()), int(tensor.max())
     if smallest < 1:
-        raise ValueError(f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before batching")
+        raise ValueError(
+            f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before "
+            "batching"
+        )
     if max_len is not None and largest > max_len:
-        raise ValueError(f"{name} has a length of {largest}, longer than the padded time dimension {max_len}")
+        raise ValueError(
+            f"{name} has a length of {largest}, longer than the padded time dimension {max_len}"
+        )
     return tensor
 
 
@@ -85,7 +118,10 @@ def _check_batch_first(x: Any, name: str, min_dim: int = 2) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
     if x.dim() < min_dim:
-        raise ValueError(f"{name} must be batch-first with at least {min_dim} dims (B, T, ...), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must be batch-first with at least {min_dim} dims (B, T, ...), got shape "
+            f"{tuple(x.shape)}"
+        )
     return x
 
 
@@ -94,8 +130,8 @@ def pad_sequences(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack sequences of different lengths into one padded tensor.
 
-    ``seqs`` holds tensors of shape ``(L_i, *)`` (or lists of numbers) with the same trailing shape and
-    dtype. Returns ``(padded, lengths)``: ``padded`` is ``(B, T, *)`` (``(T, B, *)`` when
+    ``seqs`` holds tensors of shape ``(L_i, *)`` (or lists of numbers) with the same trailing shape
+    and dtype. Returns ``(padded, lengths)``: ``padded`` is ``(B, T, *)`` (``(T, B, *)`` when
     ``batch_first=False``) with ``T = max L_i``, ``lengths`` the int64 CPU tensor of the ``L_i``.
     """
     if isinstance(seqs, torch.Tensor) or not isinstance(seqs, Sequence):
@@ -110,7 +146,10 @@ def pad_sequences(
         if t.shape[0] == 0:
             raise ValueError(f"seqs[{i}] has length 0; drop empty sequences before padding")
         if t.shape[1:] != first.shape[1:]:
-            raise ValueError(f"seqs[{i}] has feature shape {tuple(t.shape[1:])}, but seqs[0] has {tuple(first.shape[1:])}")
+            raise ValueError(
+                f"seqs[{i}] has feature shape {tuple(t.shape[1:])}, but seqs[0] has "
+                f"{tuple(first.shape[1:])}"
+            )
         if t.dtype != first.dtype:
             raise TypeError(f"seqs[{i}] has dtype {t.dtype}, but seqs[0] has {first.dtype}")
     lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
@@ -118,23 +157,33 @@ def pad_sequences(
 
 
 def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
-    """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest length."""
+    """``(B, T)`` bool mask, True where ``t < lengths[b]``; ``T`` is ``max_len`` or the longest
+    length."""
     max_len = check_int("max_len", max_len, minimum=1, optional=True)
     lengths = check_lengths(lengths, max_len=max_len)
     width = int(lengths.max()) if max_len is None else int(max_len)
+    # (1, T) < (B, 1) -> (B, T)
     return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
     """Inverse of `lengths_to_mask`: the number of True entries in each row of a prefix mask."""
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
-        raise TypeError(f"mask must be a 2-D bool tensor (B, T), got {getattr(mask, 'dtype', type(mask).__name__)} "
-                        f"of shape {tuple(getattr(mask, 'shape', ()))}")
+        raise TypeError(
+            "mask must be a 2-D bool tensor (B, T), got "
+            f"{getattr(mask, 'dtype', type(mask).__name__)} "
+            f"of shape {tuple(getattr(mask, 'shape', ()))}"
+        )
     lengths = mask.sum(dim=1)
     if mask.shape[0] == 0 or not bool(lengths.all()):
-        raise ValueError("mask needs at least one row and a True entry in every row (every sequence has length ≥ 1)")
+        raise ValueError(
+            "mask needs at least one row and a True entry in every row (every sequence has length "
+            "≥ 1)"
+        )
     if not torch.equal(mask, lengths_to_mask(lengths, mask.shape[1])):
-        raise ValueError("mask must be True on a prefix of each row (real tokens first, padding after)")
+        raise ValueError(
+            "mask must be True on a prefix of each row (real tokens first, padding after)"
+        )
     return lengths
 
 
@@ -142,9 +191,14 @@ def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mas
     batch, steps = x.shape[0], x.shape[1]
     if isinstance(lengths_or_mask, torch.Tensor) and lengths_or_mask.dtype == torch.bool:
         if lengths_or_mask.shape != (batch, steps):
-            raise ValueError(f"{name} mask has shape {tuple(lengths_or_mask.shape)}, expected (B, T) = {(batch, steps)}")
+            raise ValueError(
+                f"{name} mask has shape {tuple(lengths_or_mask.shape)}, expected (B, T) = "
+                f"{(batch, steps)}"
+            )
         if not lengths_or_mask.any(dim=1).all():
-            raise ValueError(f"{name} has a row with no real position; every sequence needs length ≥ 1")
+            raise ValueError(
+                f"{name} has a row with no real position; every sequence needs length ≥ 1"
+            )
         return lengths_or_mask.to(x.device)
     lengths = check_lengths(lengths_or_mask, batch_size=batch, max_len=steps, name=name)
     return lengths_to_mask(lengths.to(x.device), steps)
@@ -154,45 +208,65 @@ def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
     """Mean of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``.
 
     Padding never counts, whatever it holds: padded positions are *selected away* (``torch.where``),
-    not multiplied by 0, because ``nan * 0`` and ``inf * 0`` are NaN. Gradients reach real steps only.
+    not multiplied by 0, because ``nan * 0`` and ``inf * 0`` are NaN. Gradients reach real steps
+    only.
     """
     x = _check_batch_first(x, "x")
+    # (B, T) -> (B, T, 1, ...): one trailing 1 per feature dim of x, to broadcast over them
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     real = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
     return real.sum(dim=1) / mask.sum(dim=1).to(x.dtype)
 
 
 def masked_max(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
-    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win, whatever it holds."""
+    """Max of ``x`` ``(B, T, *)`` over real time steps only: ``(B, *)``. Padding can never win,
+    whatever it holds."""
     x = _check_batch_first(x, "x")
+    # (B, T) -> (B, T, 1, ...), as in masked_mean
     mask = _mask_for(x, lengths_or_mask).view(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=1)
 
 
 def last_real_state(outputs: torch.Tensor, lengths: Any) -> torch.Tensor:
-    """The output at each sequence's last real step: ``outputs[b, lengths[b] - 1]``, shape ``(B, *)``.
+    """The output at each sequence's last real step: ``outputs[b, lengths[b] - 1]``, shape
+    ``(B, *)``.
 
     Use it instead of ``outputs[:, -1]``, which for every shorter sequence is a padding step.
     """
     outputs = _check_batch_first(outputs, "outputs")
-    lengths = check_lengths(lengths, batch_size=outputs.shape[0], max_len=outputs.shape[1]).to(outputs.device)
-    index = (lengths - 1).view(-1, 1, *([1] * (outputs.dim() - 2))).expand(-1, 1, *outputs.shape[2:])
-    return outputs.gather(1, index).squeeze(1)
+    lengths = check_lengths(lengths, batch_size=outputs.shape[0], max_len=outputs.shape[1]).to(
+        outputs.device
+    )
+    # (B,) -> (B, 1, 1, ...) -> (B, 1, *): each row's last real step, once per feature
+    index = (
+        (lengths - 1).view(-1, 1, *([1] * (outputs.dim() - 2))).expand(-1, 1, *outputs.shape[2:])
+    )
+    return outputs.gather(1, index).squeeze(1)  # (B, 1, *) -> (B, *)
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, lengths_or_mask: Any, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens only.
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, lengths_or_mask: Any, reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy of ``logits`` ``(B, T, V)`` against ``targets`` ``(B, T)`` over real tokens
+    only.
 
     ``reduction="mean"`` averages over real tokens (not over sequences, not over padded positions);
-    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes nothing
-    whatever the logits hold there (NaN and inf included: only real positions are ever computed), so the
-    result does not change when a batch is padded further, and no gradient reaches the padding.
+    ``"sum"`` adds them; ``"none"`` returns ``(B, T)`` with zeros on padding. Padding contributes
+    nothing whatever the logits hold there (NaN and inf included: only real positions are ever
+    computed), so the result does not change when a batch is padded further, and no gradient reaches
+    the padding.
     """
     logits = _check_batch_first(logits, "logits", min_dim=3)
     if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64:
-        raise TypeError(f"targets must be an int64 tensor of class ids, got {getattr(targets, 'dtype', type(targets).__name__)}")
+        raise TypeError(
+            "targets must be an int64 tensor of class ids, got "
+            f"{getattr(targets, 'dtype', type(targets).__name__)}"
+        )
     if targets.shape != logits.shape[:2]:
-        raise ValueError(f"targets has shape {tuple(targets.shape)}, but logits has (B, T) = {tuple(logits.shape[:2])}")
+        raise ValueError(
+            f"targets has shape {tuple(targets.shape)}, but logits has (B, T) = "
+            f"{tuple(logits.shape[:2])}"
+        )
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     mask = _mask_for(logits, lengths_or_mask)
@@ -202,13 +276,16 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, lengths_or
         raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
     real_losses = F.cross_entropy(logits[mask], real, reduction="none")  # (real tokens,)
     if reduction == "none":
-        return torch.zeros(targets.shape, dtype=real_losses.dtype, device=logits.device).masked_scatter(mask, real_losses)
+        return torch.zeros(
+            targets.shape, dtype=real_losses.dtype, device=logits.device
+        ).masked_scatter(mask, real_losses)
     total = real_losses.sum()
     return total if reduction == "sum" else total / mask.sum()
 
 
 def pack(x: torch.Tensor, lengths: Any, batch_first: bool = True) -> PackedSequence:
-    """Pack a padded batch for an RNN, in any order of lengths (the original order is restored by `unpack`).
+    """Pack a padded batch for an RNN, in any order of lengths (the original order is restored by
+    `unpack`).
 
     Lengths may live on any device; torch needs them on the CPU, so they are moved there.
     """
@@ -219,27 +296,39 @@ def pack(x: torch.Tensor, lengths: Any, batch_first: bool = True) -> PackedSeque
 
 
 def unpack(
-    packed: PackedSequence, batch_first: bool = True, total_length: int | None = None, padding_value: float = 0.0
+    packed: PackedSequence,
+    batch_first: bool = True,
+    total_length: int | None = None,
+    padding_value: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of `pack`: ``(padded, lengths)`` in the batch's original order.
 
-    Pass ``total_length`` to pad to a fixed ``T`` (needed under DataParallel, where each replica would
-    otherwise pad only to its own longest sequence).
+    Pass ``total_length`` to pad to a fixed ``T`` (needed under DataParallel, where each replica
+    would otherwise pad only to its own longest sequence).
     """
     if not isinstance(packed, PackedSequence):
         raise TypeError(f"packed must be a PackedSequence, got {type(packed).__name__}")
-    return pad_packed_sequence(packed, batch_first=batch_first, total_length=total_length, padding_value=padding_value)
+    return pad_packed_sequence(
+        packed, batch_first=batch_first, total_length=total_length, padding_value=padding_value
+    )
 
 
-def unpad_sequences(padded: torch.Tensor, lengths: Any, batch_first: bool = True) -> list[torch.Tensor]:
-    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each ``(L_b, *)``)."""
+def unpad_sequences(
+    padded: torch.Tensor, lengths: Any, batch_first: bool = True
+) -> list[torch.Tensor]:
+    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each
+    ``(L_b, *)``)."""
     padded = _check_batch_first(padded, "padded")
-    batch, steps = (padded.shape[0], padded.shape[1]) if batch_first else (padded.shape[1], padded.shape[0])
+    batch, steps = (
+        (padded.shape[0], padded.shape[1]) if batch_first else (padded.shape[1], padded.shape[0])
+    )
     lengths = check_lengths(lengths, batch_size=batch, max_len=steps).cpu()
     return unpad_sequence(padded, lengths, batch_first=batch_first)
 
 
-def collate_padded(samples: Sequence[Sequence[Any]], padding_value: float = 0) -> tuple[torch.Tensor, ...]:
+def collate_padded(
+    samples: Sequence[Sequence[Any]], padding_value: float = 0
+) -> tuple[torch.Tensor, ...]:
     """Collate function for a DataLoader whose samples are tuples of sequences and labels.
 
     Each field with a time dimension (a tensor of ≥ 1 dims or a list) becomes two entries,
@@ -259,7 +348,9 @@ def collate_padded(samples: Sequence[Sequence[Any]], padding_value: float = 0) -
     out: list[torch.Tensor] = []
     for field in range(width):
         values = [s[field] for s in samples]
-        scalar = [not isinstance(v, (list, tuple)) and torch.as_tensor(v).dim() == 0 for v in values]
+        scalar = [
+            not isinstance(v, (list, tuple)) and torch.as_tensor(v).dim() == 0 for v in values
+        ]
         if all(scalar):
             out.append(torch.stack([torch.as_tensor(v) for v in values]))
         elif not any(scalar):
@@ -267,5 +358,3 @@ def collate_padded(samples: Sequence[Sequence[Any]], padding_value: float = 0) -
         else:
             raise ValueError(f"field {field} mixes scalars and sequences across samples")
     return tuple(out)
-
-

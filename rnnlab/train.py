@@ -1,8 +1,8 @@
 """One training loop for every chapter, plus checkpoints that resume a run exactly.
 
 The loop is plain PyTorch (zero_grad, forward, loss, backward, clip, step) so a learner can read
-it in one screen; what varies between chapters comes in as arguments: ``batch_loss`` for models whose
-loss is more than ``loss_fn(model(x), y)``, ``evaluate`` for metrics beyond validation loss.
+it in one screen; what varies between chapters comes in as arguments: ``batch_loss`` for models
+whose loss is more than ``loss_fn(model(x), y)``, ``evaluate`` for metrics beyond validation loss.
 """
 
 from __future__ import annotations
@@ -54,8 +54,13 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (lists, floats) that `from_dict` reads back; used by checkpoints and the cache."""
-        return {"epochs": self.epochs, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+        """Plain data (lists, floats) that `from_dict` reads back; used by checkpoints and the
+        cache."""
+        return {
+            "epochs": self.epochs,
+            "stopped_early": self.stopped_early,
+            "best_epoch": self.best_epoch,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
@@ -65,7 +70,11 @@ class History:
         """Plot metrics against epochs (losses on one axis, everything else on a second)."""
         import matplotlib.pyplot as plt
 
-        names = list(metrics) if metrics is not None else [k for k in self.last if k not in ("epoch", "seconds")]
+        names = (
+            list(metrics)
+            if metrics is not None
+            else [k for k in self.last if k not in ("epoch", "seconds")]
+        )
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.2))
         epochs = [row["epoch"] for row in self.epochs]
@@ -75,33 +84,47 @@ class History:
             if "loss" not in name:
                 other = other or ax.twinx()
                 target = other
-            target.plot(epochs, self[name], marker="o", ms=3, label=name, ls="--" if target is other else "-")
+            target.plot(
+                epochs,
+                self[name],
+                marker="o",
+                ms=3,
+                label=name,
+                ls="--" if target is other else "-",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        handles = [h for a in (ax, other) if a is not None for h in a.get_legend_handles_labels()[0]]
+        handles = [
+            h for a in (ax, other) if a is not None for h in a.get_legend_handles_labels()[0]
+        ]
         ax.legend(handles, [h.get_label() for h in handles], loc="best", fontsize=8)
         return ax
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor inside a (nested) batch to ``device``; anything else in it (ids, strings) stays as it is."""
+    """Move every tensor inside a (nested) batch to ``device``; anything else in it (ids, strings)
+    stays as it is."""
     return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
 
 
 def default_batch_loss(loss_fn: Callable[[Any, Any], torch.Tensor]) -> BatchLoss:
-    """The usual case: a batch is ``(inputs..., target)`` and the loss is ``loss_fn(model(*inputs), target)``."""
+    """The usual case: a batch is ``(inputs..., target)`` and the loss is
+    ``loss_fn(model(*inputs), target)``."""
 
     def batch_loss(model: nn.Module, batch: Any) -> torch.Tensor:
         if not isinstance(batch, (list, tuple)) or len(batch) < 2:
             raise TypeError(
-                "fit(): a batch must be a tuple (inputs..., target); pass batch_loss=fn(model, batch) for other layouts"
+                "fit(): a batch must be a tuple (inputs..., target); pass batch_loss=fn(model, "
+                "batch) for other layouts"
             )
         return loss_fn(model(*batch[:-1]), batch[-1])
 
     return batch_loss
 
 
-def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any) -> None:
+def _check_fit_args(
+    model: Any, train_loader: Any, epochs: Any, clip_grad: Any, patience: Any, min_delta: Any
+) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_positive(epochs=epochs)
@@ -115,7 +138,9 @@ def _check_fit_args(model: Any, train_loader: Any, epochs: Any, clip_grad: Any, 
         pass  # an iterable without len() is fine
 
 
-def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, device: torch.device) -> float:
+def _mean_loss(
+    model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, device: torch.device
+) -> float:
     total, count = 0.0, 0
     with eval_mode(model), torch.no_grad():
         for batch in loader:
@@ -125,14 +150,16 @@ def _mean_loss(model: nn.Module, loader: Iterable[Any], batch_loss: BatchLoss, d
 
 
 def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks for."""
+    """True when ``value`` beats ``best`` by more than ``min_delta`` in the direction ``mode`` asks
+    for."""
     if math.isnan(value):
         return False
     return best is None or (value < best - min_delta if mode == "min" else value > best + min_delta)
 
 
 def _rng_state() -> dict[str, Any]:
-    """Every random-number state a run draws from: Python, NumPy, torch's CPU generator and each GPU's."""
+    """Every random-number state a run draws from: Python, NumPy, torch's CPU generator and each
+    GPU's."""
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
@@ -153,21 +180,28 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def pin_epoch(loader: Any, epoch: int) -> None:
-    """Make ``loader``'s next pass serve ``epoch`` (``set_epoch`` on the loader, its batch sampler or sampler, where they have one).
+    """Make ``loader``'s next pass serve ``epoch`` (``set_epoch`` on the loader, its batch sampler
+    or sampler, where they have one).
 
     `fit` pins every epoch, so what a run trains on depends on the epoch number alone, never on how
     often the same loader or stream was iterated before (by another model, or an earlier run).
     """
-    for holder in (loader, getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+    for holder in (
+        loader,
+        getattr(loader, "batch_sampler", None),
+        getattr(loader, "sampler", None),
+    ):
         set_epoch = getattr(holder, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
 
 
 def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:
-    """Create ``folder`` if needed and make sure a file can be written there; raise ``PermissionError`` naming it if not.
+    """Create ``folder`` if needed and make sure a file can be written there; raise
+    ``PermissionError`` naming it if not.
 
-    Called before the first epoch, so a read-only destination fails at once, not after an hour of training.
+    Called before the first epoch, so a read-only destination fails at once, not after an hour of
+    training.
     """
     folder = Path(folder)
     try:
@@ -175,8 +209,10 @@ def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".rnnlab-write-test-"):
             pass
     except OSError as err:
-        raise PermissionError(f"cannot write {what} to the folder {str(folder)!r} ({err.strerror or err}); "
-                              "choose a writable folder") from err
+        raise PermissionError(
+            f"cannot write {what} to the folder {str(folder)!r} ({err.strerror or err}); "
+            "choose a writable folder"
+        ) from err
     return folder
 
 
@@ -204,18 +240,20 @@ def fit(
 ) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its `History`.
 
-    - ``optimizer`` defaults to Adam(lr=1e-3); ``loss_fn`` to cross-entropy; ``batch_loss(model, batch)``
-      replaces both for models that need the whole batch (e.g. teacher forcing with a masked loss).
-    - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval mode.
+    - ``optimizer`` defaults to Adam(lr=1e-3); ``loss_fn`` to cross-entropy;
+      ``batch_loss(model, batch)`` replaces both for models that need the whole batch (e.g. teacher
+      forcing with a masked loss).
+    - ``evaluate(model)`` returns extra metrics (e.g. ``{"val_acc": ...}``) each epoch, in eval
+      mode.
     - ``patience`` turns on early stopping on ``monitor`` (minimised when its name contains "loss",
-      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a row
-      have not moved it more than ``min_delta`` beyond its last such step (as Keras's ``EarlyStopping``
-      counts improvements), so a loss still creeping down by crumbs has reached its plateau. The weights
-      of the best epoch, crumbs included, are restored at the end.
+      else maximised, unless ``mode`` says otherwise): training stops once ``patience`` epochs in a
+      row have not moved it more than ``min_delta`` beyond its last such step (as Keras's
+      ``EarlyStopping`` counts improvements), so a loss still creeping down by crumbs has reached
+      its plateau. The weights of the best epoch, crumbs included, are restored at the end.
     - ``checkpoint`` saves model, optimizer, scheduler, history and random-number state after every
-      epoch; with ``resume=True`` a run continues from that file and ends exactly as an uninterrupted
-      run (a finished one, early-stopped or not, returns at once). The folder must be writable: a
-      read-only one fails before the first epoch.
+      epoch; with ``resume=True`` a run continues from that file and ends exactly as an
+      uninterrupted run (a finished one, early-stopped or not, returns at once). The folder must be
+      writable: a read-only one fails before the first epoch.
     - Each epoch pins the loader's pass (`pin_epoch`), so a run never depends on earlier uses of the
       same loader. The model ends in train mode, with the best weights when early stopping is on.
     """
@@ -230,24 +268,35 @@ def fit(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
-    # best: the best monitored value so far (its weights are the ones kept); reference: the value of the last
-    # step forward of more than min_delta, from which patience counts (the two coincide when min_delta is 0)
-    history, start, best, reference, best_state, waited = History(), 1, None, None, None, 0
+    # best: the best monitored value so far (its weights are the ones kept); reference: the value of
+    # the last step forward of more than min_delta, from which patience counts (the two coincide
+    # when min_delta is 0)
+    history = History()
+    start = 1
+    best = None
+    reference = None
+    best_state = None
+    waited = 0
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH to resume from")
         if Path(checkpoint).exists():
             state = load_checkpoint(checkpoint, model, optimizer)
             history = History.from_dict(state["history"])
-            start, best, waited, best_state = state["epoch"] + 1, state["best"], state["waited"], state["best_state"]
+            start = state["epoch"] + 1
+            best = state["best"]
+            waited = state["waited"]
+            best_state = state["best_state"]
             reference = state["reference"]
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
-            for done in range(1, start):  # what the finished epochs left in stateful helpers (schedules, samplers)
+            # what the finished epochs left in stateful helpers (schedules, samplers)
+            for done in range(1, start):
                 if on_epoch_start is not None:
                     on_epoch_start(done)
-            if history.stopped_early or start > epochs:  # a finished run returns at once, as it ended
+            # a finished run returns at once, as it ended
+            if history.stopped_early or start > epochs:
                 pin_epoch(train_loader, start)
                 start = epochs + 1
 
@@ -261,12 +310,17 @@ def fit(
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         model.train()
-        tic, total, count = time.perf_counter(), 0.0, 0
+        tic = time.perf_counter()
+        total = 0.0
+        count = 0
         for batch in train_loader:
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(model, to_device(batch, device))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set clip_grad")
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate or set "
+                    "clip_grad"
+                )
             loss.backward()
             if clip_grad is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
@@ -288,9 +342,12 @@ def fit(
         stop = False
         if patience is not None:
             if monitor not in row:
-                raise KeyError(f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}")
+                raise KeyError(
+                    f"monitor={monitor!r} is not a recorded metric; recorded: {sorted(row)}"
+                )
             if _improved(row[monitor], best, mode):
-                best, history.best_epoch = row[monitor], epoch
+                best = row[monitor]
+                history.best_epoch = epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if _improved(row[monitor], reference, mode, min_delta):
                 reference, waited = row[monitor], 0
@@ -300,9 +357,16 @@ def fit(
         history.stopped_early = stop
         if checkpoint is not None:
             save_checkpoint(
-                checkpoint, model, optimizer, epoch=epoch, history=history.as_dict(), best=best, reference=reference,
+                checkpoint,
+                model,
+                optimizer,
+                epoch=epoch,
+                history=history.as_dict(),
+                best=best,
+                reference=reference,
                 waited=waited,
-                best_state=best_state, rng=_rng_state(),
+                best_state=best_state,
+                rng=_rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
             )
         if stop:
@@ -319,7 +383,8 @@ def _class_name(obj: Any) -> str:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make the folder's entries (a new or renamed file) durable; a no-op where folders cannot be opened (Windows)."""
+    """Make the folder's entries (a new or renamed file) durable; a no-op where folders cannot be
+    opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -332,12 +397,16 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any) -> Path:
-    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and durably.
+def save_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **state: Any
+) -> Path:
+    """Write model (and optimizer) weights plus any extra ``state`` to ``path`` atomically and
+    durably.
 
-    The file is written beside its destination, flushed to disk (file and folder) and only then renamed
-    into place, so a crash or power cut never leaves a half-written checkpoint where a good one was.
-    The optimizer's class is stored so that `load_checkpoint` can refuse another optimizer's state.
+    The file is written beside its destination, flushed to disk (file and folder) and only then
+    renamed into place, so a crash or power cut never leaves a half-written checkpoint where a good
+    one was. The optimizer's class is stored so that `load_checkpoint` can refuse another
+    optimizer's state.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -368,44 +437,67 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 def _check_model_fits(where: str, model: nn.Module, saved: Mapping[str, Any]) -> None:
     """Every key and shape of the saved weights against ``model``'s, before anything is copied."""
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-    wrong = [f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}" for k in own
-             if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
-    problems = ([f"missing {missing[:5]}"] if missing else []) + ([f"unexpected {unexpected[:5]}"] if unexpected else []) + wrong[:5]
+    missing = sorted(set(own) - set(saved))
+    unexpected = sorted(set(saved) - set(own))
+    wrong = [
+        f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}"
+        for k in own
+        if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)
+    ]
+    problems = (
+        ([f"missing {missing[:5]}"] if missing else [])
+        + ([f"unexpected {unexpected[:5]}"] if unexpected else [])
+        + wrong[:5]
+    )
     if problems:
         raise ValueError(f"{where} does not fit this model: {'; '.join(problems)}")
 
 
-def _check_optimizer_fits(where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]) -> None:
-    """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like the parameters."""
+def _check_optimizer_fits(
+    where: str, optimizer: torch.optim.Optimizer, payload: Mapping[str, Any]
+) -> None:
+    """The saved optimizer state against ``optimizer``: same class, same groups, state shaped like
+    the parameters."""
     saved = payload["optimizer"]
     if saved is None:
         raise ValueError(f"{where} holds no optimizer state, but an optimizer was given")
     if payload.get("optimizer_class") != _class_name(optimizer):
-        raise ValueError(f"{where} holds the state of a {payload.get('optimizer_class')} optimizer, "
-                         f"not of the {_class_name(optimizer)} given")
+        raise ValueError(
+            f"{where} holds the state of a {payload.get('optimizer_class')} optimizer, "
+            f"not of the {_class_name(optimizer)} given"
+        )
     groups = optimizer.param_groups
-    sizes, saved_sizes = [len(g["params"]) for g in groups], [len(g["params"]) for g in saved["param_groups"]]
+    sizes = [len(g["params"]) for g in groups]
+    saved_sizes = [len(g["params"]) for g in saved["param_groups"]]
     if sizes != saved_sizes:
-        raise ValueError(f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones {saved_sizes}")
+        raise ValueError(
+            f"{where}: the optimizer's parameter groups hold {sizes} parameters, the saved ones "
+            f"{saved_sizes}"
+        )
     params = [p for g in groups for p in g["params"]]
     saved_ids = [i for g in saved["param_groups"] for i in g["params"]]
     for index, param in zip(saved_ids, params, strict=True):
         for name, value in saved["state"].get(index, {}).items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
-                raise ValueError(f"{where}: optimizer state {name!r} has shape {tuple(value.shape)}, "
-                                 f"its parameter {tuple(param.shape)}")
+                raise ValueError(
+                    f"{where}: optimizer state {name!r} has shape {tuple(value.shape)}, "
+                    f"its parameter {tuple(param.shape)}"
+                )
 
 
 def load_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, map_location: Any = "cpu"
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    map_location: Any = "cpu",
 ) -> dict[str, Any]:
-    """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra state.
+    """Load weights saved by `save_checkpoint` into ``model`` (and ``optimizer``); return the extra
+    state.
 
-    Loads with ``weights_only=True`` (no code from the file runs) and fails with a clear message on a
-    missing, truncated or foreign file, one whose weights do not fit ``model`` (every key and shape is
-    compared first) or one saved with another optimizer class. A refused load changes nothing: neither
-    the model nor the optimizer is touched unless everything fits.
+    Loads with ``weights_only=True`` (no code from the file runs) and fails with a clear message on
+    a missing, truncated or foreign file, one whose weights do not fit ``model`` (every key and
+    shape is compared first) or one saved with another optimizer class. A refused load changes
+    nothing: neither the model nor the optimizer is touched unless everything fits.
     """
     path = Path(path)
     where = f"checkpoint path {str(path)!r}"
@@ -414,9 +506,14 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"{where} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}") from err
+        raise ValueError(
+            f"{where} is not a readable rnnlab checkpoint (truncated or corrupted?): {err}"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{where} was not written by rnnlab.save_checkpoint of this version (format {CHECKPOINT_FORMAT!r} missing)")
+        raise ValueError(
+            f"{where} was not written by rnnlab.save_checkpoint of this version (format "
+            f"{CHECKPOINT_FORMAT!r} missing)"
+        )
     _check_model_fits(where, model, payload["model"])
     if optimizer is not None:
         _check_optimizer_fits(where, optimizer, payload)

@@ -1,4 +1,5 @@
-"""rnnlab.baselines: persistence repeats the last value, the linear AR model fits a linear recurrence, bad input."""
+"""rnnlab.baselines: persistence repeats the last value, the linear AR model fits a linear
+recurrence, bad input."""
 
 import numpy as np
 import pytest
@@ -16,10 +17,13 @@ def test_baselines():
     assert np.abs(ar.predict(x) - y).max() < 1e-2  # a sine wave obeys a linear recurrence
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: persistence_forecast(np.ones(3), 1), "windows must be a non-empty 2-D"),
-    (lambda: LinearAR(order=5).fit(np.ones((4, 3)), np.ones((4, 1))), "fewer than order=5"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: persistence_forecast(np.ones(3), 1), "windows must be a non-empty 2-D"),
+        (lambda: LinearAR(order=5).fit(np.ones((4, 3)), np.ones((4, 1))), "fewer than order=5"),
+    ],
+)
 def test_bad_inputs_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -9,7 +9,12 @@ from rnnlab.book import chapter_stamp, stale_chapters, stamp_executed
 
 
 def _chapter(path, text="print(1)"):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Chapter 9 — a test"), nbformat.v4.new_code_cell(text)])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Chapter 9 — a test"),
+            nbformat.v4.new_code_cell(text),
+        ]
+    )
     nbformat.write(notebook, path)
     return path
 

@@ -1,4 +1,5 @@
-"""rnnlab.checks: wrong type → TypeError, wrong value → ValueError, both naming the argument and what came.
+"""rnnlab.checks: wrong type → TypeError, wrong value → ValueError, both naming the argument and
+what came.
 
 Also: the inline copies of the int check cannot come back (a scan of the package's source).
 """
@@ -17,18 +18,36 @@ from hypothesis import strategies as st
 from torch import nn
 
 import rnnlab
-from rnnlab.checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_str, check_tokens
+from rnnlab.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive,
+    check_probability,
+    check_str,
+    check_tokens,
+)
 
 FAST = settings(max_examples=40, deadline=None)
 PACKAGE = Path(rnnlab.__file__).resolve().parent
-NOT_INTS = st.one_of(st.booleans(), st.floats(allow_nan=False), st.text(max_size=3), st.none(),
-                     st.lists(st.integers(), max_size=2), st.just(torch.tensor(3)), st.just(np.float64(2.0)))
+NOT_INTS = st.one_of(
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.just(torch.tensor(3)),
+    st.just(np.float64(2.0)),
+)
 
 
 @FAST
 @given(value=NOT_INTS, name=st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
 def test_anything_but_an_int_is_a_type_error_naming_the_argument(value, name):
-    with pytest.raises(TypeError, match=rf"^{name} must be an int, got {re.escape(type(value).__name__)} "):
+    with pytest.raises(
+        TypeError, match=rf"^{name} must be an int, got {re.escape(type(value).__name__)} "
+    ):
         check_int(name, value)
     with pytest.raises(TypeError, match=rf"^{name} must be an int"):
         check_positive(**{name: value})
@@ -52,7 +71,9 @@ def test_check_int_accepts_exactly_the_range(value, low, width):
     if low <= value <= high:
         assert check_int("x", value, minimum=low, maximum=high) == value
     else:
-        with pytest.raises(ValueError, match=rf"x must be an int in \[{low}, {high}\], got {value}"):
+        with pytest.raises(
+            ValueError, match=rf"x must be an int in \[{low}, {high}\], got {value}"
+        ):
             check_int("x", value, minimum=low, maximum=high)
 
 
@@ -64,8 +85,12 @@ def test_numpy_integers_count_and_come_back_as_python_ints():
 
 
 def test_bool_is_not_a_number_here():
-    for check in (lambda v: check_int("n", v), lambda v: check_number("p", v), lambda v: check_positive(n=v),
-                  lambda v: check_probability(p=v)):
+    for check in (
+        lambda v: check_int("n", v),
+        lambda v: check_number("p", v),
+        lambda v: check_positive(n=v),
+        lambda v: check_probability(p=v),
+    ):
         with pytest.raises(TypeError, match="got bool True"):
             check(True)
 
@@ -86,7 +111,9 @@ def test_check_number_bounds_open_and_closed(value):
     if inside:
         assert check_number("lr_decay", value, above=0, maximum=1) == value
     else:
-        with pytest.raises(ValueError, match=r"^lr_decay must be a finite number in \(0, 1\], got "):
+        with pytest.raises(
+            ValueError, match=r"^lr_decay must be a finite number in \(0, 1\], got "
+        ):
             check_number("lr_decay", value, above=0, maximum=1)
 
 
@@ -103,7 +130,9 @@ def test_check_number_takes_one_bound_per_side():
 
 def test_probability_is_half_open():
     check_probability(dropout=0, word_dropout=0.99)
-    with pytest.raises(ValueError, match=r"word_dropout must be a finite number in \[0, 1\), got 1"):
+    with pytest.raises(
+        ValueError, match=r"word_dropout must be a finite number in \[0, 1\), got 1"
+    ):
         check_probability(dropout=0.1, word_dropout=1)
     with pytest.raises(TypeError, match="dropout must be a number, got str '0.1'"):
         check_probability(dropout="0.1")
@@ -119,7 +148,9 @@ def test_check_choice_type_then_value():
     assert check_choice("cell", "gru", {"gru": nn.GRU, "lstm": nn.LSTM}) == "gru"
     with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm'\], got 'rnn'"):
         check_choice("cell", "rnn", ("gru", "lstm"))
-    with pytest.raises(TypeError, match=r"cell must be one of \['gru', 'lstm'\] \(a string\), got type"):
+    with pytest.raises(
+        TypeError, match=r"cell must be one of \['gru', 'lstm'\] \(a string\), got type"
+    ):
         check_choice("cell", nn.GRU, ("gru", "lstm"))
 
 
@@ -132,7 +163,9 @@ def test_check_tokens():
         check_tokens("src", [[1, 2]], 4)
     with pytest.raises(TypeError, match="src must hold integer token ids"):
         check_tokens("src", tokens.float(), 4)
-    with pytest.raises(ValueError, match=r"src must be a 2-D tensor of token ids, got shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"src must be a 2-D tensor of token ids, got shape \(2,\)"
+    ):
         check_tokens("src", torch.tensor([1, 2]), 4)
     with pytest.raises(ValueError, match="src is empty"):
         check_tokens("src", torch.zeros(2, 0, dtype=torch.long), 4)
@@ -145,22 +178,33 @@ IS_INT = re.compile(r"isinstance\([^()]*,\s*\(?[^()]*\bint\b")
 
 
 def inline_int_check(line: str) -> bool:
-    """Does the line test ``isinstance(x, bool)`` and ``isinstance(x, int...)`` (an int check written out by hand)?"""
+    """Does the line test ``isinstance(x, bool)`` and ``isinstance(x, int...)`` (an int check
+    written out by hand)?"""
     return bool(IS_BOOL.search(line) and IS_INT.search(line))
 
 
 def test_no_inline_int_check_outside_checks_module():
-    """The ``isinstance(x, bool) or not isinstance(x, int)`` copies live only in rnnlab/checks.py."""
-    found = [f"{path.relative_to(PACKAGE.parent)}:{number}"
-             for path in sorted(PACKAGE.rglob("*.py")) if path.name != "checks.py" or path.parent != PACKAGE
-             for number, line in enumerate(path.read_text().splitlines(), 1) if inline_int_check(line)]
-    assert not found, "use rnnlab.checks (check_int, check_number, ...) instead of an inline check: " + ", ".join(found)
+    """The ``isinstance(x, bool) or not isinstance(x, int)`` copies live only in
+    rnnlab/checks.py."""
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "checks.py" or path.parent != PACKAGE
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if inline_int_check(line)
+    ]
+    assert not found, (
+        "use rnnlab.checks (check_int, check_number, ...) instead of an inline check: "
+        + ", ".join(found)
+    )
 
 
 def test_the_scan_would_catch_one():
     assert inline_int_check("    if isinstance(n, bool) or not isinstance(n, int) or n < 1:")
     assert inline_int_check("if isinstance(k, bool) or not isinstance(k, (int, float)):")
-    assert inline_int_check("if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0:")
+    assert inline_int_check(
+        "if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0:"
+    )
     assert not inline_int_check("if not isinstance(flag, bool):")
 
 
@@ -191,11 +235,14 @@ def _models():
 
 @pytest.mark.parametrize("model", sorted(_models()))
 def test_every_model_says_the_same_about_a_bad_hidden_size(model):
-    """One convention: a float hidden_size is a TypeError, a zero one a ValueError, in every model."""
+    """One convention: a float hidden_size is a TypeError, a zero one a ValueError, in every
+    model."""
     build = _models()[model]
     with pytest.raises(TypeError, match=r"^hidden_size must be an int, got float 8\.0$"):
         build(8.0)
-    with pytest.raises(ValueError, match=r"^hidden_size must be (a positive int|an int ≥ 2), got 0$"):
+    with pytest.raises(
+        ValueError, match=r"^hidden_size must be (a positive int|an int ≥ 2), got 0$"
+    ):
         build(0)
 
 

@@ -11,7 +11,16 @@ def test_doctor_reports_versions_devices_and_mode(capsys, monkeypatch):
     monkeypatch.setenv("RNNLAB_QUICK", "1")
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for word in ("python", "torch", "jupyterlab", "ipywidgets", "nbval", "cpu threads", "gpus", "widgets"):
+    for word in (
+        "python",
+        "torch",
+        "jupyterlab",
+        "ipywidgets",
+        "nbval",
+        "cpu threads",
+        "gpus",
+        "widgets",
+    ):
         assert word in out
     assert re.search(r"^quick mode +on", out, re.M)
 
@@ -24,7 +33,9 @@ def test_unknown_command_is_rejected(capsys):
 
 
 def test_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "rnnlab", "doctor"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnlab", "doctor"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "torch" in result.stdout
 
 
@@ -53,5 +64,6 @@ def test_lab_opens_the_current_folder_not_the_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     command = lab_command(["--port=9"], is_root=False)
     assert f"--ServerApp.root_dir={tmp_path}" in command
-    assert not any("default_url" in part for part in command)  # no chapters/ here: open the folder itself
+    # no chapters/ here: open the folder itself
+    assert not any("default_url" in part for part in command)
     assert command[-1] == "--port=9" and "--ServerApp.ip=127.0.0.1" in command

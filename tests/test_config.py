@@ -15,7 +15,9 @@ def test_budget_follows_quick_mode(monkeypatch):
     assert budget(full=20, quick=2) == 20
 
 
-@pytest.mark.parametrize("kwargs, missing", [({"full": 1}, "quick"), ({"quick": 1}, "full"), ({}, "full, quick")])
+@pytest.mark.parametrize(
+    "kwargs, missing", [({"full": 1}, "quick"), ({"quick": 1}, "full"), ({}, "full, quick")]
+)
 def test_budget_needs_both_values(kwargs, missing):
     with pytest.raises(TypeError, match=f"missing: {missing}"):
         budget(**kwargs)
@@ -50,8 +52,13 @@ def test_expect_lower_is_better(monkeypatch):
 @pytest.mark.parametrize("higher", [True, False])
 def test_nan_never_passes(higher):
     with pytest.raises(AssertionError, match="nan"):
-        expect("loss", math.nan, full=-math.inf if higher else math.inf, quick=-math.inf if higher else math.inf,
-               higher_is_better=higher)
+        expect(
+            "loss",
+            math.nan,
+            full=-math.inf if higher else math.inf,
+            quick=-math.inf if higher else math.inf,
+            higher_is_better=higher,
+        )
 
 
 def test_expect_accepts_one_element_tensor_and_rejects_others():
@@ -120,8 +127,12 @@ def test_ledger_full_mode_and_rerun_replaces_in_place(empty_ledger, monkeypatch)
     monkeypatch.setenv("RNNLAB_QUICK", "0")
     expect("a", 1.0, full=0.5, quick=0.1)
     expect("b", 1.0, full=0.5, quick=0.1)
-    expect("a", 0.7, full=0.5, quick=0.1)  # a cell run again: one row, the latest value, first-seen order
-    assert [(c.name, c.value, c.target, c.mode) for c in claims()] == [("a", 0.7, 0.5, "full"), ("b", 1.0, 0.5, "full")]
+    # a cell run again: one row, the latest value, first-seen order
+    expect("a", 0.7, full=0.5, quick=0.1)
+    assert [(c.name, c.value, c.target, c.mode) for c in claims()] == [
+        ("a", 0.7, 0.5, "full"),
+        ("b", 1.0, 0.5, "full"),
+    ]
 
 
 def test_ledger_escapes_html(empty_ledger):
@@ -137,4 +148,9 @@ def test_a_new_kernel_starts_with_an_empty_ledger(empty_ledger):
 
     expect("here", 1.0, full=0.0, quick=0.0)
     code = "import rnnlab; print(len(rnnlab.claims()))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "0"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "0"
+    )

@@ -1,4 +1,5 @@
-"""rnnlab.eval_mode: eval mode inside the block, every submodule's own mode back after (also when it raises)."""
+"""rnnlab.eval_mode: eval mode inside the block, every submodule's own mode back after (also when it
+raises)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import rnnlab
 class _Frozen(nn.Module):
     def __init__(self):
         super().__init__()
-        self.frozen, self.trained = nn.Dropout(0.5), nn.Dropout(0.5)
+        self.frozen = nn.Dropout(0.5)
+        self.trained = nn.Dropout(0.5)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -28,5 +30,8 @@ def test_eval_mode_restores_every_submodule_also_on_error(training):
 
 
 def test_eval_mode_needs_a_module():
-    with pytest.raises(TypeError, match="eval_mode needs an nn.Module, got str"), rnnlab.eval_mode("model"):
+    with (
+        pytest.raises(TypeError, match="eval_mode needs an nn.Module, got str"),
+        rnnlab.eval_mode("model"),
+    ):
         pass

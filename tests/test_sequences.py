@@ -31,6 +31,7 @@ def _seqs(lengths, features=3, seed=0):
 
 # ---- laws ---------------------------------------------------------------------------------------
 
+
 @FAST
 @given(lengths_lists, st.booleans())
 def test_pad_unpad_round_trip(lengths, batch_first):
@@ -55,7 +56,9 @@ def test_mask_has_sum_of_lengths_true_entries_and_inverts(lengths, extra):
 @given(lengths_lists, st.integers(1, 6))
 def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
     g = torch.Generator().manual_seed(1)
-    batch, steps, vocab = len(lengths), max(lengths), 5
+    batch = len(lengths)
+    steps = max(lengths)
+    vocab = 5
     logits = torch.randn(batch, steps, vocab, generator=g)
     targets = torch.randint(0, vocab, (batch, steps), generator=g)
     more_logits = torch.cat([logits, 100 * torch.randn(batch, extra, vocab, generator=g)], dim=1)
@@ -68,7 +71,9 @@ def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
     mask = lengths_to_mask(lengths)
     plain = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
     assert torch.allclose(masked_cross_entropy(logits, targets, mask), plain, atol=1e-6)
-    assert torch.allclose(masked_mean(logits, lengths), masked_mean(more_logits, lengths), atol=1e-5)
+    assert torch.allclose(
+        masked_mean(logits, lengths), masked_mean(more_logits, lengths), atol=1e-5
+    )
     assert torch.equal(masked_max(logits, lengths), masked_max(more_logits, lengths))
     assert torch.equal(last_real_state(logits, lengths), last_real_state(more_logits, lengths))
 
@@ -78,7 +83,9 @@ def test_masked_loss_and_pooling_unchanged_by_extra_padding(lengths, extra):
 def test_pooling_matches_per_sequence_reference(lengths):
     seqs = _seqs(lengths)
     padded, lens = pad_sequences(seqs, padding_value=1e6)
-    assert torch.allclose(masked_mean(padded, lens), torch.stack([s.mean(0) for s in seqs]), atol=1e-5)
+    assert torch.allclose(
+        masked_mean(padded, lens), torch.stack([s.mean(0) for s in seqs]), atol=1e-5
+    )
     assert torch.equal(masked_max(padded, lens), torch.stack([s.amax(0) for s in seqs]))
     assert torch.equal(last_real_state(padded, lens), torch.stack([s[-1] for s in seqs]))
 
@@ -106,52 +113,98 @@ def test_packed_rnn_equals_one_sequence_at_a_time():
 
 def test_collate_padded_fields():
     tokens, lengths, labels = collate_padded([([1, 2, 3], 0), ([4], 1)])
-    assert tokens.tolist() == [[1, 2, 3], [4, 0, 0]] and lengths.tolist() == [3, 1] and labels.tolist() == [0, 1]
+    assert (
+        tokens.tolist() == [[1, 2, 3], [4, 0, 0]]
+        and lengths.tolist() == [3, 1]
+        and labels.tolist() == [0, 1]
+    )
 
 
-# ---- bad input: a clear ValueError/TypeError naming the argument ----------------------------------
+# ---- bad input: a clear ValueError/TypeError naming the argument ---------------------------
 
-@pytest.mark.parametrize("call, error, name", [
-    (lambda: pad_sequences([]), ValueError, "seqs"),
-    (lambda: pad_sequences([torch.ones(2), torch.ones(0)]), ValueError, "seqs[1]"),
-    (lambda: pad_sequences(torch.ones(2, 3)), TypeError, "seqs"),
-    (lambda: pad_sequences([torch.ones(2, 3), torch.ones(2, 4)]), ValueError, "seqs[1]"),
-    (lambda: lengths_to_mask([]), ValueError, "lengths"),
-    (lambda: lengths_to_mask([2, 0]), ValueError, "lengths"),
-    (lambda: lengths_to_mask([2.0, 1.0]), TypeError, "lengths"),
-    (lambda: lengths_to_mask(torch.tensor([2.0, 1.0])), TypeError, "lengths"),
-    (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
-    (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
-    (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
-    (lambda: lengths_to_mask([3], max_len=2.5), TypeError, "max_len must be an int or None, got float 2.5"),
-    (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
-    (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
-    (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),
-    (lambda: mask_to_lengths(torch.tensor([[False, False]])), ValueError, "mask"),
-    (lambda: mask_to_lengths(torch.ones(2, 3)), TypeError, "mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 4]), ValueError, "lengths_or_mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), [3, 1, 2]), ValueError, "lengths_or_mask"),
-    (lambda: masked_mean(torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)), ValueError, "lengths_or_mask"),
-    (lambda: masked_max(torch.ones(3), [1]), ValueError, "x"),
-    (lambda: masked_max([[1.0]], [1]), TypeError, "x"),
-    (lambda: last_real_state(torch.ones(2, 3, 4), [1, 0]), ValueError, "lengths"),
-    (lambda: last_real_state(torch.ones(2, 3, 4), [1.5, 2]), TypeError, "lengths"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(3, 3, dtype=torch.long), [3, 3]), ValueError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3), [3, 3]), TypeError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.full((2, 3), 7), [3, 3]), ValueError, "targets"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3]), ValueError, "lengths_or_mask"),
-    (lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3, 3], "avg"), ValueError, "reduction"),
-    (lambda: pack(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths"),
-    (lambda: pack(torch.ones(2, 3, 1), [3]), ValueError, "lengths"),
-    (lambda: pack(torch.ones(2, 3, 1), torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
-    (lambda: unpack(torch.ones(2, 3)), TypeError, "packed"),
-    (lambda: unpad_sequences(torch.ones(2, 3), [4, 1]), ValueError, "lengths"),
-    (lambda: collate_padded([]), ValueError, "samples"),
-    (lambda: collate_padded([([1], 0), ([1, 2],)]), ValueError, "samples[1]"),
-    (lambda: collate_padded([([1], 0), (2, 1)]), ValueError, "field 0"),
-    (lambda: check_lengths([2, 3], batch_size=3), ValueError, "lengths"),
-    (lambda: check_lengths("23"), TypeError, "lengths"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: pad_sequences([]), ValueError, "seqs"),
+        (lambda: pad_sequences([torch.ones(2), torch.ones(0)]), ValueError, "seqs[1]"),
+        (lambda: pad_sequences(torch.ones(2, 3)), TypeError, "seqs"),
+        (lambda: pad_sequences([torch.ones(2, 3), torch.ones(2, 4)]), ValueError, "seqs[1]"),
+        (lambda: lengths_to_mask([]), ValueError, "lengths"),
+        (lambda: lengths_to_mask([2, 0]), ValueError, "lengths"),
+        (lambda: lengths_to_mask([2.0, 1.0]), TypeError, "lengths"),
+        (lambda: lengths_to_mask(torch.tensor([2.0, 1.0])), TypeError, "lengths"),
+        (lambda: lengths_to_mask([torch.tensor(2.5)]), TypeError, "lengths"),
+        (lambda: lengths_to_mask([True, 2]), TypeError, "lengths"),
+        (lambda: lengths_to_mask([3, 5], max_len=4), ValueError, "lengths"),
+        (
+            lambda: lengths_to_mask([3], max_len=2.5),
+            TypeError,
+            "max_len must be an int or None, got float 2.5",
+        ),
+        (lambda: lengths_to_mask(torch.tensor([[1, 2]])), ValueError, "lengths"),
+        (lambda: lengths_to_mask(torch.tensor([3, 2], device="meta")), ValueError, "lengths"),
+        (lambda: mask_to_lengths(torch.tensor([[True, False, True]])), ValueError, "mask"),
+        (lambda: mask_to_lengths(torch.tensor([[False, False]])), ValueError, "mask"),
+        (lambda: mask_to_lengths(torch.ones(2, 3)), TypeError, "mask"),
+        (lambda: masked_mean(torch.ones(2, 3, 4), [3, 4]), ValueError, "lengths_or_mask"),
+        (lambda: masked_mean(torch.ones(2, 3, 4), [3, 1, 2]), ValueError, "lengths_or_mask"),
+        (
+            lambda: masked_mean(torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)),
+            ValueError,
+            "lengths_or_mask",
+        ),
+        (lambda: masked_max(torch.ones(3), [1]), ValueError, "x"),
+        (lambda: masked_max([[1.0]], [1]), TypeError, "x"),
+        (lambda: last_real_state(torch.ones(2, 3, 4), [1, 0]), ValueError, "lengths"),
+        (lambda: last_real_state(torch.ones(2, 3, 4), [1.5, 2]), TypeError, "lengths"),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(3, 3, dtype=torch.long), [3, 3]
+            ),
+            ValueError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.zeros(2, 3), [3, 3]),
+            TypeError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(torch.ones(2, 3, 5), torch.full((2, 3), 7), [3, 3]),
+            ValueError,
+            "targets",
+        ),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3]
+            ),
+            ValueError,
+            "lengths_or_mask",
+        ),
+        (
+            lambda: masked_cross_entropy(
+                torch.ones(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), [3, 3], "avg"
+            ),
+            ValueError,
+            "reduction",
+        ),
+        (lambda: pack(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths"),
+        (lambda: pack(torch.ones(2, 3, 1), [3]), ValueError, "lengths"),
+        (
+            lambda: pack(torch.ones(2, 3, 1), torch.tensor([3, 2], device="meta")),
+            ValueError,
+            "lengths",
+        ),
+        (lambda: unpack(torch.ones(2, 3)), TypeError, "packed"),
+        (lambda: unpad_sequences(torch.ones(2, 3), [4, 1]), ValueError, "lengths"),
+        (lambda: collate_padded([]), ValueError, "samples"),
+        (lambda: collate_padded([([1], 0), ([1, 2],)]), ValueError, "samples[1]"),
+        (lambda: collate_padded([([1], 0), (2, 1)]), ValueError, "field 0"),
+        (lambda: check_lengths([2, 3], batch_size=3), ValueError, "lengths"),
+        (lambda: check_lengths("23"), TypeError, "lengths"),
+    ],
+)
 def test_bad_input_names_the_argument(call, error, name):
     with pytest.raises(error, match=name.replace("[", r"\[").replace("]", r"\]")):
         call()
@@ -160,7 +213,8 @@ def test_bad_input_names_the_argument(call, error, name):
 def test_pack_moves_lengths_to_the_cpu_for_torch():
     """torch wants packing lengths on the CPU; `pack` moves them there rather than failing later."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    x, lengths = torch.ones(2, 3, 1, device=device), torch.tensor([3, 1], device=device)
+    x = torch.ones(2, 3, 1, device=device)
+    lengths = torch.tensor([3, 1], device=device)
     back, back_lengths = unpack(pack(x, lengths))
     assert back_lengths.tolist() == [3, 1] and back.device == x.device
 
@@ -172,7 +226,9 @@ GARBAGE = st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e30, -1e3
 
 @st.composite
 def padded_batches(draw):
-    batch, steps, width = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 3))
+    batch = draw(st.integers(1, 4))
+    steps = draw(st.integers(1, 6))
+    width = draw(st.integers(1, 3))
     lengths = torch.tensor(draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch)))
     seed = draw(st.integers(0, 2**16))
     x = torch.randn(batch, steps, width, generator=torch.Generator().manual_seed(seed))
@@ -190,12 +246,14 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
     x, lengths, value = case
     dirty = _fill_padding(x, lengths, value)
     for pool in (masked_mean, masked_max, last_real_state):
-        clean_x, dirty_x = x.clone().requires_grad_(), dirty.clone().requires_grad_()
+        clean_x = x.clone().requires_grad_()
+        dirty_x = dirty.clone().requires_grad_()
         clean, result = pool(clean_x, lengths), pool(dirty_x, lengths)
         assert torch.equal(clean, result), pool.__name__
         clean.sum().backward()
         result.sum().backward()
-        assert torch.equal(clean_x.grad, dirty_x.grad), pool.__name__  # no NaN gradient reaches the padding either
+        # no NaN gradient reaches the padding either
+        assert torch.equal(clean_x.grad, dirty_x.grad), pool.__name__
 
 
 @settings(max_examples=60, deadline=None)
@@ -203,9 +261,14 @@ def test_pooling_ignores_whatever_the_padding_holds(case):
 def test_masked_cross_entropy_ignores_whatever_the_padding_holds(case, reduction):
     logits, lengths, value = case
     logits = torch.cat([logits, logits.flip(-1)], dim=-1)  # at least 2 classes
-    targets = torch.randint(0, logits.shape[-1], logits.shape[:2], generator=torch.Generator().manual_seed(1))
-    dirty_targets = torch.where(lengths_to_mask(lengths, logits.shape[1]), targets, torch.full_like(targets, -100))
-    clean_x, dirty_x = logits.clone().requires_grad_(), _fill_padding(logits, lengths, value).requires_grad_()
+    targets = torch.randint(
+        0, logits.shape[-1], logits.shape[:2], generator=torch.Generator().manual_seed(1)
+    )
+    dirty_targets = torch.where(
+        lengths_to_mask(lengths, logits.shape[1]), targets, torch.full_like(targets, -100)
+    )
+    clean_x = logits.clone().requires_grad_()
+    dirty_x = _fill_padding(logits, lengths, value).requires_grad_()
     clean = masked_cross_entropy(clean_x, targets, lengths, reduction=reduction)
     dirty = masked_cross_entropy(dirty_x, dirty_targets, lengths, reduction=reduction)
     assert torch.equal(clean, dirty)

@@ -29,8 +29,15 @@ def _loader(shuffle=True):
 
 def test_fit_learns_and_records_history():
     model = _model()
-    history = fit(model, _loader(), _loader(False), epochs=30, optimizer=torch.optim.Adam(model.parameters(), 0.03),
-                  progress=False, evaluate=lambda m: {"val_acc": 0.5})
+    history = fit(
+        model,
+        _loader(),
+        _loader(False),
+        epochs=30,
+        optimizer=torch.optim.Adam(model.parameters(), 0.03),
+        progress=False,
+        evaluate=lambda m: {"val_acc": 0.5},
+    )
     assert isinstance(history, History) and len(history) == 30
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert set(history.last) >= {"epoch", "train_loss", "val_loss", "val_acc", "seconds"}
@@ -47,7 +54,15 @@ def test_early_stopping_restores_best_weights():
         seen[len(seen) + 1] = {k: v.clone() for k, v in m.state_dict().items()}
         return {"val_acc": next(scores)}
 
-    history = fit(model, _loader(), epochs=15, progress=False, evaluate=evaluate, patience=3, monitor="val_acc")
+    history = fit(
+        model,
+        _loader(),
+        epochs=15,
+        progress=False,
+        evaluate=evaluate,
+        patience=3,
+        monitor="val_acc",
+    )
     assert history.stopped_early and len(history) == 5 and history.best_epoch == 2
     assert all(torch.equal(v, seen[2][k]) for k, v in model.state_dict().items())
 
@@ -55,16 +70,36 @@ def test_early_stopping_restores_best_weights():
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
     torch.manual_seed(123)
     full = _model()
-    fit(full, _loader(), epochs=6, progress=False, optimizer=torch.optim.Adam(full.parameters(), 0.01))
+    fit(
+        full,
+        _loader(),
+        epochs=6,
+        progress=False,
+        optimizer=torch.optim.Adam(full.parameters(), 0.01),
+    )
 
     torch.manual_seed(123)
     part = _model()
     ckpt = tmp_path / "run.pt"
-    fit(part, _loader(), epochs=3, progress=False, optimizer=torch.optim.Adam(part.parameters(), 0.01), checkpoint=ckpt)
+    fit(
+        part,
+        _loader(),
+        epochs=3,
+        progress=False,
+        optimizer=torch.optim.Adam(part.parameters(), 0.01),
+        checkpoint=ckpt,
+    )
     torch.manual_seed(999)  # whatever happens between sessions must not matter
     resumed = _model(seed=5)
-    history = fit(resumed, _loader(), epochs=6, progress=False, optimizer=torch.optim.Adam(resumed.parameters(), 0.01),
-                  checkpoint=ckpt, resume=True)
+    history = fit(
+        resumed,
+        _loader(),
+        epochs=6,
+        progress=False,
+        optimizer=torch.optim.Adam(resumed.parameters(), 0.01),
+        checkpoint=ckpt,
+        resume=True,
+    )
     assert len(history) == 6
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
@@ -116,7 +151,9 @@ def test_load_checkpoint_errors(tmp_path):
     with pytest.raises(ValueError, match="does not fit this model"):
         load_checkpoint(good, nn.Linear(5, 2))
     with pytest.raises(ValueError, match="does not fit this model"):
-        load_checkpoint(good, nn.Sequential(nn.Linear(5, 8), nn.Dropout(), nn.ReLU(), nn.Linear(8, 2)))
+        load_checkpoint(
+            good, nn.Sequential(nn.Linear(5, 8), nn.Dropout(), nn.ReLU(), nn.Linear(8, 2))
+        )
 
 
 def test_to_device_keeps_the_structure_and_non_tensor_leaves():
@@ -146,12 +183,31 @@ def test_rerunning_a_finished_early_stopped_run_returns_at_once_with_its_best_we
     scores = iter([0.5, 0.9, 0.4, 0.3])
     ckpt, calls = tmp_path / "run.pt", []
     model = _model()
-    first = fit(model, _loader(), epochs=10, patience=2, monitor="val_acc", evaluate=lambda m: {"val_acc": next(scores)},
-                checkpoint=ckpt, progress=False, batch_loss=_counting(calls))
+    first = fit(
+        model,
+        _loader(),
+        epochs=10,
+        patience=2,
+        monitor="val_acc",
+        evaluate=lambda m: {"val_acc": next(scores)},
+        checkpoint=ckpt,
+        progress=False,
+        batch_loss=_counting(calls),
+    )
     assert first.stopped_early and len(first) == 4 and first.best_epoch == 2
     again = _model(seed=3)
-    history = fit(again, _loader(), epochs=10, patience=2, monitor="val_acc", evaluate=lambda m: {"val_acc": 0.0},
-                  checkpoint=ckpt, resume=True, progress=False, batch_loss=_counting(calls := []))
+    history = fit(
+        again,
+        _loader(),
+        epochs=10,
+        patience=2,
+        monitor="val_acc",
+        evaluate=lambda m: {"val_acc": 0.0},
+        checkpoint=ckpt,
+        resume=True,
+        progress=False,
+        batch_loss=_counting(calls := []),
+    )
     assert calls == [] and history.epochs == first.epochs and history.stopped_early
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
     assert again.training  # fit always leaves the model in train mode
@@ -160,7 +216,8 @@ def test_rerunning_a_finished_early_stopped_run_returns_at_once_with_its_best_we
 def test_fit_pins_the_loaders_epoch_so_earlier_passes_do_not_matter():
     class Stream:
         def __init__(self):
-            self.epoch, self.served = 0, []
+            self.epoch = 0
+            self.served = []
 
         def set_epoch(self, epoch):
             self.epoch = epoch
@@ -184,19 +241,27 @@ def test_fit_pins_the_loaders_epoch_so_earlier_passes_do_not_matter():
 def test_a_refused_load_leaves_model_and_optimizer_unchanged(shape, extra_layer, tmp_path_factory):
     hidden, classes = shape
     torch.manual_seed(1)
-    layers = [nn.Linear(5, hidden), nn.Dropout(0.2), nn.ReLU(), nn.Linear(hidden, classes)] + ([nn.Linear(2, 2)] if extra_layer else [])
+    layers = [nn.Linear(5, hidden), nn.Dropout(0.2), nn.ReLU(), nn.Linear(hidden, classes)] + (
+        [nn.Linear(2, 2)] if extra_layer else []
+    )
     other = nn.Sequential(*layers)
-    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "other.pt", other, torch.optim.Adam(other.parameters()))
+    path = save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "other.pt", other, torch.optim.Adam(other.parameters())
+    )
     model = _model()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     fit(model, _loader(), epochs=1, optimizer=optimizer, progress=False)
-    before, opt_before = {k: v.clone() for k, v in model.state_dict().items()}, str(optimizer.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt_before = str(optimizer.state_dict())
     if (hidden, classes, extra_layer) == (16, 2, False):
         load_checkpoint(path, model, optimizer)  # fits: loads
         return
     with pytest.raises(ValueError, match="does not fit this model"):
         load_checkpoint(path, model, optimizer)
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()) and str(optimizer.state_dict()) == opt_before
+    assert (
+        all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+        and str(optimizer.state_dict()) == opt_before
+    )
 
 
 def test_the_optimizer_class_is_stored_and_checked(tmp_path):
@@ -215,7 +280,9 @@ def test_cuda_random_state_is_saved_and_restored_when_present(monkeypatch):
     restored = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.arange(4, dtype=torch.uint8)])
+    monkeypatch.setattr(
+        torch.cuda, "get_rng_state_all", lambda: [torch.arange(4, dtype=torch.uint8)]
+    )
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
     state = train._rng_state()
     train._set_rng_state(state)
@@ -227,9 +294,16 @@ def test_checkpoints_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(train.os, "fsync", lambda fd: events.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
-                        or real_fsync(fd))
-    monkeypatch.setattr(train.os, "replace", lambda a, b: events.append("rename") or real_replace(a, b))
+    monkeypatch.setattr(
+        train.os,
+        "fsync",
+        lambda fd: (
+            events.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file") or real_fsync(fd)
+        ),
+    )
+    monkeypatch.setattr(
+        train.os, "replace", lambda a, b: events.append("rename") or real_replace(a, b)
+    )
     save_checkpoint(tmp_path / "m.pt", _model())
     assert events == ["file", "dir", "rename", "dir"]
 
@@ -239,40 +313,78 @@ def test_an_unwritable_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
     blocker.write_text("a file where a folder should be")
     calls = []
     with pytest.raises(PermissionError, match="not_a_folder"):
-        fit(_model(), _loader(), epochs=2, checkpoint=blocker / "run.pt", batch_loss=_counting(calls), progress=False)
+        fit(
+            _model(),
+            _loader(),
+            epochs=2,
+            checkpoint=blocker / "run.pt",
+            batch_loss=_counting(calls),
+            progress=False,
+        )
     assert calls == []
 
 
 def test_min_delta_counts_crumbs_as_no_improvement():
-    # val_acc creeps up by 0.001 per epoch after epoch 2: with min_delta=0.01 that is a plateau (stop after
-    # patience=2 such epochs) yet the best epoch kept is the last crumb; with the default 0 every crumb is an
-    # improvement and the cap stops it.
+    # val_acc creeps up by 0.001 per epoch after epoch 2: with min_delta=0.01 that is a plateau
+    # (stop after patience=2 such epochs) yet the best epoch kept is the last crumb; with the
+    # default 0 every crumb is an improvement and the cap stops it.
     def scores():
         return iter([0.5, 0.9, 0.901, 0.902, 0.903, 0.904, 0.905])
 
     crumbs = scores()
-    history = fit(_model(), _loader(), epochs=7, patience=2, min_delta=0.01, monitor="val_acc",
-                  evaluate=lambda m: {"val_acc": next(crumbs)}, progress=False)
+    history = fit(
+        _model(),
+        _loader(),
+        epochs=7,
+        patience=2,
+        min_delta=0.01,
+        monitor="val_acc",
+        evaluate=lambda m: {"val_acc": next(crumbs)},
+        progress=False,
+    )
     assert history.stopped_early and len(history) == 4 and history.best_epoch == 4
     crumbs = scores()
-    history = fit(_model(), _loader(), epochs=7, patience=2, monitor="val_acc",
-                  evaluate=lambda m: {"val_acc": next(crumbs)}, progress=False)
+    history = fit(
+        _model(),
+        _loader(),
+        epochs=7,
+        patience=2,
+        monitor="val_acc",
+        evaluate=lambda m: {"val_acc": next(crumbs)},
+        progress=False,
+    )
     assert not history.stopped_early and len(history) == 7 and history.best_epoch == 7
 
 
 def test_patience_counts_from_the_last_step_larger_than_min_delta():
-    # 0.5 → 0.9 is a step; 0.905 and 0.908 are crumbs (waited 1, 2 → stop) unless patience=3, when 0.915 is 0.015
-    # beyond 0.9: a step, so patience starts again and the run goes to the cap.
+    # 0.5 → 0.9 is a step; 0.905 and 0.908 are crumbs (waited 1, 2 → stop) unless patience=3, when
+    # 0.915 is 0.015 beyond 0.9: a step, so patience starts again and the run goes to the cap.
     values = [0.5, 0.9, 0.905, 0.908, 0.915, 0.916, 0.917]
     for patience, epochs in [(2, 4), (3, 7)]:
         crumbs = iter(values)
-        history = fit(_model(), _loader(), epochs=7, patience=patience, min_delta=0.01, monitor="val_acc",
-                      evaluate=lambda m, c=crumbs: {"val_acc": next(c)}, progress=False)
+        history = fit(
+            _model(),
+            _loader(),
+            epochs=7,
+            patience=patience,
+            min_delta=0.01,
+            monitor="val_acc",
+            evaluate=lambda m, c=crumbs: {"val_acc": next(c)},
+            progress=False,
+        )
         assert len(history) == epochs and history.stopped_early == (epochs < 7)
 
 
-@pytest.mark.parametrize(("min_delta", "error"), [(-0.1, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
-                                                  ("0.1", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    ("min_delta", "error"),
+    [
+        (-0.1, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("0.1", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_min_delta_must_be_a_finite_non_negative_number(min_delta, error):
     with pytest.raises(error, match="min_delta"):
         fit(_model(), _loader(), epochs=1, patience=1, min_delta=min_delta, progress=False)

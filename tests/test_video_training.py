@@ -13,7 +13,9 @@ def test_train_video_model_records_val_acc(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
     torch.manual_seed(0)
     model = VideoClassifier(5, per_frame=True, size=SIZE, hidden_size=8, feature_size=8)
-    stream = VideoStream(32, 16, seed=0, targets="frame_labels", frames=(4, 6), size=SIZE, task="actions")
+    stream = VideoStream(
+        32, 16, seed=0, targets="frame_labels", frames=(4, 6), size=SIZE, task="actions"
+    )
     val = make_digit_videos(8, frames=(4, 6), size=SIZE, seed=1, split="val", task="actions")
     history = train_video_model("tiny_frames", model, stream, val, epochs=2, device="cpu")
     assert len(history) == 2 and 0 <= history["val_acc"][-1] <= 1

@@ -1,10 +1,12 @@
-"""``python -m rnnlab bench ddp``: throughput of 1 vs N CPU workers of the DDP script, with compute and communication apart.
+"""``python -m rnnlab bench ddp``: throughput of 1 vs N CPU workers of the DDP script, with compute
+and communication apart.
 
 Each world size is one launch of ``rnnlab.distributed.train`` (gloo, one thread per worker) with the
-same global batch. A worker reports its median step time (DDP overlaps the all-reduce with backward),
-the compute alone (forward+backward with gradient sync switched off) and the communication alone (an
-all-reduce of a buffer as large as all the gradients). On a shared 2-core machine these numbers are
-noisy and 2 workers can at best double the throughput; the same script on GPUs is the real use.
+same global batch. A worker reports its median step time (DDP overlaps the all-reduce with
+backward), the compute alone (forward+backward with gradient sync switched off) and the
+communication alone (an all-reduce of a buffer as large as all the gradients). On a shared 2-core
+machine these numbers are noisy and 2 workers can at best double the throughput; the same script on
+GPUs is the real use.
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ from ..checks import check_int, check_positive
 from ..distributed.launcher import launch
 
 
-def measure(workers: Sequence[int] = (1, 2), args: Sequence[str] = ("--steps", "30", "--global-batch", "32"), *,
-            timing: int = 5, save_dir: str | Path | None = None, stream: bool = False, timeout: float = 300.0) -> list[dict[str, Any]]:
-    """Launch the DDP script once per entry of ``workers`` with the same ``args``; one row per launch.
+def measure(
+    workers: Sequence[int] = (1, 2),
+    args: Sequence[str] = ("--steps", "30", "--global-batch", "32"),
+    *,
+    timing: int = 5,
+    save_dir: str | Path | None = None,
+    stream: bool = False,
+    timeout: float = 300.0,
+) -> list[dict[str, Any]]:
+    """Launch the DDP script once per entry of ``workers`` with the same ``args``; one row per
+    launch.
 
-    Rows hold ``workers``, ``samples_per_second``, ``step_ms``, ``compute_ms``, ``comm_ms``, ``grad_mb``,
-    ``final_loss``; with ``save_dir`` each run also writes ``save_dir/ddp{N}.pt`` (row key ``checkpoint``).
+    Rows hold ``workers``, ``samples_per_second``, ``step_ms``, ``compute_ms``, ``comm_ms``,
+    ``grad_mb``, ``final_loss``; with ``save_dir`` each run also writes ``save_dir/ddp{N}.pt`` (row
+    key ``checkpoint``).
     """
     if not workers:
         raise ValueError(f"workers must be a non-empty list of positive ints, got {workers!r}")
@@ -39,37 +50,60 @@ def measure(workers: Sequence[int] = (1, 2), args: Sequence[str] = ("--steps", "
             checkpoint = str(Path(save_dir) / f"ddp{n}.pt")
             extra += ["--save", checkpoint]
         results = launch(n, args=[*args, *extra], timeout=timeout, stream=stream)
-        slowest = max(results, key=lambda r: r["step_seconds"])  # a step ends when the slowest rank ends it
-        rows.append({
-            "workers": n,
-            "samples_per_second": slowest["samples_per_second"],
-            "step_ms": 1e3 * slowest["step_seconds"],
-            "compute_ms": 1e3 * max(r["compute_seconds"] for r in results),
-            "comm_ms": 1e3 * max(r["comm_seconds"] for r in results),
-            "grad_mb": results[0]["grad_bytes"] / 1e6,
-            "final_loss": results[0]["final_loss"],
-            "checkpoint": checkpoint,
-        })
+        # a step ends when the slowest rank ends it
+        slowest = max(results, key=lambda r: r["step_seconds"])
+        rows.append(
+            {
+                "workers": n,
+                "samples_per_second": slowest["samples_per_second"],
+                "step_ms": 1e3 * slowest["step_seconds"],
+                "compute_ms": 1e3 * max(r["compute_seconds"] for r in results),
+                "comm_ms": 1e3 * max(r["comm_seconds"] for r in results),
+                "grad_mb": results[0]["grad_bytes"] / 1e6,
+                "final_loss": results[0]["final_loss"],
+                "checkpoint": checkpoint,
+            }
+        )
     return rows
 
 
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     """A small text table of `measure`'s rows."""
-    lines = [f"{'workers':>7} {'samples/s':>10} {'step ms':>8} {'compute ms':>11} {'all-reduce ms':>14} {'grad MB':>8}"]
+    lines = [
+        f"{'workers':>7} {'samples/s':>10} {'step ms':>8} {'compute ms':>11} {'all-reduce ms':>14} "
+        f"{'grad MB':>8}"
+    ]
     for r in rows:
-        lines.append(f"{r['workers']:>7} {r['samples_per_second']:>10.0f} {r['step_ms']:>8.1f} {r['compute_ms']:>11.1f} "
-                     f"{r['comm_ms']:>14.2f} {r['grad_mb']:>8.2f}")
+        lines.append(
+            f"{r['workers']:>7} {r['samples_per_second']:>10.0f} {r['step_ms']:>8.1f} "
+            f"{r['compute_ms']:>11.1f} "
+            f"{r['comm_ms']:>14.2f} {r['grad_mb']:>8.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnlab bench ddp", description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="world sizes to compare (default 1 2)")
+    parser = argparse.ArgumentParser(
+        prog="python -m rnnlab bench ddp", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="world sizes to compare (default 1 2)",
+    )
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--global-batch", type=int, default=32)
-    parser.add_argument("--timing", type=int, default=5, help="steps timed for the compute/communication split")
+    parser.add_argument(
+        "--timing", type=int, default=5, help="steps timed for the compute/communication split"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    rows = measure(args.workers, ["--steps", str(args.steps), "--global-batch", str(args.global_batch)], timing=args.timing)
+    rows = measure(
+        args.workers,
+        ["--steps", str(args.steps), "--global-batch", str(args.global_batch)],
+        timing=args.timing,
+    )
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
     return 0

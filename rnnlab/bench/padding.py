@@ -1,4 +1,5 @@
-"""What padding costs: wasted positions and training throughput of naive, bucketed and token-budget batches.
+"""What padding costs: wasted positions and training throughput of naive, bucketed and token-budget
+batches.
 
 ``python -m rnnlab bench padding [--json]`` draws lengths from a skewed (lognormal) distribution, as
 real text has: most sequences short, a few very long. It batches one epoch four ways,
@@ -35,8 +36,11 @@ from ..sequences import check_lengths, masked_mean, pack, unpack
 STRATEGIES = ("naive", "packed", "bucketed", "token_budget")
 
 
-def lognormal_lengths(n: int, *, median: float = 30.0, sigma: float = 0.7, max_len: int = 300, seed: int = 0) -> torch.Tensor:
-    """``n`` integer lengths, lognormal around ``median`` (spread ``sigma`` in log space), clipped to ``[1, max_len]``."""
+def lognormal_lengths(
+    n: int, *, median: float = 30.0, sigma: float = 0.7, max_len: int = 300, seed: int = 0
+) -> torch.Tensor:
+    """``n`` integer lengths, lognormal around ``median`` (spread ``sigma`` in log space), clipped
+    to ``[1, max_len]``."""
     check_positive(n=n, max_len=max_len)
     check_number("median", median, minimum=1)
     check_number("sigma", sigma, above=0)
@@ -45,10 +49,12 @@ def lognormal_lengths(n: int, *, median: float = 30.0, sigma: float = 0.7, max_l
     return lengths.round().clamp(1, max_len).long()
 
 
-def epoch_batches(lengths: torch.Tensor, batch_size: int, max_tokens: int, seed: int = 0) -> dict[str, list[list[int]]]:
+def epoch_batches(
+    lengths: torch.Tensor, batch_size: int, max_tokens: int, seed: int = 0
+) -> dict[str, list[list[int]]]:
     """One epoch of index batches per strategy (``packed`` shares the naive batches)."""
     order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed)).tolist()
-    naive = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    naive = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return {
         "naive": naive,
         "packed": naive,
@@ -58,7 +64,8 @@ def epoch_batches(lengths: torch.Tensor, batch_size: int, max_tokens: int, seed:
 
 
 class _Tagger(nn.Module):
-    """The timed model: an LSTM over feature vectors with a masked-mean readout (what a classifier does)."""
+    """The timed model: an LSTM over feature vectors with a masked-mean readout (what a classifier
+    does)."""
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
@@ -92,20 +99,30 @@ def measure(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
-    """Padding waste and real tokens/second of each strategy in one run; the notebook and the CLI call this.
+    """Padding waste and real tokens/second of each strategy in one run; the notebook and the CLI
+    call this.
 
-    ``max_tokens`` defaults to ``batch_size`` × the mean length, so token-budget batches carry as many
-    real tokens on average as fixed-size ones. Returns ``{"waste": {strategy: fraction}, "tokens_per_s":
-    {...}, "speedup_vs_naive": {strategy: tokens/s ÷ naive's}, "batches": {strategy: count}, ...}``.
+    ``max_tokens`` defaults to ``batch_size`` × the mean length, so token-budget batches carry as
+    many real tokens on average as fixed-size ones. Returns
+    ``{"waste": {strategy: fraction}, "tokens_per_s": {...}, "speedup_vs_naive": {strategy: tokens/s
+    ÷ naive's}, "batches": {strategy: count}, ...}``.
     """
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or "naive" not in strategies:
-        raise ValueError(f"strategies must include 'naive' and come from {STRATEGIES}, got {list(strategies)}")
+        raise ValueError(
+            f"strategies must include 'naive' and come from {STRATEGIES}, got {list(strategies)}"
+        )
     check_positive(n_sequences=n_sequences, batch_size=batch_size, timed_batches=timed_batches)
     device = pick_device(device)
     lengths = check_lengths(lognormal_lengths(n_sequences, seed=seed))
-    max_tokens = max_tokens or max(batch_size * round(float(lengths.float().mean())), int(lengths.max()))
-    batches = {k: v for k, v in epoch_batches(lengths, batch_size, max_tokens, seed).items() if k in strategies}
+    max_tokens = max_tokens or max(
+        batch_size * round(float(lengths.float().mean())), int(lengths.max())
+    )
+    batches = {
+        k: v
+        for k, v in epoch_batches(lengths, batch_size, max_tokens, seed).items()
+        if k in strategies
+    }
 
     torch.manual_seed(seed)
     model = _Tagger(input_size, hidden_size).to(device)
@@ -151,32 +168,53 @@ def measure(
 
 
 def summary(result: dict[str, Any]) -> dict[str, float]:
-    """The headline figures: ``waste_naive``, ``waste_bucketed``, ``speedup`` (bucketed ÷ naive) and the others."""
+    """The headline figures: ``waste_naive``, ``waste_bucketed``, ``speedup`` (bucketed ÷ naive) and
+    the others."""
     out = {f"waste_{k}": v for k, v in result["waste"].items()}
-    out.update({"speedup" if k == "bucketed" else f"speedup_{k}": v for k, v in result["speedup_vs_naive"].items() if k != "naive"})
+    out.update(
+        {
+            "speedup" if k == "bucketed" else f"speedup_{k}": v
+            for k, v in result["speedup_vs_naive"].items()
+            if k != "naive"
+        }
+    )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rnnlab bench padding [--json] [--sequences N] [--batch-size B] [--timed-batches K]``."""
-    parser = argparse.ArgumentParser(prog="python -m rnnlab bench padding", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    """``python -m rnnlab bench padding [--json] [--sequences N] [--batch-size B] [--timed-batches
+    K]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rnnlab bench padding", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
     parser.add_argument("--sequences", type=int, default=budget(full=8000, quick=1500))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--timed-batches", type=int, default=budget(full=12, quick=3))
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: pick_device())")
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 … (default: pick_device())"
+    )
     args = parser.parse_args(argv)
-    result = measure(args.sequences, args.batch_size, timed_batches=args.timed_batches, device=args.device)
+    result = measure(
+        args.sequences, args.batch_size, timed_batches=args.timed_batches, device=args.device
+    )
     if args.json:
         print(json.dumps({**summary(result), **result}))
         return 0
-    print(f"{result['n_sequences']} sequences, lognormal lengths (median {result['median_length']:.0f}, max "
-          f"{result['max_length']}), LSTM on {result['device']}, batch size {result['batch_size']}, "
-          f"token budget {result['max_tokens']}")
+    print(
+        f"{result['n_sequences']} sequences, lognormal lengths (median "
+        f"{result['median_length']:.0f}, max "
+        f"{result['max_length']}), LSTM on {result['device']}, batch size {result['batch_size']}, "
+        f"token budget {result['max_tokens']}"
+    )
     print(f"{'strategy':<14}{'batches':>8}{'waste':>8}{'real tokens/s':>15}{'speed-up':>10}")
     for name in result["tokens_per_s"]:
         waste = f"{result['waste'][name]:.1%}" if name in result["waste"] else "skipped"
-        print(f"{name:<14}{result['batches'][name]:>8}{waste:>8}"
-              f"{result['tokens_per_s'][name]:>15,.0f}{result['speedup_vs_naive'][name]:>9.2f}×")
+        print(
+            f"{name:<14}{result['batches'][name]:>8}{waste:>8}"
+            f"{result['tokens_per_s'][name]:>15,.0f}{result['speedup_vs_naive'][name]:>9.2f}×"
+        )
     print("(timings are noisy on a shared machine; strategies were interleaved batch by batch)")
     return 0

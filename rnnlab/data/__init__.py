@@ -3,4 +3,11 @@
 from .shipped import DataCorruptedError, attribution, read_text, shipped_path
 from .splits import split_indices, split_items
 
-__all__ = ["DataCorruptedError", "attribution", "read_text", "shipped_path", "split_indices", "split_items"]
+__all__ = [
+    "DataCorruptedError",
+    "attribution",
+    "read_text",
+    "shipped_path",
+    "split_indices",
+    "split_items",
+]

@@ -23,9 +23,14 @@ __all__ = ["encode_pairs", "pair_loader", "synced_loader"]
 
 
 def encode_pairs(
-    pairs: Sequence[tuple[str, str]], src_vocab: Vocab, tgt_vocab: Vocab, src_tokens: Tokenizer, tgt_tokens: Tokenizer
+    pairs: Sequence[tuple[str, str]],
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+    src_tokens: Tokenizer,
+    tgt_tokens: Tokenizer,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Source ids (plain) and target ids (framed by ``<bos>`` … ``<eos>``) for each ``(source, target)`` text pair."""
+    """Source ids (plain) and target ids (framed by ``<bos>`` … ``<eos>``) for each
+    ``(source, target)`` text pair."""
     if len(pairs) == 0:
         raise ValueError("pairs is empty")
     src = [src_vocab.encode(src_tokens(s)) for s, _ in pairs]
@@ -36,15 +41,21 @@ def encode_pairs(
     return src, tgt
 
 
-def _loader(samples: list, batch_size: int, shuffle: bool, seed: int, collate: Callable, bucket: bool) -> DataLoader:
+def _loader(
+    samples: list, batch_size: int, shuffle: bool, seed: int, collate: Callable, bucket: bool
+) -> DataLoader:
     check_positive(batch_size=batch_size)
     if not samples:
         raise ValueError("no samples to batch")
     if bucket:
-        sampler = BucketBatchSampler([len(sample[0]) for sample in samples], batch_size, shuffle=shuffle, seed=seed)
+        sampler = BucketBatchSampler(
+            [len(sample[0]) for sample in samples], batch_size, shuffle=shuffle, seed=seed
+        )
         return DataLoader(samples, batch_sampler=sampler, collate_fn=collate)
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(samples, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+    return DataLoader(
+        samples, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate
+    )
 
 
 def _check_same_count(src: Sequence, tgt: Sequence) -> None:
@@ -53,7 +64,13 @@ def _check_same_count(src: Sequence, tgt: Sequence) -> None:
 
 
 def pair_loader(
-    src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0, bucket: bool = False
+    src: Sequence[torch.Tensor],
+    tgt: Sequence[torch.Tensor],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    bucket: bool = False,
 ) -> DataLoader:
     """Batches ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)`` for teacher-forced training.
 
@@ -70,12 +87,21 @@ def pair_loader(
 
 
 def synced_loader(
-    src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], *, batch_size: int, shuffle: bool, seed: int = 0, bucket: bool = False
+    src: Sequence[torch.Tensor],
+    tgt: Sequence[torch.Tensor],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    bucket: bool = False,
 ) -> DataLoader:
-    """Batches ``(src, src_lengths, tgt, tgt_lengths)`` for the synced models (`rnnlab.models.synced`, `rnnlab.models.ctc`).
+    """Batches ``(src, src_lengths, tgt, tgt_lengths)`` for the synced models
+    (`rnnlab.models.synced`, `rnnlab.models.ctc`).
 
     ``tgt`` holds the plain target ids (no ``<bos>``/``<eos>``): a synced model writes exactly its
     target's tokens, and lays out its own frames (blank steps, repeated inputs) from the sources.
     """
     _check_same_count(src, tgt)
-    return _loader(list(zip(src, tgt, strict=True)), batch_size, shuffle, seed, collate_padded, bucket)
+    return _loader(
+        list(zip(src, tgt, strict=True)), batch_size, shuffle, seed, collate_padded, bucket
+    )

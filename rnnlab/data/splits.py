@@ -10,10 +10,14 @@ import numpy as np
 from ..checks import check_int
 
 
-def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[np.ndarray]:
-    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given ``fractions`` (which sum to 1).
+def split_indices(
+    n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> list[np.ndarray]:
+    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given ``fractions`` (which
+    sum to 1).
 
-    The same ``n``, ``fractions`` and ``seed`` always give the same parts; every index lands in exactly one.
+    The same ``n``, ``fractions`` and ``seed`` always give the same parts; every index lands in
+    exactly one.
     """
     n = check_int("n", n, minimum=1)
     fractions = [float(f) for f in fractions]
@@ -26,6 +30,8 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: in
     return np.split(order, cuts)
 
 
-def split_items(items: Sequence, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[list]:
+def split_items(
+    items: Sequence, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> list[list]:
     """`split_indices` applied to a sequence: returns one list of items per fraction."""
     return [[items[i] for i in part] for part in split_indices(len(items), fractions, seed)]

@@ -19,7 +19,8 @@ _ROW = re.compile(r"^\s*(\d{4})\s+(.*)$")
 
 
 def parse_monthly(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``YEAR v_jan … v_dec`` rows into month stamps ``(N,)`` (year + (month-1)/12) and values ``(N,)``."""
+    """Parse ``YEAR v_jan … v_dec`` rows into month stamps ``(N,)`` (year + (month-1)/12) and values
+    ``(N,)``."""
     stamps, values = [], []
     for number, line in enumerate(text.split("\n"), start=1):
         match = _ROW.match(line)
@@ -27,7 +28,9 @@ def parse_monthly(text: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         year, fields = int(match.group(1)), match.group(2).split()
         if not 1 <= len(fields) <= 12:
-            raise ValueError(f"line {number}: year {year} has {len(fields)} monthly values, expected 1 to 12")
+            raise ValueError(
+                f"line {number}: year {year} has {len(fields)} monthly values, expected 1 to 12"
+            )
         if stamps and len(values) % 12:
             raise ValueError(f"line {number}: year {year} follows a year with fewer than 12 months")
         for month, field in enumerate(fields):
@@ -44,21 +47,30 @@ def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
 
 
 class Windows(NamedTuple):
-    """Inputs ``x`` ``(N, window)``, targets ``y`` ``(N, horizon)`` (``(N, window, horizon)`` when every step is a target),
-    and the month stamp of each window's first target."""
+    """Inputs ``x`` ``(N, window)``, targets ``y`` ``(N, horizon)`` (``(N, window, horizon)`` when
+    every step is a target), and the month stamp of each window's first target."""
 
     x: np.ndarray
     y: np.ndarray
     stamps: np.ndarray
 
 
-def sunspot_windows(window: int = 60, horizon: int = 12, *, test_months: int = 240, val_months: int = 240,
-                    scale: float = 100.0, every_step: bool = False) -> dict[str, Windows]:
-    """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a boundary.
+def sunspot_windows(
+    window: int = 60,
+    horizon: int = 12,
+    *,
+    test_months: int = 240,
+    val_months: int = 240,
+    scale: float = 100.0,
+    every_step: bool = False,
+) -> dict[str, Windows]:
+    """Train / val / test windows of the monthly series divided by ``scale``; targets never cross a
+    boundary.
 
-    ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before them, and
-    ``train`` everything earlier. ``every_step=True`` gives the train and val targets of a seq2seq
-    forecaster (the next ``horizon`` values after every step); the test targets are always ``(N, horizon)``.
+    ``test`` windows forecast the last ``test_months`` months, ``val`` the ``val_months`` before
+    them, and ``train`` everything earlier. ``every_step=True`` gives the train and val targets of a
+    seq2seq forecaster (the next ``horizon`` values after every step); the test targets are always
+    ``(N, horizon)``.
     """
     stamps, values = load_sunspots()
     check_positive(test_months=test_months, val_months=val_months)
@@ -66,9 +78,20 @@ def sunspot_windows(window: int = 60, horizon: int = 12, *, test_months: int = 2
     _, y_steps = sliding_windows(values / scale, window, horizon, every_step=True)
     first = np.arange(len(x)) + window
     last = first + horizon - 1
-    cut, val_cut = len(values) - test_months, len(values) - test_months - val_months
-    parts = {"train": last < val_cut, "val": (first >= val_cut) & (last < cut), "test": first >= cut}
+    cut = len(values) - test_months
+    val_cut = len(values) - test_months - val_months
+    parts = {
+        "train": last < val_cut,
+        "val": (first >= val_cut) & (last < cut),
+        "test": first >= cut,
+    }
     if not parts["train"].any():
-        raise ValueError(f"window={window}, horizon={horizon} and the held-out months leave no training windows")
-    return {name: Windows(x[keep], (y_steps if every_step and name != "test" else y)[keep], stamps[first[keep]])
-            for name, keep in parts.items()}
+        raise ValueError(
+            f"window={window}, horizon={horizon} and the held-out months leave no training windows"
+        )
+    return {
+        name: Windows(
+            x[keep], (y_steps if every_step and name != "test" else y)[keep], stamps[first[keep]]
+        )
+        for name, keep in parts.items()
+    }

@@ -7,13 +7,14 @@ from the Tatoeba Project, CC-BY 2.0 (France). Attribution: www.manythings.org/an
 Normalisation: Unicode NFC, lower case, typographic apostrophes → ``'``, every kind of space
 (including the U+202F and U+00A0 that French typography puts before ``! ? : ;``) → one space;
 tokens are words and punctuation marks (`rnnlab.data.vocab.word_tokens`), with elisions split after
-the apostrophe (``"j'ai" → "j'" "ai"``) so that French does not need a word for every ``l'…``/``j'…``.
+the apostrophe (``"j'ai" → "j'" "ai"``) so that French does not need a word for every
+``l'…``/``j'…``.
 
-The default filter is the one of the PyTorch seq2seq tutorial: short sentences (≤ 10 tokens each side)
-whose English starts with "i am", "he is", "she is", "you are", "we are", "they are" (or a contraction).
-Tatoeba often has several French translations of one English sentence, so a random split puts about
-half of the test English sentences in training too; ``split_pairs(..., disjoint_english=True)`` keeps
-every English sentence on one side of the split.
+The default filter is the one of the PyTorch seq2seq tutorial: short sentences (≤ 10 tokens each
+side) whose English starts with "i am", "he is", "she is", "you are", "we are", "they are" (or a
+contraction). Tatoeba often has several French translations of one English sentence, so a random
+split puts about half of the test English sentences in training too;
+``split_pairs(..., disjoint_english=True)`` keeps every English sentence on one side of the split.
 """
 
 from __future__ import annotations
@@ -31,21 +32,41 @@ from .vocab import word_tokens
 __all__ = ["ENGLISH_PREFIXES", "detokenize", "load_pairs", "normalise", "split_pairs", "tokens"]
 
 ATTRIBUTION = "English–French pairs: www.manythings.org/anki and tatoeba.org (CC-BY 2.0 France)"
-ENGLISH_PREFIXES = ("i am", "i' m", "he is", "he' s", "she is", "she' s", "you are", "you' re", "we are", "we' re",
-                    "they are", "they' re")
+ENGLISH_PREFIXES = (
+    "i am",
+    "i' m",
+    "he is",
+    "he' s",
+    "she is",
+    "she' s",
+    "you are",
+    "you' re",
+    "we are",
+    "we' re",
+    "they are",
+    "they' re",
+)
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u00ad\ufeff"))
 _ELISION = re.compile(r"^(\w+')(\w.*)$")
 
 
 def normalise(text: str) -> str:
-    """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII spaces."""
-    text = unicodedata.normalize("NFC", check_str("text", text)).translate(_INVISIBLE).lower().replace("’", "'").replace("‘", "'")
+    """NFC, lower case, straight apostrophes, all spaces (U+202F, U+00A0, tabs …) as single ASCII
+    spaces."""
+    text = (
+        unicodedata.normalize("NFC", check_str("text", text))
+        .translate(_INVISIBLE)
+        .lower()
+        .replace("’", "'")
+        .replace("‘", "'")
+    )
     return " ".join(text.split())
 
 
 def tokens(text: str) -> list[str]:
-    """Normalised word and punctuation tokens, elisions split: ``"J’ai faim !" → ["j'", "ai", "faim", "!"]``."""
+    """Normalised word and punctuation tokens, elisions split:
+    ``"J’ai faim !" → ["j'", "ai", "faim", "!"]``."""
     out = []
     for token in word_tokens(normalise(text)):
         while (match := _ELISION.match(token)) is not None:
@@ -56,14 +77,17 @@ def tokens(text: str) -> list[str]:
 
 
 def detokenize(words: Sequence[str]) -> str:
-    """Readable text from tokens: elisions re-joined (``"j' ai" → "j'ai"``), no space before ``. ,``."""
+    """Readable text from tokens: elisions re-joined (``"j' ai" → "j'ai"``), no space before
+    ``. ,``."""
     text = " ".join(words).replace("' ", "'")
     return re.sub(r" ([.,])", r"\1", text)
 
 
 @cache
 def _lines() -> tuple[tuple[str, str], ...]:
-    return tuple(tuple(line.split("\t")[:2]) for line in read_text("fra_eng/fra.txt.gz").split("\n") if line)
+    return tuple(
+        tuple(line.split("\t")[:2]) for line in read_text("fra_eng/fra.txt.gz").split("\n") if line
+    )
 
 
 @cache
@@ -75,7 +99,9 @@ def _load(max_tokens: int | None, prefixes: tuple[str, ...] | None) -> tuple[tup
         if first_words is not None and not english.lower().startswith(first_words):
             continue  # cheap pre-filter before tokenising
         en = " ".join(tokens(english))
-        if (max_tokens is not None and en.count(" ") >= max_tokens) or (starts is not None and not (en + " ").startswith(starts)):
+        if (max_tokens is not None and en.count(" ") >= max_tokens) or (
+            starts is not None and not (en + " ").startswith(starts)
+        ):
             continue
         fr = " ".join(tokens(french))
         if max_tokens is None or fr.count(" ") < max_tokens:
@@ -83,7 +109,9 @@ def _load(max_tokens: int | None, prefixes: tuple[str, ...] | None) -> tuple[tup
     return tuple(seen)
 
 
-def load_pairs(max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENGLISH_PREFIXES) -> list[tuple[str, str]]:
+def load_pairs(
+    max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENGLISH_PREFIXES
+) -> list[tuple[str, str]]:
     """Distinct ``(english, french)`` pairs as space-separated normalised tokens, in file order.
 
     Keeps pairs with at most ``max_tokens`` tokens on each side and English starting with one of
@@ -91,17 +119,23 @@ def load_pairs(max_tokens: int | None = 10, prefixes: Sequence[str] | None = ENG
     """
     check_int("max_tokens", max_tokens, minimum=1, optional=True)
     if isinstance(prefixes, str):
-        raise TypeError("prefixes must be a list of strings such as ['i am', 'he is'], not one string")
+        raise TypeError(
+            "prefixes must be a list of strings such as ['i am', 'he is'], not one string"
+        )
     return list(_load(max_tokens, None if prefixes is None else tuple(prefixes)))
 
 
 def split_pairs(
-    pairs: Sequence[tuple[str, str]], *, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, disjoint_english: bool = False
+    pairs: Sequence[tuple[str, str]],
+    *,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    disjoint_english: bool = False,
 ) -> list[list[tuple[str, str]]]:
     """Deterministic train/validation/test parts of ``pairs``.
 
-    With ``disjoint_english=True`` the distinct English sentences are split (each with all its French
-    translations), so no test English sentence is ever seen in training.
+    With ``disjoint_english=True`` the distinct English sentences are split (each with all its
+    French translations), so no test English sentence is ever seen in training.
     """
     if len(pairs) == 0:
         raise ValueError("pairs is empty")
@@ -111,4 +145,7 @@ def split_pairs(
     for pair in pairs:
         groups.setdefault(pair[0], []).append(pair)
     english = list(groups)
-    return [[pair for i in part for pair in groups[english[i]]] for part in split_indices(len(english), fractions, seed)]
+    return [
+        [pair for i in part for pair in groups[english[i]]]
+        for part in split_indices(len(english), fractions, seed)
+    ]

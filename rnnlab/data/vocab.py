@@ -1,7 +1,7 @@
 """Token vocabularies: strings ↔ integer ids, with the special tokens every sequence model needs.
 
-Ids 0–3 are always ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>`` so padding is 0 everywhere in the course
-(``pad_sequences`` pads with 0 by default) and models can share the constants below.
+Ids 0–3 are always ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>`` so padding is 0 everywhere in the
+course (``pad_sequences`` pads with 0 by default) and models can share the constants below.
 """
 
 from __future__ import annotations
@@ -43,12 +43,17 @@ class Vocab:
             raise ValueError("tokens must not repeat")
 
     @classmethod
-    def build(cls, texts: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
-        """Vocabulary of the tokens seen at least ``min_freq`` times in ``texts`` (token lists), most frequent first."""
+    def build(
+        cls, texts: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None
+    ) -> Vocab:
+        """Vocabulary of the tokens seen at least ``min_freq`` times in ``texts`` (token lists),
+        most frequent first."""
         check_positive(min_freq=min_freq)
         check_int("max_size", max_size, minimum=1, optional=True)
         counts = Counter(token for tokens in texts for token in tokens)
-        kept = [t for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0])) if c >= min_freq]
+        kept = [
+            t for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0])) if c >= min_freq
+        ]
         return cls(kept[:max_size] if max_size is not None else kept)
 
     def __len__(self) -> int:
@@ -57,19 +62,28 @@ class Vocab:
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
 
-    def encode(self, tokens: Sequence[str], *, bos: bool = False, eos: bool = False) -> torch.Tensor:
+    def encode(
+        self, tokens: Sequence[str], *, bos: bool = False, eos: bool = False
+    ) -> torch.Tensor:
         """Ids of ``tokens`` as an int64 tensor, optionally framed by ``<bos>`` / ``<eos>``."""
         if isinstance(tokens, str):
-            raise TypeError("tokens must be a list of tokens, not a string; tokenize first (char_tokens / word_tokens)")
+            raise TypeError(
+                "tokens must be a list of tokens, not a string; tokenize first (char_tokens / "
+                "word_tokens)"
+            )
         ids = [self.stoi.get(token, UNK) for token in tokens]
-        return torch.tensor(([BOS] if bos else []) + ids + ([EOS] if eos else []), dtype=torch.int64)
+        return torch.tensor(
+            ([BOS] if bos else []) + ids + ([EOS] if eos else []), dtype=torch.int64
+        )
 
     def decode(self, ids: Iterable[int], *, stop_at_eos: bool = True) -> list[str]:
         """Tokens of ``ids``, dropping ``<pad>``/``<bos>`` and stopping at the first ``<eos>``."""
         out = []
         for i in (int(i) for i in ids):
             if not 0 <= i < len(self.itos):
-                raise ValueError(f"ids holds {i}, outside this vocabulary of {len(self.itos)} tokens")
+                raise ValueError(
+                    f"ids holds {i}, outside this vocabulary of {len(self.itos)} tokens"
+                )
             if i == EOS and stop_at_eos:
                 break
             if i not in (PAD, BOS):
@@ -85,4 +99,4 @@ class Vocab:
         itos = state["itos"]
         if tuple(itos[: len(SPECIALS)]) != SPECIALS:
             raise ValueError("state is not a saved rnnlab Vocab (special tokens missing)")
-        return cls(itos[len(SPECIALS):])
+        return cls(itos[len(SPECIALS) :])

@@ -1,4 +1,5 @@
-"""What gradient averaging costs: a from-scratch ring all-reduce (for teaching only) and its arithmetic.
+"""What gradient averaging costs: a from-scratch ring all-reduce (for teaching only) and its
+arithmetic.
 
 Real training calls ``torch.distributed.all_reduce`` through DDP (NCCL on GPUs, gloo on CPUs); the
 ring below simulates N workers inside one process so each message can be followed. In a ring every
@@ -25,12 +26,13 @@ LINKS: dict[str, tuple[float, float]] = {
 
 
 def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
-    """Sum ``tensors`` (one per simulated worker) the way a ring all-reduce does; return every worker's
-    result and the number of bytes worker 0 sent.
+    """Sum ``tensors`` (one per simulated worker) the way a ring all-reduce does; return every
+    worker's result and the number of bytes worker 0 sent.
 
-    Each tensor is cut into N chunks. Reduce-scatter: N − 1 rounds, each worker passing one chunk to its
-    right-hand neighbour, which adds it to its own; afterwards worker ``i`` holds the full sum of chunk
-    ``i + 1``. All-gather: N − 1 more rounds pass the finished chunks around until everyone has all of them.
+    Each tensor is cut into N chunks. Reduce-scatter: N − 1 rounds, each worker passing one chunk to
+    its right-hand neighbour, which adds it to its own; afterwards worker ``i`` holds the full sum
+    of chunk ``i + 1``. All-gather: N − 1 more rounds pass the finished chunks around until everyone
+    has all of them.
     """
     if isinstance(tensors, torch.Tensor) or not isinstance(tensors, Sequence) or len(tensors) == 0:
         raise ValueError("tensors must be a non-empty list of tensors, one per worker")
@@ -39,7 +41,10 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"tensors[{i}] must be a tensor, got {type(tensor).__name__}")
         if tensor.shape != first.shape or tensor.dtype != first.dtype:
-            raise ValueError(f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is {tuple(first.shape)} {first.dtype}")
+            raise ValueError(
+                f"tensors[{i}] is {tuple(tensor.shape)} {tensor.dtype}; tensors[0] is "
+                f"{tuple(first.shape)} {first.dtype}"
+            )
     n = len(tensors)
     chunks = [list(t.detach().flatten().clone().tensor_split(n)) for t in tensors]
     sent = 0
@@ -47,7 +52,10 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
         for step in range(n - 1):
             # every worker sends at once: compute all messages of this round before applying any
             shift = 0 if phase == "reduce-scatter" else 1
-            messages = [(i, (i - step + shift) % n, chunks[i][(i - step + shift) % n].clone()) for i in range(n)]
+            messages = [
+                (i, (i - step + shift) % n, chunks[i][(i - step + shift) % n].clone())
+                for i in range(n)
+            ]
             for sender, c, payload in messages:
                 receiver = (sender + 1) % n
                 if phase == "reduce-scatter":
@@ -59,16 +67,22 @@ def ring_all_reduce(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor]
 
 
 def ring_bytes_per_worker(grad_bytes: int, world_size: int) -> float:
-    """Bytes each worker sends per all-reduce of ``grad_bytes`` in a ring of ``world_size``: 2 (N − 1) / N × bytes."""
+    """Bytes each worker sends per all-reduce of ``grad_bytes`` in a ring of ``world_size``: 2 (N −
+    1) / N × bytes."""
     check_positive(grad_bytes=grad_bytes, world_size=world_size)
     return 2 * (world_size - 1) / world_size * grad_bytes
 
 
-def all_reduce_seconds(grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0) -> float:
-    """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's bandwidth (bytes/s)."""
+def all_reduce_seconds(
+    grad_bytes: int, world_size: int, bandwidth: float, latency: float = 0.0
+) -> float:
+    """Time of one ring all-reduce: ``2 (N − 1)`` latencies plus the ring's bytes over the link's
+    bandwidth (bytes/s)."""
     check_number("bandwidth", bandwidth, above=0)  # bytes/s
     check_number("latency", latency, minimum=0)  # seconds
-    return 2 * (world_size - 1) * latency + ring_bytes_per_worker(grad_bytes, world_size) / bandwidth
+    return (
+        2 * (world_size - 1) * latency + ring_bytes_per_worker(grad_bytes, world_size) / bandwidth
+    )
 
 
 class CostRow(NamedTuple):
@@ -80,15 +94,28 @@ class CostRow(NamedTuple):
     comm_share: float  # of a step where nothing overlaps
 
 
-def cost_table(grad_bytes: int, compute_seconds: float, world_sizes: Sequence[int] = (2, 8, 16),
-               links: dict[str, tuple[float, float]] | None = None) -> list[CostRow]:
-    """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the share of a
-    step spent communicating when ``compute_seconds`` of forward+backward do not overlap with it."""
+def cost_table(
+    grad_bytes: int,
+    compute_seconds: float,
+    world_sizes: Sequence[int] = (2, 8, 16),
+    links: dict[str, tuple[float, float]] | None = None,
+) -> list[CostRow]:
+    """For each link and N: megabytes each GPU sends per step, all-reduce milliseconds, and the
+    share of a step spent communicating when ``compute_seconds`` of forward+backward do not overlap
+    with it."""
     check_number("compute_seconds", compute_seconds, above=0)
     rows = []
     for link, (bandwidth, latency) in (links or LINKS).items():
         for n in world_sizes:
             comm = all_reduce_seconds(grad_bytes, n, bandwidth, latency)
-            rows.append(CostRow(link, n, ring_bytes_per_worker(grad_bytes, n) / 1e6, comm * 1e3, compute_seconds * 1e3,
-                                comm / (comm + compute_seconds)))
+            rows.append(
+                CostRow(
+                    link,
+                    n,
+                    ring_bytes_per_worker(grad_bytes, n) / 1e6,
+                    comm * 1e3,
+                    compute_seconds * 1e3,
+                    comm / (comm + compute_seconds),
+                )
+            )
     return rows

@@ -1,12 +1,14 @@
 """Splitting one RNN over several devices: one layer per device, and DataParallel's pitfalls.
 
-Model parallelism (Géron's classic answer for RNNs) puts layer ``i`` of a stacked LSTM on device ``i``
-and passes the activations along. Run in order it keeps one device busy at a time;
-`rnnlab.distributed.pipeline` runs the layers on a clock so they overlap (micro-batches, or a wavefront
-along time). Without GPUs, CPU "stand-in" devices (``devices=["cpu", "cpu"]``) run the same code.
+Model parallelism (Géron's classic answer for RNNs) puts layer ``i`` of a stacked LSTM on device
+``i`` and passes the activations along. Run in order it keeps one device busy at a time;
+`rnnlab.distributed.pipeline` runs the layers on a clock so they overlap (micro-batches, or a
+wavefront along time). Without GPUs, CPU "stand-in" devices (``devices=["cpu", "cpu"]``) run the
+same code.
 
-DataParallel (one process, the batch scattered over GPUs, outputs gathered) is shown only on ≥ 2 GPUs;
-`scatter_gather` reproduces its scatter/gather on any device to show the packed-sequence pitfall.
+DataParallel (one process, the batch scattered over GPUs, outputs gathered) is shown only on ≥ 2
+GPUs; `scatter_gather` reproduces its scatter/gather on any device to show the packed-sequence
+pitfall.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ from ..sequences import check_lengths, pack, unpack
 
 
 def check_devices(devices: Any) -> list[torch.device]:
-    """Each entry of ``devices`` as a `torch.device` that exists here; a clear error names the one that does not."""
-    if isinstance(devices, (str, torch.device)) or not isinstance(devices, Sequence) or len(devices) == 0:
-        raise ValueError(f"devices must be a non-empty list such as ['cuda:0', 'cuda:1'] or ['cpu', 'cpu'], got {devices!r}")
+    """Each entry of ``devices`` as a `torch.device` that exists here; a clear error names the one
+    that does not."""
+    if (
+        isinstance(devices, (str, torch.device))
+        or not isinstance(devices, Sequence)
+        or len(devices) == 0
+    ):
+        raise ValueError(
+            "devices must be a non-empty list such as ['cuda:0', 'cuda:1'] or ['cpu', 'cpu'], got "
+            f"{devices!r}"
+        )
     checked = []
     for i, device in enumerate(devices):
         try:
@@ -37,7 +47,8 @@ def check_devices(devices: Any) -> list[torch.device]:
 
 
 class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
-    """A stacked LSTM whose layer ``i`` lives on ``devices[i]``; activations hop from device to device."""
+    """A stacked LSTM whose layer ``i`` lives on ``devices[i]``; activations hop from device to
+    device."""
 
     def __init__(self, input_size: int, hidden_size: int, devices: Sequence[str | torch.device]):
         super().__init__()
@@ -49,12 +60,25 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
         )
 
     @classmethod
-    def from_stacked(cls, lstm: nn.LSTM, devices: Sequence[str | torch.device], **kwargs: Any) -> LayerPerDeviceLSTM:
-        """Copy the weights of a one-device ``nn.LSTM(num_layers=len(devices), batch_first=True)`` layer by layer."""
-        if not isinstance(lstm, nn.LSTM) or lstm.bidirectional or lstm.proj_size or not lstm.batch_first:
-            raise TypeError("lstm must be a unidirectional nn.LSTM with batch_first=True and no projection")
+    def from_stacked(
+        cls, lstm: nn.LSTM, devices: Sequence[str | torch.device], **kwargs: Any
+    ) -> LayerPerDeviceLSTM:
+        """Copy the weights of a one-device ``nn.LSTM(num_layers=len(devices), batch_first=True)``
+        layer by layer."""
+        if (
+            not isinstance(lstm, nn.LSTM)
+            or lstm.bidirectional
+            or lstm.proj_size
+            or not lstm.batch_first
+        ):
+            raise TypeError(
+                "lstm must be a unidirectional nn.LSTM with batch_first=True and no projection"
+            )
         if lstm.num_layers != len(devices):
-            raise ValueError(f"devices has {len(devices)} entries but the LSTM has {lstm.num_layers} layers (one device per layer)")
+            raise ValueError(
+                f"devices has {len(devices)} entries but the LSTM has {lstm.num_layers} layers "
+                "(one device per layer)"
+            )
         model = cls(lstm.input_size, lstm.hidden_size, devices, **kwargs)
         with torch.no_grad():
             for i, layer in enumerate(model.layers):
@@ -67,7 +91,8 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
         return self.layers[i](x.to(self.devices[i]))[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs ``(B, T, input_size)``."""
+        """Outputs ``(B, T, H)`` of the last layer, on the last device, for inputs
+        ``(B, T, input_size)``."""
         check_input(x, self.layers[0].input_size)
         for i in range(len(self.layers)):
             x = self.stage(i, x)
@@ -76,23 +101,34 @@ class LayerPerDeviceLSTM(RecordsSettings, nn.Module):
 
 def check_input(x: Any, input_size: int) -> None:
     """Raise ValueError unless ``x`` is a non-empty ``(B, T, input_size)`` tensor."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != input_size or x.shape[0] == 0:
+    if (
+        not isinstance(x, torch.Tensor)
+        or x.dim() != 3
+        or x.shape[-1] != input_size
+        or x.shape[0] == 0
+    ):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a (B, T, {input_size}) tensor with B ≥ 1, got {shape}")
 
 
-# --- DataParallel ----------------------------------------------------------------------------------------
+# --- DataParallel ---------------------------------------------------------------------------
+
 
 def data_parallel_status() -> tuple[bool, str]:
     """``(usable, why)``: DataParallel needs at least 2 GPUs; ``why`` says what this machine has."""
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count < 2:
-        return False, f"DataParallel needs at least 2 GPUs; this machine has {count}, so the DataParallel cell is skipped"
+        return (
+            False,
+            f"DataParallel needs at least 2 GPUs; this machine has {count}, so the DataParallel "
+            "cell is skipped",
+        )
     return True, f"{count} GPUs: DataParallel will split each batch {count} ways"
 
 
 def make_data_parallel(module: nn.Module) -> nn.DataParallel:
-    """Wrap ``module`` (moved to cuda:0) in ``nn.DataParallel`` over all GPUs; a clear error on fewer than 2."""
+    """Wrap ``module`` (moved to cuda:0) in ``nn.DataParallel`` over all GPUs; a clear error on
+    fewer than 2."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     usable, why = data_parallel_status()
@@ -104,10 +140,11 @@ def make_data_parallel(module: nn.Module) -> nn.DataParallel:
 class PackedLSTMEncoder(RecordsSettings, nn.Module):
     """An LSTM over a padded batch with lengths, written to survive DataParallel.
 
-    Two lines matter under DataParallel: ``flatten_parameters()`` (each replica's weights are views that
-    are no longer one contiguous block, so cuDNN warns and copies them on every call) and
-    ``total_length`` (each replica pads its output only to ITS longest sequence, and gathering replicas
-    of different lengths fails). ``keep_total_length=False`` leaves the bug in, for the demonstration.
+    Two lines matter under DataParallel: ``flatten_parameters()`` (each replica's weights are views
+    that are no longer one contiguous block, so cuDNN warns and copies them on every call) and
+    ``total_length`` (each replica pads its output only to ITS longest sequence, and gathering
+    replicas of different lengths fails). ``keep_total_length=False`` leaves the bug in, for the
+    demonstration.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, keep_total_length: bool = True):
@@ -123,13 +160,17 @@ class PackedLSTMEncoder(RecordsSettings, nn.Module):
         return unpack(outputs, total_length=x.shape[1] if self.keep_total_length else None)[0]
 
 
-def scatter_gather(module: Callable[..., torch.Tensor], *inputs: torch.Tensor, replicas: int) -> torch.Tensor:
-    """What DataParallel does to a batch, on one device: split every input along dim 0 into ``replicas``
-    parts, run ``module`` on each part, concatenate the outputs along dim 0."""
+def scatter_gather(
+    module: Callable[..., torch.Tensor], *inputs: torch.Tensor, replicas: int
+) -> torch.Tensor:
+    """What DataParallel does to a batch, on one device: split every input along dim 0 into
+    ``replicas`` parts, run ``module`` on each part, concatenate the outputs along dim 0."""
     check_positive(replicas=replicas)
     parts = [module(*args) for args in zip(*(t.chunk(replicas) for t in inputs), strict=True)]
     shapes = {tuple(p.shape[1:]) for p in parts}
     if len(shapes) > 1:
-        raise ValueError(f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own longest "
-                         "sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)")
+        raise ValueError(
+            f"replica outputs disagree in shape {sorted(shapes)}: each replica padded to its own "
+            "longest sequence; pass total_length=T to pad_packed_sequence (rnnlab.sequences.unpack)"
+        )
     return torch.cat(parts)

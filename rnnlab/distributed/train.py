@@ -1,25 +1,27 @@
-"""Data-parallel training with DistributedDataParallel: chapter 1's sentiment classifier, or a next-word model.
+"""Data-parallel training with DistributedDataParallel: chapter 1's sentiment classifier, or a
+next-word model.
 
 Run it the way real jobs run (the same file on a laptop, on N GPUs, on several machines)::
 
     torchrun --standalone --nproc-per-node=2 -m rnnlab.distributed.train --steps 60 --device cpu
-    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save runs/ddp.pt
+    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save
+    runs/ddp.pt
 
 Each of the N processes holds a full copy of the model and reads its own 1/N of every global batch
 (a `DistributedSampler` shards one shared shuffle, re-drawn each epoch by ``set_epoch``). After
-``backward`` DDP has averaged the gradients over all processes, so every copy takes the same optimizer
-step and the weights stay identical. N processes with ``global_batch / N`` samples each train exactly
-like one process with the whole batch when two things hold: no randomness inside the model (each rank
-draws its own dropout masks: ``--dropout``) and a loss whose per-rank means average to the global mean.
-``--task next-word`` averages its loss over real tokens, and ranks hold different token counts; the
-default ``--average global`` divides each rank's loss sum by the token count over all ranks
-(`rnnlab.distributed.loss.global_mean`, one all-reduce of one number), ``--average rank`` is the usual
-per-rank mean, which drifts. gloo carries the gradients between CPU processes, NCCL between
-GPUs. Only rank 0 logs and writes the checkpoint (a plain `rnnlab.save_checkpoint` file of the
-unwrapped model, so `rnnlab.load_checkpoint` loads it into a plain ``build_model(**checkpoint["config"])``).
-Started without torchrun, it runs as a group of one process.
-Several runs can share one process group (and pay the start-up once): separate their arguments with ``--then``;
-the reported result is then ``{"runs": [one result per run]}``.
+``backward`` DDP has averaged the gradients over all processes, so every copy takes the same
+optimizer step and the weights stay identical. N processes with ``global_batch / N`` samples each
+train exactly like one process with the whole batch when two things hold: no randomness inside the
+model (each rank draws its own dropout masks: ``--dropout``) and a loss whose per-rank means average
+to the global mean. ``--task next-word`` averages its loss over real tokens, and ranks hold
+different token counts; the default ``--average global`` divides each rank's loss sum by the token
+count over all ranks (`rnnlab.distributed.loss.global_mean`, one all-reduce of one number),
+``--average rank`` is the usual per-rank mean, which drifts. gloo carries the gradients between CPU
+processes, NCCL between GPUs. Only rank 0 logs and writes the checkpoint (a plain
+`rnnlab.save_checkpoint` file of the unwrapped model, so `rnnlab.load_checkpoint` loads it into a
+plain ``build_model(**checkpoint["config"])``). Started without torchrun, it runs as a group of one
+process. Several runs can share one process group (and pay the start-up once): separate their
+arguments with ``--then``; the reported result is then ``{"runs": [one result per run]}``.
 """
 
 from __future__ import annotations
@@ -62,26 +64,83 @@ THEN = "--then"  # separates the arguments of runs made one after another in the
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``); checks values that argparse alone would let through."""
-    parser = argparse.ArgumentParser(prog="torchrun --nproc-per-node=N -m rnnlab.distributed.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="torchrun --nproc-per-node=N -m rnnlab.distributed.train",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps (default 100)")
-    parser.add_argument("--global-batch", type=int, default=32, help="samples per step over ALL processes; each gets global/N")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data split, the weights and the shuffle")
+    parser.add_argument(
+        "--global-batch",
+        type=int,
+        default=32,
+        help="samples per step over ALL processes; each gets global/N",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data split, the weights and the shuffle"
+    )
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--cell", choices=("gru", "lstm"), default="gru", help="the sentiment model's RNN (next-word uses a GRU)")
-    parser.add_argument("--task", choices=TASKS, default="sentiment",
-                        help="sentiment: a label per sentence; next-word: predict each next word, loss averaged over real tokens")
-    parser.add_argument("--dropout", type=float, default=0.0, help="dropout of the sentiment model (each rank draws its own masks)")
-    parser.add_argument("--average", choices=AVERAGES, default="global",
-                        help="global: loss sum / item count over ALL ranks (exact); rank: each rank's own mean")
-    parser.add_argument("--bucket", action="store_true", help="batches of similar lengths (rnnlab.samplers.BucketBatchSampler)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per process)")
-    parser.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint here at the end (rank 0)")
-    parser.add_argument("--log-every", type=int, default=20, help="rank 0 prints the mean loss every this many steps")
-    parser.add_argument("--timing", type=int, default=0, metavar="K",
-                        help="after training, time K steps of compute alone and K all-reduces alone")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a rank waits for its peers before failing")
+    parser.add_argument(
+        "--cell",
+        choices=("gru", "lstm"),
+        default="gru",
+        help="the sentiment model's RNN (next-word uses a GRU)",
+    )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="sentiment",
+        help=(
+            "sentiment: a label per sentence; next-word: predict each next word, loss averaged "
+            "over real tokens"
+        ),
+    )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="dropout of the sentiment model (each rank draws its own masks)",
+    )
+    parser.add_argument(
+        "--average",
+        choices=AVERAGES,
+        default="global",
+        help="global: loss sum / item count over ALL ranks (exact); rank: each rank's own mean",
+    )
+    parser.add_argument(
+        "--bucket",
+        action="store_true",
+        help="batches of similar lengths (rnnlab.samplers.BucketBatchSampler)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu (gloo) or cuda (NCCL, one GPU per process)",
+    )
+    parser.add_argument(
+        "--save", default=None, metavar="PATH", help="write a checkpoint here at the end (rank 0)"
+    )
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=20,
+        help="rank 0 prints the mean loss every this many steps",
+    )
+    parser.add_argument(
+        "--timing",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after training, time K steps of compute alone and K all-reduces alone",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds a rank waits for its peers before failing",
+    )
     args = parser.parse_args(argv)
     for name in ("steps", "global_batch", "embed_dim", "hidden_size", "log_every"):
         if getattr(args, name) < 1:
@@ -91,35 +150,58 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.dropout < 1:
         parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.task == "next-word" and (args.dropout or args.cell != "gru"):
-        parser.error("--dropout and --cell apply to --task sentiment; the next-word model is a plain GRU")
+        parser.error(
+            "--dropout and --cell apply to --task sentiment; the next-word model is a plain GRU"
+        )
     return args
 
 
 def make_data(seed: int = 0) -> tuple[list[Sample], list[Sample], Vocab]:
-    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training vocabulary."""
+    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training
+    vocabulary."""
     train_rows, _, test_rows = sentiment_split(seed=seed)
     vocab = Vocab.build(word_tokens(row.text) for row in train_rows)
+
     def samples(rows: list) -> list[Sample]:
-        return [(ids, row.label) for ids, row in zip(encode_sentences(rows, vocab), rows, strict=True)]
+        return [
+            (ids, row.label) for ids, row in zip(encode_sentences(rows, vocab), rows, strict=True)
+        ]
+
     return samples(train_rows), samples(test_rows), vocab
 
 
-def build_model(vocab_size: int, *, task: str = "sentiment", embed_dim: int = 32, hidden_size: int = 64, cell: str = "gru",
-                dropout: float = 0.0) -> nn.Module:
-    """The model every rank trains (and what a checkpoint of this script loads into): ``build_model(**checkpoint["config"])``.
+def build_model(
+    vocab_size: int,
+    *,
+    task: str = "sentiment",
+    embed_dim: int = 32,
+    hidden_size: int = 64,
+    cell: str = "gru",
+    dropout: float = 0.0,
+) -> nn.Module:
+    """The model every rank trains (and what a checkpoint of this script loads into):
+    ``build_model(**checkpoint["config"])``.
 
-    sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading ``<bos> w1 … wn``
-    and predicting ``w1 … wn <eos>``.
+    sentiment: a `SequenceClassifier` (mean pooling); next-word: a `SyncedTagger` reading
+    ``<bos> w1 … wn`` and predicting ``w1 … wn <eos>``.
     """
     check_choice("task", task, TASKS)
     if task == "next-word":
         return SyncedTagger(vocab_size, vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
-    return SequenceClassifier(vocab_size, 2, embed_dim=embed_dim, hidden_size=hidden_size, cell=cell, pooling="mean",
-                              dropout=dropout)
+    return SequenceClassifier(
+        vocab_size,
+        2,
+        embed_dim=embed_dim,
+        hidden_size=hidden_size,
+        cell=cell,
+        pooling="mean",
+        dropout=dropout,
+    )
 
 
 def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor, int]:
-    """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word over real tokens."""
+    """``(summed loss, items)`` of a batch: sentiment sums cross-entropy over sentences, next-word
+    over real tokens."""
     check_choice("task", task, TASKS)
     tokens, lengths, labels = batch
     if task == "sentiment":
@@ -129,45 +211,79 @@ def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor,
     targets = F.pad(tokens, (0, 1))  # (B, T + 1): w1 … wn, then <eos> written at position n
     targets[rows, lengths.to(tokens.device)] = EOS
     real = lengths + 1
-    logits = model(inputs, real, inputs.shape[1])  # (B, T + 1, V): one-way, so step t has read <bos> w1 … wt only
+    # (B, T + 1, V): one-way, so step t has read <bos> w1 … wt only
+    logits = model(inputs, real, inputs.shape[1])
     return masked_cross_entropy(logits, targets, real, reduction="sum"), int(real.sum())
 
 
 def merge_batches(parts: Sequence[Batch]) -> Batch:
-    """One padded batch holding every part's sequences, in order (what one process reads for the N ranks' shards)."""
+    """One padded batch holding every part's sequences, in order (what one process reads for the N
+    ranks' shards)."""
     if not parts:
         raise ValueError("parts is empty: nothing to merge")
     width = max(tokens.shape[1] for tokens, _, _ in parts)
     tokens = torch.cat([F.pad(t, (0, width - t.shape[1])) for t, _, _ in parts])
-    return tokens, torch.cat([lengths for _, lengths, _ in parts]), torch.cat([labels for _, _, labels in parts])
+    return (
+        tokens,
+        torch.cat([lengths for _, lengths, _ in parts]),
+        torch.cat([labels for _, _, labels in parts]),
+    )
 
 
-def make_loader(samples: Sequence[Sample], global_batch: int, rank: int, world_size: int, seed: int,
-                bucket: bool = False) -> tuple[DataLoader, DistributedSampler | BucketBatchSampler]:
-    """This rank's loader: its share (``global_batch / world_size``) of each global batch, and its sampler.
+def make_loader(
+    samples: Sequence[Sample],
+    global_batch: int,
+    rank: int,
+    world_size: int,
+    seed: int,
+    bucket: bool = False,
+) -> tuple[DataLoader, DistributedSampler | BucketBatchSampler]:
+    """This rank's loader: its share (``global_batch / world_size``) of each global batch, and its
+    sampler.
 
-    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions ``r, r+N, ...``,
-    so at step ``k`` the ranks together hold exactly the samples one process would get as batch ``k``.
-    Tails that do not fill a whole global batch are dropped, so every world size takes the same steps.
-    ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches of similar lengths: less
-    padding, faster, but no longer the same batches as one process would draw).
+    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions
+    ``r, r+N, ...``, so at step ``k`` the ranks together hold exactly the samples one process would
+    get as batch ``k``. Tails that do not fill a whole global batch are dropped, so every world size
+    takes the same steps. ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches
+    of similar lengths: less padding, faster, but no longer the same batches as one process would
+    draw).
     """
     check_positive(world_size=world_size)
     check_int("rank", rank, minimum=0, maximum=world_size - 1)
-    check_int("global_batch", global_batch, minimum=1, maximum=len(samples))  # at most the training set size
+    # at most the training set size
+    check_int("global_batch", global_batch, minimum=1, maximum=len(samples))
     if global_batch % world_size:
-        raise ValueError(f"global_batch={global_batch} does not split evenly over {world_size} processes")
+        raise ValueError(
+            f"global_batch={global_batch} does not split evenly over {world_size} processes"
+        )
     if bucket:
-        buckets = BucketBatchSampler([len(tokens) for tokens, _ in samples], global_batch // world_size, seed=seed, drop_last=True,
-                                     num_replicas=world_size, rank=rank)
+        buckets = BucketBatchSampler(
+            [len(tokens) for tokens, _ in samples],
+            global_batch // world_size,
+            seed=seed,
+            drop_last=True,
+            num_replicas=world_size,
+            rank=rank,
+        )
         return DataLoader(samples, batch_sampler=buckets, collate_fn=collate_padded), buckets
-    sampler = DistributedSampler(samples, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
-    loader = DataLoader(samples, batch_size=global_batch // world_size, sampler=sampler, collate_fn=collate_padded, drop_last=True)
+    sampler = DistributedSampler(
+        samples, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+    )
+    loader = DataLoader(
+        samples,
+        batch_size=global_batch // world_size,
+        sampler=sampler,
+        collate_fn=collate_padded,
+        drop_last=True,
+    )
     return loader, sampler
 
 
-def batches(loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler, steps: int) -> Iterator[Any]:
-    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared) shuffle."""
+def batches(
+    loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler, steps: int
+) -> Iterator[Any]:
+    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared)
+    shuffle."""
     step, epoch = 0, 0
     while step < steps:
         sampler.set_epoch(epoch)
@@ -180,14 +296,28 @@ def batches(loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler
 
 
 def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
-    """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size and device."""
+    """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size
+    and device."""
     if dist.is_initialized():  # an earlier run of this process joined it
         if (dist.get_backend() == "nccl") != (device == "cuda"):
-            raise ValueError(f"--device {device} differs from the earlier runs' in this process group ({dist.get_backend()})")
-        where = pick_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if device == "cuda" else torch.device("cpu")
+            raise ValueError(
+                f"--device {device} differs from the earlier runs' in this process group "
+                f"({dist.get_backend()})"
+            )
+        where = (
+            pick_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
+            if device == "cuda"
+            else torch.device("cpu")
+        )
         return dist.get_rank(), dist.get_world_size(), where
     if "WORLD_SIZE" not in os.environ:  # plain `python -m ...`: a group of one
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+        os.environ.update(
+            RANK="0",
+            LOCAL_RANK="0",
+            WORLD_SIZE="1",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(free_port()),
+        )
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "cuda":
         where = pick_device(f"cuda:{local_rank}")  # a clear error when this GPU does not exist
@@ -195,7 +325,11 @@ def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
         backend = "nccl"
     else:
         where, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout), device_id=where if backend == "nccl" else None)
+    dist.init_process_group(
+        backend=backend,
+        timeout=timedelta(seconds=timeout),
+        device_id=where if backend == "nccl" else None,
+    )
     return dist.get_rank(), dist.get_world_size(), where
 
 
@@ -211,21 +345,32 @@ def _global_mean(value: float, device: torch.device) -> float:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256) -> float:
-    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored after)."""
+def accuracy(
+    model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256
+) -> float:
+    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored
+    after)."""
     if not samples:
         raise ValueError("samples is empty: nothing to score")
     correct = 0
     with eval_mode(model):
-        for tokens, lengths, labels in DataLoader(samples, batch_size=batch_size, collate_fn=collate_padded):
+        for tokens, lengths, labels in DataLoader(
+            samples, batch_size=batch_size, collate_fn=collate_padded
+        ):
             correct += int((model(tokens.to(device), lengths).argmax(-1).cpu() == labels).sum())
     return correct / len(samples)
 
 
-def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any], args: argparse.Namespace,
-                  device: torch.device) -> dict[str, float]:
-    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync switched off) and of its
-    communication alone (an all-reduce of a buffer as big as all the gradients). Run after training: the ranks drift apart."""
+def measure_split(
+    ddp: DDP,
+    optimizer: torch.optim.Optimizer,
+    data: Iterator[Any],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> dict[str, float]:
+    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync
+    switched off) and of its communication alone (an all-reduce of a buffer as big as all the
+    gradients). Run after training: the ranks drift apart."""
     flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
     compute, comm = [], []
     for _ in range(args.timing + 1):  # the first round warms up
@@ -243,25 +388,52 @@ def measure_split(ddp: DDP, optimizer: torch.optim.Optimizer, data: Iterator[Any
         dist.all_reduce(flat)
         _sync(device)
         comm.append(time.perf_counter() - tic)
-    return {"compute_seconds": statistics.median(compute[1:]), "comm_seconds": statistics.median(comm[1:])}
+    return {
+        "compute_seconds": statistics.median(compute[1:]),
+        "comm_seconds": statistics.median(comm[1:]),
+    }
 
 
-def prepare(args: argparse.Namespace, world: int, shard_ranks: Sequence[int], device: torch.device) -> dict[str, Any]:
-    """What every run needs, identical on every rank: seeded weights, test data, and the ``args.steps`` batches
-    made of the shards of ``shard_ranks`` (out of ``world``) merged, plus each shard's ``(loader, sampler)``."""
+def prepare(
+    args: argparse.Namespace, world: int, shard_ranks: Sequence[int], device: torch.device
+) -> dict[str, Any]:
+    """What every run needs, identical on every rank: seeded weights, test data, and the
+    ``args.steps`` batches made of the shards of ``shard_ranks`` (out of ``world``) merged, plus
+    each shard's ``(loader, sampler)``."""
     seed_everything(args.seed)
     train_samples, test_samples, vocab = make_data(args.seed)
-    shards = [make_loader(train_samples, args.global_batch, r, world, args.seed, bucket=args.bucket) for r in shard_ranks]
-    config = {"vocab_size": len(vocab), "task": args.task, "embed_dim": args.embed_dim, "hidden_size": args.hidden_size,
-              "cell": args.cell, "dropout": args.dropout}
+    shards = [
+        make_loader(train_samples, args.global_batch, r, world, args.seed, bucket=args.bucket)
+        for r in shard_ranks
+    ]
+    config = {
+        "vocab_size": len(vocab),
+        "task": args.task,
+        "embed_dim": args.embed_dim,
+        "hidden_size": args.hidden_size,
+        "cell": args.cell,
+        "dropout": args.dropout,
+    }
     model = build_model(**config).to(device)
-    data = (merge_batches(parts) for parts in zip(*(batches(loader, sampler, args.steps) for loader, sampler in shards), strict=True))
+    data = (
+        merge_batches(parts)
+        for parts in zip(
+            *(batches(loader, sampler, args.steps) for loader, sampler in shards), strict=True
+        )
+    )
     return {"model": model, "data": data, "shards": shards, "test": test_samples, "config": config}
 
 
-def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator[Any], args: argparse.Namespace,
-              device: torch.device, rank: int = 0) -> dict[str, Any]:
-    """The training loop (the same with or without DDP); returns the logged mean losses and step timings."""
+def run_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterator[Any],
+    args: argparse.Namespace,
+    device: torch.device,
+    rank: int = 0,
+) -> dict[str, Any]:
+    """The training loop (the same with or without DDP); returns the logged mean losses and step
+    timings."""
     step_seconds, logged = [], []
     for step, batch in enumerate(data, start=1):
         batch = to_device(batch, device)
@@ -274,20 +446,34 @@ def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, data: Iterator
         _sync(device)
         step_seconds.append(time.perf_counter() - tic)
         if step % args.log_every == 0 or step == args.steps:
-            mean_loss = _global_mean(loss.item(), device) if dist.is_initialized() else loss.item()  # every rank takes part
+            # every rank takes part
+            mean_loss = _global_mean(loss.item(), device) if dist.is_initialized() else loss.item()
             logged.append((step, mean_loss))
             if rank == 0:
                 print(f"step {step:>5}/{args.steps}  loss {mean_loss:.4f}", flush=True)
-    step_time = statistics.median(step_seconds[1:] or step_seconds)  # the first step pays one-off costs
-    return {"steps": args.steps, "global_batch": args.global_batch, "losses": logged, "final_loss": logged[-1][1],
-            "step_seconds": step_time, "samples_per_second": args.global_batch / step_time}
+    # the first step pays one-off costs
+    step_time = statistics.median(step_seconds[1:] or step_seconds)
+    return {
+        "steps": args.steps,
+        "global_batch": args.global_batch,
+        "losses": logged,
+        "final_loss": logged[-1][1],
+        "step_seconds": step_time,
+        "samples_per_second": args.global_batch / step_time,
+    }
 
 
-def train_reference(argv: Sequence[str] = (), world_size: int = 1) -> tuple[nn.Module, dict[str, Any]]:
-    """One process, no process group: at each step the whole global batch, made of the shards that ``world_size``
-    ranks would read (the same batches as one process when not bucketing). What a DDP run of ``argv`` must equal."""
+def train_reference(
+    argv: Sequence[str] = (), world_size: int = 1
+) -> tuple[nn.Module, dict[str, Any]]:
+    """One process, no process group: at each step the whole global batch, made of the shards that
+    ``world_size`` ranks would read (the same batches as one process when not bucketing). What a DDP
+    run of ``argv`` must equal."""
     if isinstance(argv, str):
-        raise TypeError(f"argv must be a list of command-line arguments such as ['--steps', '10'], got the string {argv!r}")
+        raise TypeError(
+            "argv must be a list of command-line arguments such as ['--steps', '10'], got the "
+            f"string {argv!r}"
+        )
     check_positive(world_size=world_size)  # the number of ranks whose shards to read
     args = parse_args(argv)
     device = pick_device(args.device)
@@ -298,12 +484,15 @@ def train_reference(argv: Sequence[str] = (), world_size: int = 1) -> tuple[nn.M
 
 
 def load_model(path: str | Path) -> nn.Module:
-    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored beside its weights."""
+    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored
+    beside its weights."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
     state = torch.load(path, map_location="cpu", weights_only=True).get("state") or {}
     if "config" not in state:
-        raise ValueError(f"{str(path)!r} was not written by this script's --save (no model settings in it)")
+        raise ValueError(
+            f"{str(path)!r} was not written by this script's --save (no model settings in it)"
+        )
     model = build_model(**state["config"])
     load_checkpoint(path, model)
     return model
@@ -315,7 +504,9 @@ def max_weight_difference(a: nn.Module, b: nn.Module) -> float:
     diffs = []
     for (name, x), (other, y) in pairs:
         if name != other or x.shape != y.shape:
-            raise ValueError(f"the models differ: {name} {tuple(x.shape)} vs {other} {tuple(y.shape)}")
+            raise ValueError(
+                f"the models differ: {name} {tuple(x.shape)} vs {other} {tuple(y.shape)}"
+            )
         diffs.append(float((x.float() - y.float()).abs().max()) if x.numel() else 0.0)
     return max(diffs)
 
@@ -325,34 +516,49 @@ def _grad_bytes(model: nn.Module) -> int:
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the training this process is part of (joining the process group unless it already has); returns this
-    rank's result. The caller leaves the group (`main` does, after its last run)."""
+    """Run the training this process is part of (joining the process group unless it already has);
+    returns this rank's result. The caller leaves the group (`main` does, after its last run)."""
     rank, world, device = setup(args.device, args.timeout)
     run = prepare(args, world, [rank], device)
     model = run["model"]
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     if rank == 0:
-        print(f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} samples each per step; "
-              f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step", flush=True)
+        print(
+            f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} "
+            "samples each per step; "
+            f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step",
+            flush=True,
+        )
     result = run_steps(ddp, optimizer, run["data"], args, device, rank)
     result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
     if rank == 0 and args.task == "sentiment":
         result["test_accuracy"] = accuracy(model, run["test"], device)
         print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
     if rank == 0 and args.save:
-        save_checkpoint(args.save, model, optimizer, config=run["config"], steps=args.steps, world_size=world,
-                        global_batch=args.global_batch, seed=args.seed)
+        save_checkpoint(
+            args.save,
+            model,
+            optimizer,
+            config=run["config"],
+            steps=args.steps,
+            world_size=world,
+            global_batch=args.global_batch,
+            seed=args.seed,
+        )
         print(f"saved {args.save}", flush=True)
     if args.timing:
         loader, sampler = run["shards"][0]
-        result.update(measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device))
+        result.update(
+            measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device)
+        )
     dist.barrier()
     return result
 
 
 def split_runs(argv: Sequence[str]) -> list[list[str]]:
-    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are an error)."""
+    """Cut a command line at each ``--then`` into the arguments of consecutive runs (empty runs are
+    an error)."""
     runs: list[list[str]] = [[]]
     for arg in argv:
         if arg == THEN:
@@ -360,12 +566,15 @@ def split_runs(argv: Sequence[str]) -> list[list[str]]:
         else:
             runs[-1].append(arg)
     if len(runs) > 1 and not all(runs):
-        raise SystemExit(f"error: an empty run around {THEN}: put arguments before and after each {THEN}")
+        raise SystemExit(
+            f"error: an empty run around {THEN}: put arguments before and after each {THEN}"
+        )
     return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run each ``--then``-separated run in turn in one process group; report the result (a list for several runs)."""
+    """Run each ``--then``-separated run in turn in one process group; report the result (a list for
+    several runs)."""
     runs = [parse_args(run) for run in split_runs(sys.argv[1:] if argv is None else argv)]
     try:
         results = [train(args) for args in runs]

@@ -1,8 +1,10 @@
 """``python -m rnnlab.grading COMMAND ...``: the teacher's tools by name.
 
 - ``release DIR``: a learner copy of the course without solutions and autograders (:mod:`.release`);
-- ``build [NAMES]``: student copies and autograders from the masters (:mod:`.build`, ``make exercises``);
-- ``grade SUBMISSIONS``: a gradebook, each submission sandboxed (:mod:`.cli`, ``python -m rnnlab grade``).
+- ``build [NAMES]``: student copies and autograders from the masters (:mod:`.build`,
+  ``make exercises``);
+- ``grade SUBMISSIONS``: a gradebook, each submission sandboxed (:mod:`.cli`,
+  ``python -m rnnlab grade``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Source checks the exercises' tests run on a learner's code: is it written yet, and is it their own?
+"""Source checks the exercises' tests run on a learner's code: is it written yet, and is it their
+own?
 
 A grader that only compares outputs can be passed by calling the library function the question asks
 the learner to write (``rnnlab.sequences.lengths_to_mask`` for exercise 5's mask, say): the tests'
@@ -26,11 +27,18 @@ __all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses"]
 
 
 class _DropAnnotations(ast.NodeTransformer):
-    """Type hints name classes (``lstm: nn.LSTM``) without using them: they are not calls to check."""
+    """Type hints name classes (``lstm: nn.LSTM``) without using them: they are not calls to
+    check."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         node.returns = None
-        for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg):
+        for arg in (
+            *node.args.posonlyargs,
+            *node.args.args,
+            *node.args.kwonlyargs,
+            node.args.vararg,
+            node.args.kwarg,
+        ):
             if arg is not None:
                 arg.annotation = None
         return self.generic_visit(node)
@@ -45,18 +53,26 @@ class _DropAnnotations(ast.NodeTransformer):
 def _source_tree(obj: Any) -> ast.AST | None:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
-    except (OSError, TypeError, SyntaxError):  # no source (built-in, or defined where inspect cannot see it)
-        return None
+    except (OSError, TypeError, SyntaxError):
+        return None  # no source (built-in, or defined where inspect cannot see it)
     return _DropAnnotations().visit(tree)
 
 
 def is_stub(func: Callable[..., Any]) -> bool:
-    """True when ``func``'s body holds only ``pass``, ``...`` or a docstring (a starter cell left as it came)."""
+    """True when ``func``'s body holds only ``pass``, ``...`` or a docstring (a starter cell left as
+    it came)."""
     tree = _source_tree(func)
-    if tree is None or not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if (
+        tree is None
+        or not tree.body
+        or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef))
+    ):
         return False
-    return all(isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-               for node in tree.body[0].body)
+    return all(
+        isinstance(node, ast.Pass)
+        or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        for node in tree.body[0].body
+    )
 
 
 def _dotted(node: ast.AST) -> list[str] | None:
@@ -71,7 +87,8 @@ def _dotted(node: ast.AST) -> list[str] | None:
 
 
 def _resolve(parts: list[str], namespace: dict[str, Any]) -> Any:
-    """The object a dotted name refers to in ``namespace``, following attributes of modules and classes only."""
+    """The object a dotted name refers to in ``namespace``, following attributes of modules and
+    classes only."""
     sentinel = object()
     value = namespace.get(parts[0], getattr(builtins, parts[0], sentinel))
     for part in parts[1:]:
@@ -85,7 +102,9 @@ def _origin(value: Any) -> str:
     """``module.qualname`` of a function, class or module (what the message names)."""
     if isinstance(value, types.ModuleType):
         return value.__name__
-    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', getattr(value, '__name__', '?'))}"
+    module = getattr(value, "__module__", "?")
+    qualname = getattr(value, "__qualname__", getattr(value, "__name__", "?"))
+    return f"{module}.{qualname}"
 
 
 def _is_forbidden(value: Any, forbidden: tuple[Any, ...], prefixes: tuple[str, ...]) -> bool:
@@ -93,7 +112,11 @@ def _is_forbidden(value: Any, forbidden: tuple[Any, ...], prefixes: tuple[str, .
         return True
     if not prefixes:
         return False
-    name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    name = (
+        value.__name__
+        if isinstance(value, types.ModuleType)
+        else getattr(value, "__module__", None)
+    )
     return isinstance(name, str) and any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
@@ -111,7 +134,8 @@ def _methods(cls: type) -> list[types.FunctionType]:
 
 
 def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str] = ()) -> list[str]:
-    """What ``obj`` (a function or class) uses of ``forbidden`` objects or of anything from ``modules``.
+    """What ``obj`` (a function or class) uses of ``forbidden`` objects or of anything from
+    ``modules``.
 
     Follows calls into the learner's own functions and classes (those defined where ``obj`` is), so
     a helper that wraps the library is caught as well. Returns the dotted names found, e.g.
@@ -130,11 +154,17 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
         if _is_forbidden(current, forbidden, prefixes):
             found.append(_origin(current))
             continue
-        if isinstance(current, type):  # a class: its bases, and its methods (inspect cannot find a notebook class's source)
-            found.extend(_origin(base) for base in current.__mro__[1:] if _is_forbidden(base, forbidden, prefixes))
+        # a class: its bases, and its methods (inspect cannot find a notebook class's source)
+        if isinstance(current, type):
+            found.extend(
+                _origin(base)
+                for base in current.__mro__[1:]
+                if _is_forbidden(base, forbidden, prefixes)
+            )
             pending.extend(_methods(current))
             continue
-        tree, namespace = _source_tree(current), getattr(current, "__globals__", {})
+        tree = _source_tree(current)
+        namespace = getattr(current, "__globals__", {})
         if tree is None:
             continue
         for node in ast.walk(tree):
@@ -143,7 +173,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
                 for alias in node.names:
                     name = f"{base}.{alias.name}" if base else alias.name
                     if any(name == p or name.startswith(p + ".") for p in prefixes) or (
-                            base and _is_forbidden(_resolve_import(base, alias.name), forbidden, ())):
+                        base and _is_forbidden(_resolve_import(base, alias.name), forbidden, ())
+                    ):
                         found.append(name)
                 continue
             parts = _dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
@@ -153,9 +184,12 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
             if isinstance(value, (types.FunctionType, type, types.ModuleType)) or callable(value):
                 if _is_forbidden(value, forbidden, prefixes):
                     found.append(_origin(value))
-                elif getattr(value, "__module__", None) == home and isinstance(value, (types.FunctionType, type)):
+                elif getattr(value, "__module__", None) == home and isinstance(
+                    value, (types.FunctionType, type)
+                ):
                     pending.append(value)  # the learner's own helper: look inside it too
-    return sorted(f for f in set(found) if not any(g.startswith(f + ".") for g in found))  # "a.b.c", not also "a" and "a.b"
+    # "a.b.c", not also "a" and "a.b"
+    return sorted(f for f in set(found) if not any(g.startswith(f + ".") for g in found))
 
 
 def _resolve_import(module: str, name: str) -> Any:
@@ -167,8 +201,15 @@ def _resolve_import(module: str, name: str) -> Any:
         return None
 
 
-def assert_own_code(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str] = ("rnnlab",), *, what: str | None = None) -> None:
-    """Fail (AssertionError) when ``obj`` uses a forbidden library object: the question asks you to write it.
+def assert_own_code(
+    obj: Any,
+    forbidden: Iterable[Any] = (),
+    modules: Iterable[str] = ("rnnlab",),
+    *,
+    what: str | None = None,
+) -> None:
+    """Fail (AssertionError) when ``obj`` uses a forbidden library object: the question asks you to
+    write it.
 
     ``forbidden`` lists objects (functions, classes) not to call; ``modules`` lists packages none of
     whose functions may be used (by default all of ``rnnlab``). ``what`` names the question's code
@@ -176,13 +217,17 @@ def assert_own_code(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[s
     """
     what = what or getattr(obj, "__name__", repr(obj))
     if not callable(obj):
-        raise AssertionError(f"{what} must be a function or class you define, got {type(obj).__name__}")
+        raise AssertionError(
+            f"{what} must be a function or class you define, got {type(obj).__name__}"
+        )
     if any(is_stub(f) for f in (_methods(obj) if isinstance(obj, type) else [obj])):
         raise AssertionError(f"{what} is still a stub: write its body first")
     uses = library_uses(obj, forbidden, modules)
     if uses:
-        raise AssertionError(f"{what} uses {', '.join(uses)}: this question asks you to write that part yourself "
-                             "(the grader's reference is that very code), so rewrite it without it")
+        raise AssertionError(
+            f"{what} uses {', '.join(uses)}: this question asks you to write that part yourself "
+            "(the grader's reference is that very code), so rewrite it without it"
+        )
 
 
 @contextlib.contextmanager
@@ -190,9 +235,10 @@ def forbid_calls(module: Any, message: str) -> Iterator[None]:
     """Inside the block, calling ``module`` (an ``nn.Module``) raises AssertionError(``message``).
 
     For a question that hands the learner a module for its *weights* (an ``nn.LSTM`` whose step they
-    must compute): calling the module itself would be the answer key. ``type(module).forward(module, ...)``
-    still works for the grader's reference.
+    must compute): calling the module itself would be the answer key.
+    ``type(module).forward(module, ...)`` still works for the grader's reference.
     """
+
     def refuse(*_: Any) -> None:
         raise AssertionError(message)
 

@@ -8,8 +8,8 @@ weights that sum to 1, and the *context* is the weighted average of the memory. 
 - multiplicative (Luong et al., 2015, "general"): ``score(q, m) = qᵀ W m``, one matrix product.
 
 Padding positions get a score of −∞, hence a weight of exactly 0: what lies beyond a sentence's end
-can never leak into the context. ``prepare(memory)`` does the query-independent half of the work once
-per source sentence, so each decoding step only pays for the query.
+can never leak into the context. ``prepare(memory)`` does the query-independent half of the work
+once per source sentence, so each decoding step only pays for the query.
 """
 
 from __future__ import annotations
@@ -20,21 +20,34 @@ from torch import nn
 from ..checks import check_choice
 from .settings import RecordsSettings
 
-__all__ = ["AdditiveAttention", "Attention", "MultiplicativeAttention", "make_attention", "masked_softmax"]
+__all__ = [
+    "AdditiveAttention",
+    "Attention",
+    "MultiplicativeAttention",
+    "make_attention",
+    "masked_softmax",
+]
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0 elsewhere."""
+    """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0
+    elsewhere."""
     if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
-        raise ValueError(f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
-                         f"got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
+            f"got {mask.dtype} {tuple(mask.shape)}"
+        )
     if not bool(mask.any(dim=1).all()):
-        raise ValueError("mask has a row with no real source position; every source needs length ≥ 1")
+        raise ValueError(
+            "mask has a row with no real source position; every source needs length ≥ 1"
+        )
+    # mask (B, S) -> (B, 1, S), the same for every query
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
 
 
 class Attention(RecordsSettings, nn.Module):
-    """Shared part of both score functions: checks, masked softmax and the weighted average of the memory."""
+    """Shared part of both score functions: checks, masked softmax and the weighted average of the
+    memory."""
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:
         """Keys computed from the memory ``(B, S, M)`` once per source (query-independent)."""
@@ -45,20 +58,38 @@ class Attention(RecordsSettings, nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, keys: torch.Tensor | None = None
+        self,
+        query: torch.Tensor,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+        keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory`` ``(B, S, M)``.
+        """Context and weights for ``query`` ``(B, Q)`` or ``(B, T, Q)`` over ``memory``
+        ``(B, S, M)``.
 
         Returns ``(context, weights)``: ``(B, M)`` and ``(B, S)`` for a 2-D query, ``(B, T, M)`` and
-        ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing them.
+        ``(B, T, S)`` for a 3-D one. ``keys`` (from `prepare`) may be passed to skip recomputing
+        them.
         """
         if not isinstance(query, torch.Tensor) or query.dim() not in (2, 3):
-            raise ValueError(f"query must be (B, Q) or (B, T, Q), got {getattr(query, 'shape', type(query).__name__)}")
-        if not isinstance(memory, torch.Tensor) or memory.dim() != 3 or memory.shape[0] != query.shape[0]:
-            raise ValueError(f"memory must be (B, S, M) with B = {query.shape[0]}, got {tuple(getattr(memory, 'shape', ()))}")
+            raise ValueError(
+                "query must be (B, Q) or (B, T, Q), got "
+                f"{getattr(query, 'shape', type(query).__name__)}"
+            )
+        if (
+            not isinstance(memory, torch.Tensor)
+            or memory.dim() != 3
+            or memory.shape[0] != query.shape[0]
+        ):
+            raise ValueError(
+                f"memory must be (B, S, M) with B = {query.shape[0]}, got "
+                f"{tuple(getattr(memory, 'shape', ()))}"
+            )
         single = query.dim() == 2
-        queries = query.unsqueeze(1) if single else query
-        weights = masked_softmax(self.score(queries, self.prepare(memory) if keys is None else keys), mask)
+        queries = query.unsqueeze(1) if single else query  # (B, Q) -> (B, 1, Q)
+        weights = masked_softmax(
+            self.score(queries, self.prepare(memory) if keys is None else keys), mask
+        )
         context = weights @ memory
         return (context.squeeze(1), weights.squeeze(1)) if single else (context, weights)
 
@@ -77,6 +108,7 @@ class AdditiveAttention(Attention):
         return self.key(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        # (B, T, 1, A) + (B, 1, S, A) -> (B, T, S, A) -> v -> (B, T, S)
         return self.v(torch.tanh(self.query(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
 
 
@@ -91,7 +123,7 @@ class MultiplicativeAttention(Attention):
         return self.key(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return query @ keys.transpose(1, 2)
+        return query @ keys.transpose(1, 2)  # (B, T, Q) @ (B, Q, S) -> (B, T, S)
 
 
 def make_attention(kind: str, query_size: int, memory_size: int) -> Attention:

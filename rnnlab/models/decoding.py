@@ -29,7 +29,14 @@ from ..nested import map_tensors
 State = Any
 StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
 
-__all__ = ["beam_search", "greedy_decode", "map_state", "sample_decode", "select_state", "state_batch"]
+__all__ = [
+    "beam_search",
+    "greedy_decode",
+    "map_state",
+    "sample_decode",
+    "select_state",
+    "state_batch",
+]
 
 
 def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
@@ -37,13 +44,17 @@ def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State
 
     def only_tensors(leaf: Any) -> None:
         if leaf is not None:
-            raise TypeError(f"state must be a tensor or a nested tuple/list/dict of tensors, found a {type(leaf).__name__}")
+            raise TypeError(
+                "state must be a tensor or a nested tuple/list/dict of tensors, found a "
+                f"{type(leaf).__name__}"
+            )
 
     return map_tensors(state, fn, other=only_tensors)
 
 
 def select_state(state: State, index: torch.Tensor) -> State:
-    """Rows ``index`` of every tensor in ``state`` (batch on dim 0): reorders, copies or drops sequences."""
+    """Rows ``index`` of every tensor in ``state`` (batch on dim 0): reorders, copies or drops
+    sequences."""
     return map_state(state, lambda t: t.index_select(0, index.to(t.device)))
 
 
@@ -54,14 +65,19 @@ def state_batch(state: State) -> tuple[int, torch.device]:
 
     def visit(t: torch.Tensor) -> torch.Tensor:
         if t.dim() == 0:
-            raise ValueError("state holds a 0-d tensor; every state tensor needs the batch on dim 0")
+            raise ValueError(
+                "state holds a 0-d tensor; every state tensor needs the batch on dim 0"
+            )
         sizes.append(t.shape[0])
         devices.append(t.device)
         return t
 
     map_state(state, visit)
     if not sizes:
-        raise ValueError("state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden state (B, H)")
+        raise ValueError(
+            "state holds no tensor, so the batch size is unknown; pass e.g. the initial hidden "
+            "state (B, H)"
+        )
     if len(set(sizes)) != 1:
         raise ValueError(f"state tensors disagree on the batch size (dim 0): {sorted(set(sizes))}")
     if sizes[0] == 0:
@@ -71,27 +87,48 @@ def state_batch(state: State) -> tuple[int, torch.device]:
 
 def _check_args(step: Any, bos: Any, eos: Any, max_len: Any) -> None:
     if not callable(step):
-        raise TypeError(f"step must be a function step(tokens, state) -> (logits, state), got {type(step).__name__}")
+        raise TypeError(
+            "step must be a function step(tokens, state) -> (logits, state), got "
+            f"{type(step).__name__}"
+        )
     check_int("bos", bos, minimum=0)
     check_int("eos", eos, minimum=0)
     check_positive(max_len=max_len)
 
 
-def _call_step(step: StepFn, tokens: torch.Tensor, state: State, eos: int) -> tuple[torch.Tensor, State]:
+def _call_step(
+    step: StepFn, tokens: torch.Tensor, state: State, eos: int
+) -> tuple[torch.Tensor, State]:
     out = step(tokens, state)
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError("step must return a pair (logits, new_state)")
     logits, new_state = out
     batch = tokens.shape[0]
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2 or logits.shape[0] != batch:
+    if (
+        not isinstance(logits, torch.Tensor)
+        or not logits.is_floating_point()
+        or logits.dim() != 2
+        or logits.shape[0] != batch
+    ):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"step must return logits of shape (B, V) = ({batch}, V) as floats, got {shape}")
+        raise ValueError(
+            f"step must return logits of shape (B, V) = ({batch}, V) as floats, got {shape}"
+        )
     if eos >= logits.shape[1]:
-        raise ValueError(f"eos = {eos} is not a token id of this model's vocabulary of {logits.shape[1]}")
+        raise ValueError(
+            f"eos = {eos} is not a token id of this model's vocabulary of {logits.shape[1]}"
+        )
     return logits, new_state
 
 
-def _decode(step: StepFn, state: State, bos: int, eos: int, max_len: int, choose: Callable[[torch.Tensor], torch.Tensor]):
+def _decode(
+    step: StepFn,
+    state: State,
+    bos: int,
+    eos: int,
+    max_len: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+):
     batch, device = state_batch(state)
     tokens = torch.full((batch,), bos, dtype=torch.int64, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -108,12 +145,14 @@ def _decode(step: StepFn, state: State, bos: int, eos: int, max_len: int, choose
     return torch.stack(out, dim=1), lengths
 
 
-def greedy_decode(step: StepFn, state: State, *, bos: int, eos: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def greedy_decode(
+    step: StepFn, state: State, *, bos: int, eos: int, max_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick the most likely token at every step.
 
-    Returns ``(tokens, lengths)``: ``tokens`` is ``(B, L)`` (``L ≤ max_len``) without ``<bos>``, with the
-    ``<eos>`` when produced and ``PAD`` after it; ``lengths`` ``(B,)`` counts each row's tokens up to and
-    including its ``<eos>``.
+    Returns ``(tokens, lengths)``: ``tokens`` is ``(B, L)`` (``L ≤ max_len``) without ``<bos>``,
+    with the ``<eos>`` when produced and ``PAD`` after it; ``lengths`` ``(B,)`` counts each row's
+    tokens up to and including its ``<eos>``.
     """
     _check_args(step, bos, eos, max_len)
     with torch.no_grad():
@@ -138,7 +177,9 @@ def sample_decode(
     _check_args(step, bos, eos, max_len)
     temperature = check_number("temperature", temperature, above=0)
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
 
     def choose(logits: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logits.float() / temperature, dim=-1)
@@ -160,14 +201,16 @@ def beam_search(
 ) -> list[list[tuple[torch.Tensor, float]]]:
     """Keep the ``beam_width`` most likely partial outputs of each example at every step.
 
-    Beams are ranked by their total log-probability while decoding; a beam that produced ``<eos>`` keeps
-    its slot and its score unchanged (it stays finished), and the search stops when every beam of every
-    example has finished or after ``max_len`` steps. The finished candidates are then ranked by
-    ``log p / length ** length_penalty``: 0 keeps the raw total (which favours short outputs), 1 (the
-    default) averages per token. With ``beam_width=1`` this is exactly `greedy_decode`.
+    Beams are ranked by their total log-probability while decoding; a beam that produced ``<eos>``
+    keeps its slot and its score unchanged (it stays finished), and the search stops when every beam
+    of every example has finished or after ``max_len`` steps. The finished candidates are then
+    ranked by ``log p / length ** length_penalty``: 0 keeps the raw total (which favours short
+    outputs), 1 (the default) averages per token. With ``beam_width=1`` this is exactly
+    `greedy_decode`.
 
-    Returns, per example, a list of up to ``beam_width`` ``(tokens, score)`` pairs, best first, where
-    ``tokens`` is a 1-D LongTensor without ``<bos>``, ending in ``<eos>`` unless ``max_len`` cut it off.
+    Returns, per example, a list of up to ``beam_width`` ``(tokens, score)`` pairs, best first,
+    where ``tokens`` is a 1-D LongTensor without ``<bos>``, ending in ``<eos>`` unless ``max_len``
+    cut it off.
     """
     _check_args(step, bos, eos, max_len)
     check_positive(beam_width=beam_width)
@@ -185,27 +228,44 @@ def beam_search(
         for _ in range(max_len):
             logits, state = _call_step(step, tokens, state, eos)
             vocab = logits.shape[1]
+            # (B*k, V) -> (B, k, V)
             logp = F.log_softmax(logits.float(), dim=-1).view(batch, k, vocab)
             # A finished beam can only continue with PAD, at no cost, so it keeps its score.
             stay = torch.full((vocab,), -math.inf, device=device)
             stay[PAD] = 0.0
             logp = torch.where(finished.unsqueeze(-1), stay, logp)
+            # (B, k, 1) + (B, k, V) -> (B, k*V): the score of every beam's every next token
             total = (scores.unsqueeze(-1) + logp).view(batch, k * vocab)
-            scores, flat = total.topk(k, dim=1)
-            parent, tokens2d = flat // vocab, flat % vocab
-            finished, lengths = finished.gather(1, parent), lengths.gather(1, parent)
+            scores, flat = total.topk(k, dim=1)  # (B, k) each
+            parent = flat // vocab  # (B, k): the beam each new one extends
+            tokens2d = flat % vocab  # (B, k): the token it adds
+            finished = finished.gather(1, parent)
+            lengths = lengths.gather(1, parent)
             lengths += (~finished).long()
             finished = finished | (tokens2d == eos)
-            history = torch.cat([history.gather(1, parent.unsqueeze(-1).expand_as(history)), tokens2d.unsqueeze(-1)], dim=2)
+            # (B, k, t) -> (B, k, t+1): each parent's tokens, then the new one
+            history = torch.cat(
+                [
+                    history.gather(1, parent.unsqueeze(-1).expand_as(history)),
+                    tokens2d.unsqueeze(-1),
+                ],
+                dim=2,
+            )
+            # (B, 1) * k + (B, k) -> (B*k,): the row of each parent in the flat state
             rows = (torch.arange(batch, device=device).unsqueeze(1) * k + parent).view(-1)
             state = select_state(state, rows)
-            tokens = tokens2d.view(-1)
+            tokens = tokens2d.view(-1)  # (B, k) -> (B*k,)
             if bool((finished | torch.isinf(scores)).all()):
                 break
         normalised = scores / lengths.clamp(min=1).float() ** length_penalty
         results = []
         for b in range(batch):
             order = normalised[b].argsort(descending=True, stable=True)
-            results.append([(history[b, i, : lengths[b, i]].clone(), float(normalised[b, i])) for i in order.tolist()
-                            if math.isfinite(float(scores[b, i]))])
+            results.append(
+                [
+                    (history[b, i, : lengths[b, i]].clone(), float(normalised[b, i]))
+                    for i in order.tolist()
+                    if math.isfinite(float(scores[b, i]))
+                ]
+            )
     return results

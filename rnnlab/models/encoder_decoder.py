@@ -1,19 +1,21 @@
 """Encoder–decoders for translation: three decoders over one encoder.
 
-(The synced baselines, which have no decoder, are in `rnnlab.models.synced` and `rnnlab.models.ctc`.)
+(The synced baselines, which have no decoder, are in `rnnlab.models.synced` and
+`rnnlab.models.ctc`.)
 
-- `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a fixed-size
-  summary (the context) and writes an output of any length, one token at a time, until ``<eos>``.
-  ``feed_context=False`` is Sutskever et al.'s decoder (the context is only its first state),
-  ``feed_context=True`` Cho et al.'s (the context is fed again at every step).
+- `Encoder` + `Decoder`: the encoder reads the whole input first; the decoder starts from a
+  fixed-size summary (the context) and writes an output of any length, one token at a time, until
+  ``<eos>``. ``feed_context=False`` is Sutskever et al.'s decoder (the context is only its first
+  state), ``feed_context=True`` Cho et al.'s (the context is fed again at every step).
 - `Encoder` + `AttentionDecoder`: at every output step the decoder looks back at all encoder outputs
   (`rnnlab.models.attention`), so long inputs no longer have to fit through one vector.
 
 `Seq2Seq` joins an encoder and a decoder: ``forward`` for training (teacher forcing, or feeding back
 its own predictions), `seq2seq_loss` for `rnnlab.fit`, and greedy/beam decoding through
-`rnnlab.models.decoding`. A decoder offers ``run(tgt (B, T), state) -> (logits, state, weights)`` for
-a whole teacher-forced sequence at once (one fused GRU call: fast) and ``step(tokens (B,), state)``
-for decoding; its state is a dict of tensors with the batch on dim 0, as decoding.py expects.
+`rnnlab.models.decoding`. A decoder offers ``run(tgt (B, T), state) -> (logits, state, weights)``
+for a whole teacher-forced sequence at once (one fused GRU call: fast) and
+``step(tokens (B,), state)`` for decoding; its state is a dict of tensors with the batch on dim 0,
+as decoding.py expects.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_bool, check_int, check_number, check_positive, check_probability, check_tokens
+from ..checks import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive,
+    check_probability,
+    check_tokens,
+)
 from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
@@ -37,12 +46,20 @@ __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
 class Encoder(RecordsSettings, nn.Module):
     """Embedding → (bidirectional) GRU over the real tokens only (packed).
 
-    ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with ``M = hidden_size``
-    times the number of directions; padding positions of ``memory`` are 0, ``final`` joins the last
-    state of each direction (the forward one after the last real token).
+    ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with
+    ``M = hidden_size`` times the number of directions; padding positions of ``memory`` are 0,
+    ``final`` joins the last state of each direction (the forward one after the last real token).
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, bidirectional: bool = True, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        *,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size)
         check_bool("bidirectional", bidirectional)
@@ -55,9 +72,12 @@ class Encoder(RecordsSettings, nn.Module):
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
         src = check_tokens("src", src, self.vocab_size)
-        lengths = check_lengths(lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths")
+        lengths = check_lengths(
+            lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
+        )
         packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
         memory, _ = unpack(packed, total_length=src.shape[1])
+        # final (directions, B, H) -> (B, directions*H): both directions' last states side by side
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
@@ -71,12 +91,25 @@ class Decoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, dropout: float = 0.0, feed_context: bool = True
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        memory_size: int,
+        *,
+        dropout: float = 0.0,
+        feed_context: bool = True,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_positive(
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            memory_size=memory_size,
+        )
         check_probability(dropout=dropout)
-        self.vocab_size, self.feed_context = vocab_size, check_bool("feed_context", feed_context)
+        self.vocab_size = vocab_size
+        self.feed_context = check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -89,11 +122,13 @@ class Decoder(RecordsSettings, nn.Module):
         return {"hidden": hidden, "context": final} if self.feed_context else {"hidden": hidden}
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
-        """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and no weights."""
+        """Logits ``(B, T, V)`` for the input tokens ``tgt`` ``(B, T)``, the state after them, and
+        no weights."""
         x = self.dropout(self.embed(tgt))
         if self.feed_context:
-            context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)
-            x = torch.cat([x, context], dim=-1)
+            context = state["context"].unsqueeze(1).expand(-1, tgt.shape[1], -1)  # (B, T, C)
+            x = torch.cat([x, context], dim=-1)  # (B, T, E+C)
+        # state (B, H) -> (1, B, H), the GRU's (layers, B, H)
         outputs, hidden = self.rnn(x, state["hidden"].unsqueeze(0).contiguous())
         if self.feed_context:
             outputs = torch.cat([outputs, context], dim=-1)
@@ -101,7 +136,7 @@ class Decoder(RecordsSettings, nn.Module):
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
         return logits.squeeze(1), state
 
 
@@ -114,11 +149,22 @@ class AttentionDecoder(RecordsSettings, nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, *, attention: str = "multiplicative",
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        memory_size: int,
+        *,
+        attention: str = "multiplicative",
         dropout: float = 0.0,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size)
+        check_positive(
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            memory_size=memory_size,
+        )
         check_probability(dropout=dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
@@ -130,51 +176,94 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
-        return {"hidden": torch.tanh(self.bridge(final)), "memory": memory, "keys": self.attention.prepare(memory), "mask": mask}
+        return {
+            "hidden": torch.tanh(self.bridge(final)),
+            "memory": memory,
+            "keys": self.attention.prepare(memory),
+            "mask": mask,
+        }
 
     def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
-        """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights ``(B, T, S)``."""
-        outputs, hidden = self.rnn(self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous())
-        context, weights = self.attention(outputs, state["memory"], state["mask"], keys=state["keys"])
-        logits = self.out(self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))))
+        """Logits ``(B, T, V)``, the state after ``tgt`` ``(B, T)``, and attention weights
+        ``(B, T, S)``."""
+        # state (B, H) -> (1, B, H), the GRU's (layers, B, H)
+        outputs, hidden = self.rnn(
+            self.dropout(self.embed(tgt)), state["hidden"].unsqueeze(0).contiguous()
+        )
+        context, weights = self.attention(
+            outputs, state["memory"], state["mask"], keys=state["keys"]
+        )
+        logits = self.out(
+            self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1))))
+        )
         return logits, {**state, "hidden": hidden.squeeze(0)}, weights
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
         return logits.squeeze(1), state
 
 
 class Seq2Seq(RecordsSettings, nn.Module):
-    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded greedily or by beam."""
+    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded
+    greedily or by beam."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
         super().__init__()
         if not isinstance(encoder, Encoder):
             raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
         if not isinstance(decoder, (Decoder, AttentionDecoder)):
-            raise TypeError(f"decoder must be an rnnlab Decoder or AttentionDecoder, got {type(decoder).__name__}")
-        self.encoder, self.decoder = encoder, decoder
+            raise TypeError(
+                "decoder must be an rnnlab Decoder or AttentionDecoder, got "
+                f"{type(decoder).__name__}"
+            )
+        self.encoder = encoder
+        self.decoder = decoder
 
     @classmethod
     def build(
-        cls, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, hidden_size: int = 128,
-        attention: str | None = "multiplicative", dropout: float = 0.0, feed_context: bool = True,
+        cls,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        attention: str | None = "multiplicative",
+        dropout: float = 0.0,
+        feed_context: bool = True,
     ) -> Seq2Seq:
-        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain (``attention=None``) or attention decoder.
+        """A bidirectional GRU encoder (``hidden_size // 2`` per direction) with a plain
+        (``attention=None``) or attention decoder.
 
         ``feed_context`` applies to the plain decoder only (see `Decoder`).
         """
         if check_int("hidden_size", hidden_size, minimum=2) % 2:
-            raise ValueError(f"hidden_size must be even (half of it per encoder direction), got {hidden_size!r}")
+            raise ValueError(
+                f"hidden_size must be even (half of it per encoder direction), got {hidden_size!r}"
+            )
         if attention is not None and feed_context is not True:
-            raise ValueError("feed_context is an option of the plain decoder; pass attention=None with it")
+            raise ValueError(
+                "feed_context is an option of the plain decoder; pass attention=None with it"
+            )
         encoder = Encoder(src_vocab_size, embed_dim, hidden_size // 2, dropout=dropout)
         if attention is None:
-            decoder: Decoder | AttentionDecoder = Decoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, dropout=dropout,
-                                                          feed_context=feed_context)
+            decoder: Decoder | AttentionDecoder = Decoder(
+                tgt_vocab_size,
+                embed_dim,
+                hidden_size,
+                encoder.output_size,
+                dropout=dropout,
+                feed_context=feed_context,
+            )
         else:
-            decoder = AttentionDecoder(tgt_vocab_size, embed_dim, hidden_size, encoder.output_size, attention=attention, dropout=dropout)
+            decoder = AttentionDecoder(
+                tgt_vocab_size,
+                embed_dim,
+                hidden_size,
+                encoder.output_size,
+                attention=attention,
+                dropout=dropout,
+            )
         return cls(encoder, decoder)
 
     @property
@@ -193,8 +282,15 @@ class Seq2Seq(RecordsSettings, nn.Module):
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
 
-    def forward(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
-        """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` + target).
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_lengths: Any,
+        tgt_in: torch.Tensor,
+        teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
+        """Logits ``(B, T, V)`` for the next token at each position of ``tgt_in`` (``<bos>`` +
+        target).
 
         ``teacher_forcing`` is the probability, per sequence and step, of feeding the true previous
         token; otherwise the model's own previous prediction (its argmax) is fed back. 1.0 (pure
@@ -205,7 +301,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
         tgt_in = self._check_target(tgt_in, src.shape[0])
         if teacher_forcing == 1.0:
             return self.decoder.run(tgt_in, state)[0]
-        logits, tokens = [], tgt_in[:, 0]
+        logits = []
+        tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
             step_logits, state = self.decoder.step(tokens, state)
             logits.append(step_logits)
@@ -214,32 +311,60 @@ class Seq2Seq(RecordsSettings, nn.Module):
                 tokens = torch.where(use_truth, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
         return torch.stack(logits, dim=1)
 
-    def attention_weights(self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor) -> torch.Tensor:
-        """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat maps)."""
+    def attention_weights(
+        self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention weights ``(B, T, S)`` while reading ``tgt_in`` teacher-forced (for heat
+        maps)."""
         if not self.has_attention:
             raise ValueError("this model has no attention (it was built with attention=None)")
         tgt_in = self._check_target(tgt_in, src.shape[0])
         with torch.no_grad():
             return self.decoder.run(tgt_in, self.encode(src, src_lengths))[2]
 
-    def greedy(self, src: torch.Tensor, src_lengths: Any, *, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in `rnnlab.models.decoding.greedy_decode`."""
+    def greedy(
+        self, src: torch.Tensor, src_lengths: Any, *, max_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding: ``(tokens (B, L), lengths (B,))`` as in
+        `rnnlab.models.decoding.greedy_decode`."""
         with eval_mode(self), torch.no_grad():
-            return greedy_decode(self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len)
+            return greedy_decode(
+                self.decoder.step, self.encode(src, src_lengths), bos=BOS, eos=EOS, max_len=max_len
+            )
 
     def beam(
-        self, src: torch.Tensor, src_lengths: Any, *, max_len: int, beam_width: int, length_penalty: float = 1.0
+        self,
+        src: torch.Tensor,
+        src_lengths: Any,
+        *,
+        max_len: int,
+        beam_width: int,
+        length_penalty: float = 1.0,
     ) -> list[list[tuple[torch.Tensor, float]]]:
-        """Beam search: per source, ``(tokens, score)`` candidates, best first (see `beam_search`)."""
+        """Beam search: per source, ``(tokens, score)`` candidates, best first (see
+        `beam_search`)."""
         with eval_mode(self), torch.no_grad():
             state = self.encode(src, src_lengths)
-            return beam_search(self.decoder.step, state, bos=BOS, eos=EOS, max_len=max_len, beam_width=beam_width,
-                               length_penalty=length_penalty)
+            return beam_search(
+                self.decoder.step,
+                state,
+                bos=BOS,
+                eos=EOS,
+                max_len=max_len,
+                beam_width=beam_width,
+                length_penalty=length_penalty,
+            )
 
 
 def seq2seq_loss(model: Seq2Seq, batch: Any, teacher_forcing: float = 1.0) -> torch.Tensor:
-    """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``: ``fit(batch_loss=seq2seq_loss)``."""
+    """Masked cross-entropy of a batch ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)``:
+    ``fit(batch_loss=seq2seq_loss)``."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 5:
-        raise TypeError("batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by rnnlab.data.parallel.pair_loader")
+        raise TypeError(
+            "batch must be (src, src_lengths, tgt_in, tgt_out, tgt_lengths), as made by "
+            "rnnlab.data.parallel.pair_loader"
+        )
     src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
-    return masked_cross_entropy(model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths)
+    return masked_cross_entropy(
+        model(src, src_lengths, tgt_in, teacher_forcing=teacher_forcing), tgt_out, tgt_lengths
+    )

@@ -24,7 +24,8 @@ from .settings import RecordsSettings
 
 
 class SequenceRegressor(RecordsSettings, nn.Module):
-    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at the last real step)."""
+    """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at
+    the last real step)."""
 
     def __init__(
         self,
@@ -39,21 +40,35 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         residual: bool = False,
     ):
         super().__init__()
-        check_positive(input_size=input_size, output_size=output_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_positive(
+            input_size=input_size,
+            output_size=output_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+        )
         check_probability(dropout=dropout)
-        self.input_size, self.every_step, self.residual = input_size, every_step, residual
-        self.rnn = recurrent_layer(cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.input_size = input_size
+        self.every_step = every_step
+        self.residual = residual
+        self.rnn = recurrent_layer(
+            cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout
+        )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, lengths: Any = None) -> torch.Tensor:
-        """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the batch is padded."""
+        """Outputs for ``x`` ``(B, T, F)`` (or ``(B, T)`` when F = 1); ``lengths`` ``(B,)`` when the
+        batch is padded."""
         if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-            raise TypeError(f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}")
+            raise TypeError(
+                f"x must be a float tensor (B, T, F), got {getattr(x, 'dtype', type(x).__name__)}"
+            )
         if x.dim() == 2 and self.input_size == 1:
-            x = x.unsqueeze(-1)
+            x = x.unsqueeze(-1)  # (B, T) -> (B, T, 1)
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape (B, T, {self.input_size}) with B, T ≥ 1, got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, T, {self.input_size}) with B, T ≥ 1, got {tuple(x.shape)}"
+            )
         if lengths is None:
             outputs, _ = self.rnn(x)
         else:
@@ -69,7 +84,8 @@ class SequenceRegressor(RecordsSettings, nn.Module):
 
 @torch.no_grad()
 def forecast(model: SequenceRegressor, windows: Any) -> np.ndarray:
-    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the last step.
+    """The model's forecast of the values after each window ``(N, window)``: ``(N, k)``, read at the
+    last step.
 
     The model runs in eval mode (dropout off) and is put back in its previous mode after.
     """
@@ -85,5 +101,8 @@ def mae_by_horizon(predicted: Any, truth: Any) -> np.ndarray:
     """Mean absolute error for each horizon: ``(N, k)`` against ``(N, k)`` → ``(k,)``."""
     predicted, truth = np.asarray(predicted, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if predicted.shape != truth.shape or predicted.ndim != 2:
-        raise ValueError(f"predicted and truth must both be (N, k) with the same shape, got {predicted.shape} and {truth.shape}")
+        raise ValueError(
+            f"predicted and truth must both be (N, k) with the same shape, got {predicted.shape} "
+            f"and {truth.shape}"
+        )
     return np.abs(predicted - truth).mean(axis=0)

@@ -1,8 +1,8 @@
 """Teacher forcing, scheduled sampling, and measuring exposure bias.
 
 Trained with teacher forcing, a decoder always reads the *true* previous token; generating, it reads
-its *own*. It never practised recovering from its own mistakes, so one early slip can derail the rest
-of the output: exposure bias. It shows as a gap between the accuracy with true prefixes and the
+its *own*. It never practised recovering from its own mistakes, so one early slip can derail the
+rest of the output: exposure bias. It shows as a gap between the accuracy with true prefixes and the
 accuracy when the model runs free. Scheduled sampling (Bengio et al., 2015) closes the gap from the
 training side: each step feeds the true token with probability ``ratio`` and the model's own
 prediction otherwise, and ``ratio`` decays from 1 over training.
@@ -30,7 +30,8 @@ __all__ = ["TeacherForcing", "exposure_bias", "inverse_sigmoid"]
 
 
 def inverse_sigmoid(k: float) -> Callable[[int], float]:
-    """The schedule ``ratio(epoch) = k / (k + exp((epoch - 1) / k))``: near 1 at first, then decaying to 0.
+    """The schedule ``ratio(epoch) = k / (k + exp((epoch - 1) / k))``: near 1 at first, then
+    decaying to 0.
 
     Larger ``k`` decays later and more slowly (Bengio et al., 2015, with epochs counted from 1 as
     `rnnlab.fit` does); ``k = 4`` gives 0.80, 0.65, 0.47, 0.30 at epochs 1, 4, 7, 10.
@@ -46,10 +47,10 @@ def inverse_sigmoid(k: float) -> Callable[[int], float]:
 class TeacherForcing:
     """The teacher-forcing ratio in force, updated at the start of each epoch from a ``schedule``.
 
-    ``schedule`` is a fixed ratio in ``[0, 1]`` (1.0: pure teacher forcing) or a function of the epoch
-    (e.g. `inverse_sigmoid`). ``batch_loss`` trains with the current ratio and always evaluates with
-    pure teacher forcing, so validation losses of differently trained models stay comparable;
-    ``ratios`` records the ratio used in each epoch.
+    ``schedule`` is a fixed ratio in ``[0, 1]`` (1.0: pure teacher forcing) or a function of the
+    epoch (e.g. `inverse_sigmoid`). ``batch_loss`` trains with the current ratio and always
+    evaluates with pure teacher forcing, so validation losses of differently trained models stay
+    comparable; ``ratios`` records the ratio used in each epoch.
     """
 
     def __init__(self, schedule: float | Callable[[int], float] = 1.0):
@@ -66,20 +67,22 @@ class TeacherForcing:
         self.ratios.append(self.ratio)
 
     def batch_loss(self, model: Seq2Seq, batch: Any) -> torch.Tensor:
-        """Masked cross-entropy of a ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)`` batch (``fit(batch_loss=...)``)."""
+        """Masked cross-entropy of a ``(src, src_lengths, tgt_in, tgt_out, tgt_lengths)`` batch
+        (``fit(batch_loss=...)``)."""
         return seq2seq_loss(model, batch, teacher_forcing=self.ratio if model.training else 1.0)
 
 
 def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dict[str, Any]:
-    """Accuracy with true prefixes against accuracy running free (greedy, until ``<eos>``), on ``loader``'s batches.
+    """Accuracy with true prefixes against accuracy running free (greedy, until ``<eos>``), on
+    ``loader``'s batches.
 
-    Returns ``teacher_forced`` and ``free_running`` (token accuracy over the target's real positions,
-    ``<eos>`` included), ``exact`` (share of outputs right to the last token and stopping in the right
-    place), ``right_length`` (share of outputs that end with ``<eos>`` after as many words as the
-    target has, right or wrong), ``ended`` (share that produced ``<eos>`` within ``max_len``),
-    ``output_lengths`` (each output's length, ``<eos>`` included) and ``by_position``: per output
-    position, ``(teacher_forced, free_running)`` accuracy; running free, early mistakes compound, so
-    accuracy falls with position.
+    Returns ``teacher_forced`` and ``free_running`` (token accuracy over the target's real
+    positions, ``<eos>`` included), ``exact`` (share of outputs right to the last token and stopping
+    in the right place), ``right_length`` (share of outputs that end with ``<eos>`` after as many
+    words as the target has, right or wrong), ``ended`` (share that produced ``<eos>`` within
+    ``max_len``), ``output_lengths`` (each output's length, ``<eos>`` included) and ``by_position``:
+    per output position, ``(teacher_forced, free_running)`` accuracy; running free, early mistakes
+    compound, so accuracy falls with position.
     """
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"model must be an rnnlab Seq2Seq, got {type(model).__name__}")
@@ -94,22 +97,28 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
             src, src_lengths, tgt_in, tgt_out, tgt_lengths = batch
             device = next(model.parameters()).device
             src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-            mask = torch.arange(tgt_out.shape[1], device=device) < tgt_lengths.to(device).unsqueeze(1)
+            steps = torch.arange(tgt_out.shape[1], device=device)
+            mask = steps < tgt_lengths.to(device).unsqueeze(1)  # (T,) < (B, 1) -> (B, T)
             tf_right.append((model(src, src_lengths, tgt_in).argmax(-1) == tgt_out) & mask)
             tokens, lengths = model.greedy(src, src_lengths, max_len=max_len)
-            stopped = tokens.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1) == EOS
+            last = (lengths - 1).clamp(min=0).unsqueeze(1)  # (B, 1)
+            stopped = tokens.gather(1, last).squeeze(1) == EOS  # (B,)
             right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
             ended.append(stopped.cpu())
             out_lengths.append(lengths.cpu())
             width = tgt_out.shape[1]
-            tokens = torch.nn.functional.pad(tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1)
+            tokens = torch.nn.functional.pad(
+                tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1
+            )
             free_right.append((tokens == tgt_out) & mask)
             masks.append(mask)
     if not masks:
         raise ValueError("loader yielded no batches")
     width = max(m.shape[1] for m in masks)
-    tf, free, mask = (torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in ts]).cpu()
-                      for ts in (tf_right, free_right, masks))
+    tf, free, mask = (
+        torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in ts]).cpu()
+        for ts in (tf_right, free_right, masks)
+    )
     counts = mask.sum(0).clamp(min=1)
     return {
         "teacher_forced": float(tf.sum() / mask.sum()),
@@ -118,5 +127,7 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
         "right_length": float(torch.cat(right_length).float().mean()),
         "ended": float(torch.cat(ended).float().mean()),
         "output_lengths": torch.cat(out_lengths).tolist(),
-        "by_position": list(zip((tf.sum(0) / counts).tolist(), (free.sum(0) / counts).tolist(), strict=True)),
+        "by_position": list(
+            zip((tf.sum(0) / counts).tolist(), (free.sum(0) / counts).tolist(), strict=True)
+        ),
     }

@@ -13,7 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checks import check_bool, check_choice, check_int, check_positive, check_probability, check_tokens
+from ..checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_probability,
+    check_tokens,
+)
 from ..modes import eval_mode
 from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
 from .cells import recurrent_layer
@@ -51,18 +58,32 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         mask_padding: bool = True,
     ):
         super().__init__()
-        check_positive(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden_size=hidden_size,
-                       num_layers=num_layers)
+        check_positive(
+            vocab_size=vocab_size,
+            num_classes=num_classes,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+        )
         check_choice("pooling", pooling, POOLINGS)
         check_probability(dropout=dropout, word_dropout=word_dropout)
         check_int("padding_idx", padding_idx, minimum=0, maximum=vocab_size - 1, optional=True)
         check_bool("bidirectional", bidirectional)
         self.mask_padding = check_bool("mask_padding", mask_padding)
-        self.vocab_size, self.pooling, self.word_dropout = vocab_size, pooling, word_dropout
-        self.hidden_size, self.directions = hidden_size, 2 if bidirectional else 1
+        self.vocab_size = vocab_size
+        self.pooling = pooling
+        self.word_dropout = word_dropout
+        self.hidden_size = hidden_size
+        self.directions = 2 if bidirectional else 1
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        self.rnn = recurrent_layer(cell, embed_dim, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                                   dropout=dropout)
+        self.rnn = recurrent_layer(
+            cell,
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+        )
         self.drop = nn.Dropout(dropout)
         width = hidden_size * self.directions * (2 if pooling == "mean+max" else 1)
         self.head = nn.Linear(width, num_classes)
@@ -74,7 +95,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         x = self.embed(tokens)
         if self.training and self.word_dropout > 0:
             keep = torch.rand(tokens.shape, device=x.device) >= self.word_dropout
-            x = x * keep.unsqueeze(-1)
+            x = x * keep.unsqueeze(-1)  # (B, T, 1): a dropped word loses its whole embedding
         if not self.mask_padding:  # the bug: padding is read and pooled as if it were real
             outputs, _ = self.rnn(self.drop(x))
             return self.pool(outputs, torch.full_like(lengths, tokens.shape[1]))
@@ -88,7 +109,9 @@ class SequenceClassifier(RecordsSettings, nn.Module):
             last = last_real_state(outputs, lengths)
             if self.directions == 1:
                 return last
-            return torch.cat([last[:, : self.hidden_size], outputs[:, 0, self.hidden_size:]], dim=1)
+            return torch.cat(
+                [last[:, : self.hidden_size], outputs[:, 0, self.hidden_size :]], dim=1
+            )
         if self.pooling == "mean":
             return masked_mean(outputs, lengths)
         if self.pooling == "max":
@@ -96,12 +119,14 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         return torch.cat([masked_mean(outputs, lengths), masked_max(outputs, lengths)], dim=1)
 
     def forward(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
-        """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths`` ``(B,)``."""
+        """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths``
+        ``(B,)``."""
         return self.head(self.drop(self.encode(tokens, lengths)))
 
     @torch.no_grad()
     def predict_proba(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
-        """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is restored."""
+        """Class probabilities ``(B, num_classes)`` in eval mode (dropout off); the model's mode is
+        restored."""
         with eval_mode(self):
             tokens = check_tokens("tokens", tokens, self.vocab_size).to(self.head.weight.device)
             return torch.softmax(self(tokens, lengths), dim=-1)
@@ -109,7 +134,8 @@ class SequenceClassifier(RecordsSettings, nn.Module):
 
 @torch.no_grad()
 def predict_loader(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of ``(tokens, lengths, labels)`` batches.
+    """Class probabilities ``(N, C)`` and labels ``(N,)`` over a loader of
+    ``(tokens, lengths, labels)`` batches.
 
     The model runs in eval mode (dropout off) and is put back in its previous mode after.
     """

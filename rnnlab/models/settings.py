@@ -1,9 +1,10 @@
 """Models that remember how they were built: ``model.settings`` holds the constructor's arguments.
 
-Every rnnlab model mixes in `RecordsSettings`. When the model's ``__init__`` returns, the arguments it
-was called with (defaults filled in) are stored in ``model.settings``, so ``type(model)(**model.settings)``
-builds the same architecture again, ``repr(model)`` shows them, and the train-once cache
-(`rnnlab.cache`) keys a trained model by them: flip any constructor argument and the key changes.
+Every rnnlab model mixes in `RecordsSettings`. When the model's ``__init__`` returns, the arguments
+it was called with (defaults filled in) are stored in ``model.settings``, so
+``type(model)(**model.settings)`` builds the same architecture again, ``repr(model)`` shows them,
+and the train-once cache (`rnnlab.cache`) keys a trained model by them: flip any constructor
+argument and the key changes.
 
 One mechanism for all models, and nothing to write per model: ``__init_subclass__`` wraps each
 subclass's own ``__init__``. Only the outermost constructor records (a subclass that calls
@@ -27,12 +28,14 @@ __all__ = ["RecordsSettings"]
 
 
 def _own_init_class(cls: type) -> type:
-    """The first class in ``cls``'s MRO that defines ``__init__`` itself (whose constructor really runs first)."""
+    """The first class in ``cls``'s MRO that defines ``__init__`` itself (whose constructor really
+    runs first)."""
     return next(klass for klass in cls.__mro__ if "__init__" in vars(klass))
 
 
 class RecordsSettings:
-    """Mixin for an ``nn.Module``: records its constructor arguments in ``settings`` and shows them in ``repr``."""
+    """Mixin for an ``nn.Module``: records its constructor arguments in ``settings`` and shows them
+    in ``repr``."""
 
     settings: dict[str, Any]
 
@@ -43,7 +46,9 @@ class RecordsSettings:
             return
         signature = inspect.signature(init)
         if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
-            raise TypeError(f"{cls.__name__}.__init__ takes *args; a model's settings must be named arguments")
+            raise TypeError(
+                f"{cls.__name__}.__init__ takes *args; a model's settings must be named arguments"
+            )
 
         @functools.wraps(init)
         def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -63,6 +68,7 @@ class RecordsSettings:
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
     def extra_repr(self) -> str:
-        """The recorded settings, ``name=value`` (sub-models are left out: ``repr`` lists them as children anyway)."""
+        """The recorded settings, ``name=value`` (sub-models are left out: ``repr`` lists them as
+        children anyway)."""
         settings = getattr(self, "settings", {})
         return ", ".join(f"{k}={v!r}" for k, v in settings.items() if not isinstance(v, nn.Module))

@@ -1,4 +1,5 @@
-"""Figures for chapter 1: the three RNN shapes, forecasts against the truth, error by horizon, captioned images."""
+"""Figures for chapter 1: the three RNN shapes, forecasts against the truth, error by horizon,
+captioned images."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ SHAPES = {
 
 
 def plot_shapes(steps: int = 4) -> Any:
-    """Three small diagrams: where inputs enter (below) and outputs leave (above) a row of RNN cells."""
+    """Three small diagrams: where inputs enter (below) and outputs leave (above) a row of RNN
+    cells."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.4))
     for ax, (name, (inputs, outputs)) in zip(axes, SHAPES.items(), strict=True):
         for t in range(steps):
@@ -25,10 +27,16 @@ def plot_shapes(steps: int = 4) -> Any:
             if t < steps - 1:
                 ax.annotate("", (t + 0.7, 0), (t + 0.3, 0), arrowprops={"arrowstyle": "->"})
             if inputs == "every step" or t == 0:
-                ax.annotate("", (t, -0.3), (t, -1.0), arrowprops={"arrowstyle": "->", "color": "#55a868"})
-                ax.text(t, -1.25, "x" if inputs == "every step" else "v", ha="center", color="#55a868")
+                ax.annotate(
+                    "", (t, -0.3), (t, -1.0), arrowprops={"arrowstyle": "->", "color": "#55a868"}
+                )
+                ax.text(
+                    t, -1.25, "x" if inputs == "every step" else "v", ha="center", color="#55a868"
+                )
             if outputs == "every step" or t == steps - 1:
-                ax.annotate("", (t, 1.0), (t, 0.3), arrowprops={"arrowstyle": "->", "color": "#c44e52"})
+                ax.annotate(
+                    "", (t, 1.0), (t, 0.3), arrowprops={"arrowstyle": "->", "color": "#c44e52"}
+                )
                 ax.text(t, 1.1, "y", ha="center", color="#c44e52")
         ax.set_title(name)
         ax.set_xlim(-0.8, steps - 0.2)
@@ -38,12 +46,22 @@ def plot_shapes(steps: int = 4) -> Any:
     return fig
 
 
-def plot_forecast(stamps: np.ndarray, truth: np.ndarray, forecasts: Mapping[str, np.ndarray], *, horizon: int,
-                  history: tuple[np.ndarray, np.ndarray] | None = None, ax: Any = None) -> Any:
-    """Forecasts made ``horizon`` steps ahead against the truth, on the time axis of the forecast targets."""
+def plot_forecast(
+    stamps: np.ndarray,
+    truth: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    *,
+    horizon: int,
+    history: tuple[np.ndarray, np.ndarray] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Forecasts made ``horizon`` steps ahead against the truth, on the time axis of the forecast
+    targets."""
     stamps, truth = np.asarray(stamps), np.asarray(truth)
     if stamps.shape != truth.shape:
-        raise ValueError(f"stamps and truth must have the same shape, got {stamps.shape} and {truth.shape}")
+        raise ValueError(
+            f"stamps and truth must have the same shape, got {stamps.shape} and {truth.shape}"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.2))
     if history is not None:
@@ -52,7 +70,9 @@ def plot_forecast(stamps: np.ndarray, truth: np.ndarray, forecasts: Mapping[str,
     for name, values in forecasts.items():
         values = np.asarray(values)
         if values.shape != truth.shape:
-            raise ValueError(f"forecasts[{name!r}] has shape {values.shape}, truth has {truth.shape}")
+            raise ValueError(
+                f"forecasts[{name!r}] has shape {values.shape}, truth has {truth.shape}"
+            )
         ax.plot(stamps, values, lw=1.1, label=name)
     ax.set_title(f"forecasts made {horizon} month{'s' if horizon > 1 else ''} ahead")
     ax.set_xlabel("year")
@@ -74,10 +94,20 @@ def plot_error_by_horizon(errors: Mapping[str, Sequence[float]], ax: Any = None)
     return ax
 
 
-def plot_captions(images: torch.Tensor, predicted: Sequence[str], truth: Sequence[str] | None = None, *, columns: int = 4) -> Any:
-    """Images ``(N, 1, H, W)`` with their predicted captions (red when they differ from ``truth``)."""
+def plot_captions(
+    images: torch.Tensor,
+    predicted: Sequence[str],
+    truth: Sequence[str] | None = None,
+    *,
+    columns: int = 4,
+) -> Any:
+    """Images ``(N, 1, H, W)`` with their predicted captions (red when they differ from
+    ``truth``)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError(f"images must be a (N, 1, H, W) tensor, got {getattr(images, 'shape', type(images).__name__)}")
+        raise ValueError(
+            "images must be a (N, 1, H, W) tensor, got "
+            f"{getattr(images, 'shape', type(images).__name__)}"
+        )
     n = images.shape[0]
     if len(predicted) != n or (truth is not None and len(truth) != n):
         raise ValueError(f"predicted (and truth) must hold one caption per image ({n})")
@@ -89,6 +119,10 @@ def plot_captions(images: torch.Tensor, predicted: Sequence[str], truth: Sequenc
             continue
         ax.imshow(images[i, 0].cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
         wrong = truth is not None and predicted[i] != truth[i]
-        ax.set_title(predicted[i] + (f"\n(truth: {truth[i]})" if wrong else ""), fontsize=8, color="#c44e52" if wrong else "black")
+        ax.set_title(
+            predicted[i] + (f"\n(truth: {truth[i]})" if wrong else ""),
+            fontsize=8,
+            color="#c44e52" if wrong else "black",
+        )
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
-"""Figures of chapter 6: where a data-parallel step spends its time, what communication costs on N GPUs,
-how far weights drift from one process, and a clocked pipeline's timeline with its idle bubble."""
+"""Figures of chapter 6: where a data-parallel step spends its time, what communication costs on N
+GPUs, how far weights drift from one process, and a clocked pipeline's timeline with its idle
+bubble."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _axes(ax: Any, size: tuple[float, float]) -> Any:
 
 
 def plot_step_split(rows: Sequence[Mapping[str, Any]], ax: Any = None) -> Any:
-    """Bars per world size: a step's compute and all-reduce milliseconds, labelled with samples/s."""
+    """Bars per world size: a step's compute and all-reduce milliseconds, labelled with
+    samples/s."""
     if not rows:
         raise ValueError("rows is empty: pass the rows of rnnlab.bench.ddp.measure")
     ax = _axes(ax, (5, 3))
@@ -29,7 +31,14 @@ def plot_step_split(rows: Sequence[Mapping[str, Any]], ax: Any = None) -> Any:
     ax.bar(names, compute, label="compute (forward, backward, step)", color="tab:blue")
     ax.bar(names, comm, bottom=compute, label="all-reduce of the gradients", color="tab:orange")
     for i, r in enumerate(rows):
-        ax.text(i, compute[i] + comm[i], f"{r['samples_per_second']:.0f} samples/s", ha="center", va="bottom", fontsize=8)
+        ax.text(
+            i,
+            compute[i] + comm[i],
+            f"{r['samples_per_second']:.0f} samples/s",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel("ms per step (per worker)")
     ax.set_ylim(0, 1.25 * max(c + m for c, m in zip(compute, comm, strict=True)))
     ax.legend(fontsize=8, loc="lower right")
@@ -54,8 +63,8 @@ def plot_comm_share(rows: Sequence[CostRow], ax: Any = None, title: str = "") ->
 
 
 def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "") -> Any:
-    """A clocked run's timeline: one row per stage (device), one box per job coloured by piece (micro-batch or time
-    block), backward jobs hatched; white space is the bubble."""
+    """A clocked run's timeline: one row per stage (device), one box per job coloured by piece
+    (micro-batch or time block), backward jobs hatched; white space is the bubble."""
     if not timeline:
         raise ValueError("timeline is empty: run a ClockedLSTM first")
     import matplotlib.pyplot as plt
@@ -64,8 +73,15 @@ def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "")
     colors = plt.get_cmap("tab10")
     origin = min(r.start for r in timeline)
     for run in timeline:
-        ax.barh(run.stage, 1e3 * (run.end - run.start), left=1e3 * (run.start - origin), color=colors(run.piece % 10),
-                edgecolor="black", linewidth=0.5, hatch="//" if run.phase == "backward" else None)
+        ax.barh(
+            run.stage,
+            1e3 * (run.end - run.start),
+            left=1e3 * (run.start - origin),
+            color=colors(run.piece % 10),
+            edgecolor="black",
+            linewidth=0.5,
+            hatch="//" if run.phase == "backward" else None,
+        )
     stages = sorted({r.stage for r in timeline})
     ax.set_yticks(stages, [f"device {s}" for s in stages])
     ax.invert_yaxis()
@@ -75,8 +91,8 @@ def plot_timeline(timeline: Sequence[StageRun], ax: Any = None, title: str = "")
 
 
 def plot_drift(drifts: Mapping[str, float], tolerance: float, ax: Any = None) -> Any:
-    """Horizontal bars, log scale: the largest weight difference to the one-process run, per DDP setting, with
-    the float32 rounding ``tolerance`` as a dashed line."""
+    """Horizontal bars, log scale: the largest weight difference to the one-process run, per DDP
+    setting, with the float32 rounding ``tolerance`` as a dashed line."""
     if not drifts:
         raise ValueError("drifts is empty: pass {setting: max |weight difference|}")
     ax = _axes(ax, (6, 0.5 + 0.45 * len(drifts)))

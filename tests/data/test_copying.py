@@ -9,7 +9,9 @@ def test_copy_pairs_vary_length_only():
     pairs = copy_pairs(60, lengths=range(5, 11), seed=0)
     assert all(s == t and set(s) <= set(ALPHABET) for s, t in pairs)
     assert sorted(len(s) for s, _ in pairs) == sorted(list(range(5, 11)) * 10)
-    assert len({s for s, _ in pairs}) == 60 and copy_pairs(60, lengths=range(5, 11), seed=0) == pairs
+    assert (
+        len({s for s, _ in pairs}) == 60 and copy_pairs(60, lengths=range(5, 11), seed=0) == pairs
+    )
     held_out = copy_pairs(30, lengths=range(5, 11), seed=1, exclude={s for s, _ in pairs})
     assert not {s for s, _ in held_out} & {s for s, _ in pairs}
     assert len(copy_vocab()) == 4 + len(ALPHABET)

@@ -6,12 +6,25 @@ from rnnlab.data.numbers import MAX_VALUE, number_pairs, number_to_words, number
 from rnnlab.data.vocab import word_tokens
 
 
-@pytest.mark.parametrize("n, words", [
-    (0, "zero"), (7, "seven"), (13, "thirteen"), (20, "twenty"), (21, "twenty one"), (100, "one hundred"),
-    (105, "one hundred five"), (417, "four hundred seventeen"), (1000, "one thousand"), (1001, "one thousand one"),
-    (20020, "twenty thousand twenty"), (900010, "nine hundred thousand ten"), (110000, "one hundred ten thousand"),
-    (MAX_VALUE, "nine hundred ninety nine thousand nine hundred ninety nine"),
-])
+@pytest.mark.parametrize(
+    "n, words",
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (20, "twenty"),
+        (21, "twenty one"),
+        (100, "one hundred"),
+        (105, "one hundred five"),
+        (417, "four hundred seventeen"),
+        (1000, "one thousand"),
+        (1001, "one thousand one"),
+        (20020, "twenty thousand twenty"),
+        (900010, "nine hundred thousand ten"),
+        (110000, "one hundred ten thousand"),
+        (MAX_VALUE, "nine hundred ninety nine thousand nine hundred ninety nine"),
+    ],
+)
 def test_number_to_words(n, words):
     assert number_to_words(n) == words
 
@@ -34,11 +47,17 @@ def test_vocabs_cover_every_word():
     assert all(w in tgt for w in words)
 
 
-@pytest.mark.parametrize("call, error, name", [
-    (lambda: number_to_words(-1), ValueError, "n"), (lambda: number_to_words(10**6), ValueError, "n"),
-    (lambda: number_to_words(4.0), TypeError, "n"), (lambda: number_pairs(0), ValueError, "count"),
-    (lambda: number_pairs(60, max_digits=2), ValueError, "count"), (lambda: number_pairs(5, max_digits=7), ValueError, "max_digits"),
-])
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: number_to_words(-1), ValueError, "n"),
+        (lambda: number_to_words(10**6), ValueError, "n"),
+        (lambda: number_to_words(4.0), TypeError, "n"),
+        (lambda: number_pairs(0), ValueError, "count"),
+        (lambda: number_pairs(60, max_digits=2), ValueError, "count"),
+        (lambda: number_pairs(5, max_digits=7), ValueError, "max_digits"),
+    ],
+)
 def test_bad_input(call, error, name):
     with pytest.raises(error, match=name):
         call()

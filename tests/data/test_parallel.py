@@ -15,8 +15,12 @@ def test_synced_tagger_trains_on_synced_batches():
     seed_everything(0)
     tagger = SyncedTagger(len(SRC_VOCAB), len(TGT_VOCAB), embed_dim=8, hidden_size=16)
     src, tgt = encode_pairs(DATES, SRC_VOCAB, TGT_VOCAB, char_tokens, char_tokens)
-    s, s_len, t, t_len = next(iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False)))
-    assert s_len.tolist() == [len(x) for x in src] and t.shape[1] == 10 and t_len.tolist() == [10] * 8
+    s, s_len, t, t_len = next(
+        iter(synced_loader(src, [x[1:-1] for x in tgt], batch_size=8, shuffle=False))
+    )
+    assert (
+        s_len.tolist() == [len(x) for x in src] and t.shape[1] == 10 and t_len.tolist() == [10] * 8
+    )
     assert torch.isfinite(tagger_loss(tagger, (s, s_len, t, t_len)))
     assert tagger.greedy(s, s_len, 10).shape == (8, 10)
 

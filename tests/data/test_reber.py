@@ -1,4 +1,5 @@
-"""The embedded Reber grammar: generated strings are valid, near-misses are invalid and one edit away."""
+"""The embedded Reber grammar: generated strings are valid, near-misses are invalid and one edit
+away."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.data.reber import ALPHABET, embedded_reber_string, is_embedded_reber, is_reber, near_miss, reber_dataset, reber_string
+from rnnlab.data.reber import (
+    ALPHABET,
+    embedded_reber_string,
+    is_embedded_reber,
+    is_reber,
+    near_miss,
+    reber_dataset,
+    reber_string,
+)
 
 
 def test_known_strings():
@@ -16,7 +25,11 @@ def test_known_strings():
         assert is_reber(s), s
     for s in ("BTSE", "BPVE", "TXSE", "BTXSEE", "B", ""):
         assert not is_reber(s), s
-    assert is_embedded_reber("BTBTXSETE") and not is_embedded_reber("BTBTXSEPE") and not is_embedded_reber("BPBTXSETE")
+    assert (
+        is_embedded_reber("BTBTXSETE")
+        and not is_embedded_reber("BTBTXSEPE")
+        and not is_embedded_reber("BPBTXSETE")
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -29,7 +42,7 @@ def test_generated_strings_are_valid_and_near_misses_are_not(seed):
     miss = near_miss(rng)
     assert not is_embedded_reber(miss) and set(miss) <= set(ALPHABET)
     # one symbol away from a valid string: fixing one position makes it valid
-    fixes = (miss[:i] + c + miss[i + 1:] for i in range(len(miss)) for c in "TPSXV")
+    fixes = (miss[:i] + c + miss[i + 1 :] for i in range(len(miss)) for c in "TPSXV")
     assert any(is_embedded_reber(f) for f in fixes)
 
 
@@ -49,11 +62,18 @@ def test_dataset_is_reproducible_balanced_and_labelled():
     assert all(reber_dataset(50, seed=1, valid_fraction=1.0)[1])
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda: reber_string(3), TypeError), (lambda: near_miss(None), TypeError), (lambda: is_reber(5), TypeError),
-    (lambda: is_embedded_reber(None), TypeError), (lambda: reber_dataset(0, 1), ValueError), (lambda: reber_dataset(5, "a"), TypeError),
-    (lambda: reber_dataset(5, 1, valid_fraction=1.5), ValueError),
-])
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: reber_string(3), TypeError),
+        (lambda: near_miss(None), TypeError),
+        (lambda: is_reber(5), TypeError),
+        (lambda: is_embedded_reber(None), TypeError),
+        (lambda: reber_dataset(0, 1), ValueError),
+        (lambda: reber_dataset(5, "a"), TypeError),
+        (lambda: reber_dataset(5, 1, valid_fraction=1.5), ValueError),
+    ],
+)
 def test_bad_inputs(call, error):
     with pytest.raises(error):
         call()

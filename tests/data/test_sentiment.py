@@ -24,7 +24,9 @@ def test_all_3000_sentences_are_read_despite_the_traps():
 
 
 def test_parse_labelled_splits_on_the_last_tab_and_rejects_bad_lines():
-    assert parse_labelled('a "quoted\ttab\x85 text  \t1\n', "x")[0].text == 'a "quoted\ttab\x85 text'
+    assert (
+        parse_labelled('a "quoted\ttab\x85 text  \t1\n', "x")[0].text == 'a "quoted\ttab\x85 text'
+    )
     with pytest.raises(ValueError, match="line 2"):
         parse_labelled("fine\t0\nno label here\n", "x")
     with pytest.raises(ValueError, match="sources"):
@@ -36,6 +38,11 @@ def test_sentiment_split_and_loader():
     assert (len(train), len(val), len(test)) == (2100, 300, 600)
     vocab = build_vocab(train)
     tokens, lengths, labels = next(iter(sentiment_loader(train[:5], vocab, batch_size=5)))
-    assert tokens.shape[0] == 5 and tokens.dtype == torch.int64 and lengths.min() >= 1 and labels.shape == (5,)
+    assert (
+        tokens.shape[0] == 5
+        and tokens.dtype == torch.int64
+        and lengths.min() >= 1
+        and labels.shape == (5,)
+    )
     tokens, lengths = texts_to_batch(["", "a great phone"], vocab)
     assert lengths.tolist() == [1, 3]

@@ -13,10 +13,16 @@ def test_splits_are_deterministic_and_complete():
     assert sorted(np.concatenate(a).tolist()) == list(range(103))
     assert [len(p) for p in a] == [72, 21, 10]
     assert not np.array_equal(a[0], split_indices(103, (0.7, 0.2, 0.1), seed=5)[0])
-    assert split_items("abcd", (0.5, 0.5), seed=0)[0] + split_items("abcd", (0.5, 0.5), seed=0)[1] != []
+    assert (
+        split_items("abcd", (0.5, 0.5), seed=0)[0] + split_items("abcd", (0.5, 0.5), seed=0)[1]
+        != []
+    )
 
 
-@pytest.mark.parametrize("fractions, message", [((0.5, 0.4), "sum to 1"), ((1.2, -0.2), "non-negative"), ((), "non-negative")])
+@pytest.mark.parametrize(
+    "fractions, message",
+    [((0.5, 0.4), "sum to 1"), ((1.2, -0.2), "non-negative"), ((), "non-negative")],
+)
 def test_bad_split_fractions_are_named(fractions, message):
     with pytest.raises(ValueError, match=f"fractions.*{message}|{message}"):
         split_indices(10, fractions)

@@ -17,7 +17,10 @@ def test_sunspots_parse_every_month():
 def test_sunspot_windows_never_cross_the_boundaries():
     parts = sunspot_windows(24, 6, test_months=120, val_months=120, every_step=True)
     last_train = parts["train"].stamps[-1] + 5 / 12
-    assert last_train < parts["val"].stamps[0] and parts["val"].stamps[-1] + 5 / 12 < parts["test"].stamps[0]
+    assert (
+        last_train < parts["val"].stamps[0]
+        and parts["val"].stamps[-1] + 5 / 12 < parts["test"].stamps[0]
+    )
     assert parts["train"].y.shape[1:] == (24, 6) and parts["test"].y.shape[1:] == (6,)
     _, values = load_sunspots()
     np.testing.assert_allclose(parts["test"].y[-1] * 100, values[-6:], rtol=1e-6)

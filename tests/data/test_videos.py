@@ -5,7 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.data.digits import digit_split, load_digits
-from rnnlab.data.videos import ACTIONS, MOTION_CLASSES, PAD_LABEL, REVERSED, VideoStream, action_starts, make_digit_videos
+from rnnlab.data.videos import (
+    ACTIONS,
+    MOTION_CLASSES,
+    PAD_LABEL,
+    REVERSED,
+    VideoStream,
+    action_starts,
+    make_digit_videos,
+)
 
 
 def _centre_x(videos: torch.Tensor) -> torch.Tensor:
@@ -19,7 +27,10 @@ def test_shapes_range_and_labels():
     assert clips.videos.shape == (64, 10, 32, 32) and clips.videos.dtype == torch.float32
     assert clips.videos.min() >= 0 and clips.videos.max() <= 1
     assert clips.lengths.min() >= 6 and clips.lengths.max() <= 10
-    assert set(clips.labels.tolist()) <= set(range(len(MOTION_CLASSES))) and clips.class_names == MOTION_CLASSES
+    assert (
+        set(clips.labels.tolist()) <= set(range(len(MOTION_CLASSES)))
+        and clips.class_names == MOTION_CLASSES
+    )
     padding = torch.arange(10)[None, :] >= clips.lengths[:, None]
     assert (clips.frame_labels[padding] == PAD_LABEL).all() and (clips.videos[padding] == 0).all()
     real = clips.frame_labels[~padding]
@@ -28,7 +39,8 @@ def test_shapes_range_and_labels():
 
 
 def test_deterministic_by_seed_and_split():
-    a, b = make_digit_videos(20, seed=5), make_digit_videos(20, seed=5)
+    a = make_digit_videos(20, seed=5)
+    b = make_digit_videos(20, seed=5)
     assert torch.equal(a.videos, b.videos) and torch.equal(a.labels, b.labels)
     assert not torch.equal(a.videos, make_digit_videos(20, seed=6).videos)
     assert not torch.equal(a.videos, make_digit_videos(20, seed=5, split="test").videos)
@@ -38,10 +50,11 @@ def test_test_split_uses_unseen_handwriting():
     images, _ = load_digits()
     train_pool = images[digit_split(0)[0]]
     clips = make_digit_videos(20, seed=0, split="test")
-    for i in range(20):  # the first digit, cut from the first frame of a clip without a distractor, is no training image
+    # the first digit, cut from the first frame of a clip without a distractor, is no training image
+    for i in range(20):
         if not clips.visible[i, 1]:
             y, x = clips.positions[i, 0, 0].tolist()
-            patch = clips.videos[i, 0, y:y + 8, x:x + 8].numpy()
+            patch = clips.videos[i, 0, y : y + 8, x : x + 8].numpy()
             assert not any(np.array_equal(patch, img) for img in train_pool)
             assert any(np.array_equal(patch, img) for img in images)
 
@@ -58,7 +71,8 @@ def test_reversing_a_left_clip_gives_a_right_clip(seed):
     assert (back.labels[left] == MOTION_CLASSES.index("right")).all()
     for i in alone.nonzero().flatten().tolist():
         n = int(clips.lengths[i])
-        forward, backward = _centre_x(clips.videos[i:i + 1, :n])[0], _centre_x(back.videos[i:i + 1, :n])[0]
+        forward = _centre_x(clips.videos[i : i + 1, :n])[0]
+        backward = _centre_x(back.videos[i : i + 1, :n])[0]
         assert (forward.diff() < 0).all() and (backward.diff() > 0).all()
         assert (clips.frame_labels[i, :n] == ACTIONS.index("left")).all()
         assert (back.frame_labels[i, :n] == ACTIONS.index("right")).all()
@@ -72,7 +86,9 @@ def test_reversal_maps_every_class_and_is_an_involution(seed):
     expected = [MOTION_CLASSES.index(REVERSED[MOTION_CLASSES[c]]) for c in clips.labels.tolist()]
     assert back.labels.tolist() == expected
     twice = back.reversed()
-    assert torch.equal(twice.videos, clips.videos) and torch.equal(twice.frame_labels, clips.frame_labels)
+    assert torch.equal(twice.videos, clips.videos) and torch.equal(
+        twice.frame_labels, clips.frame_labels
+    )
     # the bag of frames is unchanged: an order-blind model sees the same input
     assert torch.allclose(back.videos.sum(dim=1), clips.videos.sum(dim=1))
 
@@ -81,7 +97,10 @@ def test_frame_labels_follow_the_first_digit():
     clips = make_digit_videos(50, task="actions", frames=12, seed=1)
     assert (clips.labels == PAD_LABEL).all() and clips.class_names == ()
     step = clips.positions[:, 0, 1:] - clips.positions[:, 0, :-1]  # (N, T-1, 2) as (dy, dx)
-    moves = {ACTIONS.index(a): d for a, d in (("left", (0, -1)), ("right", (0, 1)), ("up", (-1, 0)), ("down", (1, 0)))}
+    moves = {
+        ACTIONS.index(a): d
+        for a, d in (("left", (0, -1)), ("right", (0, 1)), ("up", (-1, 0)), ("down", (1, 0)))
+    }
     for label, (dy, dx) in moves.items():
         where = clips.frame_labels[:, :-1] == label
         assert (step[where].sign() == torch.tensor([dy, dx])).all()
@@ -96,17 +115,20 @@ def test_thousand_clips_generate():
     assert len(clips) == 1000 and len(set(clips.labels.tolist())) == len(MOTION_CLASSES)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"n": 0}, ValueError, "n must be"),
-    ({"n": 2, "frames": 2}, ValueError, r"frames must be an int in \[4, 32\], got 2"),
-    ({"n": 2, "frames": (10, 6)}, ValueError, "frames must be .min, max. with min ≤ max"),
-    ({"n": 2, "frames": 8.0}, TypeError, "frames must be"),
-    ({"n": 2, "frames": 20, "size": 32}, ValueError, "too long for size"),
-    ({"n": 2, "size": 10}, ValueError, "size must be"),
-    ({"n": 2, "split": "dev"}, ValueError, "split must be"),
-    ({"n": 2, "task": "dance"}, ValueError, "task must be"),
-    ({"n": 2, "noise": -1}, ValueError, "noise must be"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n": 0}, ValueError, "n must be"),
+        ({"n": 2, "frames": 2}, ValueError, r"frames must be an int in \[4, 32\], got 2"),
+        ({"n": 2, "frames": (10, 6)}, ValueError, "frames must be .min, max. with min ≤ max"),
+        ({"n": 2, "frames": 8.0}, TypeError, "frames must be"),
+        ({"n": 2, "frames": 20, "size": 32}, ValueError, "too long for size"),
+        ({"n": 2, "size": 10}, ValueError, "size must be"),
+        ({"n": 2, "split": "dev"}, ValueError, "split must be"),
+        ({"n": 2, "task": "dance"}, ValueError, "task must be"),
+        ({"n": 2, "noise": -1}, ValueError, "noise must be"),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_digit_videos(**kwargs)
@@ -114,7 +136,10 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_action_starts_marks_new_actions():
     labels = torch.tensor([[0, 0, 1, 1, 1, PAD_LABEL], [2, 2, 2, 3, 3, 3]])
-    assert action_starts(labels).tolist() == [[True, False, True, False, False, False], [True, False, False, True, False, False]]
+    assert action_starts(labels).tolist() == [
+        [True, False, True, False, False, False],
+        [True, False, False, True, False, False],
+    ]
     with pytest.raises(TypeError, match="frame_labels"):
         action_starts(labels.float())
 

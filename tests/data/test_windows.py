@@ -24,10 +24,13 @@ def test_sliding_windows_hold_the_values_that_follow(n, window, horizon):
     np.testing.assert_array_equal(ys[:, :, 0], x + 1)  # each step's first target is the next value
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: sliding_windows(np.ones((3, 3)), 1, 1), "series must be 1-D"),
-    (lambda: sliding_windows(np.ones(10), 0, 1), "window must be a positive int"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: sliding_windows(np.ones((3, 3)), 1, 1), "series must be 1-D"),
+        (lambda: sliding_windows(np.ones(10), 0, 1), "window must be a positive int"),
+    ],
+)
 def test_bad_inputs_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -7,7 +7,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.distributed.comm import LINKS, all_reduce_seconds, cost_table, ring_all_reduce, ring_bytes_per_worker
+from rnnlab.distributed.comm import (
+    LINKS,
+    all_reduce_seconds,
+    cost_table,
+    ring_all_reduce,
+    ring_bytes_per_worker,
+)
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,4 +1,5 @@
-"""rnnlab.distributed.launcher: workers report back, a failure is fast and named, nothing is left behind."""
+"""rnnlab.distributed.launcher: workers report back, a failure is fast and named, nothing is left
+behind."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from rnnlab.distributed.launcher import check_port, last_traceback
 
 
 def _alive(pid: int, wait: float = 10.0) -> bool:
-    """True if ``pid`` still runs after ``wait`` seconds (a killed process needs CPU time to die on a busy machine)."""
+    """True if ``pid`` still runs after ``wait`` seconds (a killed process needs CPU time to die on
+    a busy machine)."""
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -32,41 +34,56 @@ def _alive(pid: int, wait: float = 10.0) -> bool:
 
 @pytest.fixture
 def worker_module(tmp_path):
-    """Write a tiny worker module (no torch import, so it starts fast) and return the launch env that finds it."""
+    """Write a tiny worker module (no torch import, so it starts fast) and return the launch env
+    that finds it."""
 
     def write(name: str, body: str) -> dict[str, str]:
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
-        return {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PIDS": str(tmp_path)}
+        return {
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "PIDS": str(tmp_path),
+        }
 
     return write
 
 
 def test_launch_returns_what_each_worker_reports(worker_module):
-    env = worker_module("ok_worker", """
+    env = worker_module(
+        "ok_worker",
+        """
         import importlib.util, os
-        spec = importlib.util.spec_from_file_location("launcher", os.environ["LAUNCHER"])  # without importing torch
+        # without importing torch
+        spec = importlib.util.spec_from_file_location("launcher", os.environ["LAUNCHER"])
         launcher = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(launcher)
         report = launcher.report
         print("hello from", os.environ["RANK"])
-        report({"rank": int(os.environ["RANK"]), "world": int(os.environ["WORLD_SIZE"]), "port": os.environ["MASTER_PORT"]})
-    """)
-    results = launch(2, "ok_worker", env={**env, "LAUNCHER": launcher_module.__file__}, timeout=60, stream=False)
+        world = int(os.environ["WORLD_SIZE"])
+        report({"rank": int(os.environ["RANK"]), "world": world, "port": os.environ["MASTER_PORT"]})
+    """,
+    )
+    results = launch(
+        2, "ok_worker", env={**env, "LAUNCHER": launcher_module.__file__}, timeout=60, stream=False
+    )
     assert [r["rank"] for r in results] == [0, 1] and {r["world"] for r in results} == {2}
     assert len({r["port"] for r in results}) == 1
 
 
 def test_a_worker_that_raises_fails_the_launch_fast_with_its_traceback(worker_module, tmp_path):
-    env = worker_module("crash_worker", """
+    env = worker_module(
+        "crash_worker",
+        """
         import os, time
         folder = os.environ["PIDS"]
         open(os.path.join(folder, f"pid{os.environ['RANK']}"), "w").write(str(os.getpid()))
         if os.environ["RANK"] == "1":
-            while not os.path.exists(os.path.join(folder, "pid0")):  # crash only once the peer is up and waiting
+            # crash only once the peer is up and waiting
+            while not os.path.exists(os.path.join(folder, "pid0")):
                 time.sleep(0.01)
             raise ZeroDivisionError("rank one divided by zero")
         time.sleep(600)  # rank 0 would wait forever for its peer
-    """)
+    """,
+    )
     tic = time.monotonic()
     with pytest.raises(WorkerFailed, match="rank 1") as info:
         launch(2, "crash_worker", env=env, timeout=120, stream=False)
@@ -78,13 +95,16 @@ def test_a_worker_that_raises_fails_the_launch_fast_with_its_traceback(worker_mo
 
 
 def test_a_hung_worker_times_out_and_leaves_no_process_behind(worker_module, tmp_path):
-    env = worker_module("hang_worker", """
+    env = worker_module(
+        "hang_worker",
+        """
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         open(os.path.join(os.environ["PIDS"], "child"), "w").write(str(child.pid))
         print("waiting forever", flush=True)
         time.sleep(600)
-    """)
+    """,
+    )
     with pytest.raises(LaunchTimeout, match="still running") as info:
         launch(1, "hang_worker", env=env, timeout=3, stream=False)
     assert isinstance(info.value, TimeoutError) and "waiting forever" in info.value.outputs[0]
@@ -111,15 +131,24 @@ def test_a_port_in_use_is_named_and_the_default_picks_a_free_one(worker_module, 
             launch(1, port=port)
         with pytest.raises(ValueError, match="port must be"):
             check_port(70000)
-        env = worker_module("port_worker", """
+        env = worker_module(
+            "port_worker",
+            """
             import os
             open(os.path.join(os.environ["PIDS"], "port"), "w").write(os.environ["MASTER_PORT"])
-        """)
+        """,
+        )
         launch(1, "port_worker", env=env, timeout=60, stream=False)
         assert int((tmp_path / "port").read_text()) != port
 
 
 def test_last_traceback_drops_torch_rank_prefixes():
-    output = "step 1\n[rank1]: Traceback (most recent call last):\n[rank1]:   File \"x.py\"\n[rank1]: ValueError: boom\n"
-    assert last_traceback(output) == 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom'
+    output = (
+        "step 1\n[rank1]: Traceback (most recent call last):\n"
+        '[rank1]:   File "x.py"\n[rank1]: ValueError: boom\n'
+    )
+    assert (
+        last_traceback(output)
+        == 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom'
+    )
     assert last_traceback("") == "(the worker printed nothing)"

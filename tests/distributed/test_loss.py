@@ -1,4 +1,5 @@
-"""rnnlab.distributed.loss: the mean over every rank's tokens makes DDP equal one process; the per-rank mean does not."""
+"""rnnlab.distributed.loss: the mean over every rank's tokens makes DDP equal one process; the
+per-rank mean does not."""
 
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ def grads(model, rows, average):
 
 torch.manual_seed(1)
 single = torch.nn.Linear(3, 4)
-(masked_cross_entropy(single(x), y, lengths, reduction="sum") / lengths.sum()).backward()  # one process: the token mean
+# one process: the token mean
+(masked_cross_entropy(single(x), y, lengths, reduction="sum") / lengths.sum()).backward()
 expected = torch.cat([p.grad.flatten() for p in single.parameters()])
 mine = slice(2 * rank, 2 * rank + 2)
 ddp = DDP(torch.nn.Linear(3, 4))
 ddp.module.load_state_dict(single.state_dict())
-report({average: float((grads(ddp, mine, average) - expected).abs().max()) for average in ("global", "rank")})
+errors = {a: float((grads(ddp, mine, a) - expected).abs().max()) for a in ("global", "rank")}
+report(errors)
 dist.destroy_process_group()
 """
 
@@ -54,7 +57,10 @@ def test_two_gloo_ranks_with_unequal_tokens_match_one_process_only_with_the_glob
 
 def test_without_a_process_group_every_average_is_the_plain_mean():
     loss_sum = torch.tensor(6.0)
-    assert float(global_mean(loss_sum, 3)) == 2.0 and float(average_loss(loss_sum, torch.tensor(4), "rank")) == 1.5
+    assert (
+        float(global_mean(loss_sum, 3)) == 2.0
+        and float(average_loss(loss_sum, torch.tensor(4), "rank")) == 1.5
+    )
     assert global_count(7) == 7 and global_count(torch.tensor(0)) == 0
     with pytest.raises(TypeError, match="loss_sum"):
         global_mean(torch.ones(2), 3)
@@ -69,9 +75,17 @@ def test_without_a_process_group_every_average_is_the_plain_mean():
 
 
 def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
-    tokens, lengths, labels = merge_batches([(torch.tensor([[5, 6, 7]]), torch.tensor([3]), torch.tensor([1])),
-                                             (torch.tensor([[8]]), torch.tensor([1]), torch.tensor([0]))])
-    assert tokens.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1] and labels.tolist() == [1, 0]
+    tokens, lengths, labels = merge_batches(
+        [
+            (torch.tensor([[5, 6, 7]]), torch.tensor([3]), torch.tensor([1])),
+            (torch.tensor([[8]]), torch.tensor([1]), torch.tensor([0])),
+        ]
+    )
+    assert (
+        tokens.tolist() == [[5, 6, 7], [8, 0, 0]]
+        and lengths.tolist() == [3, 1]
+        and labels.tolist() == [1, 0]
+    )
     seen = {}
 
     class Spy(torch.nn.Module):
@@ -82,7 +96,8 @@ def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
     loss_sum, count = loss_terms(Spy(), (tokens, lengths, labels), "next-word")
     assert seen["inputs"].tolist() == [[2, 5, 6, 7], [2, 8, 0, 0]]  # <bos> first
     assert seen["lengths"].tolist() == [4, 2] and seen["out_len"] == 4  # one output per real input
-    assert count == 6 and float(loss_sum) == pytest.approx(6 * torch.log(torch.tensor(10.0)).item())  # 4 + 2 targets, <eos> included
+    # 4 + 2 targets, <eos> included
+    assert count == 6 and float(loss_sum) == pytest.approx(6 * torch.log(torch.tensor(10.0)).item())
     with pytest.raises(SystemExit):
         parse_args(["--task", "next-word", "--dropout", "0.2"])
     with pytest.raises(ValueError, match="world_size"):
@@ -93,7 +108,14 @@ def test_load_model_rebuilds_the_saved_model_and_weight_differences_are_checked(
     from rnnlab import save_checkpoint
     from rnnlab.distributed.train import build_model, load_model, max_weight_difference
 
-    config = {"vocab_size": 12, "task": "next-word", "embed_dim": 4, "hidden_size": 5, "cell": "gru", "dropout": 0.0}
+    config = {
+        "vocab_size": 12,
+        "task": "next-word",
+        "embed_dim": 4,
+        "hidden_size": 5,
+        "cell": "gru",
+        "dropout": 0.0,
+    }
     torch.manual_seed(0)
     model = build_model(**config)
     save_checkpoint(tmp_path / "m.pt", model, config=config)

@@ -1,4 +1,5 @@
-"""rnnlab.distributed.parallel: one layer per device equals one device, missing devices are named, DataParallel's gather."""
+"""rnnlab.distributed.parallel: one layer per device equals one device, missing devices are named,
+DataParallel's gather."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def test_devices_that_do_not_exist_are_named():
     with pytest.raises(ValueError, match="devices"):
         LayerPerDeviceLSTM(4, 4, [])
     with pytest.raises(ValueError, match="layers"):
-        LayerPerDeviceLSTM.from_stacked(torch.nn.LSTM(4, 4, num_layers=2, batch_first=True), ["cpu"])
+        LayerPerDeviceLSTM.from_stacked(
+            torch.nn.LSTM(4, 4, num_layers=2, batch_first=True), ["cpu"]
+        )
     with pytest.raises(ValueError, match=r"\(B, T, 4\)"):
         LayerPerDeviceLSTM(4, 4, ["cpu"])(torch.zeros(2, 3, 5))
 
@@ -41,7 +44,9 @@ def test_data_parallel_gather_needs_total_length():
     x, lengths = torch.randn(4, 6, 3), torch.tensor([6, 5, 2, 1])
     fixed = PackedLSTMEncoder(3, 5)
     whole = fixed(x, lengths)
-    torch.testing.assert_close(scatter_gather(fixed, x, lengths, replicas=2), whole, rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        scatter_gather(fixed, x, lengths, replicas=2), whole, rtol=0, atol=1e-6
+    )
     buggy = PackedLSTMEncoder(3, 5, keep_total_length=False)
     buggy.load_state_dict(fixed.state_dict())
     with pytest.raises(ValueError, match="total_length"):

@@ -1,5 +1,5 @@
-"""rnnlab.distributed.pipeline: clocked layer-per-device LSTMs equal the one-device stack, forward and backward,
-and run on the schedule whose idle share is (S − 1) / (P + S − 1)."""
+"""rnnlab.distributed.pipeline: clocked layer-per-device LSTMs equal the one-device stack, forward
+and backward, and run on the schedule whose idle share is (S − 1) / (P + S − 1)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,21 @@ def _stack_grads(stack: torch.nn.LSTM, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _split_grads(model: ClockedLSTM) -> list[torch.Tensor]:
-    """The layers' gradients in nn.LSTM(num_layers=S)'s parameter order (layer by layer, same names)."""
+    """The layers' gradients in nn.LSTM(num_layers=S)'s parameter order (layer by layer, same
+    names)."""
     return [p.grad for layer in model.layers for p in layer.parameters()]
 
 
 @settings(max_examples=12, deadline=None)
-@given(stages=st.integers(1, 3), split=st.sampled_from(["batch", "time"]), pieces=st.integers(1, 5), seed=st.integers(0, 1000))
-def test_clocked_stack_equals_the_one_device_stack_forward_and_backward(stages, split, pieces, seed):
+@given(
+    stages=st.integers(1, 3),
+    split=st.sampled_from(["batch", "time"]),
+    pieces=st.integers(1, 5),
+    seed=st.integers(0, 1000),
+)
+def test_clocked_stack_equals_the_one_device_stack_forward_and_backward(
+    stages, split, pieces, seed
+):
     torch.manual_seed(seed)
     stack = torch.nn.LSTM(3, 5, num_layers=stages, batch_first=True)
     x = torch.randn(5, 6, 3)
@@ -109,9 +117,14 @@ def test_measure_layouts_rows():
     torch.manual_seed(3)
     stack = torch.nn.LSTM(4, 4, num_layers=2, batch_first=True)
     x = torch.randn(4, 6, 4)
-    rows = measure_layouts(stack, x, ["cpu", "cpu"], [("time", 1), ("time", 3), ("batch", 2)], repeats=1)
+    rows = measure_layouts(
+        stack, x, ["cpu", "cpu"], [("time", 1), ("time", 3), ("batch", 2)], repeats=1
+    )
     assert [(r["split"], r["pieces"]) for r in rows] == [("time", 1), ("time", 3), ("batch", 2)]
     for row in rows:
         assert row["clock_idle"] == pytest.approx(row["formula"]) and 0 <= row["measured"] < 1
-        assert 0 < row["forward_seconds"] < row["seconds"] and 0 < row["backward_seconds"] < row["seconds"]
+        assert (
+            0 < row["forward_seconds"] < row["seconds"]
+            and 0 < row["backward_seconds"] < row["seconds"]
+        )
     assert rows[0]["formula"] == 0.5 and time_fused(stack, x, repeats=1) > 0

@@ -20,8 +20,15 @@ from tests.e2e.harness import Deadline, HarnessError
 from tests.e2e.jupyterlab import JupyterLabServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @contextlib.contextmanager
@@ -31,7 +38,9 @@ def chromium(viewport: tuple[int, int], timeout_ms: float) -> Iterator[BrowserCo
     if not CHROMIUM.exists():
         raise HarnessError(f"{CHROMIUM} not found: apt-get install chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             context.set_default_timeout(timeout_ms)
@@ -41,7 +50,9 @@ def chromium(viewport: tuple[int, int], timeout_ms: float) -> Iterator[BrowserCo
 
 
 @contextlib.contextmanager
-def open_lab(server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600)) -> Iterator[BrowserContext]:
+def open_lab(
+    server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600)
+) -> Iterator[BrowserContext]:
     """A browser context for pages of ``server`` (system Chromium, headless); closed on exit."""
     with chromium(viewport, timeout_ms=60_000) as context:
         yield context
@@ -49,8 +60,9 @@ def open_lab(server: JupyterLabServer, viewport: tuple[int, int] = (1280, 1600))
 
 @contextlib.contextmanager
 def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Event]:
-    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server and
-    kill the browser this process started, so every pending call fails instead of waiting forever."""
+    """The last bound on time, for a hang no other timeout covers: after ``seconds`` stop the server
+    and kill the browser this process started, so every pending call fails instead of waiting
+    forever."""
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     fired = threading.Event()
@@ -73,10 +85,14 @@ def watchdog(seconds: float, server: JupyterLabServer) -> Iterator[threading.Eve
 
 
 def evaluate(page: Page, script: str, arg: object = None, seconds: float = 60.0) -> Any:
-    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds`` (Playwright's
-    evaluate has no timeout of its own, and JupyterLab's promises can wait forever on a dialog)."""
-    bounded = ("async ([arg, ms]) => Promise.race([(" + script + ")(arg),"
-               " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / 1000 + ' s')), ms))])")
+    """``page.evaluate`` of an (async) function of one argument, rejected after ``seconds``
+    (Playwright's evaluate has no timeout of its own, and JupyterLab's promises can wait forever on
+    a dialog)."""
+    bounded = (
+        "async ([arg, ms]) => Promise.race([(" + script + ")(arg),"
+        " new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within ' + ms / "
+        "1000 + ' s')), ms))])"
+    )
     return page.evaluate(bounded, [arg, int(seconds * 1000)])
 
 
@@ -84,6 +100,8 @@ def open_page(context: BrowserContext, server: JupyterLabServer, deadline: Deadl
     """Load JupyterLab in a new page of ``context`` and wait until the application is restored."""
     page = context.new_page()
     page.goto(f"{server.url}/lab?reset&token={server.token}", timeout=deadline.cap(90) * 1000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=deadline.cap(90) * 1000)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell", timeout=deadline.cap(90) * 1000
+    )
     evaluate(page, "async () => { await window.jupyterapp.restored; }", seconds=deadline.cap(90))
     return page

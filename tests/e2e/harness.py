@@ -1,6 +1,8 @@
-"""What every part of the browser harness shares: its own error, and the time budget every wait draws on.
+"""What every part of the browser harness shares: its own error, and the time budget every wait
+draws on.
 
-Every wait is bounded by a ``Deadline``, so a stuck notebook fails with a message instead of hanging.
+Every wait is bounded by a ``Deadline``, so a stuck notebook fails with a message instead of
+hanging.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import time
 
 
 class HarnessError(RuntimeError):
-    """The server, the browser or a wait inside the harness failed (not a finding about a notebook)."""
+    """The server, the browser or a wait inside the harness failed (not a finding about a
+    notebook)."""
 
 
 class Deadline:
@@ -18,7 +21,8 @@ class Deadline:
     def __init__(self, seconds: float, what: str) -> None:
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
-        self.seconds, self.what = seconds, what
+        self.seconds = seconds
+        self.what = what
         self.end = time.monotonic() + seconds
 
     def left(self) -> float:

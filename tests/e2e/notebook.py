@@ -2,9 +2,9 @@
 
 nbval proves that the kernel runs the cells; this module proves that a person opening a notebook in
 JupyterLab sees its figures and working widgets. ``run_notebook`` opens one notebook on a JupyterLab
-page, runs all cells, waits for the kernel to be idle and every code cell to be counted, and returns what
-is on screen; ``interact`` moves a slider, types in a text box or picks a dropdown option and reports
-whether the dependent output changed. The page is asked through JavaScript run in JupyterLab
+page, runs all cells, waits for the kernel to be idle and every code cell to be counted, and returns
+what is on screen; ``interact`` moves a slider, types in a text box or picks a dropdown option and
+reports whether the dependent output changed. The page is asked through JavaScript run in JupyterLab
 (``window.jupyterapp``): the ``JS_*`` functions below.
 """
 
@@ -53,8 +53,10 @@ JS_STATE = """(id) => {
     const outs = c.outputs.toJSON();
     cells.push({index: i, blank: c.sharedModel.getSource().trim() === '', count: c.executionCount,
                 running: c.executionState === 'running', raises: tags.includes('raises-exception'),
-                errors: outs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
-                views: outs.filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length});
+                errors: outs.filter(o => o.output_type === 'error')
+                  .map(o => o.ename + ': ' + o.evalue),
+                views: outs.filter(o => (o.data || {})['application/vnd.jupyter.widget-view+json'])
+                  .length});
   }
   return {ready: sc.isReady, status: kernel ? kernel.status : null, cells,
           dialog: dialog ? dialog.innerText.slice(0, 500) : null};
@@ -68,10 +70,15 @@ JS_RUN_ALL = """(id) => {
 }"""
 
 
-JS_ACCEPT_DIALOG = "() => { const b = document.querySelector('.jp-Dialog .jp-mod-accept'); if (b) b.click(); return !!b; }"
+JS_ACCEPT_DIALOG = """() => {
+  const b = document.querySelector('.jp-Dialog .jp-mod-accept');
+  if (b) b.click();
+  return !!b;
+}"""
 
 
-# Shut down every open notebook's kernel and close it, so the next notebook starts on an empty shell.
+# Shut down every open notebook's kernel and close it, so the next notebook starts on an empty
+# shell.
 JS_CLOSE_ALL = """async () => {
   for (const w of Array.from(window.jupyterapp.shell.widgets('main'))) {
     if (w.sessionContext) await w.sessionContext.shutdown();
@@ -80,30 +87,41 @@ JS_CLOSE_ALL = """async () => {
 }"""
 
 
-# What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views that
-# rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
+# What is on screen: figures (PNG/JPEG/SVG outputs that loaded, also inside widgets), widget views
+# that rendered, fallbacks where a widget did not, and tracebacks shown inside widget output areas.
 JS_SCREEN = """(widgetNames) => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   if (!nb) return null;
-  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
-  const images = [...nb.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.complete && i.naturalWidth > 0 && visible(i));
-  const svgs = [...nb.querySelectorAll('.jp-OutputArea-output svg')].filter(s => visible(s) && s.getBoundingClientRect().width > 50);
+  const visible = el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const images = [...nb.querySelectorAll('.jp-OutputArea-output img')]
+    .filter(i => i.complete && i.naturalWidth > 0 && visible(i));
+  const svgs = [...nb.querySelectorAll('.jp-OutputArea-output svg')]
+    .filter(s => visible(s) && s.getBoundingClientRect().width > 50);
   const figures = images.length + svgs.length;
   // A widget view is an output node holding a drawn .jupyter-widgets element; a view that failed is
   // an output node that is itself .jupyter-widgets and holds only an error text.
-  const rendered = [...nb.querySelectorAll('.jp-OutputArea-output')].filter(v => !v.parentElement.closest('.jupyter-widgets'))
-    .filter(v => [...v.children].some(c => c.classList.contains('jupyter-widgets') && visible(c))).length;
+  const rendered = [...nb.querySelectorAll('.jp-OutputArea-output')]
+    .filter(v => !v.parentElement.closest('.jupyter-widgets'))
+    .filter(v => [...v.children].some(c => c.classList.contains('jupyter-widgets') && visible(c)))
+    .length;
   const fallbacks = [];
   const pattern = new RegExp('^(' + widgetNames.join('|') + ')\\\\(');
   for (const el of nb.querySelectorAll('.jp-OutputArea-output')) {
     const text = (el.innerText || '').trim();
     const mime = el.getAttribute('data-mime-type');
-    if (/could not be displayed|Error displaying widget|Failed to (load|render) (model|widget)/i.test(text))
+    const failed =
+      /could not be displayed|Error displaying widget|Failed to (load|render) (model|widget)/i;
+    if (failed.test(text))
       fallbacks.push(text.slice(0, 200));
-    else if (mime === 'text/plain' && pattern.test(text)) fallbacks.push('plain-text repr instead of a widget: ' + text.slice(0, 120));
+    else if (mime === 'text/plain' && pattern.test(text))
+      fallbacks.push('plain-text repr instead of a widget: ' + text.slice(0, 120));
   }
   const tracebacks = [...nb.querySelectorAll('.jupyter-widgets .jp-OutputArea-output')]
-    .map(el => el.innerText || '').filter(t => /Traceback \\(most recent call last\\)|^\\w*(Error|Exception)\\b/m.test(t))
+    .map(el => el.innerText || '')
+    .filter(t => /Traceback \\(most recent call last\\)|^\\w*(Error|Exception)\\b/m.test(t))
     .map(t => t.trim().slice(-2000));
   return {figures, renderedViews: rendered, fallbacks, tracebacks: [...new Set(tracebacks)]};
 }"""
@@ -111,11 +129,14 @@ JS_SCREEN = """(widgetNames) => {
 
 # Marks the n-th interactive control of a kind with data-e2e-control and returns how many there are.
 JS_MARK_CONTROL = """([kind, n]) => {
-  document.querySelectorAll('[data-e2e-control]').forEach(e => e.removeAttribute('data-e2e-control'));
+  document.querySelectorAll('[data-e2e-control]')
+    .forEach(e => e.removeAttribute('data-e2e-control'));
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
-  const selector = {slider: '.widget-slider:not(.mod-disabled)', text: '.widget-text, .widget-textarea',
+  const selector = {slider: '.widget-slider:not(.mod-disabled)',
+                    text: '.widget-text, .widget-textarea',
                     dropdown: '.widget-dropdown'}[kind];
-  const found = [...nb.querySelectorAll(selector)].filter(e => e.closest('.jp-OutputArea-output') && e.getBoundingClientRect().width > 0);
+  const found = [...nb.querySelectorAll(selector)]
+    .filter(e => e.closest('.jp-OutputArea-output') && e.getBoundingClientRect().width > 0);
   if (n < found.length) found[n].setAttribute('data-e2e-control', kind);
   return found.length;
 }"""
@@ -163,22 +184,32 @@ class NotebookRun:
         return sum(self.phases.values())
 
     def problems(self, expect_figure: bool, expect_widget: bool) -> list[str]:
-        """Every way this run falls short of what a learner should see; empty when it is all fine."""
+        """Every way this run falls short of what a learner should see; empty when it is all
+        fine."""
         found = [f"error output: {e}" for e in self.cell_errors]
         found += [f"traceback inside a widget: {t}" for t in self.tracebacks]
         found += [f"widget not displayed: {f}" for f in self.fallbacks]
         if expect_figure and self.figures == 0:
-            found.append("no rendered figure (the notebook draws with matplotlib but no image is on screen)")
+            found.append(
+                "no rendered figure (the notebook draws with matplotlib but no image is on screen)"
+            )
         if expect_widget:
             if self.rendered_views == 0:
-                found.append(f"no widget view rendered ({self.widget_views} widget outputs, none drawn)")
+                found.append(
+                    f"no widget view rendered ({self.widget_views} widget outputs, none drawn)"
+                )
             elif not any(i.startswith("changed") for i in self.interactions):
-                found.append(f"widget did not react: {'; '.join(self.interactions) or 'not operated'}")
+                found.append(
+                    f"widget did not react: {'; '.join(self.interactions) or 'not operated'}"
+                )
         return found
 
 
-def _wait(page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str) -> T:
-    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
+def _wait(
+    page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: float, what: str
+) -> T:
+    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what``
+    otherwise."""
     allowed = deadline.cap(seconds)
     end = time.monotonic() + allowed
     while True:
@@ -186,26 +217,38 @@ def _wait(page: Page, predicate: Callable[[], T], deadline: Deadline, seconds: f
         if value:
             return value
         if time.monotonic() > end:
-            cut = f" (the rest of the {deadline.seconds:.0f} s budget for {deadline.what})" if allowed < seconds else ""
+            cut = (
+                f" (the rest of the {deadline.seconds:.0f} s budget for {deadline.what})"
+                if allowed < seconds
+                else ""
+            )
             raise TimeoutError(f"timed out after {allowed:.0f} s{cut} waiting for {what}")
         page.wait_for_timeout(250)
 
 
 def widget_class_names() -> list[str]:
-    """Names of ipywidgets' widget classes: their plain-text repr on screen means a view did not render."""
+    """Names of ipywidgets' widget classes: their plain-text repr on screen means a view did not
+    render."""
     import ipywidgets
 
     classes = {name: getattr(ipywidgets, name) for name in dir(ipywidgets)}
-    names = {name for name, c in classes.items() if isinstance(c, type) and issubclass(c, ipywidgets.DOMWidget)}
+    names = {
+        name
+        for name, c in classes.items()
+        if isinstance(c, type) and issubclass(c, ipywidgets.DOMWidget)
+    }
     return sorted(names | {"interactive"})
 
 
-def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0) -> NotebookRun:
-    """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until done.
+def run_notebook(
+    page: Page, path: str, deadline: Deadline, run_timeout: float = 300.0
+) -> NotebookRun:
+    """Open ``path`` (relative to the server root) in JupyterLab on ``page``, Run All, wait until
+    done.
 
-    Returns what is on screen, with the seconds each phase took. Stops waiting at the first error output
-    of a cell not tagged ``raises-exception`` (Run All stops there too). The notebook stays open for
-    ``interact`` and ``screenshot``; ``close_notebooks`` ends it.
+    Returns what is on screen, with the seconds each phase took. Stops waiting at the first error
+    output of a cell not tagged ``raises-exception`` (Run All stops there too). The notebook stays
+    open for ``interact`` and ``screenshot``; ``close_notebooks`` ends it.
     """
     if not isinstance(path, str) or not path.endswith(".ipynb"):
         raise ValueError(f"path must be a notebook path ending in .ipynb, got {path!r}")
@@ -238,19 +281,33 @@ def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float =
             raise AssertionError(f"{path}: the notebook closed or its kernel died during Run All")
         cells = state["cells"]
         run.widget_views = sum(c["views"] for c in cells)
-        run.cell_errors = [f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]]
+        run.cell_errors = [
+            f"cell {c['index']}: {e}" for c in cells if not c["raises"] for e in c["errors"]
+        ]
         if run.cell_errors:
             return True
         todo = [c for c in cells if not c["blank"]]
         counted = [c for c in todo if c["count"] is not None]
         running = [c["index"] for c in todo if c["running"]]
-        at = f"cell {running[0]} running, {len(running) - 1} queued" if running else "no cell running"
-        progress[0] = f"{len(counted)} of {len(todo)} code cells counted, {at}, kernel {state.get('status')}"
+        at = (
+            f"cell {running[0]} running, {len(running) - 1} queued"
+            if running
+            else "no cell running"
+        )
+        progress[0] = (
+            f"{len(counted)} of {len(todo)} code cells counted, {at}, kernel {state.get('status')}"
+        )
         return len(counted) == len(todo) and not running and state.get("status") == "idle"
 
     progress = ["not started"]
     try:
-        _wait(page, finished, deadline, run_timeout, f"Run All in {path} to finish (kernel idle, every code cell counted)")
+        _wait(
+            page,
+            finished,
+            deadline,
+            run_timeout,
+            f"Run All in {path} to finish (kernel idle, every code cell counted)",
+        )
     except TimeoutError as error:
         raise TimeoutError(f"{error}; {progress[0]}") from None
     phase("run all")
@@ -259,14 +316,17 @@ def run_notebook(page: Page, path: str, deadline: Deadline, run_timeout: float =
 
 
 def settle(page: Page, run: NotebookRun, deadline: Deadline, seconds: float = 10.0) -> None:
-    """Look at the screen until every widget output has drawn (or failed to) and the picture is stable."""
+    """Look at the screen until every widget output has drawn (or failed to) and the picture is
+    stable."""
     end = time.monotonic() + deadline.cap(seconds)
     previous = None
     while True:
         page.wait_for_timeout(300)
         look(page, run)
         now = (run.figures, run.rendered_views, len(run.fallbacks), len(run.tracebacks))
-        if (now == previous and run.rendered_views + len(run.fallbacks) >= run.widget_views) or time.monotonic() > end:
+        if (
+            now == previous and run.rendered_views + len(run.fallbacks) >= run.widget_views
+        ) or time.monotonic() > end:
             return
         previous = now
 
@@ -276,14 +336,20 @@ def look(page: Page, run: NotebookRun) -> None:
     screen = page.evaluate(JS_SCREEN, widget_class_names())
     if screen is None:
         raise HarnessError(f"{run.path}: no notebook on screen")
-    run.figures, run.rendered_views = screen["figures"], screen["renderedViews"]
-    run.fallbacks, run.tracebacks = screen["fallbacks"], [last_error_line(t) for t in screen["tracebacks"]]
+    run.figures = screen["figures"]
+    run.rendered_views = screen["renderedViews"]
+    run.fallbacks = screen["fallbacks"]
+    run.tracebacks = [last_error_line(t) for t in screen["tracebacks"]]
 
 
 def last_error_line(traceback: str) -> str:
     """The line a learner reads first in a traceback: the last "SomeError: message" line."""
     lines = [line.strip() for line in traceback.splitlines() if line.strip()]
-    errors = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line)]
+    errors = [
+        line
+        for line in lines
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line)
+    ]
     return (errors or lines or [""])[-1][:300]
 
 
@@ -292,7 +358,8 @@ def _operate(page: Page, kind: str) -> str:
     control = page.locator("[data-e2e-control]")
     control.scroll_into_view_if_needed()
     if kind == "slider":
-        handle, track = control.locator(".noUi-handle").first, control.locator(".noUi-base, .slider").first
+        handle = control.locator(".noUi-handle").first
+        track = control.locator(".noUi-base, .slider").first
         h, t = handle.bounding_box(), track.bounding_box()
         if not h or not t:
             raise HarnessError("slider has no visible handle or track")
@@ -301,7 +368,11 @@ def _operate(page: Page, kind: str) -> str:
         readout = control.locator(".widget-readout").first
 
         def value() -> str:  # the readout as the learner reads it ("3"), else the handle's "3.0"
-            return readout.inner_text().strip() if readout.count() else str(handle.get_attribute("aria-valuenow"))
+            return (
+                readout.inner_text().strip()
+                if readout.count()
+                else str(handle.get_attribute("aria-valuenow"))
+            )
 
         before = value()
         page.mouse.move(x, y)
@@ -330,12 +401,18 @@ def _operate(page: Page, kind: str) -> str:
     raise ValueError(f"kind must be one of {CONTROL_KINDS}, got {kind!r}")
 
 
-def interact(page: Page, run: NotebookRun, deadline: Deadline, kinds: tuple[str, ...] = CONTROL_KINDS,
-             react_timeout: float = 30.0) -> bool:
-    """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another output.
+def interact(
+    page: Page,
+    run: NotebookRun,
+    deadline: Deadline,
+    kinds: tuple[str, ...] = CONTROL_KINDS,
+    react_timeout: float = 30.0,
+) -> bool:
+    """Operate controls (sliders first, then text boxes, then dropdowns) until one changes another
+    output.
 
-    Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the screen, so
-    a traceback the interaction produced is caught. Returns whether an output changed.
+    Appends to ``run.interactions`` what was done ("changed: ..." on success) and re-reads the
+    screen, so a traceback the interaction produced is caught. Returns whether an output changed.
     """
     bad = [k for k in kinds if k not in CONTROL_KINDS]
     if bad or not kinds:
@@ -348,17 +425,26 @@ def interact(page: Page, run: NotebookRun, deadline: Deadline, kinds: tuple[str,
             before = page.evaluate(JS_FINGERPRINT)
             action = _operate(page, kind)
             try:
-                _wait(page, lambda before=before: page.evaluate(JS_FINGERPRINT) != before, deadline, react_timeout,
-                      "an output to change")
+                _wait(
+                    page,
+                    lambda before=before: page.evaluate(JS_FINGERPRINT) != before,
+                    deadline,
+                    react_timeout,
+                    "an output to change",
+                )
             except TimeoutError:
                 tried.append(f"{action}: no other output changed within {react_timeout:.0f} s")
                 n += 1
                 continue
             run.interactions.append(f"changed: {action}")
             settle(page, run, deadline)
-            run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
+            run.phases["interact"] = run.phases.get("interact", 0) + round(
+                time.monotonic() - start, 1
+            )
             return True
-    run.interactions.append("; ".join(tried) or f"no {' or '.join(kinds)} found among {run.rendered_views} widget views")
+    run.interactions.append(
+        "; ".join(tried) or f"no {' or '.join(kinds)} found among {run.rendered_views} widget views"
+    )
     look(page, run)
     run.phases["interact"] = run.phases.get("interact", 0) + round(time.monotonic() - start, 1)
     return False
@@ -375,7 +461,9 @@ def screenshot(page: Page, path: Path) -> Path:
       outer.scrollTop = 0;
       return inner.getBoundingClientRect().top + inner.scrollHeight + 120; }""")
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 16000))})
+    page.set_viewport_size(
+        {"width": size["width"], "height": int(min(max(height, size["height"]), 16000))}
+    )
     try:
         page.wait_for_timeout(300)
         page.screenshot(path=str(path))
@@ -390,21 +478,36 @@ def close_notebooks(page: Page) -> None:
 
 
 def copy_notebooks(source: Path, target: Path) -> Path:
-    """Copy a folder of notebooks (and files beside them) so JupyterLab's saves never touch the originals."""
+    """Copy a folder of notebooks (and files beside them) so JupyterLab's saves never touch the
+    originals."""
     if not Path(source).is_dir():
         raise ValueError(f"source must be a folder, got {source}")
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    )
     return target
 
 
-IMPORTS_FIGURES = re.compile(r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b", re.M)
+IMPORTS_FIGURES = re.compile(
+    r"^\s*(import|from)\s+(matplotlib|rnnlab\.plots)\b"
+    r"|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bplots\b",
+    re.M,
+)
 
 
-IMPORTS_WIDGETS = re.compile(r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b", re.M)
+IMPORTS_WIDGETS = re.compile(
+    r"^\s*(import|from)\s+(ipywidgets|rnnlab\.widgets)\b"
+    r"|^\s*from\s+rnnlab\s+import\s+[^#\n]*\bwidgets\b",
+    re.M,
+)
 
 
 def expectations(notebook: Path) -> tuple[bool, bool]:
     """(expects a figure, expects a widget), read from the notebook's imports."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c["cell_type"] == "code")
+    code = "\n".join(
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in cells
+        if c["cell_type"] == "code"
+    )
     return bool(IMPORTS_FIGURES.search(code)), bool(IMPORTS_WIDGETS.search(code))

@@ -1,10 +1,11 @@
-"""``make lab`` as a learner runs it: ``python -m rnnlab lab`` starts, prints its URL, serves a chapter.
+"""``make lab`` as a learner runs it: ``python -m rnnlab lab`` starts, prints its URL, serves a
+chapter.
 
-The browser test of the chapters starts its own ``jupyter lab`` command line, so it cannot see a failure
-of the course's real entry point (as root, Jupyter refuses to start without ``--allow-root``). This test
-starts the server exactly as ``make lab`` does, from a copy of the project's folder, reads the URL the
-learner is told to open from the server's output, opens a chapter there in headless Chromium, and stops
-the server.
+The browser test of the chapters starts its own ``jupyter lab`` command line, so it cannot see a
+failure of the course's real entry point (as root, Jupyter refuses to start without
+``--allow-root``). This test starts the server exactly as ``make lab`` does, from a copy of the
+project's folder, reads the URL the learner is told to open from the server's output, opens a
+chapter there in headless Chromium, and stops the server.
 """
 
 from __future__ import annotations
@@ -27,19 +28,32 @@ URL = re.compile(r"(http://127\.0\.0\.1:\d+/lab\S*\?token=[0-9a-f]+)")
 
 
 class LabEntryPoint(JupyterLabServer):
-    """``python -m rnnlab lab`` (what ``make lab`` runs), in the isolated Jupyter home of the harness.
+    """``python -m rnnlab lab`` (what ``make lab`` runs), in the isolated Jupyter home of the
+    harness.
 
     No token is passed: Jupyter makes one and prints it in the URL, and the harness reads it from
     there, as the learner does (an explicit token would be printed as ``...``).
     """
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "rnnlab", "lab", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                "--LabApp.expose_app_in_browser=True"]
+        return [
+            sys.executable,
+            "-m",
+            "rnnlab",
+            "lab",
+            "--no-browser",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--LabApp.expose_app_in_browser=True",
+        ]
 
     def printed_url(self) -> str | None:
         """The URL the server tells the learner to open, once it has printed it."""
-        found = URL.search(self.log_path.read_text(errors="replace")) if self.log_path.exists() else None
+        found = (
+            URL.search(self.log_path.read_text(errors="replace"))
+            if self.log_path.exists()
+            else None
+        )
         return found.group(1) if found else None
 
     def api(self, method: str, path: str, timeout: float = 10) -> Any:
@@ -51,7 +65,10 @@ class LabEntryPoint(JupyterLabServer):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; apt-get install chromium to run the browser test")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} not found; apt-get install chromium to run the browser test",
+)
 def test_make_lab_entry_point_serves_a_chapter(tmp_path):
     course = tmp_path / "course"  # a copy: JupyterLab may save the files it opens
     shutil.copytree(ROOT / "chapters", course / "chapters")
@@ -63,12 +80,20 @@ def test_make_lab_entry_point_serves_a_chapter(tmp_path):
         assert url is not None and f"127.0.0.1:{server.port}/lab" in url, server.log_tail()
         with open_lab(server) as context:
             page = context.new_page()
-            page.goto(url, timeout=90_000)  # the link as printed: lands in chapters/ (the default URL)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000)
+            # the link as printed: lands in chapters/ (the default URL)
+            page.goto(url, timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000
+            )
             evaluate(page, "async () => { await window.jupyterapp.restored; }", seconds=90)
             assert page.url.split("?")[0].endswith("/lab/tree/chapters"), page.url
-            evaluate(page, "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }",
-                     f"chapters/{CHAPTER}", seconds=60)
+            evaluate(
+                page,
+                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', "
+                "{path}); }",
+                f"chapters/{CHAPTER}",
+                seconds=60,
+            )
             heading = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
             heading.wait_for(timeout=60_000)
             assert "Chapter 1" in heading.inner_text()

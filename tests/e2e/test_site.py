@@ -1,10 +1,11 @@
 """The course website as a reader sees it: every page in headless Chromium (marked ``site``).
 
-``make test`` builds the site from the quick-mode chapters it has just executed and then runs this file;
-``make book`` builds the full-mode site (check it with ``RNNLAB_SITE=build/book pytest -m site
-tests/e2e/test_site.py``). Each chapter page must show its figures, a static view of each widget, the
-``expect`` lines and the claims table, and no error output except in cells tagged ``raises-exception``;
-every link of the index must lead to its page. Screenshots go to build/screenshots/site-*.png.
+``make test`` builds the site from the quick-mode chapters it has just executed and then runs this
+file; ``make book`` builds the full-mode site (check it with ``RNNLAB_SITE=build/book pytest -m site
+tests/e2e/test_site.py``). Each chapter page must show its figures, a static view of each widget,
+the ``expect`` lines and the claims table, and no error output except in cells tagged
+``raises-exception``; every link of the index must lead to its page. Screenshots go to
+build/screenshots/site-*.png.
 """
 
 from __future__ import annotations
@@ -25,14 +26,22 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 
 pytestmark = [
     pytest.mark.site,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found; apt-get install chromium to run the site check"),
-    pytest.mark.skipif(not (SITE / "index.html").exists(), reason=f"no site at {SITE}: `make test` builds it before this check"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} not found; apt-get install chromium to run the site check",
+    ),
+    pytest.mark.skipif(
+        not (SITE / "index.html").exists(),
+        reason=f"no site at {SITE}: `make test` builds it before this check",
+    ),
 ]
 
 # What a chapter page shows, read in the page itself.
 PAGE_FACTS = """() => {
   const cellOf = (el) => el.closest('.cell');
-  const errors = [...document.querySelectorAll('.cell_output .traceback, .cell_output .output.error')]
+  const errors = [
+    ...document.querySelectorAll('.cell_output .traceback, .cell_output .output.error'),
+  ]
     .filter((el) => !(cellOf(el) && cellOf(el).classList.contains('tag_raises-exception')))
     .map((el) => el.innerText.split('\\n').filter((l) => l.trim()).slice(-1)[0] || 'error');
   const images = [...document.querySelectorAll('.cell_output img')];
@@ -51,7 +60,9 @@ PAGE_FACTS = """() => {
 def _source(notebook: Path) -> str:
     import nbformat
 
-    return "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    return "\n".join(
+        c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +74,17 @@ def browser():
 def test_index_links_lead_to_every_chapter_and_exercise(browser):
     page = browser.new_page()
     page.goto((SITE / "index.html").as_uri())
-    for notebook, folder in [*((c, "chapters") for c in CHAPTERS), *((e, "exercises") for e in EXERCISES)]:
+    for notebook, folder in [
+        *((c, "chapters") for c in CHAPTERS),
+        *((e, "exercises") for e in EXERCISES),
+    ]:
         link = page.locator(f"article a[href$='{folder}/{notebook.stem}.html']").first
         link.click()
         page.wait_for_load_state()
         assert page.url.endswith(f"{folder}/{notebook.stem}.html"), page.url
-        assert page.locator("h1").first.inner_text().strip(), f"{notebook.name}: page without a title"
+        assert page.locator("h1").first.inner_text().strip(), (
+            f"{notebook.name}: page without a title"
+        )
         page.go_back()
         page.wait_for_load_state()
     page.close()
@@ -92,8 +108,14 @@ def test_chapter_page_shows_what_the_run_showed(browser, chapter):
     if wants_figure:
         assert facts["figures"] >= 1, "the chapter draws figures, the page shows none"
     if wants_widget:
-        assert facts["widgets"] >= 1, "the chapter builds widgets, the page shows no static view of them"
+        assert facts["widgets"] >= 1, (
+            "the chapter builds widgets, the page shows no static view of them"
+        )
     if "expect(" in source:
-        assert facts["expects"] >= 1, "the chapter checks claims with expect, the page shows no target line"
+        assert facts["expects"] >= 1, (
+            "the chapter checks claims with expect, the page shows no target line"
+        )
     if "claims()" in source:
-        assert facts["claims"] == 1, "the chapter ends with claims(), the page shows no claims table"
+        assert facts["claims"] == 1, (
+            "the chapter ends with claims(), the page shows no claims table"
+        )

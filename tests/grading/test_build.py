@@ -26,8 +26,13 @@ def test_autograder_for_an_unknown_exercise_names_the_known_ones(tmp_path):
 
 
 def test_clean_notebook_strips_outputs_and_sets_kernel(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")],
-                                                                   execution_count=3)])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "1", outputs=[nbformat.v4.new_output("stream", text="1")], execution_count=3
+            )
+        ]
+    )
     nbformat.write(nb, tmp_path / "n.ipynb")
     build.clean_notebook(tmp_path / "n.ipynb")
     cell = nbformat.read(tmp_path / "n.ipynb", as_version=4).cells[0]

@@ -1,5 +1,5 @@
-"""rnnlab.grading.cli: submissions found and named, reports verified, the gradebook written (no otter run here;
-tests/project/test_exercises.py grades for real)."""
+"""rnnlab.grading.cli: submissions found and named, reports verified, the gradebook written (no
+otter run here; tests/project/test_exercises.py grades for real)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ def _notebook(path: Path, assignment: str | None = None) -> Path:
 
 
 def test_exercise_comes_from_otter_metadata_then_file_name(tmp_path):
-    assert cli.exercise_of(_notebook(tmp_path / "anything.ipynb", "04_unrolling"), KNOWN) == "04_unrolling"
-    assert cli.exercise_of(_notebook(tmp_path / "05_variable_length-alice.ipynb"), KNOWN) == "05_variable_length"
+    assert (
+        cli.exercise_of(_notebook(tmp_path / "anything.ipynb", "04_unrolling"), KNOWN)
+        == "04_unrolling"
+    )
+    assert (
+        cli.exercise_of(_notebook(tmp_path / "05_variable_length-alice.ipynb"), KNOWN)
+        == "05_variable_length"
+    )
     assert cli.exercise_of(_notebook(tmp_path / "05_mine.ipynb"), KNOWN) == "05_variable_length"
     with pytest.raises(ValueError, match="cannot tell which exercise"):
         cli.exercise_of(_notebook(tmp_path / "homework.ipynb"), KNOWN)
@@ -42,7 +48,10 @@ def test_find_submissions_names_students_by_relative_path(tmp_path):
     assert cli.find_submissions(tmp_path / "bob.ipynb") == [("bob", tmp_path / "bob.ipynb")]
 
 
-@pytest.mark.parametrize("target, message", [("missing", "does not exist"), ("empty", "no .ipynb"), ("notes.txt", "must be an .ipynb")])
+@pytest.mark.parametrize(
+    "target, message",
+    [("missing", "does not exist"), ("empty", "no .ipynb"), ("notes.txt", "must be an .ipynb")],
+)
 def test_find_submissions_rejects_bad_targets(tmp_path, target, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hi")
@@ -51,13 +60,23 @@ def test_find_submissions_rejects_bad_targets(tmp_path, target, message):
 
 
 def test_gradebook_csv_and_table(tmp_path):
-    grades = [cli.Grade("alice", "05_variable_length", {"q1": 2, "q2": 1.5, "q10": 1}, 8),
-              cli.Grade("bob", "05_variable_length", {}, 8, "stopped at the time limit of 5 s")]
+    grades = [
+        cli.Grade("alice", "05_variable_length", {"q1": 2, "q2": 1.5, "q10": 1}, 8),
+        cli.Grade("bob", "05_variable_length", {}, 8, "stopped at the time limit of 5 s"),
+    ]
     questions = cli.write_csv(grades, tmp_path / "g.csv")
     assert questions == ["q1", "q2", "q10"]
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))
-    assert rows[0] == {"student": "alice", "exercise": "05_variable_length", "q1": "2", "q2": "1.5", "q10": "1",
-                       "total": "4.5", "possible": "8", "message": ""}
+    assert rows[0] == {
+        "student": "alice",
+        "exercise": "05_variable_length",
+        "q1": "2",
+        "q2": "1.5",
+        "q10": "1",
+        "total": "4.5",
+        "possible": "8",
+        "message": "",
+    }
     assert rows[1]["total"] == "0" and rows[1]["q1"] == "" and "time limit" in rows[1]["message"]
     table = cli.format_table(grades, questions).splitlines()
     assert table[0].split() == ["student", "exercise", "q1", "q2", "q10", "total", "message"]
@@ -65,7 +84,11 @@ def test_gradebook_csv_and_table(tmp_path):
 
 
 def test_grade_cli_rejects_bad_arguments(tmp_path, capsys):
-    for argv in ([str(tmp_path / "nowhere")], [str(tmp_path), "--timeout", "0"], [str(tmp_path), "--jobs", "0"]):
+    for argv in (
+        [str(tmp_path / "nowhere")],
+        [str(tmp_path), "--timeout", "0"],
+        [str(tmp_path), "--jobs", "0"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2
@@ -74,9 +97,13 @@ def test_grade_cli_rejects_bad_arguments(tmp_path, capsys):
 
 def test_unknown_submission_gets_a_row_not_a_crash(tmp_path, capsys):
     _notebook(tmp_path / "subs" / "homework.ipynb")
-    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
+    assert (
+        cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
+    )
     row = next(csv.DictReader((tmp_path / "g.csv").open()))
-    assert row["student"] == "homework" and row["exercise"] == "?" and "cannot tell" in row["message"]
+    assert (
+        row["student"] == "homework" and row["exercise"] == "?" and "cannot tell" in row["message"]
+    )
 
 
 def test_grading_refuses_without_the_sandbox_unless_told(tmp_path, capsys, monkeypatch):
@@ -87,11 +114,19 @@ def test_grading_refuses_without_the_sandbox_unless_told(tmp_path, capsys, monke
     assert exit_info.value.code == 2 and not (tmp_path / "g.csv").exists()
     error = capsys.readouterr().err
     assert "bwrap) is not installed" in error and "--unsandboxed" in error
-    assert cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
+    assert (
+        cli.main([str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--unsandboxed"]) == 0
+    )
 
 
-@pytest.mark.parametrize("argv, message", [(["--memory", "lots"], "size must look like"), (["--memory", "1M"], "at least 64 MiB"),
-                                           (["--processes", "2"], "at least 4")])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--memory", "lots"], "size must look like"),
+        (["--memory", "1M"], "at least 64 MiB"),
+        (["--processes", "2"], "at least 4"),
+    ],
+)
 def test_grade_cli_rejects_bad_limits(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit):
         cli.main([str(tmp_path), *argv])
@@ -110,9 +145,20 @@ def _archive(path: Path, tests: dict[str, str]) -> Path:
 
 def test_question_points_come_from_the_archive_per_case_or_per_question(tmp_path):
     case = {"code": ">>> 1\n1\n", "hidden": False, "locked": False}
-    per_case = {"name": "q1", "points": [0.5, 1.5], "suites": [{"cases": [case, {**case, "hidden": True}], "type": "doctest"}]}
-    whole = {"name": "q2", "points": 3, "suites": [{"cases": [case, case, case], "type": "doctest"}]}
-    archive = _archive(tmp_path / "a.zip", {"q1": f"OK_FORMAT = True\ntest = {per_case!r}\n", "q2": f"test = {whole!r}\n"})
+    per_case = {
+        "name": "q1",
+        "points": [0.5, 1.5],
+        "suites": [{"cases": [case, {**case, "hidden": True}], "type": "doctest"}],
+    }
+    whole = {
+        "name": "q2",
+        "points": 3,
+        "suites": [{"cases": [case, case, case], "type": "doctest"}],
+    }
+    archive = _archive(
+        tmp_path / "a.zip",
+        {"q1": f"OK_FORMAT = True\ntest = {per_case!r}\n", "q2": f"test = {whole!r}\n"},
+    )
     assert cli.question_points(archive) == {"q1": 2.0, "q2": 3.0}
     bad = _archive(tmp_path / "b.zip", {"q1": "import os\nos.system('echo run')\n"})
     with pytest.raises(ValueError, match="does not define one OK-format"):
@@ -125,16 +171,19 @@ def test_question_points_come_from_the_archive_per_case_or_per_question(tmp_path
 MAXIMA = {"q1": 2.0, "q2": 1.0}
 
 
-@pytest.mark.parametrize("report, message", [
-    (b'{"scores": {"q1": 1000, "q2": 1}}', "gives q1 1000 of 2 points"),
-    (b'{"scores": {"q1": -1}}', "gives q1 -1 of 2"),
-    (b'{"scores": {"q1": true}}', "gives q1 True of 2"),
-    (b'{"scores": {"q1": "2"}}', "gives q1 2 of 2"),
-    (b'{"scores": {"q9": 1}}', "unknown question 'q9'"),
-    (b'{"scores": {"q1": 2}}{"scores": {"q1": 2}}', "not one well-formed"),
-    (b'{"tests": []}', "has no scores"),
-    (b"\xff", "not one well-formed"),
-])
+@pytest.mark.parametrize(
+    "report, message",
+    [
+        (b'{"scores": {"q1": 1000, "q2": 1}}', "gives q1 1000 of 2 points"),
+        (b'{"scores": {"q1": -1}}', "gives q1 -1 of 2"),
+        (b'{"scores": {"q1": true}}', "gives q1 True of 2"),
+        (b'{"scores": {"q1": "2"}}', "gives q1 2 of 2"),
+        (b'{"scores": {"q9": 1}}', "unknown question 'q9'"),
+        (b'{"scores": {"q1": 2}}{"scores": {"q1": 2}}', "not one well-formed"),
+        (b'{"tests": []}', "has no scores"),
+        (b"\xff", "not one well-formed"),
+    ],
+)
 def test_reports_out_of_bounds_are_rejected_whole(report, message):
     points, why = cli.verified_points(report, MAXIMA)
     assert points == {} and why.startswith("rejected") and message in why
@@ -146,6 +195,8 @@ def test_a_believable_report_gives_points_with_missing_questions_at_zero():
 
 
 def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
-    cli.write_csv([cli.Grade("=cmd|'/c calc'!A1", "05_variable_length", {}, 8, "@SUM(1)")], tmp_path / "g.csv")
+    cli.write_csv(
+        [cli.Grade("=cmd|'/c calc'!A1", "05_variable_length", {}, 8, "@SUM(1)")], tmp_path / "g.csv"
+    )
     row = next(csv.DictReader((tmp_path / "g.csv").open()))
     assert row["student"] == "'=cmd|'/c calc'!A1" and row["message"] == "'@SUM(1)"

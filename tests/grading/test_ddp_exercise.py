@@ -9,8 +9,7 @@ import torch
 def test_ddp_harness_refuses_stubs_and_strangers_before_launching_workers():
     from rnnlab.grading.ddp_exercise import check_average_gradients
 
-    def average_gradients(model):
-        ...
+    def average_gradients(model): ...
 
     with pytest.raises(NotImplementedError, match="still a stub"):
         check_average_gradients(average_gradients)
@@ -23,5 +22,8 @@ def test_ddp_harness_problem_is_the_same_on_every_rank():
 
     (make_a, batches_a), (make_b, batches_b) = _problem(5, 2), _problem(5, 2)
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(batches_a, batches_b, strict=True))
-    assert all(torch.equal(p, q) for p, q in zip(make_a().parameters(), make_b().parameters(), strict=True))
-    assert all(len(y) % 2 == 0 for _, y in batches_a)  # every global batch splits evenly over 2 ranks
+    assert all(
+        torch.equal(p, q) for p, q in zip(make_a().parameters(), make_b().parameters(), strict=True)
+    )
+    # every global batch splits evenly over 2 ranks
+    assert all(len(y) % 2 == 0 for _, y in batches_a)

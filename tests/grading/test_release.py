@@ -1,4 +1,5 @@
-"""rnnlab.grading.release: a learner release holds no masters, autograders or hidden tests, or is refused whole."""
+"""rnnlab.grading.release: a learner release holds no masters, autograders or hidden tests, or is
+refused whole."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ def test_the_learner_release_has_no_masters_autograders_or_hidden_tests(tmp_path
 
     files = release.write_release(tmp_path / "release")
     out = tmp_path / "release"
-    assert not (out / "exercises" / "source").exists() and not (out / "exercises" / "autograder").exists()
-    assert sorted(p.name for p in (out / "exercises" / "student").glob("*.ipynb")) == [p.name for p in build.masters()]
-    assert (out / "rnnlab" / "grading" / "ddp_exercise.py").is_file() and "tests/project/test_exercises.py" not in files
+    assert (
+        not (out / "exercises" / "source").exists()
+        and not (out / "exercises" / "autograder").exists()
+    )
+    assert sorted(p.name for p in (out / "exercises" / "student").glob("*.ipynb")) == [
+        p.name for p in build.masters()
+    ]
+    assert (
+        out / "rnnlab" / "grading" / "ddp_exercise.py"
+    ).is_file() and "tests/project/test_exercises.py" not in files
     assert "Learner release" in (out / "README.md").read_text().split("\n## ")[0]
     assert release.leaks(out) == []
     with pytest.raises(ValueError, match="not empty"):
@@ -32,12 +40,15 @@ def test_a_release_that_would_leak_a_solution_is_refused_whole(tmp_path):
     (course / "exercises" / "source").mkdir(parents=True)
     (course / ".gitignore").write_text("scratch/\n")
     (course / "README.md").write_text("# course\n")
-    (course / "exercises" / "source" / "01_a.ipynb").write_text("# BEGIN SOLUTION")  # left out: fine
+    # left out: fine
+    (course / "exercises" / "source" / "01_a.ipynb").write_text("# BEGIN SOLUTION")
     (course / "scratch").mkdir()
     (course / "scratch" / "notes.py").write_text("# BEGIN SOLUTION")  # ignored: fine
     assert release.write_release(tmp_path / "ok", root=course) == [".gitignore", "README.md"]
     nb = nbformat.v4.new_notebook()
-    nb.metadata["otter"] = {"tests": {"q1": {"suites": [{"cases": [{"code": ">>> 1", "hidden": True}]}]}}}
+    nb.metadata["otter"] = {
+        "tests": {"q1": {"suites": [{"cases": [{"code": ">>> 1", "hidden": True}]}]}}
+    }
     (course / "exercises" / "student").mkdir()
     nbformat.write(nb, course / "exercises" / "student" / "01_a.ipynb")
     with pytest.raises(RuntimeError, match="exercises/student/01_a.ipynb"):

@@ -28,13 +28,41 @@ DAEMON_MARK = "4242.4242"  # a `sleep` argument no other process on the machine 
 
 TESTS = {
     # q1: 2 points, split per case (the visible case is the smaller share)
-    "q1": {"name": "q1", "points": [0.5, 1.5], "suites": [{"cases": [
-        {"code": ">>> answer() == 42\nTrue\n", "hidden": False, "locked": False},
-        {"code": ">>> all(answer() == 42 for _ in range(3))\nTrue\n", "hidden": True, "locked": False}],
-        "scored": True, "setup": "", "teardown": "", "type": "doctest"}]},
-    "q2": {"name": "q2", "points": 1, "suites": [{"cases": [
-        {"code": ">>> double(21) == 42\nTrue\n", "hidden": False, "locked": False}],
-        "scored": True, "setup": "", "teardown": "", "type": "doctest"}]},
+    "q1": {
+        "name": "q1",
+        "points": [0.5, 1.5],
+        "suites": [
+            {
+                "cases": [
+                    {"code": ">>> answer() == 42\nTrue\n", "hidden": False, "locked": False},
+                    {
+                        "code": ">>> all(answer() == 42 for _ in range(3))\nTrue\n",
+                        "hidden": True,
+                        "locked": False,
+                    },
+                ],
+                "scored": True,
+                "setup": "",
+                "teardown": "",
+                "type": "doctest",
+            }
+        ],
+    },
+    "q2": {
+        "name": "q2",
+        "points": 1,
+        "suites": [
+            {
+                "cases": [
+                    {"code": ">>> double(21) == 42\nTrue\n", "hidden": False, "locked": False}
+                ],
+                "scored": True,
+                "setup": "",
+                "teardown": "",
+                "type": "doctest",
+            }
+        ],
+    },
 }
 ANSWER = "def answer():\n    return 42\n\ndef double(x):\n    return 2 * x\n"
 
@@ -50,11 +78,15 @@ def _autograder(path: Path) -> Path:
 
 def _submission(path: Path, *cells: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path
+    )
     return path
 
 
-def _hostile(subs: Path, project_file: Path, home_file: Path, autograder: Path) -> dict[str, tuple[Path, float]]:
+def _hostile(
+    subs: Path, project_file: Path, home_file: Path, autograder: Path
+) -> dict[str, tuple[Path, float]]:
     """Every hostile notebook, with its time limit; each also answers correctly after its attack."""
     other = subs / "honest" / "01_tiny.ipynb"
     escape = f"""
@@ -74,7 +106,8 @@ report = {{
     "network": attempt(lambda: __import__("socket").create_connection(("1.1.1.1", 53), timeout=2)),
     "64 MB file": attempt(lambda: open("big", "wb").write(bytes(64 * 2**20))),
 }}
-subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)  # a daemon, in a session of its own
+# a daemon, in a session of its own
+subprocess.Popen(["sleep", "{DAEMON_MARK}"], start_new_session=True)
 if os.fork() == 0:
     os.setsid()
     os.execvp("sleep", ["sleep", "{DAEMON_MARK}"])
@@ -96,25 +129,45 @@ try:  # where the driver cannot be inspected (grading as root), this fails: noth
 finally:
     KILL and os.kill(pid, signal.SIGKILL)
 """
-    swarm = "import subprocess\nprocs = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\nimport time; time.sleep(60)"
-    bloat = ("import subprocess, sys, time\ncode = 'import time; x = bytes([1]) * (400 * 2**20); time.sleep(60)'\n"
-             "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\ntime.sleep(60)")
+    swarm = (
+        "import subprocess\nprocs = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\n"
+        "import time; time.sleep(60)"
+    )
+    bloat = (
+        "import subprocess, sys, time\ncode = 'import time; x = bytes([1]) * (400 * 2**20); "
+        "time.sleep(60)'\n"
+        "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\ntime.sleep(60)"
+    )
     cases = {
         # first: their time limits run out while the others are graded
-        "flood": ("import sys\nwhile True:\n    sys.stdout.write('x' * 2**20)",),  # no answers: zero, however it stops
-        "loop": ("import time\nwhile True:\n    time.sleep(0.1)", ANSWER),  # endless (asleep: spares the shared cores)
+        # no answers: zero, however it stops
+        "flood": ("import sys\nwhile True:\n    sys.stdout.write('x' * 2**20)",),
+        # endless (asleep: spares the shared cores)
+        "loop": (
+            "import time\nwhile True:\n    time.sleep(0.1)",
+            ANSWER,
+        ),
         "honest": (ANSWER,),
         "escape": (escape, ANSWER),
-        "forge_and_kill": (ANSWER, "import os\nos.makedirs('results', exist_ok=True)\n"  # the issue's attack, and more
-                                   "open('results/results.json', 'w').write('{\"tests\": [{\"name\": \"q1\", \"score\": 1000}]}')\n"
-                                   "KILL = True" + find_driver),
+        "forge_and_kill": (
+            ANSWER,
+            "import os\nos.makedirs('results', exist_ok=True)\n"  # the issue's attack, and more
+            'open(\'results/results.json\', \'w\').write(\'{"tests": [{"name": "q1", "score": '
+            "1000}]}')\n"
+            "KILL = True" + find_driver,
+        ),
         "forge_beside": (ANSWER, "KILL = False" + find_driver),
         "hog": ("x = bytearray(3 * 2**30)", ANSWER),
         "bloat": (bloat, ANSWER),
         "swarm": (swarm, ANSWER),
     }
-    return {name: (_submission(subs / name / "01_tiny.ipynb", *cells), LOOP_TIMEOUT_S if name in ("flood", "loop") else TIMEOUT_S)
-            for name, cells in cases.items()}
+    return {
+        name: (
+            _submission(subs / name / "01_tiny.ipynb", *cells),
+            LOOP_TIMEOUT_S if name in ("flood", "loop") else TIMEOUT_S,
+        )
+        for name, cells in cases.items()
+    }
 
 
 def _daemons() -> list[psutil.Process]:
@@ -132,32 +185,62 @@ def batch(tmp_path_factory):
         pytest.skip(f"the sandbox cannot run here: {reason}")
     tmp = tmp_path_factory.mktemp("sandbox")
     autograder = _autograder(tmp / "autograders" / "01_tiny.zip")
-    project_file = ROOT / "rnnlab" / "grading" / "pwned-by-test.txt"  # what a submission must not create
+    # what a submission must not create
+    project_file = ROOT / "rnnlab" / "grading" / "pwned-by-test.txt"
     home_file = Path.home() / "pwned-by-rnnlab-test.txt"
     subs = _hostile(tmp / "subs", project_file, home_file, autograder)
     old = sandbox.FILE_BYTES
     sandbox.FILE_BYTES = 16 * 2**20  # the flood hits the file cap after 16 MB instead of 256 MB
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {name: pool.submit(cli.grade_one, name, path, "01_tiny", autograder, timeout_s, limits=LIMITS, parallel=2)
-                       for name, (path, timeout_s) in subs.items()}
+            futures = {
+                name: pool.submit(
+                    cli.grade_one,
+                    name,
+                    path,
+                    "01_tiny",
+                    autograder,
+                    timeout_s,
+                    limits=LIMITS,
+                    parallel=2,
+                )
+                for name, (path, timeout_s) in subs.items()
+            }
             grades = {name: future.result() for name, future in futures.items()}
     finally:
         sandbox.FILE_BYTES = old
-    return {"grades": grades, "subs": subs, "outside": [project_file, home_file, Path("/tmp/pwned")],
-            "autograder": autograder, "daemons": _daemons()}
+    return {
+        "grades": grades,
+        "subs": subs,
+        "outside": [project_file, home_file, Path("/tmp/pwned")],
+        "autograder": autograder,
+        "daemons": _daemons(),
+    }
 
 
 def test_an_honest_submission_scores_full_marks_in_the_sandbox(batch):
     grade = batch["grades"]["honest"]
-    assert grade.points == {"q1": 2.0, "q2": 1.0} and grade.possible == 3 and grade.message == "", grade
+    assert grade.points == {"q1": 2.0, "q2": 1.0} and grade.possible == 3 and grade.message == "", (
+        grade
+    )
 
 
 def test_writes_deletes_reads_and_network_outside_the_box_all_fail(batch):
     grade = batch["grades"]["escape"]
     assert grade.total == 3 and "RuntimeError: escape report" in grade.message, grade
-    for attack in ("delete other", "write project", "write home", "write /tmp", "read autograder", "network", "64 MB file"):
-        assert f"'{attack}': " in grade.message and f"'{attack}': 'done'" not in grade.message, (attack, grade.message)
+    for attack in (
+        "delete other",
+        "write project",
+        "write home",
+        "write /tmp",
+        "read autograder",
+        "network",
+        "64 MB file",
+    ):
+        assert f"'{attack}': " in grade.message and f"'{attack}': 'done'" not in grade.message, (
+            attack,
+            grade.message,
+        )
     assert batch["subs"]["honest"][0].is_file()
     assert not any(path.exists() for path in batch["outside"])
     assert batch["autograder"].is_file()
@@ -168,9 +251,12 @@ def test_no_process_outlives_its_grading(batch):
 
 
 def test_forged_reports_score_zero_with_a_message(batch):
-    killed, beside = batch["grades"]["forge_and_kill"], batch["grades"]["forge_beside"]
-    assert killed.total == 0 and "exit status" in killed.message, killed  # its results.json is never read
-    if "PermissionError" in beside.message:  # the report pipe was out of its reach: its own answers count
+    killed = batch["grades"]["forge_and_kill"]
+    beside = batch["grades"]["forge_beside"]
+    # its results.json is never read
+    assert killed.total == 0 and "exit status" in killed.message, killed
+    # the report pipe was out of its reach: its own answers count
+    if "PermissionError" in beside.message:
         assert beside.points == {"q1": 2.0, "q2": 1.0}, beside
     else:  # it wrote a second report beside the real one: both are refused
         assert beside.total == 0 and "rejected" in beside.message, beside
@@ -179,8 +265,10 @@ def test_forged_reports_score_zero_with_a_message(batch):
 
 def test_memory_past_the_cap_fails_alone_or_stops_the_sandbox(batch):
     hog, bloat = batch["grades"]["hog"], batch["grades"]["bloat"]
-    assert "MemoryError" in hog.message and "cap is 1 GiB" in hog.message and hog.total == 3, hog  # one process: its allocation fails
-    assert bloat.total == 0 and "more than 1 GiB of memory" in bloat.message, bloat  # together: the sandbox stops
+    # one process: its allocation fails
+    assert "MemoryError" in hog.message and "cap is 1 GiB" in hog.message and hog.total == 3, hog
+    # together: the sandbox stops
+    assert bloat.total == 0 and "more than 1 GiB of memory" in bloat.message, bloat
 
 
 def test_too_many_processes_stop_the_sandbox(batch):
@@ -196,19 +284,40 @@ def test_a_flood_of_output_and_an_endless_loop_are_stopped(batch):
 
 
 def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
-    """--unsandboxed drops bwrap only: the caps and the report checks stay (runs where bwrap cannot)."""
+    """--unsandboxed drops bwrap only: the caps and the report checks stay (runs where bwrap
+    cannot)."""
     autograder = _autograder(tmp_path / "01_tiny.zip")
     cases = _hostile(tmp_path / "subs", tmp_path / "p", tmp_path / "h", autograder)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        honest, beside = pool.map(lambda name: cli.grade_one(name, cases[name][0], "01_tiny", autograder, TIMEOUT_S,
-                                                               limits=LIMITS, sandboxed=False), ["honest", "forge_beside"])
+        honest, beside = pool.map(
+            lambda name: cli.grade_one(
+                name,
+                cases[name][0],
+                "01_tiny",
+                autograder,
+                TIMEOUT_S,
+                limits=LIMITS,
+                sandboxed=False,
+            ),
+            ["honest", "forge_beside"],
+        )
     assert honest.points == {"q1": 2.0, "q2": 1.0} and honest.message == "", honest
     assert beside.total == 0 and "rejected" in beside.message, beside
 
 
 def test_sizes_read_and_print_in_powers_of_1024():
-    assert [sandbox.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [4 * 2**30, 512 * 2**20, 3 * 2**29, 2048, 3 * 2**30]
-    assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == ["4 GiB", "512 MiB", "100 B"]
+    assert [sandbox.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [
+        4 * 2**30,
+        512 * 2**20,
+        3 * 2**29,
+        2048,
+        3 * 2**30,
+    ]
+    assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == [
+        "4 GiB",
+        "512 MiB",
+        "100 B",
+    ]
     with pytest.raises(ValueError, match="size must look like"):
         sandbox.parse_size("4 gigs")
     with pytest.raises(TypeError, match="size must be a string"):
@@ -220,9 +329,12 @@ def test_sizes_read_and_print_in_powers_of_1024():
 def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
     import sys
 
-    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put exercises/
-    # (the folder of its conftest.py) on this process's sys.path, which the plan would rightly show.
-    monkeypatch.setattr(sys, "path", ["", *(p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix)))])
+    # sys.path as a fresh `python -m rnnlab grade` has it: in the whole suite pytest has put
+    # exercises/ (the folder of its conftest.py) on this process's sys.path, which the plan would
+    # rightly show.
+    monkeypatch.setattr(
+        sys, "path", ["", *(p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix)))]
+    )
     plan = sandbox.mount_plan([build.ROOT, tmp_path, tmp_path / "missing"])
 
     def visible(path: Path) -> bool:  # the deepest step above a path decides
@@ -230,8 +342,16 @@ def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path
         return not steps or steps[-1] == "show"
 
     assert [len(p.parts) for _, p in plan] == sorted(len(p.parts) for _, p in plan)  # parents first
-    assert not visible(build.ROOT / "exercises" / "source") and not visible(tmp_path) and not visible(build.ROOT)
-    assert visible(build.ROOT / "rnnlab") and visible(Path(sys.base_prefix)) and visible(Path(sys.prefix))
+    assert (
+        not visible(build.ROOT / "exercises" / "source")
+        and not visible(tmp_path)
+        and not visible(build.ROOT)
+    )
+    assert (
+        visible(build.ROOT / "rnnlab")
+        and visible(Path(sys.base_prefix))
+        and visible(Path(sys.prefix))
+    )
     assert ("hide", (tmp_path / "missing").resolve()) not in plan
 
 
@@ -239,12 +359,27 @@ def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
     box = tmp_path / "a" / "b" / "box"
     box.mkdir(parents=True)
     args = sandbox.bwrap_command(["true"], box, [tmp_path], box)
-    flagged = {flag: [args[i + 1] for i, a in enumerate(args) if a == flag] for flag in ("--tmpfs", "--bind", "--remount-ro")}
+    flagged = {
+        flag: [args[i + 1] for i, a in enumerate(args) if a == flag]
+        for flag in ("--tmpfs", "--bind", "--remount-ro")
+    }
     chmods = [args[i + 2] for i, a in enumerate(args) if a == "--chmod"]
     root = tmp_path.resolve()
-    assert flagged["--tmpfs"][-1] == str(root) and flagged["--bind"] == [str(box.resolve())] and str(root) in flagged["--remount-ro"]
-    assert sorted(chmods) == [str(root / "a"), str(root / "a" / "b")]  # the way down, nothing outside the hidden folder
-    assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(i for i, a in enumerate(args) if a in ("--bind", "--chmod"))
-    namespaces = {"--unshare-all"} if "--unshare-all" in args else {"--unshare-net", "--unshare-pid"}
+    assert (
+        flagged["--tmpfs"][-1] == str(root)
+        and flagged["--bind"] == [str(box.resolve())]
+        and str(root) in flagged["--remount-ro"]
+    )
+    # the way down, nothing outside the hidden folder
+    assert sorted(chmods) == [
+        str(root / "a"),
+        str(root / "a" / "b"),
+    ]
+    assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(
+        i for i, a in enumerate(args) if a in ("--bind", "--chmod")
+    )
+    namespaces = (
+        {"--unshare-all"} if "--unshare-all" in args else {"--unshare-net", "--unshare-pid"}
+    )
     assert {"--die-with-parent", "--new-session", *namespaces} <= set(args)
-    assert args[args.index("--") + 1:][-1] == "true"
+    assert args[args.index("--") + 1 :][-1] == "true"

@@ -3,15 +3,24 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.models.attention import AdditiveAttention, MultiplicativeAttention, make_attention, masked_softmax
+from rnnlab.models.attention import (
+    AdditiveAttention,
+    MultiplicativeAttention,
+    make_attention,
+    masked_softmax,
+)
 from rnnlab.sequences import lengths_to_mask
 
 KINDS = ["additive", "multiplicative"]
 
 
 @settings(max_examples=30, deadline=None)
-@given(kind=st.sampled_from(KINDS), lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5), steps=st.integers(1, 4),
-       seed=st.integers(0, 1000))
+@given(
+    kind=st.sampled_from(KINDS),
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    steps=st.integers(1, 4),
+    seed=st.integers(0, 1000),
+)
 def test_weights_sum_to_one_on_real_tokens_and_are_zero_on_padding(kind, lengths, steps, seed):
     torch.manual_seed(seed)
     attention = make_attention(kind, 6, 5)
@@ -46,7 +55,11 @@ def test_attention_bad_inputs():
     with pytest.raises(ValueError, match="mask"):
         attention(torch.randn(2, 4), memory, torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="no real source position"):
-        attention(torch.randn(2, 4), memory, lengths_to_mask([5, 1], 5) & torch.tensor([True, False]).unsqueeze(1))
+        attention(
+            torch.randn(2, 4),
+            memory,
+            lengths_to_mask([5, 1], 5) & torch.tensor([True, False]).unsqueeze(1),
+        )
     with pytest.raises(ValueError, match="memory"):
         attention(torch.randn(2, 4), torch.randn(3, 5, 3), torch.ones(3, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="query"):

@@ -1,4 +1,5 @@
-"""rnnlab.models.ctc: CTC's greedy and beam decoders against brute force and nn.CTCLoss, the CTC tagger."""
+"""rnnlab.models.ctc: CTC's greedy and beam decoders against brute force and nn.CTCLoss, the CTC
+tagger."""
 
 import itertools
 import math
@@ -10,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab import seed_everything
-from rnnlab.models.ctc import BLANK, CTCTagger, ctc_beam_search, ctc_greedy, ctc_loss, frames_needed, upsample
+from rnnlab.models.ctc import (
+    BLANK,
+    CTCTagger,
+    ctc_beam_search,
+    ctc_greedy,
+    ctc_loss,
+    frames_needed,
+    upsample,
+)
 
 A, B = 1, 2  # two output tokens beside the blank (0)
 
@@ -22,15 +31,23 @@ def log_probs_of(rows):
 
 def test_greedy_collapses_runs_and_drops_blanks():
     # frames:  a    a    -    a    b    b    -     (argmax of each row)
-    rows = [[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.9, 0.05, 0.05], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7], [0.2, 0.1, 0.7],
-            [0.8, 0.1, 0.1]]
+    rows = [
+        [0.1, 0.8, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.9, 0.05, 0.05],
+        [0.1, 0.6, 0.3],
+        [0.1, 0.2, 0.7],
+        [0.2, 0.1, 0.7],
+        [0.8, 0.1, 0.1],
+    ]
     assert ctc_greedy(log_probs_of(rows), [7]) == [[A, A, B]]
     assert ctc_greedy(log_probs_of(rows), [2]) == [[A]]  # frames past the length are not read
 
 
 def test_beam_search_sums_the_paths_greedy_misses():
-    # Two frames, P(blank) = 0.6 and P(a) = 0.4 in each. Greedy reads "- -" → "" (p = 0.36); but "a" is
-    # written by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, so prefix beam search returns "a".
+    # Two frames, P(blank) = 0.6 and P(a) = 0.4 in each. Greedy reads "- -" → "" (p = 0.36); but "a"
+    # is written by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, so prefix beam search returns
+    # "a".
     rows = [[0.6, 0.4], [0.6, 0.4]]
     assert ctc_greedy(log_probs_of(rows), [2]) == [[]]
     assert ctc_beam_search(log_probs_of(rows), [2], beam_width=2) == [[A]]
@@ -64,18 +81,28 @@ def test_wide_beam_finds_the_likeliest_output_and_agrees_with_ctc_loss(raw):
     best = ctc_beam_search(log_probs_of(rows), [frames], beam_width=50, prune=0)[0]
     assert probability[tuple(best)] == pytest.approx(max(probability.values()), rel=1e-9)
     if best:  # nn.CTCLoss sums the same paths
-        loss = F.ctc_loss(log_probs_of(rows).transpose(0, 1), torch.tensor([best]), [frames], [len(best)], reduction="sum")
+        loss = F.ctc_loss(
+            log_probs_of(rows).transpose(0, 1),
+            torch.tensor([best]),
+            [frames],
+            [len(best)],
+            reduction="sum",
+        )
         assert math.exp(-float(loss)) == pytest.approx(probability[tuple(best)], rel=1e-6)
 
 
 def test_frames_needed_counts_a_blank_between_equal_neighbours():
-    tgt = torch.tensor([[2, 0, 0, 0, 1], [5, 5, 5, 0, 0]])  # 2000-1 style repeats; the second row is 3 long + padding
+    # 2000-1 style repeats; the second row is 3 long + padding
+    tgt = torch.tensor([[2, 0, 0, 0, 1], [5, 5, 5, 0, 0]])
     assert frames_needed(tgt, [5, 3]).tolist() == [7, 5]
 
 
 def test_upsample_repeats_each_token_and_keeps_padding_at_the_end():
     frames, lengths = upsample(torch.tensor([[4, 5, 6], [7, 8, 0]]), [3, 2], 2)
-    assert frames.tolist() == [[4, 4, 5, 5, 6, 6], [7, 7, 8, 8, 0, 0]] and lengths.tolist() == [6, 4]
+    assert frames.tolist() == [[4, 4, 5, 5, 6, 6], [7, 7, 8, 8, 0, 0]] and lengths.tolist() == [
+        6,
+        4,
+    ]
 
 
 def test_ctc_tagger_trains_and_decodes(tagging_batch):
@@ -85,7 +112,8 @@ def test_ctc_tagger_trains_and_decodes(tagging_batch):
     log_probs, frame_lengths = m(src, lengths)
     assert log_probs.shape == (5, 18, 7) and frame_lengths.tolist() == [18, 6, 12, 2, 18]
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(5, 18))
-    keep = lengths >= 3  # rows whose 2·length frames can hold 4 tokens (plus any blanks between repeats)
+    # rows whose 2·length frames can hold 4 tokens (plus any blanks between repeats)
+    keep = lengths >= 3
     batch = (src[keep], lengths[keep], tgt[keep], tgt_lengths[keep])
     loss = ctc_loss(m, batch)
     loss.backward()

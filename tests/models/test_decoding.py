@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.data.vocab import BOS, EOS, PAD
-from rnnlab.models.decoding import beam_search, greedy_decode, sample_decode, select_state, state_batch
+from rnnlab.models.decoding import (
+    beam_search,
+    greedy_decode,
+    sample_decode,
+    select_state,
+    state_batch,
+)
 
 V = 7
 
@@ -30,7 +36,8 @@ def toy(seed: int, batch: int):
 
 
 def fixed_step(rows):
-    """A model whose next-token log-probs depend only on the step index (rows[t] is a list of V probs)."""
+    """A model whose next-token log-probs depend only on the step index (rows[t] is a list of V
+    probs)."""
 
     def step(tokens, state):
         t = int(state[0])
@@ -79,13 +86,16 @@ def test_beam_width_one_equals_greedy(seed, batch, max_len):
 
 
 def brute_force_best(step, max_len, length_penalty):
-    """Score every possible output of a single example (V small) and return the best (tokens, score)."""
+    """Score every possible output of a single example (V small) and return the best (tokens,
+    score)."""
     best = None
     for n in range(1, max_len + 1):
         for seq in itertools.product(range(V), repeat=n):
             if EOS in seq[:-1] or PAD in seq or (n < max_len and seq[-1] != EOS):
                 continue
-            state, prev, logp = {"bias": BIAS, "count": torch.zeros(1)}, BOS, 0.0
+            state = {"bias": BIAS, "count": torch.zeros(1)}
+            prev = BOS
+            logp = 0.0
             for tok in seq:
                 logits, state = step(torch.tensor([prev]), state)
                 logp += float(torch.log_softmax(logits, -1)[0, tok])
@@ -104,8 +114,15 @@ def test_wide_beam_is_exhaustive(length_penalty):
     table = torch.randn(V, V, generator=torch.Generator().manual_seed(1)) * 2
     step = markov_step(table)
     best_tokens, best_score = brute_force_best(step, 3, length_penalty)
-    beams = beam_search(step, {"bias": BIAS, "count": torch.zeros(1)}, bos=BOS, eos=EOS, max_len=3,
-                        beam_width=400, length_penalty=length_penalty)
+    beams = beam_search(
+        step,
+        {"bias": BIAS, "count": torch.zeros(1)},
+        bos=BOS,
+        eos=EOS,
+        max_len=3,
+        beam_width=400,
+        length_penalty=length_penalty,
+    )
     assert beams[0][0][0].tolist() == best_tokens
     assert beams[0][0][1] == pytest.approx(best_score, abs=1e-4)
     scores = [s for _, s in beams[0]]
@@ -139,7 +156,9 @@ def test_beam_beats_greedy_on_a_garden_path():
 
 def test_finished_beams_stay_finished():
     step = fixed_step([[0.0, 0.0, 0.0, 0.5, 0.3, 0.2]] * 10)
-    beams = beam_search(step, torch.zeros(1, 1), bos=BOS, eos=EOS, max_len=4, beam_width=3, length_penalty=0.0)
+    beams = beam_search(
+        step, torch.zeros(1, 1), bos=BOS, eos=EOS, max_len=4, beam_width=3, length_penalty=0.0
+    )
     for tokens, _ in beams[0]:
         row = tokens.tolist()
         assert PAD not in row
@@ -148,8 +167,12 @@ def test_finished_beams_stay_finished():
 
 def test_sample_decode_repeatable_and_low_temperature_is_greedy():
     step, state = toy(5, 6)
-    a = sample_decode(step, state, bos=BOS, eos=EOS, max_len=10, generator=torch.Generator().manual_seed(0))
-    b = sample_decode(step, state, bos=BOS, eos=EOS, max_len=10, generator=torch.Generator().manual_seed(0))
+    a = sample_decode(
+        step, state, bos=BOS, eos=EOS, max_len=10, generator=torch.Generator().manual_seed(0)
+    )
+    b = sample_decode(
+        step, state, bos=BOS, eos=EOS, max_len=10, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     cold = sample_decode(step, state, bos=BOS, eos=EOS, max_len=10, temperature=1e-4)
     greedy = greedy_decode(step, state, bos=BOS, eos=EOS, max_len=10)
@@ -163,7 +186,11 @@ def test_state_helpers():
     state = (torch.arange(6).view(3, 2), {"m": torch.tensor([True, False, True])})
     assert state_batch(state)[0] == 3
     picked = select_state(state, torch.tensor([2, 2, 0]))
-    assert picked[0].tolist() == [[4, 5], [4, 5], [0, 1]] and picked[1]["m"].tolist() == [True, True, True]
+    assert picked[0].tolist() == [[4, 5], [4, 5], [0, 1]] and picked[1]["m"].tolist() == [
+        True,
+        True,
+        True,
+    ]
 
 
 def test_bad_arguments():

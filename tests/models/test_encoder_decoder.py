@@ -1,4 +1,5 @@
-"""rnnlab.models.encoder_decoder: padding never counts, step by step equals whole, beam 1 equals greedy, bad input."""
+"""rnnlab.models.encoder_decoder: padding never counts, step by step equals whole, beam 1 equals
+greedy, bad input."""
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ from tests.tiny_dates import DATES, batch_of, model
 @pytest.mark.parametrize("attention", [None, "initial-state-only", "additive", "multiplicative"])
 def test_loss_ignores_padding(attention):
     m = model(attention)
-    torch.testing.assert_close(seq2seq_loss(m, batch_of(DATES)), seq2seq_loss(m, batch_of(DATES, pad_extra=1)))
+    torch.testing.assert_close(
+        seq2seq_loss(m, batch_of(DATES)), seq2seq_loss(m, batch_of(DATES, pad_extra=1))
+    )
 
 
 @pytest.mark.parametrize("attention", [None, "initial-state-only", "additive"])
@@ -35,9 +38,14 @@ def test_beam_width_one_equals_greedy_on_a_model():
     src, src_len, *_ = batch_of(DATES)
     greedy, lengths = m.greedy(src, src_len, max_len=12)
     beams = m.beam(src, src_len, max_len=12, beam_width=1)
-    assert [b[0][0].tolist() for b in beams] == [g[:n] for g, n in zip(greedy.tolist(), lengths.tolist(), strict=True)]
+    assert [b[0][0].tolist() for b in beams] == [
+        g[:n] for g, n in zip(greedy.tolist(), lengths.tolist(), strict=True)
+    ]
     wide = m.beam(src, src_len, max_len=12, beam_width=4)
-    assert all(1 <= len(b) <= 4 and [s for _, s in b] == sorted((s for _, s in b), reverse=True) for b in wide)
+    assert all(
+        1 <= len(b) <= 4 and [s for _, s in b] == sorted((s for _, s in b), reverse=True)
+        for b in wide
+    )
 
 
 def test_seq2seq_bad_inputs():

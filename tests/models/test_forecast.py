@@ -1,4 +1,5 @@
-"""rnnlab.models.forecast: SequenceRegressor (synced seq2seq): shapes, the residual start, padding, learning, bad input."""
+"""rnnlab.models.forecast: SequenceRegressor (synced seq2seq): shapes, the residual start, padding,
+learning, bad input."""
 
 import numpy as np
 import pytest
@@ -14,8 +15,15 @@ from rnnlab.models.forecast import SequenceRegressor, forecast, mae_by_horizon
 def test_shapes_every_step_and_last(batch_size, cell):
     x = torch.randn(batch_size, 9, 3)
     assert SequenceRegressor(3, 4, hidden_size=8, cell=cell)(x).shape == (batch_size, 9, 4)
-    assert SequenceRegressor(3, 4, hidden_size=8, cell=cell, every_step=False)(x).shape == (batch_size, 4)
-    assert SequenceRegressor(1, 2, hidden_size=8)(torch.randn(batch_size, 9)).shape == (batch_size, 9, 2)
+    assert SequenceRegressor(3, 4, hidden_size=8, cell=cell, every_step=False)(x).shape == (
+        batch_size,
+        4,
+    )
+    assert SequenceRegressor(1, 2, hidden_size=8)(torch.randn(batch_size, 9)).shape == (
+        batch_size,
+        9,
+        2,
+    )
 
 
 def test_residual_model_starts_near_persistence():
@@ -58,7 +66,11 @@ def test_a_tiny_model_overfits_a_tiny_batch():
         (lambda m: m(torch.ones(2, 3, 4)), ValueError, r"x must have shape \(B, T, 1\)"),
         (lambda m: m(torch.ones(2, 3, 1), [3, 0]), ValueError, "lengths must all be ≥ 1"),
         (lambda m: m(torch.ones(2, 3, 1), [3, 4]), ValueError, "lengths has a length of 4, longer"),
-        (lambda m: m(torch.ones(2, 3, 1), [3]), ValueError, "lengths has 1 entries but the batch has 2"),
+        (
+            lambda m: m(torch.ones(2, 3, 1), [3]),
+            ValueError,
+            "lengths has 1 entries but the batch has 2",
+        ),
     ],
 )
 def test_bad_inputs_name_the_argument(call, error, match):
@@ -71,8 +83,12 @@ def test_forecast_reads_the_last_step_and_mae_by_horizon():
     model = SequenceRegressor(1, 3, hidden_size=4, every_step=True)
     windows = np.random.rand(5, 8).astype(np.float32)
     predicted = forecast(model, windows)
-    np.testing.assert_allclose(predicted, model(torch.from_numpy(windows))[:, -1].detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(mae_by_horizon(predicted, predicted + [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        predicted, model(torch.from_numpy(windows))[:, -1].detach().numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        mae_by_horizon(predicted, predicted + [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0], rtol=1e-6
+    )
     with pytest.raises(ValueError, match="same shape"):
         mae_by_horizon(predicted, predicted[:, :2])
     with pytest.raises(TypeError, match="SequenceRegressor"):

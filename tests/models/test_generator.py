@@ -1,4 +1,5 @@
-"""SequenceGenerator (vec2seq) and ImageCaptioner: teacher forcing shapes, EOS and max length, learning, bad input."""
+"""SequenceGenerator (vec2seq) and ImageCaptioner: teacher forcing shapes, EOS and max length,
+learning, bad input."""
 
 import pytest
 import torch
@@ -12,7 +13,9 @@ V, F = 9, 5
 @pytest.mark.parametrize("batch_size", [1, 6])
 @pytest.mark.parametrize("feed_features", [True, False])
 def test_teacher_forcing_shapes(batch_size, feed_features):
-    model = SequenceGenerator(V, F, embed_dim=4, hidden_size=8, num_layers=2, feed_features=feed_features)
+    model = SequenceGenerator(
+        V, F, embed_dim=4, hidden_size=8, num_layers=2, feed_features=feed_features
+    )
     targets = torch.randint(4, V, (batch_size, 7))
     assert model(torch.randn(batch_size, F), targets).shape == (batch_size, 7, V)
     tokens, lengths = model.generate(torch.randn(batch_size, F), max_len=5)
@@ -24,7 +27,8 @@ def test_stepping_matches_teacher_forcing():
     model = SequenceGenerator(V, F, hidden_size=8, num_layers=2)
     features, targets = torch.randn(3, F), torch.randint(4, V, (3, 4))
     logits = model(features, targets)
-    state, previous = model.start(features), torch.full((3,), 2)
+    state = model.start(features)
+    previous = torch.full((3,), 2)
     for t in range(4):
         step_logits, state = model.step(previous, state)
         torch.testing.assert_close(step_logits, logits[:, t])
@@ -46,7 +50,9 @@ def test_generation_stops_at_eos_and_respects_max_len():
     assert tokens.shape == (4, 1) and (tokens == EOS).all() and (lengths == 1).all()
     tokens, lengths = _always(5).generate(torch.randn(4, F), max_len=6)
     assert tokens.shape == (4, 6) and (tokens == 5).all() and (lengths == 6).all()
-    tokens, _ = _always(5).generate(torch.randn(4, F), max_len=6, temperature=0.01, generator=torch.Generator().manual_seed(0))
+    tokens, _ = _always(5).generate(
+        torch.randn(4, F), max_len=6, temperature=0.01, generator=torch.Generator().manual_seed(0)
+    )
     assert (tokens == 5).all()
 
 
@@ -54,15 +60,21 @@ def test_sampling_is_repeatable_with_a_seeded_generator():
     torch.manual_seed(0)
     model = SequenceGenerator(V, F, hidden_size=8)
     features = torch.randn(5, F)
-    first = model.generate(features, max_len=8, temperature=1.5, generator=torch.Generator().manual_seed(1))
-    again = model.generate(features, max_len=8, temperature=1.5, generator=torch.Generator().manual_seed(1))
+    first = model.generate(
+        features, max_len=8, temperature=1.5, generator=torch.Generator().manual_seed(1)
+    )
+    again = model.generate(
+        features, max_len=8, temperature=1.5, generator=torch.Generator().manual_seed(1)
+    )
     torch.testing.assert_close(first, again)
 
 
 def test_a_tiny_captioner_overfits_a_tiny_batch():
     torch.manual_seed(0)
     images = torch.rand(6, 1, 8, 12)
-    targets = torch.tensor([[4, 5, EOS], [6, EOS, PAD], [7, 8, EOS], [5, 4, EOS], [8, EOS, PAD], [4, 4, EOS]])
+    targets = torch.tensor(
+        [[4, 5, EOS], [6, EOS, PAD], [7, 8, EOS], [5, 4, EOS], [8, EOS, PAD], [4, 4, EOS]]
+    )
     lengths = torch.tensor([3, 2, 3, 3, 2, 3])
     model = ImageCaptioner(V, 8, 12, feature_size=16, hidden_size=16, channels=8)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -80,13 +92,33 @@ def test_a_tiny_captioner_overfits_a_tiny_batch():
     ("call", "error", "match"),
     [
         (lambda m: m(torch.randn(2, F), torch.ones(2, 3)), TypeError, "targets must hold integer"),
-        (lambda m: m(torch.randn(2, F), torch.full((2, 3), V)), ValueError, f"targets holds id {V}"),
-        (lambda m: m(torch.randn(2, F + 1), torch.ones(2, 3, dtype=torch.long)), ValueError, "features must have shape"),
-        (lambda m: m(torch.randn(3, F), torch.ones(2, 3, dtype=torch.long)), ValueError, "targets has 2 rows but features has 3"),
-        (lambda m: m.generate(torch.ones(2, F, dtype=torch.long)), TypeError, "features must be a float tensor"),
+        (
+            lambda m: m(torch.randn(2, F), torch.full((2, 3), V)),
+            ValueError,
+            f"targets holds id {V}",
+        ),
+        (
+            lambda m: m(torch.randn(2, F + 1), torch.ones(2, 3, dtype=torch.long)),
+            ValueError,
+            "features must have shape",
+        ),
+        (
+            lambda m: m(torch.randn(3, F), torch.ones(2, 3, dtype=torch.long)),
+            ValueError,
+            "targets has 2 rows but features has 3",
+        ),
+        (
+            lambda m: m.generate(torch.ones(2, F, dtype=torch.long)),
+            TypeError,
+            "features must be a float tensor",
+        ),
         (lambda m: m.generate(torch.randn(2, F), max_len=0), ValueError, "max_len"),
         (lambda m: m.generate(torch.randn(2, F), temperature=0.0), ValueError, "temperature"),
-        (lambda m: m.loss(torch.randn(2, F), torch.ones(2, 3, dtype=torch.long), [3, 0]), ValueError, "≥ 1"),
+        (
+            lambda m: m.loss(torch.randn(2, F), torch.ones(2, 3, dtype=torch.long), [3, 0]),
+            ValueError,
+            "≥ 1",
+        ),
     ],
 )
 def test_bad_inputs_name_the_argument(call, error, match):

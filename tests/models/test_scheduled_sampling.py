@@ -13,14 +13,20 @@ from rnnlab.models.scheduled_sampling import TeacherForcing, exposure_bias, inve
 
 def _loader(count=64, seed=0):
     src_vocab, tgt_vocab = number_vocabs()
-    src, tgt = encode_pairs(number_pairs(count, max_digits=3, seed=seed), src_vocab, tgt_vocab, char_tokens, word_tokens)
+    src, tgt = encode_pairs(
+        number_pairs(count, max_digits=3, seed=seed), src_vocab, tgt_vocab, char_tokens, word_tokens
+    )
     return pair_loader(src, tgt, batch_size=16, shuffle=False), len(src_vocab), len(tgt_vocab)
 
 
 def test_inverse_sigmoid_starts_near_one_and_decays():
     ratio = inverse_sigmoid(4)
     values = [ratio(e) for e in range(1, 30)]
-    assert values[0] == pytest.approx(0.8) and all(a > b for a, b in zip(values, values[1:], strict=False)) and values[-1] < 0.01
+    assert (
+        values[0] == pytest.approx(0.8)
+        and all(a > b for a, b in zip(values, values[1:], strict=False))
+        and values[-1] < 0.01
+    )
     assert inverse_sigmoid(8)(5) > inverse_sigmoid(2)(5)
 
 
@@ -29,13 +35,22 @@ def test_teacher_forcing_follows_its_schedule_through_fit_and_evaluates_forced()
     seed_everything(0)
     model = Seq2Seq.build(src_size, tgt_size, embed_dim=8, hidden_size=8, attention=None)
     forcing = TeacherForcing(inverse_sigmoid(2))
-    history = fit(model, loader, loader, epochs=3, batch_loss=forcing.batch_loss, on_epoch_start=forcing.on_epoch_start,
-                  progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        epochs=3,
+        batch_loss=forcing.batch_loss,
+        on_epoch_start=forcing.on_epoch_start,
+        progress=False,
+    )
     assert forcing.ratios == pytest.approx([inverse_sigmoid(2)(e) for e in (1, 2, 3)])
     assert len(history["val_loss"]) == 3
     model.eval()
     batch = next(iter(loader))
-    assert torch.equal(forcing.batch_loss(model, batch), TeacherForcing(1.0).batch_loss(model, batch))
+    assert torch.equal(
+        forcing.batch_loss(model, batch), TeacherForcing(1.0).batch_loss(model, batch)
+    )
 
 
 def test_exposure_bias_of_a_perfect_copy_is_none_and_of_an_untrained_model_is_low():
@@ -50,11 +65,15 @@ def test_exposure_bias_of_a_perfect_copy_is_none_and_of_an_untrained_model_is_lo
     assert model.training, "the model's mode is restored"
 
 
-@pytest.mark.parametrize("call, error, name", [
-    (lambda: inverse_sigmoid(0.5), ValueError, "k"), (lambda: TeacherForcing(1.5), ValueError, "schedule"),
-    (lambda: TeacherForcing(lambda e: 2.0).on_epoch_start(1), ValueError, "schedule"),
-    (lambda: exposure_bias(torch.nn.Linear(2, 2), [], max_len=3), TypeError, "model"),
-])
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: inverse_sigmoid(0.5), ValueError, "k"),
+        (lambda: TeacherForcing(1.5), ValueError, "schedule"),
+        (lambda: TeacherForcing(lambda e: 2.0).on_epoch_start(1), ValueError, "schedule"),
+        (lambda: exposure_bias(torch.nn.Linear(2, 2), [], max_len=3), TypeError, "model"),
+    ],
+)
 def test_bad_input(call, error, name):
     with pytest.raises(error, match=name):
         call()

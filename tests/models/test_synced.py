@@ -1,4 +1,5 @@
-"""rnnlab.models.synced: the (delayed) synced tagger of chapter 2: shapes, what each output can see, bad input."""
+"""rnnlab.models.synced: the (delayed) synced tagger of chapter 2: shapes, what each output can see,
+bad input."""
 
 import pytest
 import torch
@@ -12,22 +13,32 @@ from rnnlab.models.synced import SyncedTagger, tagger_loss
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_synced_tagger_shapes_and_batch_independence(delay, bidirectional, tagging_batch):
     seed_everything(0)
-    m = SyncedTagger(12, 7, embed_dim=8, hidden_size=10, num_layers=2, bidirectional=bidirectional, delay=delay).eval()
+    m = SyncedTagger(
+        12, 7, embed_dim=8, hidden_size=10, num_layers=2, bidirectional=bidirectional, delay=delay
+    ).eval()
     src, lengths, tgt, tgt_lengths = tagging_batch
     logits = m(src, lengths, 4)
     assert logits.shape == (5, 4, 7)
-    for i in range(5):  # each row alone, unpadded, gives the same outputs: padding and batch mates are never read
+    # each row alone, unpadded, gives the same outputs: padding and batch mates are never read
+    for i in range(5):
         alone = m(src[i : i + 1, : lengths[i]], lengths[i : i + 1], 4)
         torch.testing.assert_close(alone[0], logits[i], atol=1e-5, rtol=1e-4)
     assert torch.isfinite(tagger_loss(m, (src, lengths, tgt, tgt_lengths)))
 
 
 def test_frame_layouts_write_while_reading_or_after_reading():
-    src, lengths = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]]), torch.tensor([3, 5])
+    src = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]])
+    lengths = torch.tensor([3, 5])
     synced = SyncedTagger(12, 7, embed_dim=4, hidden_size=4)
     frames, frame_lengths, positions = synced.frames(src, lengths, 4)
     assert frame_lengths.tolist() == [4, 5] and positions.tolist() == [[0, 1, 2, 3]] * 2
-    assert frames[0, :4].tolist() == [4, 5, 6, 0]  # one blank frame: the input is shorter than the output
+    # one blank frame: the input is shorter than the output
+    assert frames[0, :4].tolist() == [
+        4,
+        5,
+        6,
+        0,
+    ]
     delayed = SyncedTagger(12, 7, embed_dim=4, hidden_size=4, delay=True)
     frames, frame_lengths, positions = delayed.frames(src, lengths, 4)
     assert frame_lengths.tolist() == [7, 9] and positions.tolist() == [[3, 4, 5, 6], [5, 6, 7, 8]]

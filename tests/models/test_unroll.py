@@ -27,7 +27,8 @@ def _batch(lengths, input_size=3, steps=None, seed=0):
 
 
 def _reference(lstm, x, lengths):
-    """Each sequence alone through nn.LSTM, no padding at all: the ground truth every runner must match."""
+    """Each sequence alone through nn.LSTM, no padding at all: the ground truth every runner must
+    match."""
     outputs = torch.zeros(x.shape[0], x.shape[1], lstm.hidden_size, dtype=x.dtype)
     h_last = torch.zeros(x.shape[0], lstm.hidden_size, dtype=x.dtype)
     for b, n in enumerate(lengths):
@@ -37,13 +38,20 @@ def _reference(lstm, x, lengths):
 
 
 @settings(max_examples=8, deadline=None)
-@given(lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5), extra=st.integers(0, 2), seed=st.integers(0, 1000))
+@given(
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    extra=st.integers(0, 2),
+    seed=st.integers(0, 1000),
+)
 def test_five_runners_and_checkpointing_agree_with_unpadded_reference(lengths, extra, seed):
     lstm = make_lstm(3, 5, seed=seed, dtype=torch.float64)
     x = _batch(lengths, steps=max(lengths) + extra, seed=seed)
     want_out, want_h = _reference(lstm, x, lengths)
     with torch.no_grad():
-        for name, run in {**runners(lstm), "checkpointed": lambda x, n: run_checkpointed(lstm, x, n, segment=2)}.items():
+        for name, run in {
+            **runners(lstm),
+            "checkpointed": lambda x, n: run_checkpointed(lstm, x, n, segment=2),
+        }.items():
             out, h = run(x, lengths)
             assert out.shape == want_out.shape and h.shape == want_h.shape, name
             torch.testing.assert_close(out, want_out, atol=1e-10, rtol=0, msg=name)
@@ -105,17 +113,26 @@ def test_make_lstm_is_seeded_and_leaves_the_global_rng_alone():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
-ALL = [run_fused, run_packed, run_shrinking, run_masked, lambda lstm, x, n: StaticUnroller(lstm)(x, n),
-       lambda lstm, x, n: run_checkpointed(lstm, x, n, segment=2)]
+ALL = [
+    run_fused,
+    run_packed,
+    run_shrinking,
+    run_masked,
+    lambda lstm, x, n: StaticUnroller(lstm)(x, n),
+    lambda lstm, x, n: run_checkpointed(lstm, x, n, segment=2),
+]
 
 
 @pytest.mark.parametrize("run", ALL)
-@pytest.mark.parametrize(("lengths", "error", "match"), [
-    ([4, 5], ValueError, "longer than the padded"),
-    ([4, 0], ValueError, "≥ 1"),
-    ([4], ValueError, "2 sequences"),
-    ([4.0, 2.0], TypeError, "integers"),
-])
+@pytest.mark.parametrize(
+    ("lengths", "error", "match"),
+    [
+        ([4, 5], ValueError, "longer than the padded"),
+        ([4, 0], ValueError, "≥ 1"),
+        ([4], ValueError, "2 sequences"),
+        ([4.0, 2.0], TypeError, "integers"),
+    ],
+)
 def test_bad_lengths_are_named(run, lengths, error, match):
     lstm = make_lstm(3, 4)
     with pytest.raises(error, match=match):
@@ -197,7 +214,8 @@ def test_next_step_model_predicts_changes_and_carries_state():
     whole, state = model(x)
     first, mid = model(x[:, :4])
     rest, state2 = model(x[:, 4:], mid)
-    torch.testing.assert_close(torch.cat([first, rest], 1), whole)  # carrying the state = one long run
+    # carrying the state = one long run
+    torch.testing.assert_close(torch.cat([first, rest], 1), whole)
     torch.testing.assert_close(state2, state)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         model(torch.zeros(2, 3, 1))
@@ -214,10 +232,13 @@ def test_fit_next_step_counts_updates_and_learns(chunk, updates):
 
 
 def test_fit_next_step_truncates_the_gradient_to_one_chunk():
-    """With chunk k, no update sees a gradient from further back than k steps: the state is detached."""
+    """With chunk k, no update sees a gradient from further back than k steps: the state is
+    detached."""
     model = NextStepLSTM(4, seed=0)
     seen = []
-    model.rnn.register_forward_hook(lambda mod, inputs, out: seen.append(inputs[1] is None or not inputs[1][0].requires_grad))
+    model.rnn.register_forward_hook(
+        lambda mod, inputs, out: seen.append(inputs[1] is None or not inputs[1][0].requires_grad)
+    )
     fit_next_step(model, torch.randn(2, 13), chunk=4, epochs=1)
     assert seen == [True, True, True]
 

@@ -1,10 +1,17 @@
-"""rnnlab.models.video: the frame CNN, the clip classifiers and their baselines, prediction, bad input."""
+"""rnnlab.models.video: the frame CNN, the clip classifiers and their baselines, prediction, bad
+input."""
 
 import pytest
 import torch
 
 from rnnlab.data.videos import make_digit_videos
-from rnnlab.models.video import FrameCNN, MeanFramesClassifier, MiddleFrameClassifier, VideoClassifier, predict
+from rnnlab.models.video import (
+    FrameCNN,
+    MeanFramesClassifier,
+    MiddleFrameClassifier,
+    VideoClassifier,
+    predict,
+)
 from tests.conftest import CLIP_SIZE
 
 SIZE = CLIP_SIZE  # the frame size of the clips fixture
@@ -26,15 +33,27 @@ def test_frame_cnn_folds_time_and_skips_padding(clips):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_classifier_shapes_for_variable_lengths(clips, cell, bidirectional):
     torch.manual_seed(0)
-    clip_model = VideoClassifier(10, cell=cell, bidirectional=bidirectional, size=SIZE, hidden_size=8, feature_size=8).eval()
-    frame_model = VideoClassifier(5, per_frame=True, cell=cell, bidirectional=bidirectional, size=SIZE, hidden_size=8,
-                                  feature_size=8).eval()
+    clip_model = VideoClassifier(
+        10, cell=cell, bidirectional=bidirectional, size=SIZE, hidden_size=8, feature_size=8
+    ).eval()
+    frame_model = VideoClassifier(
+        5,
+        per_frame=True,
+        cell=cell,
+        bidirectional=bidirectional,
+        size=SIZE,
+        hidden_size=8,
+        feature_size=8,
+    ).eval()
     assert clip_model(clips.videos, clips.lengths).shape == (6, 10)
     assert frame_model(clips.videos, clips.lengths).shape == (6, 8, 5)
-    # padding never changes the answer: a clip alone, cut to its length, scores the same as in the padded batch
+    # padding never changes the answer: a clip alone, cut to its length, scores the same as in the
+    # padded batch
     i = int(clips.lengths.argmin())
-    alone = clips.videos[i:i + 1, : int(clips.lengths[i])]
-    assert torch.allclose(clip_model(alone), clip_model(clips.videos, clips.lengths)[i:i + 1], atol=1e-5)
+    alone = clips.videos[i : i + 1, : int(clips.lengths[i])]
+    assert torch.allclose(
+        clip_model(alone), clip_model(clips.videos, clips.lengths)[i : i + 1], atol=1e-5
+    )
 
 
 def test_running_predictions_end_with_the_clip_answer(clips):
@@ -52,9 +71,15 @@ def test_baselines_shapes_and_order_blindness(clips):
     torch.manual_seed(0)
     mean_model = MeanFramesClassifier(10, size=SIZE, hidden_size=8, feature_size=8).eval()
     middle = MiddleFrameClassifier(10, size=SIZE, hidden_size=8, feature_size=8).eval()
-    assert mean_model(clips.videos, clips.lengths).shape == middle(clips.videos, clips.lengths).shape == (6, 10)
+    assert (
+        mean_model(clips.videos, clips.lengths).shape
+        == middle(clips.videos, clips.lengths).shape
+        == (6, 10)
+    )
     back = clips.reversed()
-    assert torch.allclose(mean_model(clips.videos, clips.lengths), mean_model(back.videos, back.lengths), atol=1e-5)
+    assert torch.allclose(
+        mean_model(clips.videos, clips.lengths), mean_model(back.videos, back.lengths), atol=1e-5
+    )
 
 
 def test_tiny_model_overfits_a_tiny_batch():
@@ -71,20 +96,28 @@ def test_tiny_model_overfits_a_tiny_batch():
     assert (model(data.videos, data.lengths).argmax(1) == data.labels).all()
 
 
-@pytest.mark.parametrize(("videos", "lengths", "error", "match"), [
-    (torch.zeros(3, SIZE, SIZE), None, ValueError, "4 dims"),
-    (torch.zeros(2, 3, 1, SIZE, SIZE), None, ValueError, "4 dims"),
-    (torch.zeros(2, 0, SIZE, SIZE), None, ValueError, "at least one frame"),
-    (torch.zeros(2, 3, 28, 28), None, ValueError, "built for 24×24"),
-    (torch.zeros(2, 3, SIZE, SIZE, dtype=torch.uint8), None, TypeError, "float tensor"),
-    (torch.zeros(2, 3, SIZE, SIZE), [3, 0], ValueError, "lengths"),
-    (torch.zeros(2, 3, SIZE, SIZE), [3, 4], ValueError, "lengths"),
-    (torch.zeros(2, 3, SIZE, SIZE), [3], ValueError, "lengths"),
-])
-@pytest.mark.parametrize("make", [
-    lambda: VideoClassifier(4, size=SIZE), lambda: MeanFramesClassifier(4, size=SIZE),
-    lambda: MiddleFrameClassifier(4, size=SIZE), lambda: FrameCNN(SIZE),
-])
+@pytest.mark.parametrize(
+    ("videos", "lengths", "error", "match"),
+    [
+        (torch.zeros(3, SIZE, SIZE), None, ValueError, "4 dims"),
+        (torch.zeros(2, 3, 1, SIZE, SIZE), None, ValueError, "4 dims"),
+        (torch.zeros(2, 0, SIZE, SIZE), None, ValueError, "at least one frame"),
+        (torch.zeros(2, 3, 28, 28), None, ValueError, "built for 24×24"),
+        (torch.zeros(2, 3, SIZE, SIZE, dtype=torch.uint8), None, TypeError, "float tensor"),
+        (torch.zeros(2, 3, SIZE, SIZE), [3, 0], ValueError, "lengths"),
+        (torch.zeros(2, 3, SIZE, SIZE), [3, 4], ValueError, "lengths"),
+        (torch.zeros(2, 3, SIZE, SIZE), [3], ValueError, "lengths"),
+    ],
+)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VideoClassifier(4, size=SIZE),
+        lambda: MeanFramesClassifier(4, size=SIZE),
+        lambda: MiddleFrameClassifier(4, size=SIZE),
+        lambda: FrameCNN(SIZE),
+    ],
+)
 def test_bad_inputs_fail_clearly(make, videos, lengths, error, match):
     with pytest.raises(error, match=match):
         make()(videos, lengths)
@@ -103,6 +136,8 @@ def test_predict_batches_and_keeps_order(clips):
     torch.manual_seed(0)
     model = MeanFramesClassifier(10, size=SIZE, hidden_size=8, feature_size=8)
     whole = predict(model, clips.videos, clips.lengths, batch_size=6)
-    assert torch.allclose(predict(model, clips.videos, clips.lengths, batch_size=4), whole, atol=1e-6)
+    assert torch.allclose(
+        predict(model, clips.videos, clips.lengths, batch_size=4), whole, atol=1e-6
+    )
     with pytest.raises(ValueError, match="batch_size"):
         predict(model, clips.videos, clips.lengths, batch_size=0)

@@ -8,7 +8,12 @@ from rnnlab.data.captions import (
     HEIGHT,
     WIDTH,
 )
-from rnnlab.plots.architectures import plot_captions, plot_error_by_horizon, plot_forecast, plot_shapes
+from rnnlab.plots.architectures import (
+    plot_captions,
+    plot_error_by_horizon,
+    plot_forecast,
+    plot_shapes,
+)
 
 
 def test_figures_draw():

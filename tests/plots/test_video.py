@@ -12,7 +12,9 @@ def test_plots_draw(clips):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plot_frames(clips.videos[:2], clips.lengths[:2], titles=[["x"] * 8] * 2, row_labels=["one", "two"])
+    fig = plot_frames(
+        clips.videos[:2], clips.lengths[:2], titles=[["x"] * 8] * 2, row_labels=["one", "two"]
+    )
     assert len(fig.axes) == 16
     ax = plot_confusion([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"], title="t")
     assert ax.get_title() == "t" and len(ax.texts) == 9

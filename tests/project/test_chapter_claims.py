@@ -1,4 +1,5 @@
-"""Every chapter ends with its claims ledger: the last code cell calls ``claims()``, imported from rnnlab.
+"""Every chapter ends with its claims ledger: the last code cell calls ``claims()``, imported from
+rnnlab.
 
 So a learner finishes each chapter with the table of what their run measured against each target
 (see `rnnlab.config.claims`).
@@ -21,14 +22,23 @@ def _cells(path: Path) -> list[dict]:
 
 
 def _imported_from_rnnlab(cells: list[dict]) -> set[str]:
-    """Names the notebook's code cells import with ``from rnnlab import ...`` (IPython magics skipped)."""
+    """Names the notebook's code cells import with ``from rnnlab import ...`` (IPython magics
+    skipped)."""
     names: set[str] = set()
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        source = "\n".join(line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
-        names |= {alias.asname or alias.name for node in ast.walk(ast.parse(source))
-                  if isinstance(node, ast.ImportFrom) and node.module == "rnnlab" for alias in node.names}
+        source = "\n".join(
+            line
+            for line in "".join(cell["source"]).splitlines()
+            if not line.lstrip().startswith(("%", "!"))
+        )
+        names |= {
+            alias.asname or alias.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.module == "rnnlab"
+            for alias in node.names
+        }
     return names
 
 
@@ -42,7 +52,13 @@ def test_last_code_cell_shows_the_claims_ledger(path: Path) -> None:
     last = max(i for i, c in enumerate(cells) if c["cell_type"] == "code")
     tree = ast.parse("".join(cells[last]["source"]))
     final = tree.body[-1] if tree.body else None
-    assert isinstance(final, ast.Expr) and isinstance(final.value, ast.Call) and isinstance(final.value.func, ast.Name) \
-        and final.value.func.id == "claims" and not final.value.args, \
-        f"{path.name}: the last code cell must end with `claims()` (its value is the table shown)"
-    assert "claims" in _imported_from_rnnlab(cells), f"{path.name}: `claims` must be imported from rnnlab (`from rnnlab import claims`)"
+    assert (
+        isinstance(final, ast.Expr)
+        and isinstance(final.value, ast.Call)
+        and isinstance(final.value.func, ast.Name)
+        and final.value.func.id == "claims"
+        and not final.value.args
+    ), f"{path.name}: the last code cell must end with `claims()` (its value is the table shown)"
+    assert "claims" in _imported_from_rnnlab(cells), (
+        f"{path.name}: `claims` must be imported from rnnlab (`from rnnlab import claims`)"
+    )

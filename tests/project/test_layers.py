@@ -17,14 +17,31 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rnnlab"
 LAYERS = ["core", "tensors", "models", "training", "tools", "views", "entry"]
 # module path (dotted, inside rnnlab) prefix → layer; the longest matching prefix wins
 LAYER_OF = {
-    "config": "core", "checks": "core", "modes": "core", "nested": "tensors", "sequences": "tensors", "samplers": "tensors",
+    "config": "core",
+    "checks": "core",
+    "modes": "core",
+    "nested": "tensors",
+    "sequences": "tensors",
+    "samplers": "tensors",
     "data": "tensors",
-    "models": "models", "baselines": "models",
-    "train": "training", "cache": "training", "video_training": "training",
-    "translate": "tools", "distributed": "tools", "bench": "tools",
-    "plots": "views", "widgets": "views",
-    "grading": "entry", "cli": "entry", "book": "entry", "__main__": "entry", "__init__": "entry",
+    "models": "models",
+    "baselines": "models",
+    "train": "training",
+    "cache": "training",
+    "video_training": "training",
+    "translate": "tools",
+    "distributed": "tools",
+    "bench": "tools",
+    "plots": "views",
+    "widgets": "views",
+    "grading": "entry",
+    "cli": "entry",
+    "book": "entry",
+    "__main__": "entry",
+    "__init__": "entry",
 }
+
+
 def layer(module: str) -> str:
     parts = module.split(".")
     for end in range(len(parts), 0, -1):
@@ -56,13 +73,20 @@ def imports(path: Path) -> set[str]:
             else:
                 continue
             names = [f"{target}.{a.name}" if target else a.name for a in node.names]
-            # ``from . import x`` / ``from .pkg import mod`` name modules; keep the module when it is one
-            found.update(n for n in names if (PACKAGE / Path(*n.split("."))).with_suffix(".py").exists()
-                         or (PACKAGE / Path(*n.split("."))).is_dir())
+            # ``from . import x`` / ``from .pkg import mod`` name modules; keep the module when it
+            # is one
+            found.update(
+                n
+                for n in names
+                if (PACKAGE / Path(*n.split("."))).with_suffix(".py").exists()
+                or (PACKAGE / Path(*n.split("."))).is_dir()
+            )
             if target:
                 found.add(target)
         elif isinstance(node, ast.Import):
-            found.update(a.name.partition(".")[2] for a in node.names if a.name.startswith("rnnlab."))
+            found.update(
+                a.name.partition(".")[2] for a in node.names if a.name.startswith("rnnlab.")
+            )
     return {f for f in found if f and f != module}
 
 
@@ -78,7 +102,9 @@ def upward_imports() -> set[tuple[str, str]]:
 
 def test_no_upward_import():
     found = upward_imports()
-    assert not found, "imports that run up the layers (move the code down instead): " + ", ".join(f"{a} → {b}" for a, b in sorted(found))
+    assert not found, "imports that run up the layers (move the code down instead): " + ", ".join(
+        f"{a} → {b}" for a, b in sorted(found)
+    )
 
 
 def test_the_walk_sees_an_upward_import(tmp_path, monkeypatch):

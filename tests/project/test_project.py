@@ -1,4 +1,5 @@
-"""Project hygiene: notebooks are committed clean, dependencies agree, CI runs the README's command."""
+"""Project hygiene: notebooks are committed clean, dependencies agree, CI runs the README's
+command."""
 
 import json
 import re
@@ -8,19 +9,33 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted(p for folder in ("chapters", "exercises") for p in (ROOT / folder).rglob("*.ipynb")
-                   if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p
+    for folder in ("chapters", "exercises")
+    for p in (ROOT / folder).rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
 KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_committed_clean(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs; run: jupyter nbconvert --clear-output --inplace {path}"
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
+    assert not dirty, (
+        f"{path.name}: cells {dirty} carry outputs; run: jupyter nbconvert --clear-output "
+        f"--inplace {path}"
+    )
     assert nb["metadata"].get("kernelspec") == KERNEL, f"{path.name}: kernelspec must be {KERNEL}"
-    # Saved widget state makes code hosts fail to render the notebook ("Invalid Notebook ... state").
-    assert "widgets" not in nb["metadata"], f"{path.name}: metadata.widgets holds saved widget state; delete it"
+    # Saved widget state makes code hosts fail to render the notebook ("Invalid Notebook ...
+    # state").
+    assert "widgets" not in nb["metadata"], (
+        f"{path.name}: metadata.widgets holds saved widget state; delete it"
+    )
 
 
 def test_six_chapters_exist():
@@ -36,7 +51,11 @@ def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = _requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
     env = (ROOT / "environment.yml").read_text()
-    pip_lines = [line.strip()[2:].strip() for line in env.splitlines() if line.strip().startswith("- ") and line.startswith(" " * 6)]
+    pip_lines = [
+        line.strip()[2:].strip()
+        for line in env.splitlines()
+        if line.strip().startswith("- ") and line.startswith(" " * 6)
+    ]
     listed = _requirement_names([p for p in pip_lines if not p.startswith("-e")])
     assert listed == wanted
     assert "python=3.11" in env
@@ -53,9 +72,17 @@ def test_ruff_is_clean_on_the_package_the_tests_and_the_chapters():
     import sys
 
     paths = ["rnnlab", "tests", "chapters", "conftest.py"]
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", *paths],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"ruff found problems (fix with: ruff check --fix rnnlab tests chapters conftest.py):\n{result.stdout}"
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--output-format", "concise", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        "ruff found problems (fix with: ruff check --fix rnnlab tests chapters "
+        f"conftest.py):\n{result.stdout}"
+    )
 
 
 def test_licences_are_stated():

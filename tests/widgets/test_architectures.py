@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from rnnlab.widgets.architectures import horizon_explorer, horizon_summary, sentiment_box, sentiment_verdict
+from rnnlab.widgets.architectures import (
+    horizon_explorer,
+    horizon_summary,
+    sentiment_box,
+    sentiment_verdict,
+)
 
 
 def test_widget_logic():

@@ -10,9 +10,21 @@ from rnnlab.widgets.static import register_static_fallback, static_html
 
 
 def test_static_view_shows_controls_html_and_images():
-    box = widgets.VBox([widgets.HBox([widgets.IntSlider(value=4, description="length A"),
-                                      widgets.Dropdown(options=[("clip 0", 0), ("clip 1", 1)], value=1, description="clip")]),
-                        widgets.HTML("<b>P = 0.9</b>"), widgets.Image(value=b"\x89PNG", format="png"), widgets.Output()])
+    box = widgets.VBox(
+        [
+            widgets.HBox(
+                [
+                    widgets.IntSlider(value=4, description="length A"),
+                    widgets.Dropdown(
+                        options=[("clip 0", 0), ("clip 1", 1)], value=1, description="clip"
+                    ),
+                ]
+            ),
+            widgets.HTML("<b>P = 0.9</b>"),
+            widgets.Image(value=b"\x89PNG", format="png"),
+            widgets.Output(),
+        ]
+    )
     page = static_html(box)
     assert "length A: <b>4</b>" in page and "clip: <b>clip 1</b>" in page
     assert "<b>P = 0.9</b>" in page and "data:image/png;base64,iVBORw==" in page
@@ -34,7 +46,9 @@ def test_display_carries_the_live_widget_and_its_static_view():
     from IPython.testing.globalipapp import start_ipython
 
     shell = start_ipython()
-    shell.display_formatter.formatters["text/html"].enabled = True  # as in a kernel (the test shell turns it off)
+    shell.display_formatter.formatters[
+        "text/html"
+    ].enabled = True  # as in a kernel (the test shell turns it off)
     assert register_static_fallback()
     data, _ = shell.display_formatter.format(padding_explorer(lengths=(2,)))
     assert "application/vnd.jupyter.widget-view+json" in data  # JupyterLab shows the live widget

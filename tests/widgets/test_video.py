@@ -13,7 +13,11 @@ def test_clip_player_shows_the_running_answer(clips):
     controls, view = ui.children
     clip_choice, play, slider = controls.children
     image, text = view.children
-    assert image.value[:4] == b"\x89PNG" and "after frame 1" in text.value and "truth: <b>a</b>" in text.value
+    assert (
+        image.value[:4] == b"\x89PNG"
+        and "after frame 1" in text.value
+        and "truth: <b>a</b>" in text.value
+    )
     slider.value = 2
     assert "after frame 3" in text.value
     clip_choice.value = 3
