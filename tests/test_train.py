@@ -388,3 +388,34 @@ def test_patience_counts_from_the_last_step_larger_than_min_delta():
 def test_min_delta_must_be_a_finite_non_negative_number(min_delta, error):
     with pytest.raises(error, match="min_delta"):
         fit(_model(), _loader(), epochs=1, patience=1, min_delta=min_delta, progress=False)
+
+
+def test_a_resumed_run_keeps_the_min_delta_reference_and_stops_where_an_uninterrupted_one_does(
+    tmp_path,
+):
+    # After epoch 3 the best is 0.905, but patience counts from 0.9 (the last step above 0.01):
+    # epoch 4's 0.915 is such a step. A resume that forgot the reference would stop at epoch 4.
+    scores = [0.5, 0.9, 0.905, 0.915, 0.916, 0.917, 0.918]
+
+    def run(epochs, **kwargs):
+        epoch = {}
+        return fit(
+            _model(),
+            _loader(),
+            epochs=epochs,
+            patience=2,
+            min_delta=0.01,
+            monitor="val_acc",
+            on_epoch_start=lambda e: epoch.update(now=e),
+            evaluate=lambda m: {"val_acc": scores[epoch["now"] - 1]},
+            progress=False,
+            **kwargs,
+        )
+
+    whole = run(7)
+    assert whole.stopped_early and len(whole) == 6 and whole.best_epoch == 6
+    ckpt = tmp_path / "run.pt"
+    run(3, checkpoint=ckpt)
+    resumed = run(7, checkpoint=ckpt, resume=True)
+    assert [row["val_acc"] for row in resumed.epochs] == [row["val_acc"] for row in whole.epochs]
+    assert resumed.stopped_early and resumed.best_epoch == 6
