@@ -16,6 +16,7 @@ from rnnlab.sequences import (
     masked_mean,
     pack,
     pad_sequences,
+    run_rnn,
     unpack,
     unpad_sequences,
 )
@@ -109,6 +110,112 @@ def test_packed_rnn_equals_one_sequence_at_a_time():
     for b, seq in enumerate(seqs):
         alone, _ = rnn(seq.unsqueeze(0))
         assert torch.allclose(out[b, : len(seq)], alone[0], atol=1e-6)
+
+
+def _packed_reference(rnn, x, lengths):
+    outputs, final = rnn(pack(x, lengths))
+    return unpack(outputs, total_length=x.shape[1])[0], final
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths_lists,
+    st.sampled_from([torch.nn.GRU, torch.nn.RNN]),
+    st.booleans(),
+    st.integers(1, 2),
+    st.booleans(),
+)
+def test_run_rnn_equals_packing_outputs_final_state_and_gradients(
+    lengths, kind, bidirectional, num_layers, bias
+):
+    """The unpacked CPU route computes what pack → rnn → unpack computes, and trains the same."""
+    torch.manual_seed(len(lengths))
+    rnn = kind(
+        3, 4, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=True
+    )
+    x, lens = pad_sequences(_seqs(lengths))
+    x.requires_grad_(True)
+    want_out, want_final = _packed_reference(rnn, x, lens)
+    got_out, got_final = run_rnn(rnn, x, lens)
+    assert got_out.shape == want_out.shape and got_final.shape == want_final.shape
+    torch.testing.assert_close(got_out, want_out, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got_final, want_final, atol=1e-6, rtol=1e-5)
+    weights = [x, *rnn.parameters()]
+    want = torch.autograd.grad((want_out**2).sum() + want_final.sum(), weights)
+    got = torch.autograd.grad((got_out**2).sum() + got_final.sum(), weights)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+@FAST
+@given(lengths_lists, st.integers(1, 5), st.booleans())
+def test_run_rnn_ignores_whatever_the_padding_holds(lengths, extra, bidirectional):
+    """Padding never reaches a real output, the final state or a gradient, whatever it holds (NaN
+    included); padded outputs are 0."""
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(3, 4, bidirectional=bidirectional, batch_first=True)
+    x, lens = pad_sequences(_seqs(lengths))
+    longer = torch.cat([x, torch.full((x.shape[0], extra, 3), float("nan"))], dim=1)
+    longer[
+        lengths_to_mask(lens, longer.shape[1]).logical_not() & (torch.rand(longer.shape[:2]) < 0.5)
+    ] = 7.0
+    out, final = run_rnn(rnn, x, lens)
+    out_longer, final_longer = run_rnn(rnn, longer, lens)
+    assert torch.equal(out_longer[:, x.shape[1] :], torch.zeros_like(out_longer[:, x.shape[1] :]))
+    torch.testing.assert_close(out_longer[:, : x.shape[1]], out)
+    torch.testing.assert_close(final_longer, final)
+    grads = torch.autograd.grad(out.sum() + final.sum(), list(rnn.parameters()))
+    grads_longer = torch.autograd.grad(
+        out_longer.sum() + final_longer.sum(), list(rnn.parameters())
+    )
+    for g, g_longer in zip(grads, grads_longer, strict=True):  # no NaN leaks into training
+        torch.testing.assert_close(g_longer, g)
+
+
+def test_run_rnn_dropout_between_layers_only_while_training():
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(3, 4, num_layers=2, dropout=0.5, batch_first=True)
+    x, lens = pad_sequences(_seqs([4, 2]))
+    rnn.eval()
+    torch.testing.assert_close(run_rnn(rnn, x, lens)[0], _packed_reference(rnn, x, lens)[0])
+    rnn.train()
+    first, second = run_rnn(rnn, x, lens)[0], run_rnn(rnn, x, lens)[0]
+    assert not torch.allclose(first, second)  # a fresh dropout mask each call
+
+
+def test_run_rnn_lstm_takes_the_packed_route_and_returns_h_and_c():
+    rnn = torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True)
+    x, lens = pad_sequences(_seqs([5, 1, 3]))
+    out, (h, c) = run_rnn(rnn, x, lens)
+    want_out, (want_h, want_c) = _packed_reference(rnn, x, lens)
+    assert torch.equal(out, want_out) and torch.equal(h, want_h) and torch.equal(c, want_c)
+
+
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: run_rnn(torch.nn.Linear(3, 4), torch.ones(1, 2, 3), [2]), TypeError, "rnn"),
+        (lambda: run_rnn(torch.nn.GRU(3, 4), torch.ones(1, 2, 3), [2]), ValueError, "batch_first"),
+        (
+            lambda: run_rnn(torch.nn.GRU(3, 4, batch_first=True), torch.ones(1, 2, 5), [2]),
+            ValueError,
+            "input_size 3",
+        ),
+        (
+            lambda: run_rnn(torch.nn.GRU(3, 4, batch_first=True), torch.ones(1, 2), [2]),
+            ValueError,
+            "x",
+        ),
+        (
+            lambda: run_rnn(torch.nn.GRU(3, 4, batch_first=True), torch.ones(2, 2, 3), [2, 3]),
+            ValueError,
+            "lengths",
+        ),
+    ],
+)
+def test_run_rnn_bad_input_names_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
 
 
 def test_collate_padded_fields():

@@ -35,7 +35,7 @@ from ..checks import (
 )
 from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
-from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, pack, unpack
+from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, run_rnn
 from .attention import make_attention
 from .decoding import State, beam_search, greedy_decode
 from .settings import RecordsSettings
@@ -44,7 +44,7 @@ __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
 
 
 class Encoder(RecordsSettings, nn.Module):
-    """Embedding → (bidirectional) GRU over the real tokens only (packed).
+    """Embedding → (bidirectional) GRU over the real tokens only (`run_rnn`).
 
     ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with
     ``M = hidden_size`` times the number of directions; padding positions of ``memory`` are 0,
@@ -75,8 +75,7 @@ class Encoder(RecordsSettings, nn.Module):
         lengths = check_lengths(
             lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
         )
-        packed, final = self.rnn(pack(self.dropout(self.embed(src)), lengths))
-        memory, _ = unpack(packed, total_length=src.shape[1])
+        memory, final = run_rnn(self.rnn, self.dropout(self.embed(src)), lengths)
         # final (directions, B, H) -> (B, directions*H): both directions' last states side by side
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 

@@ -13,8 +13,9 @@ it can do depends on which frames it reads from and on which way its RNN runs:
   the end), at the price of streaming: nothing can be written before the input has ended.
 
 A blank frame is the ``<pad>`` id inside the sequence's length: its embedding is zero, "nothing to
-read". Real padding after the frames is never read (the RNN runs packed), so an output does not
-depend on what else is in the batch. `rnnlab.models.ctc` builds its model on the same `FrameRNN`.
+read". Real padding after the frames never reaches a real frame's output (`run_rnn`), so an output
+does not depend on what else is in the batch. `rnnlab.models.ctc` builds its model on the same
+`FrameRNN`.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from torch import nn
 from ..checks import check_bool, check_positive, check_tokens
 from ..data.vocab import PAD
 from ..modes import eval_mode
-from ..sequences import check_lengths, masked_cross_entropy, pack, unpack
+from ..sequences import check_lengths, masked_cross_entropy, run_rnn
 from .settings import RecordsSettings
 
 __all__ = ["FrameRNN", "SyncedTagger", "tagger_loss"]
 
 
 class FrameRNN(RecordsSettings, nn.Module):
-    """Embedding → GRU (one- or two-way, ``num_layers`` deep, packed) → a linear layer on every
-    frame.
+    """Embedding → GRU (one- or two-way, ``num_layers`` deep, over the real frames only,
+    `rnnlab.sequences.run_rnn`) → a linear layer on every frame.
 
     ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's
     length are never read and their logits are those of a zero state (callers ignore them).
@@ -76,9 +77,7 @@ class FrameRNN(RecordsSettings, nn.Module):
         lengths = check_lengths(
             lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths"
         )
-        outputs, _ = unpack(
-            self.rnn(pack(self.embed(frames), lengths))[0], total_length=frames.shape[1]
-        )
+        outputs, _ = run_rnn(self.rnn, self.embed(frames), lengths)
         return self.out(outputs)
 
 
