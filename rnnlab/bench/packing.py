@@ -11,7 +11,6 @@ ratio is about 1. The numbers are noisy on a shared CPU; the ratios are what to 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -21,9 +20,10 @@ import torch
 from torch import nn
 
 from ..checks import check_positive
-from ..config import budget, pick_device
+from ..config import pick_device
 from ..samplers import BucketBatchSampler
 from ..sequences import pack, run_rnn, unpack
+from . import batch_parser
 from .padding import lognormal_lengths
 
 ROUTES = ("packed", "run_rnn")
@@ -109,18 +109,7 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rnnlab bench packing [--json] [--sequences N] [--batch-size B]
     [--timed-batches K]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m rnnlab bench packing", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object instead of a table"
-    )
-    parser.add_argument("--sequences", type=int, default=budget(full=2000, quick=400))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--timed-batches", type=int, default=budget(full=12, quick=3))
-    parser.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1 … (default: pick_device())"
-    )
+    parser = batch_parser("packing", __doc__.splitlines()[0], sequences=2000, quick_sequences=400)
     args = parser.parse_args(argv)
     result = measure(
         args.sequences, args.batch_size, timed_batches=args.timed_batches, device=args.device

@@ -18,7 +18,6 @@ them alike. The numbers are noisy on a shared CPU; the ratios are what to read.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -29,9 +28,10 @@ import torch
 from torch import nn
 
 from ..checks import check_number, check_positive
-from ..config import budget, pick_device
+from ..config import pick_device
 from ..samplers import BucketBatchSampler, padding_waste
 from ..sequences import check_lengths, masked_mean, pack, unpack
+from . import batch_parser
 
 STRATEGIES = ("naive", "packed", "bucketed", "token_budget")
 
@@ -184,18 +184,7 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rnnlab bench padding [--json] [--sequences N] [--batch-size B] [--timed-batches
     K]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m rnnlab bench padding", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object instead of a table"
-    )
-    parser.add_argument("--sequences", type=int, default=budget(full=8000, quick=1500))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--timed-batches", type=int, default=budget(full=12, quick=3))
-    parser.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1 … (default: pick_device())"
-    )
+    parser = batch_parser("padding", __doc__.splitlines()[0], sequences=8000, quick_sequences=1500)
     args = parser.parse_args(argv)
     result = measure(
         args.sequences, args.batch_size, timed_batches=args.timed_batches, device=args.device

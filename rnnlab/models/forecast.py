@@ -18,7 +18,7 @@ from torch import nn
 
 from ..checks import check_positive, check_probability
 from ..modes import eval_mode
-from ..sequences import check_lengths, last_real_state, pack, unpack
+from ..sequences import check_lengths, last_real_state, run_rnn
 from .cells import recurrent_layer
 from .settings import RecordsSettings
 
@@ -73,7 +73,7 @@ class SequenceRegressor(RecordsSettings, nn.Module):
             outputs, _ = self.rnn(x)
         else:
             lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1])
-            outputs, _ = unpack(self.rnn(pack(x, lengths))[0], total_length=x.shape[1])
+            outputs, _ = run_rnn(self.rnn, x, lengths)
         y = self.head(self.drop(outputs))
         if self.residual:
             y = y + x[..., :1]

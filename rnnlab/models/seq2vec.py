@@ -1,9 +1,10 @@
 """Sequence → vector: read a whole token sequence, answer with one vector of class scores.
 
-Embedding → GRU/LSTM (packed, so the recurrence never sees padding) → a pooled summary of the
-outputs over real steps only → a linear layer. Sentiment, topic labels and "what happens in this
-clip" are all this shape. Padding never changes the answer: the RNN runs on a packed batch and every
-pooling reads real steps only (see `rnnlab.sequences`).
+Embedding → GRU/LSTM (over the real steps only, `rnnlab.sequences.run_rnn`: padding never reaches
+a real step's output) → a pooled summary of the outputs over real steps only → a linear layer.
+Sentiment, topic labels and "what happens in this clip" are all this shape. Padding never changes
+the answer: the RNN's real outputs ignore it and every pooling reads real steps only (see
+`rnnlab.sequences`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..checks import (
     check_tokens,
 )
 from ..modes import eval_mode
-from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, pack, unpack
+from ..sequences import check_lengths, last_real_state, masked_max, masked_mean, run_rnn
 from .cells import recurrent_layer
 from .settings import RecordsSettings
 
@@ -99,8 +100,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
         if not self.mask_padding:  # the bug: padding is read and pooled as if it were real
             outputs, _ = self.rnn(self.drop(x))
             return self.pool(outputs, torch.full_like(lengths, tokens.shape[1]))
-        outputs, _ = self.rnn(pack(self.drop(x), lengths))
-        outputs, _ = unpack(outputs, total_length=tokens.shape[1])
+        outputs, _ = run_rnn(self.rnn, self.drop(x), lengths)
         return self.pool(outputs, lengths)
 
     def pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@
   frames).
 - `VideoClassifier` runs a GRU or LSTM over those features: one class per clip (seq2vec) or one
   label per frame (seq2seq), causal (one-way) or bidirectional, for clips of different lengths
-  (packed, so padding frames never reach the RNN).
+  (`rnnlab.sequences.run_rnn`, so padding frames never reach a real frame's output).
 - Two order-blind baselines share the same CNN: `MiddleFrameClassifier` (one frame) and
   `MeanFramesClassifier` (the average of all frame features, then an MLP).
 
@@ -21,7 +21,7 @@ from torch import nn
 
 from ..checks import check_bool, check_int, check_positive
 from ..modes import eval_mode
-from ..sequences import check_lengths, lengths_to_mask, masked_mean, pack, unpack
+from ..sequences import check_lengths, lengths_to_mask, masked_mean, run_rnn
 from .cells import recurrent_layer
 from .settings import RecordsSettings
 
@@ -128,8 +128,7 @@ class VideoClassifier(RecordsSettings, nn.Module):
         """RNN outputs ``(B, T, H·directions)`` (zeros on padding) and final states, for clips of
         any lengths."""
         lengths = check_videos(videos, lengths, self.cnn.size)
-        outputs, final = self.rnn(pack(self.cnn(videos, lengths), lengths))
-        return unpack(outputs, total_length=videos.shape[1])[0], final
+        return run_rnn(self.rnn, self.cnn(videos, lengths), lengths)
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         outputs, final = self._encode(videos, lengths)
