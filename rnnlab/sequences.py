@@ -275,12 +275,12 @@ def masked_cross_entropy(
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     mask = _mask_for(logits, lengths_or_mask)
     vocab = logits.shape[-1]
-    real = targets[mask]
-    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= vocab):
-        raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
     # the real positions as row numbers of (B*T, V): index_select's backward is a cheap index_add,
     # while boolean indexing's (index_put with accumulation) costs more than the loss on a CPU
     rows = mask.reshape(-1).nonzero().squeeze(1)
+    real = targets.reshape(-1).index_select(0, rows)  # (real tokens,)
+    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= vocab):
+        raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
     real_logits = logits.reshape(-1, vocab).index_select(0, rows)  # (real tokens, V)
     real_losses = F.cross_entropy(real_logits, real, reduction="none")  # (real tokens,)
     if reduction == "none":

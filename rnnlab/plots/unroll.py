@@ -98,22 +98,15 @@ def plot_strategies(rows: Sequence[Mapping[str, Any]]) -> Figure:
     for name in names:
         mine = [r for r in rows if r["name"] == name]
         color, marker = STYLE.get(name, ("gray", "."))
-        memory_ax.plot(
-            [r["max_len"] for r in mine],
-            [r["peak_mb"] for r in mine],
-            color=color,
-            marker=marker,
-            linestyle="--",
-            label=name,
-        )
-        time_ax.plot(
-            [r["max_len"] for r in mine],
-            [r["time_ratio"] for r in mine],
-            color=color,
-            marker=marker,
-            linestyle="--",
-            label=name,
-        )
+        for ax, key in ((memory_ax, "peak_mb"), (time_ax, "time_ratio")):
+            ax.plot(
+                [r["max_len"] for r in mine],
+                [r[key] for r in mine],
+                color=color,
+                marker=marker,
+                linestyle="--",
+                label=name,
+            )
     memory_ax.set(
         xlabel="sequence length T (steps)",
         ylabel="peak MB, forward + backward",

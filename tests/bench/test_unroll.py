@@ -18,6 +18,23 @@ TINY = {
     "warmup": 0,
     "device": "cpu",
 }
+# the smallest command line the CLI tests share
+TINY_CLI = [
+    "--device",
+    "cpu",
+    "--batch-size",
+    "3",
+    "--max-len",
+    "4",
+    "--hidden-size",
+    "5",
+    "--input-size",
+    "2",
+    "--repeats",
+    "1",
+    "--warmup",
+    "0",
+]
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
@@ -216,30 +233,7 @@ def test_bad_arguments_are_named():
 
 
 def test_cli_json(capsys):
-    assert (
-        bench.main(
-            [
-                "--json",
-                "--device",
-                "cpu",
-                "--batch-size",
-                "3",
-                "--max-len",
-                "4",
-                "--hidden-size",
-                "5",
-                "--input-size",
-                "2",
-                "--repeats",
-                "1",
-                "--warmup",
-                "0",
-                "--chunk",
-                "2",
-            ]
-        )
-        == 0
-    )
+    assert bench.main(["--json", *TINY_CLI, "--chunk", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["max_abs_diff"] <= 1e-5
     assert (
@@ -256,32 +250,7 @@ def test_cli_json(capsys):
 
 
 def test_cli_table_with_sweep(capsys):
-    assert (
-        bench.main(
-            [
-                "--device",
-                "cpu",
-                "--batch-size",
-                "3",
-                "--max-len",
-                "4",
-                "--hidden-size",
-                "5",
-                "--input-size",
-                "2",
-                "--repeats",
-                "1",
-                "--warmup",
-                "0",
-                "--lengths",
-                "4",
-                "9",
-                "--chunk",
-                "3",
-            ]
-        )
-        == 0
-    )
+    assert bench.main([*TINY_CLI, "--lengths", "4", "9", "--chunk", "3"]) == 0
     out = capsys.readouterr().out
     assert "max abs diff" in out and "checkpoint" in out and "chunks of 3" in out
 
