@@ -88,7 +88,7 @@ class CTCTagger(RecordsSettings, nn.Module):
     ):
         super().__init__()
         self.upsample = check_int("upsample", upsample, minimum=1)
-        self.rnn = FrameRNN(
+        self.frame_rnn = FrameRNN(
             src_vocab_size,
             tgt_vocab_size,
             embed_dim=embed_dim,
@@ -100,9 +100,9 @@ class CTCTagger(RecordsSettings, nn.Module):
     def forward(self, src: torch.Tensor, src_lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log_probs (B, F, V), frame_lengths (B,))`` for sources ``src`` ``(B, S)``,
         ``F = S · upsample``."""
-        src = check_tokens("src", src, self.rnn.src_vocab_size)
+        src = check_tokens("src", src, self.frame_rnn.src_vocab_size)
         frames, frame_lengths = upsample(src, src_lengths, self.upsample)
-        return F.log_softmax(self.rnn(frames, frame_lengths), dim=-1), frame_lengths
+        return F.log_softmax(self.frame_rnn(frames, frame_lengths), dim=-1), frame_lengths
 
     def decode(
         self, src: torch.Tensor, src_lengths: Any, *, beam_width: int = 1
@@ -130,7 +130,7 @@ def ctc_loss(model: CTCTagger, batch: Any) -> torch.Tensor:
             "rnnlab.data.parallel.synced_loader"
         )
     src, src_lengths, tgt, tgt_lengths = batch
-    tgt = check_tokens("tgt", tgt, model.rnn.out.out_features)
+    tgt = check_tokens("tgt", tgt, model.frame_rnn.head.out_features)
     log_probs, frame_lengths = model(src, src_lengths)
     tgt_lengths = check_lengths(
         tgt_lengths, batch_size=tgt.shape[0], max_len=tgt.shape[1], name="tgt_lengths"

@@ -114,7 +114,7 @@ class Decoder(RecordsSettings, nn.Module):
         self.bridge = nn.Linear(memory_size, hidden_size)
         self.rnn = nn.GRU(embed_dim + fed, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size + fed, vocab_size)
+        self.head = nn.Linear(hidden_size + fed, vocab_size)
 
     def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
         hidden = torch.tanh(self.bridge(final))
@@ -131,7 +131,7 @@ class Decoder(RecordsSettings, nn.Module):
         outputs, hidden = self.rnn(x, state["hidden"].unsqueeze(0).contiguous())
         if self.feed_context:
             outputs = torch.cat([outputs, context], dim=-1)
-        return self.out(self.dropout(outputs)), {**state, "hidden": hidden.squeeze(0)}, None
+        return self.head(self.dropout(outputs)), {**state, "hidden": hidden.squeeze(0)}, None
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (the interface of `rnnlab.models.decoding`)."""
@@ -172,7 +172,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         self.attention = make_attention(attention, hidden_size, memory_size)
         self.combine = nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, vocab_size)
+        self.head = nn.Linear(hidden_size, vocab_size)
 
     def init_state(self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor) -> State:
         return {
@@ -192,7 +192,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         context, weights = self.attention(
             outputs, state["memory"], state["mask"], keys=state["keys"]
         )
-        logits = self.out(
+        logits = self.head(
             self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1))))
         )
         return logits, {**state, "hidden": hidden.squeeze(0)}, weights

@@ -53,7 +53,7 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         self.rnn = recurrent_layer(
             cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout
         )
-        self.drop = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, lengths: Any = None) -> torch.Tensor:
@@ -74,7 +74,7 @@ class SequenceRegressor(RecordsSettings, nn.Module):
         else:
             lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1])
             outputs, _ = run_rnn(self.rnn, x, lengths)
-        y = self.head(self.drop(outputs))
+        y = self.head(self.dropout(outputs))
         if self.residual:
             y = y + x[..., :1]
         if self.every_step:

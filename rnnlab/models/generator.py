@@ -77,7 +77,7 @@ class SequenceGenerator(RecordsSettings, nn.Module):
             num_layers=num_layers,
             batch_first=True,
         )
-        self.out = nn.Linear(hidden_size, vocab_size)
+        self.head = nn.Linear(hidden_size, vocab_size)
 
     def start(self, features: torch.Tensor) -> State:
         """The decoder state before the first token:
@@ -94,7 +94,7 @@ class SequenceGenerator(RecordsSettings, nn.Module):
             x = torch.cat([x, features], dim=-1)  # (B, L, E+F)
         # the GRU's state is (layers, B, H), the decoder state's (B, layers, H)
         outputs, hidden = self.rnn(x, state["hidden"].transpose(0, 1).contiguous())
-        return self.out(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
+        return self.head(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step: previous tokens ``(B,)`` → logits ``(B, V)`` and the next state."""

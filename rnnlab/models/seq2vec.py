@@ -85,7 +85,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
             bidirectional=bidirectional,
             dropout=dropout,
         )
-        self.drop = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
         width = hidden_size * self.directions * (2 if pooling == "mean+max" else 1)
         self.head = nn.Linear(width, num_classes)
 
@@ -98,9 +98,9 @@ class SequenceClassifier(RecordsSettings, nn.Module):
             keep = torch.rand(tokens.shape, device=x.device) >= self.word_dropout
             x = x * keep.unsqueeze(-1)  # (B, T, 1): a dropped word loses its whole embedding
         if not self.mask_padding:  # the bug: padding is read and pooled as if it were real
-            outputs, _ = self.rnn(self.drop(x))
+            outputs, _ = self.rnn(self.dropout(x))
             return self.pool(outputs, torch.full_like(lengths, tokens.shape[1]))
-        outputs, _ = run_rnn(self.rnn, self.drop(x), lengths)
+        outputs, _ = run_rnn(self.rnn, self.dropout(x), lengths)
         return self.pool(outputs, lengths)
 
     def pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ class SequenceClassifier(RecordsSettings, nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:
         """Class logits ``(B, num_classes)`` for token ids ``(B, T)`` with true ``lengths``
         ``(B,)``."""
-        return self.head(self.drop(self.encode(tokens, lengths)))
+        return self.head(self.dropout(self.encode(tokens, lengths)))
 
     @torch.no_grad()
     def predict_proba(self, tokens: torch.Tensor, lengths: Any) -> torch.Tensor:

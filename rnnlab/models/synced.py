@@ -70,7 +70,7 @@ class FrameRNN(RecordsSettings, nn.Module):
             batch_first=True,
             bidirectional=bidirectional,
         )
-        self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), tgt_vocab_size)
 
     def forward(self, frames: torch.Tensor, lengths: Any) -> torch.Tensor:
         frames = check_tokens("frames", frames, self.src_vocab_size)
@@ -78,7 +78,7 @@ class FrameRNN(RecordsSettings, nn.Module):
             lengths, batch_size=frames.shape[0], max_len=frames.shape[1], name="frame_lengths"
         )
         outputs, _ = run_rnn(self.rnn, self.embed(frames), lengths)
-        return self.out(outputs)
+        return self.head(outputs)
 
 
 class SyncedTagger(RecordsSettings, nn.Module):
@@ -104,7 +104,7 @@ class SyncedTagger(RecordsSettings, nn.Module):
     ):
         super().__init__()
         self.delay = check_bool("delay", delay)
-        self.rnn = FrameRNN(
+        self.frame_rnn = FrameRNN(
             src_vocab_size,
             tgt_vocab_size,
             embed_dim=embed_dim,
@@ -122,7 +122,7 @@ class SyncedTagger(RecordsSettings, nn.Module):
         Without delay a row is its input, followed by blank frames up to ``out_len`` if it is
         shorter; with delay it is its input followed by ``out_len`` blank frames.
         """
-        src = check_tokens("src", src, self.rnn.src_vocab_size)
+        src = check_tokens("src", src, self.frame_rnn.src_vocab_size)
         lengths = check_lengths(
             src_lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
         ).to(src.device)
@@ -146,7 +146,7 @@ class SyncedTagger(RecordsSettings, nn.Module):
         """Logits ``(B, out_len, V)`` of the ``out_len`` output tokens for sources ``src``
         ``(B, S)``."""
         frames, frame_lengths, positions = self.frames(src, src_lengths, out_len)
-        logits = self.rnn(frames, frame_lengths)  # (B, F, V)
+        logits = self.frame_rnn(frames, frame_lengths)  # (B, F, V)
         index = positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1])  # (B, out_len, V)
         return logits.gather(1, index)  # (B, out_len, V)
 

@@ -122,7 +122,7 @@ def test_load_model_rebuilds_the_saved_model_and_weight_differences_are_checked(
     loaded = load_model(tmp_path / "m.pt")
     assert max_weight_difference(model, loaded) == 0.0
     with torch.no_grad():
-        loaded.rnn.out.bias[3] += 0.25
+        loaded.frame_rnn.head.bias[3] += 0.25
     assert max_weight_difference(model, loaded) == pytest.approx(0.25, abs=1e-6)
     with pytest.raises(ValueError, match="differ"):
         max_weight_difference(model, build_model(**{**config, "hidden_size": 6}))

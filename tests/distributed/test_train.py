@@ -65,7 +65,7 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     state = load_checkpoint(tmp_path / "ddp.pt", plain)
     assert (
         state["world_size"] == 2
-        and config["vocab_size"] == reference.rnn.embed.num_embeddings
+        and config["vocab_size"] == reference.frame_rnn.embed.num_embeddings
         and config["task"] == "next-word"
     )
     diff = max(

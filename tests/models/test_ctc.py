@@ -117,7 +117,7 @@ def test_ctc_tagger_trains_and_decodes(tagging_batch):
     batch = (src[keep], lengths[keep], tgt[keep], tgt_lengths[keep])
     loss = ctc_loss(m, batch)
     loss.backward()
-    assert torch.isfinite(loss) and m.rnn.embed.weight.grad is not None
+    assert torch.isfinite(loss) and m.frame_rnn.embed.weight.grad is not None
     assert all(isinstance(row, list) for row in m.decode(src, lengths, beam_width=3))
 
 

@@ -78,4 +78,4 @@ def test_initial_state_only_decoder_sees_the_source_only_through_its_first_state
     src, src_len, *_ = batch_of(DATES)
     state = m.encode(src, src_len)
     assert set(state) == {"hidden"} and m.decoder.rnn.input_size == m.decoder.embed.embedding_dim
-    assert m.decoder.out.in_features == m.decoder.rnn.hidden_size
+    assert m.decoder.head.in_features == m.decoder.rnn.hidden_size

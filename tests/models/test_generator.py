@@ -39,9 +39,9 @@ def _always(token):
     """A generator whose output layer always prefers ``token``."""
     model = SequenceGenerator(V, F, hidden_size=4)
     with torch.no_grad():
-        model.out.weight.zero_()
-        model.out.bias.zero_()
-        model.out.bias[token] = 10.0
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.bias[token] = 10.0
     return model
 
 
