@@ -1,5 +1,5 @@
-"""rnnlab.grading.cli: submissions found and named, reports verified, the gradebook written (no
-otter run here; tests/project/test_exercises.py grades for real)."""
+"""rnnlab.grading.cli, gradebook and grader: submissions found and named, reports verified, the
+gradebook written (no otter run here; tests/project/test_exercises.py grades for real)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rnnlab.grading import cli
+from rnnlab.grading import cli, gradebook, grader
 
 KNOWN = ["04_unrolling", "05_variable_length"]
 
@@ -25,27 +25,32 @@ def _notebook(path: Path, assignment: str | None = None) -> Path:
 
 def test_exercise_comes_from_otter_metadata_then_file_name(tmp_path):
     assert (
-        cli.exercise_of(_notebook(tmp_path / "anything.ipynb", "04_unrolling"), KNOWN)
+        gradebook.exercise_of(_notebook(tmp_path / "anything.ipynb", "04_unrolling"), KNOWN)
         == "04_unrolling"
     )
     assert (
-        cli.exercise_of(_notebook(tmp_path / "05_variable_length-alice.ipynb"), KNOWN)
+        gradebook.exercise_of(_notebook(tmp_path / "05_variable_length-alice.ipynb"), KNOWN)
         == "05_variable_length"
     )
-    assert cli.exercise_of(_notebook(tmp_path / "05_mine.ipynb"), KNOWN) == "05_variable_length"
+    assert (
+        gradebook.exercise_of(_notebook(tmp_path / "05_mine.ipynb"), KNOWN) == "05_variable_length"
+    )
     with pytest.raises(ValueError, match="cannot tell which exercise"):
-        cli.exercise_of(_notebook(tmp_path / "homework.ipynb"), KNOWN)
+        gradebook.exercise_of(_notebook(tmp_path / "homework.ipynb"), KNOWN)
     (tmp_path / "broken.ipynb").write_text("{")
     with pytest.raises(ValueError, match="not a readable notebook"):
-        cli.exercise_of(tmp_path / "broken.ipynb", KNOWN)
+        gradebook.exercise_of(tmp_path / "broken.ipynb", KNOWN)
 
 
 def test_find_submissions_names_students_by_relative_path(tmp_path):
     _notebook(tmp_path / "alice" / "05_variable_length.ipynb")
     _notebook(tmp_path / "bob.ipynb")
     _notebook(tmp_path / "alice" / ".ipynb_checkpoints" / "05_variable_length-checkpoint.ipynb")
-    assert [s for s, _ in cli.find_submissions(tmp_path)] == ["alice/05_variable_length", "bob"]
-    assert cli.find_submissions(tmp_path / "bob.ipynb") == [("bob", tmp_path / "bob.ipynb")]
+    assert [s for s, _ in gradebook.find_submissions(tmp_path)] == [
+        "alice/05_variable_length",
+        "bob",
+    ]
+    assert gradebook.find_submissions(tmp_path / "bob.ipynb") == [("bob", tmp_path / "bob.ipynb")]
 
 
 @pytest.mark.parametrize(
@@ -56,15 +61,15 @@ def test_find_submissions_rejects_bad_targets(tmp_path, target, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ValueError, match=message):
-        cli.find_submissions(tmp_path / target)
+        gradebook.find_submissions(tmp_path / target)
 
 
 def test_gradebook_csv_and_table(tmp_path):
     grades = [
-        cli.Grade("alice", "05_variable_length", {"q1": 2, "q2": 1.5, "q10": 1}, 8),
-        cli.Grade("bob", "05_variable_length", {}, 8, "stopped at the time limit of 5 s"),
+        gradebook.Grade("alice", "05_variable_length", {"q1": 2, "q2": 1.5, "q10": 1}, 8),
+        gradebook.Grade("bob", "05_variable_length", {}, 8, "stopped at the time limit of 5 s"),
     ]
-    questions = cli.write_csv(grades, tmp_path / "g.csv")
+    questions = gradebook.write_csv(grades, tmp_path / "g.csv")
     assert questions == ["q1", "q2", "q10"]
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))
     assert rows[0] == {
@@ -78,7 +83,7 @@ def test_gradebook_csv_and_table(tmp_path):
         "message": "",
     }
     assert rows[1]["total"] == "0" and rows[1]["q1"] == "" and "time limit" in rows[1]["message"]
-    table = cli.format_table(grades, questions).splitlines()
+    table = gradebook.format_table(grades, questions).splitlines()
     assert table[0].split() == ["student", "exercise", "q1", "q2", "q10", "total", "message"]
     assert "4.5/8" in table[1] and "0/8" in table[2]
 
@@ -159,13 +164,13 @@ def test_question_points_come_from_the_archive_per_case_or_per_question(tmp_path
         tmp_path / "a.zip",
         {"q1": f"OK_FORMAT = True\ntest = {per_case!r}\n", "q2": f"test = {whole!r}\n"},
     )
-    assert cli.question_points(archive) == {"q1": 2.0, "q2": 3.0}
+    assert grader.question_points(archive) == {"q1": 2.0, "q2": 3.0}
     bad = _archive(tmp_path / "b.zip", {"q1": "import os\nos.system('echo run')\n"})
     with pytest.raises(ValueError, match="does not define one OK-format"):
-        cli.question_points(bad)
+        grader.question_points(bad)
     sneaky = _archive(tmp_path / "c.zip", {"q1": "test = __import__('os').getcwd()\n"})
     with pytest.raises(ValueError, match="malformed"):  # parsed as data, never run
-        cli.question_points(sneaky)
+        grader.question_points(sneaky)
 
 
 MAXIMA = {"q1": 2.0, "q2": 1.0}
@@ -185,18 +190,19 @@ MAXIMA = {"q1": 2.0, "q2": 1.0}
     ],
 )
 def test_reports_out_of_bounds_are_rejected_whole(report, message):
-    points, why = cli.verified_points(report, MAXIMA)
+    points, why = grader.verified_points(report, MAXIMA)
     assert points == {} and why.startswith("rejected") and message in why
 
 
 def test_a_believable_report_gives_points_with_missing_questions_at_zero():
     report = b'{"scores": {"q1": 1.5}, "error": "a cell raised X: y\\n"}'
-    assert cli.verified_points(report, MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
+    assert grader.verified_points(report, MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
 
 
 def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
-    cli.write_csv(
-        [cli.Grade("=cmd|'/c calc'!A1", "05_variable_length", {}, 8, "@SUM(1)")], tmp_path / "g.csv"
+    gradebook.write_csv(
+        [gradebook.Grade("=cmd|'/c calc'!A1", "05_variable_length", {}, 8, "@SUM(1)")],
+        tmp_path / "g.csv",
     )
     row = next(csv.DictReader((tmp_path / "g.csv").open()))
     assert row["student"] == "'=cmd|'/c calc'!A1" and row["message"] == "'@SUM(1)"

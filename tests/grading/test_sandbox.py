@@ -18,7 +18,7 @@ import nbformat
 import psutil
 import pytest
 
-from rnnlab.grading import build, cli, sandbox
+from rnnlab.grading import build, grader, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = sandbox.Limits(memory=2**30, processes=16)
@@ -195,7 +195,7 @@ def batch(tmp_path_factory):
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {
                 name: pool.submit(
-                    cli.grade_one,
+                    grader.grade_one,
                     name,
                     path,
                     "01_tiny",
@@ -290,7 +290,7 @@ def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
     cases = _hostile(tmp_path / "subs", tmp_path / "p", tmp_path / "h", autograder)
     with ThreadPoolExecutor(max_workers=2) as pool:
         honest, beside = pool.map(
-            lambda name: cli.grade_one(
+            lambda name: grader.grade_one(
                 name,
                 cases[name][0],
                 "01_tiny",
