@@ -1,6 +1,6 @@
 """What runs inside a grading sandbox: ``otter run`` on one submission, then one JSON report.
 
-`rnnlab.grading.cli` starts ``python -c SOURCE SUBMISSION ARCHIVE_FD CHANNEL_FD`` in the sandbox,
+`rnnlab.grading.grader` starts ``python -c SOURCE SUBMISSION ARCHIVE_FD CHANNEL_FD`` in the sandbox,
 SOURCE being this file's text (so the sandbox needs no view of the project folder). It does what
 ``otter run`` does (`otter.run.main`, without otter's command line, whose import loads every otter
 command and costs seconds per submission) and writes ``{"scores": {question: points}, "error":
