@@ -74,6 +74,13 @@ def seed_everything(seed: int) -> int:
     return seed
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait until ``device`` has finished its queued work (a CUDA GPU runs asynchronously), so a
+    clock read after it times the work; on a CPU there is nothing to wait for."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def pick_device(override: str | torch.device | None = None) -> torch.device:
     """Choose where to compute: ``override`` (or ``RNNLAB_DEVICE``) if given, else CUDA if present,
     else CPU.

@@ -47,7 +47,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..checks import check_int, check_number, check_positive
-from ..config import pick_device
+from ..config import pick_device, synchronize
 from ..data.sunspots import load_sunspots
 from ..models.unroll import (
     RUNNERS,
@@ -123,11 +123,6 @@ def make_batch(
     return x.to(device), lengths
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def training_step(call: Call, params: Sequence[nn.Parameter]) -> Step:
     """A step that clears ``params``' gradients, runs ``call()`` and backpropagates
     ``outputs.sum() + h_last.sum()``."""
@@ -164,10 +159,10 @@ def time_steps(
     for r in range(warmup + repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             steps[name]()
-            _sync(device)
+            synchronize(device)
             if r >= warmup:
                 times[name].append(1000 * (time.perf_counter() - start))
     return times

@@ -4,8 +4,7 @@ next-word model.
 Run it the way real jobs run (the same file on a laptop, on N GPUs, on several machines)::
 
     torchrun --standalone --nproc-per-node=2 -m rnnlab.distributed.train --steps 60 --device cpu
-    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save
-    runs/ddp.pt
+    torchrun --standalone --nproc-per-node=8 -m rnnlab.distributed.train --device cuda --save x.pt
 
 Each of the N processes holds a full copy of the model and reads its own 1/N of every global batch
 (a `DistributedSampler` shards one shared shuffle, re-drawn each epoch by ``set_epoch``). After
@@ -22,6 +21,12 @@ processes, NCCL between GPUs. Only rank 0 logs and writes the checkpoint (a plai
 plain ``build_model(**checkpoint["config"])``). Started without torchrun, it runs as a group of one
 process. Several runs can share one process group (and pay the start-up once): separate their
 arguments with ``--then``; the reported result is then ``{"runs": [one result per run]}``.
+
+Its data come from `rnnlab.distributed.data`, its one-process reference from
+`rnnlab.distributed.reference`, its compute/communication split from `rnnlab.bench.ddp`. The loop
+is its own (`run_steps`), not `rnnlab.fit`: a rank takes exactly ``--steps`` optimizer steps on its
+shards, with no epochs, validation or resume. (Just over 400 lines: the command line is a quarter
+of them, kept beside the loop it sets up, as nanoGPT keeps its settings in its train.py.)
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,23 +45,20 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
-from ..checks import check_choice, check_int, check_positive
-from ..config import pick_device, seed_everything
-from ..data.sentiment import encode_sentences, sentiment_split
-from ..data.vocab import BOS, EOS, Vocab, word_tokens
-from ..models.seq2vec import SequenceClassifier
+from ..bench.ddp import measure_split
+from ..checks import check_choice
+from ..config import pick_device, seed_everything, synchronize
+from ..data.vocab import BOS, EOS
+from ..models.seq2vec import SequenceClassifier, predict_loader
 from ..models.synced import SyncedTagger
-from ..modes import eval_mode
-from ..samplers import BucketBatchSampler
 from ..sequences import collate_padded, masked_cross_entropy
-from ..train import load_checkpoint, save_checkpoint, to_device
+from ..train import save_checkpoint, to_device
+from .data import Batch, Sample, batches, make_data, make_loader, merge_batches
 from .launcher import free_port, report
 from .loss import AVERAGES, average_loss
 
-Sample = tuple[torch.Tensor, int]
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # tokens (B, T), lengths (B,), labels (B,)
 TASKS = ("sentiment", "next-word")
 THEN = "--then"  # separates the arguments of runs made one after another in the same process group
 
@@ -156,20 +157,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_data(seed: int = 0) -> tuple[list[Sample], list[Sample], Vocab]:
-    """Train and test samples ``(word ids, label)`` of the UCI sentiment sentences, and the training
-    vocabulary."""
-    train_rows, _, test_rows = sentiment_split(seed=seed)
-    vocab = Vocab.build(word_tokens(row.text) for row in train_rows)
-
-    def samples(rows: list) -> list[Sample]:
-        return [
-            (ids, row.label) for ids, row in zip(encode_sentences(rows, vocab), rows, strict=True)
-        ]
-
-    return samples(train_rows), samples(test_rows), vocab
-
-
 def build_model(
     vocab_size: int,
     *,
@@ -216,85 +203,6 @@ def loss_terms(model: nn.Module, batch: Batch, task: str) -> tuple[torch.Tensor,
     return masked_cross_entropy(logits, targets, real, reduction="sum"), int(real.sum())
 
 
-def merge_batches(parts: Sequence[Batch]) -> Batch:
-    """One padded batch holding every part's sequences, in order (what one process reads for the N
-    ranks' shards)."""
-    if not parts:
-        raise ValueError("parts is empty: nothing to merge")
-    width = max(tokens.shape[1] for tokens, _, _ in parts)
-    tokens = torch.cat([F.pad(t, (0, width - t.shape[1])) for t, _, _ in parts])
-    return (
-        tokens,
-        torch.cat([lengths for _, lengths, _ in parts]),
-        torch.cat([labels for _, _, labels in parts]),
-    )
-
-
-def make_loader(
-    samples: Sequence[Sample],
-    global_batch: int,
-    rank: int,
-    world_size: int,
-    seed: int,
-    bucket: bool = False,
-) -> tuple[DataLoader, DistributedSampler | BucketBatchSampler]:
-    """This rank's loader: its share (``global_batch / world_size``) of each global batch, and its
-    sampler.
-
-    All ranks shuffle with the same seed (plus the epoch) and rank ``r`` takes positions
-    ``r, r+N, ...``, so at step ``k`` the ranks together hold exactly the samples one process would
-    get as batch ``k``. Tails that do not fill a whole global batch are dropped, so every world size
-    takes the same steps. ``bucket=True`` uses `rnnlab.samplers.BucketBatchSampler` instead (batches
-    of similar lengths: less padding, faster, but no longer the same batches as one process would
-    draw).
-    """
-    check_positive(world_size=world_size)
-    check_int("rank", rank, minimum=0, maximum=world_size - 1)
-    # at most the training set size
-    check_int("global_batch", global_batch, minimum=1, maximum=len(samples))
-    if global_batch % world_size:
-        raise ValueError(
-            f"global_batch={global_batch} does not split evenly over {world_size} processes"
-        )
-    if bucket:
-        buckets = BucketBatchSampler(
-            [len(tokens) for tokens, _ in samples],
-            global_batch // world_size,
-            seed=seed,
-            drop_last=True,
-            num_replicas=world_size,
-            rank=rank,
-        )
-        return DataLoader(samples, batch_sampler=buckets, collate_fn=collate_padded), buckets
-    sampler = DistributedSampler(
-        samples, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
-    )
-    loader = DataLoader(
-        samples,
-        batch_size=global_batch // world_size,
-        sampler=sampler,
-        collate_fn=collate_padded,
-        drop_last=True,
-    )
-    return loader, sampler
-
-
-def batches(
-    loader: DataLoader, sampler: DistributedSampler | BucketBatchSampler, steps: int
-) -> Iterator[Any]:
-    """``steps`` batches, calling ``set_epoch`` at each pass so every epoch has a fresh (shared)
-    shuffle."""
-    step, epoch = 0, 0
-    while step < steps:
-        sampler.set_epoch(epoch)
-        for batch in loader:
-            if step == steps:
-                return
-            yield batch
-            step += 1
-        epoch += 1
-
-
 def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
     """Join the process group (env:// rendezvous, as torchrun sets it up); return rank, world size
     and device."""
@@ -333,65 +241,17 @@ def setup(device: str, timeout: float) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), where
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _global_mean(value: float, device: torch.device) -> float:
     tensor = torch.tensor([value], device=device)
     dist.all_reduce(tensor)
     return float(tensor) / dist.get_world_size()
 
 
-@torch.no_grad()
-def accuracy(
-    model: nn.Module, samples: Sequence[Sample], device: torch.device, batch_size: int = 256
-) -> float:
-    """Share of ``samples`` the model labels correctly (in eval mode; the model's mode is restored
-    after)."""
-    if not samples:
-        raise ValueError("samples is empty: nothing to score")
-    correct = 0
-    with eval_mode(model):
-        for tokens, lengths, labels in DataLoader(
-            samples, batch_size=batch_size, collate_fn=collate_padded
-        ):
-            correct += int((model(tokens.to(device), lengths).argmax(-1).cpu() == labels).sum())
-    return correct / len(samples)
-
-
-def measure_split(
-    ddp: DDP,
-    optimizer: torch.optim.Optimizer,
-    data: Iterator[Any],
-    args: argparse.Namespace,
-    device: torch.device,
-) -> dict[str, float]:
-    """Median seconds of a step's compute alone (forward, backward, optimizer step, gradient sync
-    switched off) and of its communication alone (an all-reduce of a buffer as big as all the
-    gradients). Run after training: the ranks drift apart."""
-    flat = torch.zeros(sum(p.numel() for p in ddp.parameters()), device=device)
-    compute, comm = [], []
-    for _ in range(args.timing + 1):  # the first round warms up
-        batch = to_device(next(data), device)
-        _sync(device)
-        tic = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with ddp.no_sync():
-            loss_terms(ddp, batch, args.task)[0].backward()
-        optimizer.step()
-        _sync(device)
-        compute.append(time.perf_counter() - tic)
-        dist.barrier()
-        tic = time.perf_counter()
-        dist.all_reduce(flat)
-        _sync(device)
-        comm.append(time.perf_counter() - tic)
-    return {
-        "compute_seconds": statistics.median(compute[1:]),
-        "comm_seconds": statistics.median(comm[1:]),
-    }
+def accuracy(model: nn.Module, samples: Sequence[Sample]) -> float:
+    """Share of ``samples`` the model labels correctly (`predict_loader`: in eval mode)."""
+    loader = DataLoader(samples, batch_size=256, collate_fn=collate_padded)
+    probs, labels = predict_loader(model, loader)
+    return float((probs.argmax(dim=1) == labels).float().mean())
 
 
 def prepare(
@@ -437,13 +297,13 @@ def run_steps(
     step_seconds, logged = [], []
     for step, batch in enumerate(data, start=1):
         batch = to_device(batch, device)
-        _sync(device)
+        synchronize(device)
         tic = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = average_loss(*loss_terms(model, batch, args.task), args.average)
         loss.backward()  # under DDP the gradients are averaged over all ranks during this call
         optimizer.step()
-        _sync(device)
+        synchronize(device)
         step_seconds.append(time.perf_counter() - tic)
         if step % args.log_every == 0 or step == args.steps:
             # every rank takes part
@@ -463,55 +323,8 @@ def run_steps(
     }
 
 
-def train_reference(
-    argv: Sequence[str] = (), world_size: int = 1
-) -> tuple[nn.Module, dict[str, Any]]:
-    """One process, no process group: at each step the whole global batch, made of the shards that
-    ``world_size`` ranks would read (the same batches as one process when not bucketing). What a DDP
-    run of ``argv`` must equal."""
-    if isinstance(argv, str):
-        raise TypeError(
-            "argv must be a list of command-line arguments such as ['--steps', '10'], got the "
-            f"string {argv!r}"
-        )
-    check_positive(world_size=world_size)  # the number of ranks whose shards to read
-    args = parse_args(argv)
-    device = pick_device(args.device)
-    run = prepare(args, world_size, range(world_size), device)
-    optimizer = torch.optim.Adam(run["model"].parameters(), lr=args.lr)
-    result = run_steps(run["model"], optimizer, run["data"], args, device)
-    return run["model"], {**result, "world_size": 1, "grad_bytes": _grad_bytes(run["model"])}
-
-
-def load_model(path: str | Path) -> nn.Module:
-    """The plain model (no DDP wrapper) saved by ``--save PATH``, rebuilt from the settings stored
-    beside its weights."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True).get("state") or {}
-    if "config" not in state:
-        raise ValueError(
-            f"{str(path)!r} was not written by this script's --save (no model settings in it)"
-        )
-    model = build_model(**state["config"])
-    load_checkpoint(path, model)
-    return model
-
-
-def max_weight_difference(a: nn.Module, b: nn.Module) -> float:
-    """The largest ``|a − b|`` over all weights of two models of the same architecture."""
-    pairs = zip(a.state_dict().items(), b.state_dict().items(), strict=True)
-    diffs = []
-    for (name, x), (other, y) in pairs:
-        if name != other or x.shape != y.shape:
-            raise ValueError(
-                f"the models differ: {name} {tuple(x.shape)} vs {other} {tuple(y.shape)}"
-            )
-        diffs.append(float((x.float() - y.float()).abs().max()) if x.numel() else 0.0)
-    return max(diffs)
-
-
-def _grad_bytes(model: nn.Module) -> int:
+def grad_bytes(model: nn.Module) -> int:
+    """Bytes of gradient that DDP averages over the ranks at every step."""
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
 
 
@@ -527,13 +340,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         print(
             f"{world} process(es), backend {dist.get_backend()}, {args.global_batch // world} "
             "samples each per step; "
-            f"{_grad_bytes(model) / 1e6:.2f} MB of gradients to average per step",
+            f"{grad_bytes(model) / 1e6:.2f} MB of gradients to average per step",
             flush=True,
         )
     result = run_steps(ddp, optimizer, run["data"], args, device, rank)
-    result.update(rank=rank, world_size=world, grad_bytes=_grad_bytes(model))
+    result.update(rank=rank, world_size=world, grad_bytes=grad_bytes(model))
     if rank == 0 and args.task == "sentiment":
-        result["test_accuracy"] = accuracy(model, run["test"], device)
+        result["test_accuracy"] = accuracy(model, run["test"])
         print(f"test accuracy {result['test_accuracy']:.3f}", flush=True)
     if rank == 0 and args.save:
         save_checkpoint(
@@ -550,7 +363,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.timing:
         loader, sampler = run["shards"][0]
         result.update(
-            measure_split(ddp, optimizer, batches(loader, sampler, args.timing + 1), args, device)
+            measure_split(
+                ddp,
+                optimizer,
+                batches(loader, sampler, args.timing + 1),
+                lambda model, batch: loss_terms(model, batch, args.task)[0],
+                args.timing,
+                device,
+            )
         )
     dist.barrier()
     return result

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from rnnlab.distributed import launch
+from rnnlab.distributed.data import merge_batches
 from rnnlab.distributed.loss import average_loss, global_count, global_mean
-from rnnlab.distributed.train import loss_terms, merge_batches, parse_args, train_reference
+from rnnlab.distributed.reference import train_reference
+from rnnlab.distributed.train import loss_terms, parse_args
 
 WORKER = """
 import torch, torch.distributed as dist
@@ -106,7 +108,8 @@ def test_next_word_loss_reads_bos_and_predicts_eos_on_real_tokens_only():
 
 def test_load_model_rebuilds_the_saved_model_and_weight_differences_are_checked(tmp_path):
     from rnnlab import save_checkpoint
-    from rnnlab.distributed.train import build_model, load_model, max_weight_difference
+    from rnnlab.distributed.reference import load_model, max_weight_difference
+    from rnnlab.distributed.train import build_model
 
     config = {
         "vocab_size": 12,

@@ -10,16 +10,9 @@ from hypothesis import strategies as st
 
 from rnnlab import load_checkpoint
 from rnnlab.distributed import launch
-from rnnlab.distributed.train import (
-    build_model,
-    load_model,
-    make_loader,
-    max_weight_difference,
-    parse_args,
-    setup,
-    split_runs,
-    train_reference,
-)
+from rnnlab.distributed.data import make_loader
+from rnnlab.distributed.reference import load_model, max_weight_difference, train_reference
+from rnnlab.distributed.train import build_model, parse_args, setup, split_runs
 
 
 def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
