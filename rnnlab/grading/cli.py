@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .build import AUTOGRADER_DIR, SOURCE_DIR, autograder_for
-from .gradebook import Grade, exercise_of, find_submissions, format_table, write_csv
+from .gradebook import Grade, exercise_of, find_submissions, format_table, plain, write_csv
 from .grader import DEFAULT_TIMEOUT_S, grade_one
 from .sandbox import Limits, format_size, parse_size, why_unavailable
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run(slot: Grade | tuple[str, Path, str, Path]) -> Grade:
         if isinstance(slot, Grade):
             return slot
-        print(f"grading {slot[0]} ({slot[2]}) ...", flush=True)
+        print(f"grading {plain(slot[0], 60)} ({slot[2]}) ...", flush=True)
         grade = grade_one(
             *slot,
             timeout_s=args.timeout,
@@ -134,12 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if grade.usage:  # what the teacher needs to size the limits
             print(
-                f"graded {grade.student} ({grade.exercise}): {grade.total:g}/{grade.possible:g} in "
+                f"graded {plain(grade.student, 60)} ({grade.exercise}): "
+                f"{grade.total:g}/{grade.possible:g} in "
                 f"{grade.usage.seconds:.0f} s, "
                 f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} "
                 "processes",
                 flush=True,
             )
+        if grade.detail:  # the submission's own words: for the teacher, never the gradebook
+            print(f"  {plain(grade.student, 60)} said: {grade.detail}", flush=True)
         return grade
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is a separate otter process

@@ -19,19 +19,26 @@ from typing import Any
 
 
 def report(results: Any) -> dict[str, Any]:
-    """The report of otter's ``GradingResults``: each question's score and the first error that a
-    cell of the executed notebook raised (or why otter could not grade at all)."""
+    """The report of otter's ``GradingResults``: each question's score, the first error a cell of
+    the executed notebook raised (``ename``, ``evalue``) and, when otter could not grade at all, the
+    type and text of otter's own error. The grader makes its gradebook message from these fields
+    and shows their text only on the teacher's terminal. (No cell number: otter adds cells of its
+    own, so a number would not be the learner's.)"""
     cells = (results.notebook or {}).get("cells", [])
     errors = [
-        f"a cell raised {out.get('ename')}: {out.get('evalue')}"
+        {"ename": out.get("ename"), "evalue": out.get("evalue")}
         for cell in cells
         for out in cell.get("outputs", [])
         if out.get("output_type") == "error"
     ]
-    if results.catastrophic_error is not None:
-        errors.insert(0, f"otter could not grade: {results.catastrophic_error!r}")
-    scores = {name: test.score for name, test in results.results.items()}
-    return {"scores": scores, "error": (errors or [""])[0]}
+    failure = results.catastrophic_error
+    return {
+        "scores": {name: test.score for name, test in results.results.items()},
+        "error": errors[0] if errors else None,
+        "failure": None
+        if failure is None
+        else {"ename": type(failure).__name__, "evalue": str(failure)},
+    }
 
 
 def main(argv: Sequence[str]) -> None:

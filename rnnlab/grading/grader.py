@@ -22,25 +22,28 @@ the exercise's points); it cannot hide it. exercises/README.md says what a teach
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import nbformat
+
 from ..checks import check_number, check_positive
 from . import driver
 from .build import AUTOGRADER_DIR, ROOT, SOURCE_DIR
-from .gradebook import Grade
+from .gradebook import Grade, plain, read_submission
 from .sandbox import Limits, bwrap_command, format_size, prepare_box, rlimits, watch
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT_S", "grade_one", "question_points", "verified_points"]
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_LIMITS = Limits()
+PYTHON_KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 NEAR_CAP = 0.8  # a submission whose sandbox peaked above this share of the memory cap gets a note
 
 
@@ -54,10 +57,19 @@ def _tail(path: Path, limit: int = 600) -> str:
         return f.read().decode("utf-8", "replace").strip()
 
 
-def _plain(text: str, limit: int = 300) -> str:
-    """Text from inside the sandbox made safe for one gradebook cell: printable, one line,
-    bounded."""
-    return "".join(c if c.isprintable() else " " for c in str(text))[:limit].strip()
+def _exception_words(error: object, source: str) -> tuple[str, str]:
+    """``(message, detail)`` of an error a report names: the message in the grader's words (the
+    exception's type when it is one of Python's own), the detail the report's text for the
+    teacher's terminal."""
+    if not isinstance(error, dict):
+        return "", ""
+    name = error.get("ename")
+    builtin = (
+        getattr(builtins, name, None) if isinstance(name, str) and name.isidentifier() else None
+    )
+    if isinstance(builtin, type) and issubclass(builtin, BaseException):
+        return f"{source} raised {name}", plain(f"{name}: {error.get('evalue')}")
+    return f"{source} raised an exception of its own class", plain(f"{name}: {error.get('evalue')}")
 
 
 # Both otter and the notebook's kernel (which imports otter) load jsonschema, whose optional extra
@@ -121,9 +133,9 @@ def question_points(autograder: Path) -> dict[str, float]:
     return maxima
 
 
-def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, float], str]:
-    """Points per question from a sandbox's report and its message, or no points and why the report
-    cannot be believed.
+def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, float], str, str]:
+    """Points per question from a sandbox's report, its message and its detail (see `Grade`), or no
+    points and why the report cannot be believed.
 
     The report must be one JSON object naming only known questions, each score a number from 0 to
     that question's maximum (from :func:`question_points`): otter never reports anything else, so
@@ -136,27 +148,32 @@ def verified_points(report: bytes, maxima: dict[str, float]) -> tuple[dict[str, 
             {},
             "rejected: the grading report was not one well-formed result (written by the "
             "submission?)",
+            "",
         )
     scores = document.get("scores") if isinstance(document, dict) else None
     if not isinstance(scores, dict):
-        return {}, "rejected: the grading report has no scores (written by the submission?)"
+        return {}, "rejected: the grading report has no scores (written by the submission?)", ""
     for name, score in scores.items():
         top = maxima.get(name)
         if top is None:
             return (
                 {},
-                f"rejected: the grading report names an unknown question {_plain(name, 40)!r} "
-                "(forged?)",
+                "rejected: the grading report names a question the exercise lacks (forged?)",
+                "",
             )
         try:
             check_number(name, score, minimum=0, maximum=top)
         except (TypeError, ValueError):
             return (
                 {},
-                f"rejected: the grading report gives {_plain(name, 40)} {_plain(score, 40)} of "
-                f"{top:g} points (forged?)",
+                f"rejected: the grading report gives {name} an impossible score (forged?)",
+                "",
             )
-    return {q: float(scores.get(q, 0.0)) for q in maxima}, _plain(document.get("error") or "")
+    points = {q: float(scores.get(q, 0.0)) for q in maxima}
+    failed, failure = _exception_words(document.get("failure"), "otter")
+    if failed:
+        return points, failed.replace("otter raised", "otter could not grade:"), failure
+    return (points, *_exception_words(document.get("error"), "a cell"))
 
 
 def _read_report(fd: int) -> bytes:
@@ -215,7 +232,14 @@ def grade_one(
         for sub in ("submission", "tmp", "home"):
             (box / sub).mkdir(parents=True)
         submission = box / "submission" / f"{exercise}.ipynb"
-        shutil.copy(path, submission)
+        try:
+            notebook = read_submission(path)
+        except ValueError as error:
+            grade.message = str(error)
+            return grade
+        # the course's kernel, whatever kernel an editor wrote into the notebook
+        notebook.metadata["kernelspec"] = PYTHON_KERNEL
+        nbformat.write(notebook, submission)
         # found before the installed python3 kernel
         kernel_dir = box / "jupyter" / "kernels" / "python3"
         kernel_dir.mkdir(parents=True)
@@ -278,23 +302,20 @@ def grade_one(
         report = _read_report(report_fd)
         if grade.message:
             return grade
-        last = (
-            [line for line in _tail(log, 2000).splitlines() if "WARNING" not in line]
-            or ["(no output)"]
-        )[-1]
+        grade.detail = plain(
+            ([line for line in _tail(log, 2000).splitlines() if "WARNING" not in line] or [""])[-1]
+        )
         if process.returncode != 0:
             how = (
                 f" (killed by signal {process.returncode - 128})"
                 if process.returncode > 128
                 else ""
             )
-            grade.message = (
-                f"grading stopped with exit status {process.returncode}{how}: {_plain(last)}"
-            )
+            grade.message = f"grading stopped with exit status {process.returncode}{how}"
         elif not report:
-            grade.message = f"otter produced no results: {_plain(last)}"
+            grade.message = "otter produced no results"
         else:
-            grade.points, grade.message = verified_points(report, maxima)
+            grade.points, grade.message, grade.detail = verified_points(report, maxima)
             if "MemoryError" in grade.message:
                 grade.message += f" (the memory cap is {format_size(limits.memory)} per process)"
             elif grade.usage.peak_memory >= NEAR_CAP * limits.memory:

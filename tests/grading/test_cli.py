@@ -4,6 +4,8 @@ gradebook written (no otter run here; tests/project/test_exercises.py grades for
 from __future__ import annotations
 
 import csv
+import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -179,24 +181,58 @@ MAXIMA = {"q1": 2.0, "q2": 1.0}
 @pytest.mark.parametrize(
     "report, message",
     [
-        (b'{"scores": {"q1": 1000, "q2": 1}}', "gives q1 1000 of 2 points"),
-        (b'{"scores": {"q1": -1}}', "gives q1 -1 of 2"),
-        (b'{"scores": {"q1": true}}', "gives q1 True of 2"),
-        (b'{"scores": {"q1": "2"}}', "gives q1 2 of 2"),
-        (b'{"scores": {"q9": 1}}', "unknown question 'q9'"),
+        (b'{"scores": {"q1": 1000, "q2": 1}}', "gives q1 an impossible score"),
+        (b'{"scores": {"q1": -1}}', "gives q1 an impossible score"),
+        (b'{"scores": {"q1": true}}', "gives q1 an impossible score"),
+        (b'{"scores": {"q1": "2"}}', "gives q1 an impossible score"),
+        (b'{"scores": {"q9 SECRET": 1}}', "names a question the exercise lacks"),
         (b'{"scores": {"q1": 2}}{"scores": {"q1": 2}}', "not one well-formed"),
         (b'{"tests": []}', "has no scores"),
         (b"\xff", "not one well-formed"),
     ],
 )
 def test_reports_out_of_bounds_are_rejected_whole(report, message):
-    points, why = grader.verified_points(report, MAXIMA)
-    assert points == {} and why.startswith("rejected") and message in why
+    points, why, detail = grader.verified_points(report, MAXIMA)
+    assert points == {} and why.startswith("rejected") and message in why and detail == ""
+    assert "SECRET" not in why
+
+
+def _report(**fields):
+    return json.dumps({"scores": {"q1": 1.5}, **fields}).encode()
 
 
 def test_a_believable_report_gives_points_with_missing_questions_at_zero():
-    report = b'{"scores": {"q1": 1.5}, "error": "a cell raised X: y\\n"}'
-    assert grader.verified_points(report, MAXIMA) == ({"q1": 1.5, "q2": 0.0}, "a cell raised X: y")
+    error = {"ename": "ValueError", "evalue": "bad shape\n(4, 5)"}
+    points, message, detail = grader.verified_points(_report(error=error), MAXIMA)
+    assert points == {"q1": 1.5, "q2": 0.0}
+    assert message == "a cell raised ValueError" and detail == "ValueError: bad shape (4, 5)"
+    assert grader.verified_points(_report(error=None), MAXIMA) == (points, "", "")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"ename": "HiddenTestSaysAnswerIs42", "evalue": "x"},
+        {"ename": "print", "evalue": "x"},  # a builtin, but not an exception
+        {"ename": ["RuntimeError"], "evalue": "x"},
+        {"ename": "RuntimeError", "evalue": "assert f(3) == 9"},
+        "assert f(3) == 9",
+    ],
+)
+def test_the_message_holds_only_the_graders_words_whatever_the_report_says(error):
+    _, message, _ = grader.verified_points(_report(error=error), MAXIMA)
+    assert message in (
+        "",
+        "a cell raised an exception of its own class",
+        "a cell raised RuntimeError",
+    ), message
+
+
+def test_otter_failing_to_grade_is_named_without_its_text():
+    failure = {"ename": "NoSuchKernel", "evalue": "No such kernel named ir"}
+    _, message, detail = grader.verified_points(_report(failure=failure), MAXIMA)
+    assert message == "otter could not grade: an exception of its own class"
+    assert detail == "NoSuchKernel: No such kernel named ir"
 
 
 def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
@@ -206,3 +242,55 @@ def test_gradebook_cells_cannot_become_spreadsheet_formulas(tmp_path):
     )
     row = next(csv.DictReader((tmp_path / "g.csv").open()))
     assert row["student"] == "'=cmd|'/c calc'!A1" and row["message"] == "'@SUM(1)"
+
+
+SECRET = "root:$6$hidden-test-or-password"
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "huge", "cells", "json"])
+def test_a_submission_that_is_not_a_plain_notebook_file_is_refused_without_quoting_it(
+    tmp_path, kind
+):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    path = tmp_path / "05_variable_length.ipynb"
+    if kind == "link":
+        path.symlink_to(secret)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "huge":
+        path.write_bytes(b" " * (gradebook.MAX_SUBMISSION_BYTES + 1))
+    elif kind == "cells":
+        cells = [nbformat.v4.new_code_cell("1") for _ in range(gradebook.MAX_CELLS + 1)]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    else:
+        path.write_text(SECRET)
+    expected = {
+        "link": "a symbolic link",
+        "fifo": "not a regular file",
+        "huge": "larger than 16 MiB",
+        "cells": "more than 5,000 cells",
+        "json": "not a readable notebook",
+    }[kind]
+    with pytest.raises(ValueError, match=expected) as refused:
+        gradebook.exercise_of(path, KNOWN)
+    assert "hidden-test" not in str(refused.value)
+
+
+def test_a_linked_folder_is_listed_and_refused_not_followed(tmp_path):
+    elsewhere = _notebook(tmp_path / "elsewhere" / "05_variable_length.ipynb").parent
+    (tmp_path / "class").mkdir()
+    _notebook(tmp_path / "class" / "bob.ipynb")
+    (tmp_path / "class" / "mallory").symlink_to(elsewhere, target_is_directory=True)
+    found = dict(gradebook.find_submissions(tmp_path / "class"))
+    assert sorted(found) == ["bob", "mallory"]
+    with pytest.raises(ValueError, match="a symbolic link"):
+        gradebook.read_submission(found["mallory"])
+
+
+def test_student_names_lose_control_characters_in_the_csv_and_the_table(tmp_path):
+    name = "eve\x1b]0;pwned\x07\x1b[2J"
+    grades = [gradebook.Grade(name, "05_variable_length", {"q1": 1.0}, 8)]
+    questions = gradebook.write_csv(grades, tmp_path / "g.csv")
+    text = (tmp_path / "g.csv").read_text() + gradebook.format_table(grades, questions)
+    assert "\x1b" not in text and "\x07" not in text and "eve ]0;pwned" in text

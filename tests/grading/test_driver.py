@@ -19,22 +19,23 @@ def _results(scores, outputs=(), catastrophic=None):
 
 
 def test_report_gives_every_score_and_the_first_error():
-    errors = [
+    outputs = [
         {"output_type": "stream", "text": "hi"},
         {"output_type": "error", "ename": "ValueError", "evalue": "bad shape"},
         {"output_type": "error", "ename": "KeyError", "evalue": "x"},
     ]
-    report = driver.report(_results({"q1": 2.0, "q2": 0.5}, errors))
-    assert report == {
-        "scores": {"q1": 2.0, "q2": 0.5},
-        "error": "a cell raised ValueError: bad shape",
-    }
+    results = _results({"q1": 2.0, "q2": 0.5}, outputs)
+    results.notebook["cells"].insert(0, {"cell_type": "markdown", "source": "# hi"})
+    results.notebook["cells"].insert(0, {"cell_type": "code", "outputs": []})
+    report = driver.report(results)
+    assert report["scores"] == {"q1": 2.0, "q2": 0.5} and report["failure"] is None
+    assert report["error"] == {"ename": "ValueError", "evalue": "bad shape"}
 
 
-def test_report_puts_otter_failing_first_and_no_error_as_empty():
+def test_report_names_otter_failing_and_no_error_as_none():
     failed = driver.report(_results({}, catastrophic=RuntimeError("no kernel")))
-    assert failed["error"] == "otter could not grade: RuntimeError('no kernel')"
-    assert driver.report(_results({"q1": 1.0}))["error"] == ""
+    assert failed["failure"] == {"ename": "RuntimeError", "evalue": "no kernel"}
+    assert driver.report(_results({"q1": 1.0}))["error"] is None
 
 
 def test_the_sandbox_runs_the_module_source_as_main():

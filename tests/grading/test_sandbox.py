@@ -18,7 +18,7 @@ import nbformat
 import psutil
 import pytest
 
-from rnnlab.grading import build, grader, sandbox
+from rnnlab.grading import build, gradebook, grader, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = sandbox.Limits(memory=2**30, processes=16)
@@ -158,16 +158,29 @@ finally:
         ),
         "forge_beside": (ANSWER, "KILL = False" + find_driver),
         "hog": ("x = bytearray(3 * 2**30)", ANSWER),
+        # reads the hidden tests otter unpacked and raises them, for a gradebook shown to learners
+        "leak": (
+            ANSWER,
+            "import glob, tempfile\n"
+            "found = glob.glob(tempfile.gettempdir() + '/**/tests/q1.py', recursive=True)\n"
+            "raise RuntimeError(open(found[0]).read() if found else 'no tests found')",
+        ),
+        "kernel_ir": (ANSWER,),
         "bloat": (bloat, ANSWER),
         "swarm": (swarm, ANSWER),
     }
-    return {
+    made = {
         name: (
             _submission(subs / name / "01_tiny.ipynb", *cells),
             LOOP_TIMEOUT_S if name in ("flood", "loop") else TIMEOUT_S,
         )
         for name, cells in cases.items()
     }
+    # an editor rewrote its kernelspec to another language's kernel
+    renamed = nbformat.read(made["kernel_ir"][0], as_version=4)
+    renamed.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(renamed, made["kernel_ir"][0])
+    return made
 
 
 def _daemons() -> list[psutil.Process]:
@@ -227,7 +240,8 @@ def test_an_honest_submission_scores_full_marks_in_the_sandbox(batch):
 
 def test_writes_deletes_reads_and_network_outside_the_box_all_fail(batch):
     grade = batch["grades"]["escape"]
-    assert grade.total == 3 and "RuntimeError: escape report" in grade.message, grade
+    assert grade.total == 3 and "raised RuntimeError" in grade.message, grade
+    assert grade.detail.startswith("RuntimeError: escape report"), grade
     for attack in (
         "delete other",
         "write project",
@@ -237,13 +251,28 @@ def test_writes_deletes_reads_and_network_outside_the_box_all_fail(batch):
         "network",
         "64 MB file",
     ):
-        assert f"'{attack}': " in grade.message and f"'{attack}': 'done'" not in grade.message, (
+        assert f"'{attack}': " in grade.detail and f"'{attack}': 'done'" not in grade.detail, (
             attack,
-            grade.message,
+            grade.detail,
         )
     assert batch["subs"]["honest"][0].is_file()
     assert not any(path.exists() for path in batch["outside"])
     assert batch["autograder"].is_file()
+
+
+def test_what_a_submission_raises_never_reaches_the_gradebook(batch, tmp_path):
+    grade = batch["grades"]["leak"]
+    assert "answer() == 42" in grade.detail, grade  # the probe did read the hidden tests ...
+    gradebook.write_csv([grade], tmp_path / "g.csv")
+    written = (tmp_path / "g.csv").read_text()
+    # ... and the gradebook holds the grader's words only
+    assert grade.message == "a cell raised RuntimeError" and "answer()" not in written, grade
+    assert grade.total == 3
+
+
+def test_a_notebook_naming_another_kernel_runs_on_the_course_kernel(batch):
+    grade = batch["grades"]["kernel_ir"]
+    assert grade.points == {"q1": 2.0, "q2": 1.0} and grade.message == "", grade
 
 
 def test_no_process_outlives_its_grading(batch):
