@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile
@@ -64,6 +65,7 @@ from ..models.unroll import (
 __all__ = [
     "STRATEGIES",
     "agreement",
+    "beyond_longest",
     "build_times",
     "compare",
     "format_strategies",
@@ -395,6 +397,62 @@ def compare(*, max_len: int = 100, **settings: Any) -> dict[str, Any]:
     ``padding_share``.
     """
     return sweep([max_len], over="max_len", **settings)[0]
+
+
+def beyond_longest(
+    longest: int,
+    *,
+    batch_size: int = 64,
+    max_len: int = 100,
+    hidden_size: int = 128,
+    input_size: int = 32,
+    real_fraction: float = 0.5,
+    repeats: int = 7,
+    warmup: int = 2,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """One batch whose longest sequence has ``longest`` steps, run by each runner twice: padded
+    to its longest, and padded further to ``max_len`` (zeros appended, lengths unchanged).
+
+    `sweep`'s batches always fill ``T`` with their longest sequence, so they cannot tell a loop
+    that stops at the batch's longest (TF1's later ``dynamic_rnn``, ``masked`` here) from one that
+    runs every padded step (``fused``, ``static``). Returns ``longest``, ``max_len``, ``device``
+    and, for each padding (``"to longest"``, ``"to max_len"``), runner → ``gflop`` (matrix-multiply
+    work of forward + backward) and ``median_ms``, all timed in one interleaved session.
+    """
+    check_int("longest", longest, minimum=1)
+    check_int("max_len", max_len, minimum=longest)
+    dev = pick_device(device)
+    lstm = make_lstm(input_size, hidden_size, seed=seed, device=dev)
+    x, lengths = make_batch(
+        batch_size, longest, input_size, real_fraction=real_fraction, seed=seed, device=dev
+    )
+    # (B, longest, I) -> (B, max_len, I): zeros after every sequence's end
+    batches = {"to longest": x, "to max_len": F.pad(x, (0, 0, 0, max_len - longest))}
+    bound = runners(lstm)
+    params = list(lstm.parameters())
+    steps = {
+        (padding, name): training_step(lambda run=bound[name], b=batch: run(b, lengths), params)
+        for padding, batch in batches.items()
+        for name in RUNNERS
+    }
+    flops = {key: matmul_flops(step) for key, step in steps.items()}
+    times = time_steps(
+        {f"{p}/{n}": step for (p, n), step in steps.items()},
+        repeats=repeats,
+        warmup=warmup,
+        device=dev,
+    )
+    return {
+        "longest": longest,
+        "max_len": max_len,
+        "device": str(dev),
+        "gflop": {p: {n: flops[p, n] / 1e9 for n in RUNNERS} for p in batches},
+        "median_ms": {
+            p: {n: statistics.median(times[f"{p}/{n}"]) for n in RUNNERS} for p in batches
+        },
+    }
 
 
 def build_times(

@@ -1,11 +1,14 @@
 """Five ways to run one LSTM over a padded batch, with the same weights and the same answer.
 
 TensorFlow 1 offered ``static_rnn`` (the cell copied once per time step into a graph built before
-running) and ``dynamic_rnn`` (a ``tf.while_loop`` over time). Their API docs say what each did with
-``sequence_length``: ``static_rnn`` skipped the steps past the batch's longest sequence and copied
-the state through past each row's end; ``dynamic_rnn`` used it "to copy-through state and zero-out
-outputs when past a batch element's sequence length. So it's more for correctness than performance".
-Neither stopped per sequence inside a batch. The runners here are named by what they do:
+running) and ``dynamic_rnn`` (a ``tf.while_loop`` over time). ``static_rnn`` skipped the steps past
+the batch's longest sequence and copied the state through past each row's end. ``dynamic_rnn`` used
+``sequence_length`` "to copy-through state and zero-out outputs when past a batch element's sequence
+length" (its docstring's words from mid-2016 on; what it added about correctness and performance
+flipped between versions, chapter 4 quotes each). Its loop ran all ``T`` padded steps in 2016 and
+stopped at the batch's longest sequence later (``loop_bound = minimum(time_steps, maximum(1,
+max_sequence_length))``). Neither stopped per sequence inside a batch. The runners here are named by
+what they do:
 
 - ``static``: the cell unrolled for exactly ``T`` steps into one graph by
   ``torch.fx.symbolic_trace``, built once per padded length and cached; a mask freezes the state of
@@ -16,7 +19,8 @@ Neither stopped per sequence inside a batch. The runners here are named by what 
   and even the ``aot_eager`` backend 4–26 s. FX builds the same unrolled graph (it is the graph
   format ``torch.compile`` works on) in a fraction of a second, with no C++ compiler, on any device.
 - ``masked``: a Python loop to the batch's longest sequence that runs every row at every step,
-  copies the state through and zeroes the outputs past each row's end: what ``dynamic_rnn`` did.
+  copies the state through and zeroes the outputs past each row's end: what later ``dynamic_rnn``
+  did.
 - ``shrinking``: a Python loop that sorts the batch by length and shrinks it as sequences end, so no
   step is spent on padding: per-sequence stopping, which neither TF1 function did.
 - ``packed``: ``nn.LSTM`` on a ``PackedSequence``: the same per-sequence stopping, loop in C++.

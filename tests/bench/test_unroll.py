@@ -295,3 +295,18 @@ def test_plots():
         plot_strategies([{"name": "tbptt"}])
     with pytest.raises(ValueError, match="build_times"):
         plot_build_vs_length({"max_len": [1]})
+
+
+def test_beyond_longest_masked_stops_at_the_longest_fused_runs_every_padded_step():
+    """Padding a batch beyond its longest sequence costs the masked loop nothing and the fused
+    kernel (and the static graph) work in proportion to the padded length (the first step aside)."""
+    result = bench.beyond_longest(5, max_len=15, **TINY)
+    short, wide = result["gflop"]["to longest"], result["gflop"]["to max_len"]
+    assert short["masked"] == wide["masked"] and short["shrinking"] == wide["shrinking"]
+    # a fused step costs the same at every step but the first (no gradient to pass back to h_0)
+    assert 3 * short["fused"] <= wide["fused"] <= 3.2 * short["fused"]
+    assert wide["static"] == wide["fused"]
+    assert all(v > 0 for p in result["median_ms"].values() for v in p.values())
+    json.dumps(result)
+    with pytest.raises(ValueError, match="max_len"):
+        bench.beyond_longest(5, max_len=4, **TINY)
