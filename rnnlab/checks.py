@@ -188,6 +188,12 @@ def check_number(
     return float(value)
 
 
+def check_nonempty(name: str, values: Any) -> None:
+    """A list of settings to measure or rows to show must hold at least one."""
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one value")
+
+
 def check_positive(**values: Any) -> None:
     """Check each keyword argument is an int ≥ 1 (a size, a count):
     ``check_positive(hidden_size=h, num_layers=n)``."""

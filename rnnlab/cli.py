@@ -10,7 +10,6 @@ import argparse
 import importlib
 import importlib.metadata
 import os
-import pkgutil
 import platform
 import subprocess
 import sys
@@ -120,11 +119,8 @@ def _dispatch(package: str, name: str, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import bench
+    from .bench import BENCHES as benches
 
-    benches = sorted(
-        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
-    )
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] in benches:
         # the bench parses its own options, --help included

@@ -67,3 +67,17 @@ def test_lab_opens_the_current_folder_not_the_package(tmp_path, monkeypatch):
     # no chapters/ here: open the folder itself
     assert not any("default_url" in part for part in command)
     assert command[-1] == "--port=9" and "--ServerApp.ip=127.0.0.1" in command
+
+
+def test_every_bench_named_has_a_command_line_and_every_command_line_is_named():
+    import importlib
+    import pkgutil
+
+    from rnnlab import bench
+
+    modules = {
+        m.name: importlib.import_module(f"rnnlab.bench.{m.name}")
+        for m in pkgutil.iter_modules(bench.__path__)
+    }
+    with_main = sorted(name for name, module in modules.items() if hasattr(module, "main"))
+    assert list(bench.BENCHES) == with_main

@@ -1,8 +1,11 @@
-"""Measurements behind chapters 2 and 4–6; each module ``NAME`` here is ``python -m rnnlab bench
-NAME``.
+"""Measurements behind chapters 2 and 4–6; each module named in `BENCHES` is ``python -m rnnlab
+bench NAME``.
 
 A bench module exposes ``main(argv) -> int`` (accepting ``--json``) and a function the notebook
 calls. `batch_parser` holds the options of the benches that time a sample of an epoch's batches.
+The other modules hold what the benches share: ``measure`` (time, work and peak memory of a
+training step), ``memory`` (chapter 4's memory strategies) and ``truncation`` (what truncated BPTT
+costs a forecaster).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 
 from ..config import budget
+
+BENCHES = ("ddp", "packing", "padding", "unroll")
 
 
 def batch_parser(

@@ -1,7 +1,8 @@
 """Figures for chapter 4: the five LSTM runners across padding, the static graph's build cost, and
 the memory strategies.
 
-Data from `rnnlab.bench.unroll` (``sweep``, ``build_times``, ``strategies``, ``tbptt_forecast``).
+Data from `rnnlab.bench.unroll` (``sweep``, ``build_times``), `rnnlab.bench.memory` (``strategies``)
+and `rnnlab.bench.truncation` (``tbptt_forecast``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ def _rows(
     rows: Sequence[Mapping[str, Any]], source: str, *keys: str
 ) -> Sequence[Mapping[str, Any]]:
     if not rows:
-        raise ValueError(f"rows is empty: pass the result of rnnlab.bench.unroll.{source}")
+        raise ValueError(f"rows is empty: pass the result of rnnlab.bench.{source}")
     missing = [k for k in keys if k not in rows[0]]
     if missing:
-        raise ValueError(f"rows lack {missing}: pass the result of rnnlab.bench.unroll.{source}")
+        raise ValueError(f"rows lack {missing}: pass the result of rnnlab.bench.{source}")
     return rows
 
 
@@ -44,7 +45,7 @@ def plot_padding(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Each runner's median time (left) and counted work (right) against the share of padding (a
     ``sweep`` over ``real_fraction``)."""
     rows = sorted(
-        _rows(rows, "sweep", "padding_share", "median_ms", "work_vs_fused"),
+        _rows(rows, "unroll.sweep", "padding_share", "median_ms", "work_vs_fused"),
         key=lambda r: r["padding_share"],
     )
     fig, (time_ax, work_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -82,7 +83,9 @@ def plot_padding(rows: Sequence[Mapping[str, Any]]) -> Figure:
 def plot_strategies(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Peak memory (left) and time relative to full BPTT (right) of each strategy against ``T``
     (from ``strategies``)."""
-    rows = _rows(rows, "strategies", "name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio")
+    rows = _rows(
+        rows, "memory.strategies", "name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio"
+    )
     fig, (memory_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = list(dict.fromkeys(r["name"] for r in rows))
     first = [r for r in rows if r["name"] == names[0]]

@@ -6,6 +6,7 @@ import matplotlib
 import pytest
 import torch
 
+from rnnlab.bench import measure, memory, truncation
 from rnnlab.bench import unroll as bench
 from rnnlab.models.unroll import RUNNERS, make_lstm, run_checkpointed, run_fused, runners
 
@@ -39,7 +40,7 @@ TINY_CLI = [
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
 def test_make_batch_hits_the_real_fraction_and_uses_the_full_length(fraction):
-    x, lengths = bench.make_batch(64, 40, 3, real_fraction=fraction, seed=1)
+    x, lengths = measure.make_batch(64, 40, 3, real_fraction=fraction, seed=1)
     assert x.shape == (64, 40, 3) and int(lengths.max()) == 40 and int(lengths.min()) >= 1
     assert abs(float(lengths.sum()) / (64 * 40) - fraction) < 0.05
     assert not torch.equal(lengths, lengths.sort(descending=True).values) or fraction == 1.0
@@ -81,17 +82,17 @@ def test_work_follows_padding_only_where_rows_stop():
 def test_time_steps_interleaves_and_counts():
     order = []
     steps = {name: (lambda name=name: order.append(name)) for name in "abc"}
-    times = bench.time_steps(steps, repeats=3, warmup=1)
+    times = measure.time_steps(steps, repeats=3, warmup=1)
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
     assert order[:6] == list("abcbca")
     with pytest.raises(ValueError, match="steps is empty"):
-        bench.time_steps({}, repeats=1)
+        measure.time_steps({}, repeats=1)
     with pytest.raises(ValueError, match="warmup"):
-        bench.time_steps(steps, warmup=-1)
+        measure.time_steps(steps, warmup=-1)
 
 
 def test_paired_ratio_cancels_drift():
-    assert bench._paired_ratio([2, 20, 200], [1, 10, 100]) == 2.0
+    assert measure.paired_ratio([2, 20, 200], [1, 10, 100]) == 2.0
 
 
 def test_peak_bytes_sees_a_temporary_and_its_size():
@@ -101,27 +102,27 @@ def test_peak_bytes_sees_a_temporary_and_its_size():
         b = torch.ones(500, 1000)  # 2 MB
         del b
 
-    assert 4_000_000 <= bench.peak_bytes(step) < 4_000_000 + 100_000
-    assert bench.peak_bytes(lambda: None) == 0
+    assert 4_000_000 <= measure.peak_bytes(step) < 4_000_000 + 100_000
+    assert measure.peak_bytes(lambda: None) == 0
     with pytest.raises(ValueError, match="device"):
-        bench.peak_bytes(lambda: None, "meta")
+        measure.peak_bytes(lambda: None, "meta")
 
 
 def test_checkpointed_peak_counts_recomputation():
     """The peak of a checkpointed run includes what backward recomputes: at least one segment's
     activations."""
     lstm = make_lstm(8, 32)
-    x, lengths = bench.make_batch(16, 64, 8, real_fraction=1.0)
+    x, lengths = measure.make_batch(16, 64, 8, real_fraction=1.0)
     params = list(lstm.parameters())
     segment = 8
-    one_segment = bench.peak_bytes(
-        bench.training_step(
+    one_segment = measure.peak_bytes(
+        measure.training_step(
             lambda: run_fused(lstm, x[:, :segment], lengths.clamp(max=segment)), params
         )
     )
-    full = bench.peak_bytes(bench.training_step(lambda: run_fused(lstm, x, lengths), params))
-    checkpointed = bench.peak_bytes(
-        bench.training_step(lambda: run_checkpointed(lstm, x, lengths, segment=segment), params)
+    full = measure.peak_bytes(measure.training_step(lambda: run_fused(lstm, x, lengths), params))
+    checkpointed = measure.peak_bytes(
+        measure.training_step(lambda: run_checkpointed(lstm, x, lengths, segment=segment), params)
     )
     assert one_segment <= checkpointed < 0.5 * full
 
@@ -129,17 +130,17 @@ def test_checkpointed_peak_counts_recomputation():
 @pytest.mark.skipif(sys.platform == "win32", reason="no getrusage on Windows")
 def test_minor_page_faults_see_fresh_memory():
     # 64 MB, freshly mapped and touched
-    fresh = bench.minor_page_faults(lambda: torch.ones(64 * 2**20 // 4))
+    fresh = measure.minor_page_faults(lambda: torch.ones(64 * 2**20 // 4))
     assert fresh > 64 * 2**20 // 4096 // 2
 
 
 def test_matmul_flops_of_a_product():
     a, b = torch.ones(3, 4), torch.ones(4, 5)
-    assert bench.matmul_flops(lambda: a @ b) == 2 * 3 * 4 * 5
+    assert measure.matmul_flops(lambda: a @ b) == 2 * 3 * 4 * 5
 
 
 def test_strategies_rows():
-    rows = bench.strategies(
+    rows = memory.strategies(
         [16, 36],
         chunk=4,
         batch_size=4,
@@ -150,7 +151,7 @@ def test_strategies_rows():
         device="cpu",
     )
     assert [(r["name"], r["max_len"]) for r in rows] == [
-        (n, t) for t in (16, 36) for n in bench.STRATEGIES
+        (n, t) for t in (16, 36) for n in memory.STRATEGIES
     ]
     for r in rows:
         assert {"name", "max_len", "peak_mb", "baseline_peak_mb", "time_ratio"} <= set(r) and r[
@@ -174,11 +175,13 @@ def test_strategies_rows():
         if r["name"] == "save_on_cpu"
     )
     with pytest.raises(ValueError, match="lengths is empty"):
-        bench.strategies([])
+        memory.strategies([])
 
 
 def test_tbptt_forecast_small():
-    result = bench.tbptt_forecast([None, 12], epochs=2, streams=4, hidden_size=4, test_months=60)
+    result = truncation.tbptt_forecast(
+        [None, 12], epochs=2, streams=4, hidden_size=4, test_months=60
+    )
     full, truncated = result["rows"]
     assert (
         full["chunk"] is None
@@ -193,17 +196,17 @@ def test_tbptt_forecast_small():
         and result["test_months"] == 60
     )
     with pytest.raises(ValueError, match="chunks is empty"):
-        bench.tbptt_forecast([])
+        truncation.tbptt_forecast([])
 
 
 def test_tables():
     rows = bench.sweep([3, 6], over="max_len", **TINY)
     table = bench.format_table(rows)
     assert len(table.splitlines()) == 3 and "fused ms" in table and "work" in table
-    strategies = bench.strategies(
+    strategies = memory.strategies(
         [9], chunk=3, batch_size=2, hidden_size=4, input_size=3, repeats=1, warmup=0, device="cpu"
     )
-    assert len(bench.format_strategies(strategies).splitlines()) == 4
+    assert len(memory.format_strategies(strategies).splitlines()) == 4
     with pytest.raises(ValueError, match="rows is empty"):
         bench.format_table([])
 
@@ -221,15 +224,15 @@ def test_build_times():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="real_fraction"):
-        bench.make_batch(4, 5, 3, real_fraction=0)
+        measure.make_batch(4, 5, 3, real_fraction=0)
     with pytest.raises(ValueError, match="batch_size"):
-        bench.make_batch(0, 5, 3)
+        measure.make_batch(0, 5, 3)
     with pytest.raises(ValueError, match="over"):
         bench.sweep([1], over="hidden_size")
     with pytest.raises(ValueError, match="values is empty"):
         bench.sweep([], over="max_len")
     with pytest.raises(ValueError, match="chunk"):
-        bench.strategies([4], chunk=0)
+        memory.strategies([4], chunk=0)
 
 
 def test_cli_json(capsys):
@@ -263,7 +266,7 @@ def test_cli_rejects_bad_values(capsys):
 
 def test_agreement_reports_each_runner_against_fused():
     lstm = make_lstm(3, 5)
-    x, lengths = bench.make_batch(4, 6, 3)
+    x, lengths = measure.make_batch(4, 6, 3)
     diffs = bench.agreement(runners(lstm), x, lengths)
     assert set(diffs) == set(RUNNERS) and diffs["fused"] == 0 and max(diffs.values()) < 1e-5
     broken = {**runners(lstm), "masked": lambda x, n: tuple(t + 1 for t in run_fused(lstm, x, n))}
@@ -276,7 +279,7 @@ def test_plots():
     from rnnlab.plots.unroll import plot_build_vs_length, plot_padding, plot_strategies
 
     by_padding = bench.sweep([0.5, 1.0], over="real_fraction", max_len=6, **TINY)
-    strategies = bench.strategies(
+    strategies = memory.strategies(
         [4, 9],
         chunk=3,
         batch_size=2,
