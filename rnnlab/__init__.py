@@ -6,20 +6,22 @@ need are re-exported here.
 One vocabulary, in every model, chapter and test:
 
 - ``embed``: the embedding layer (token ids → vectors); ``embed_dim`` its width.
-- ``rnn``: the recurrent module itself (an ``nn.GRU``/``nn.LSTM``/``nn.RNN``); ``hidden_size`` its width.
-  A model built around another model's RNN names that part by what it is (``frame_rnn``, ``encoder``).
+- ``rnn``: the recurrent module itself (an ``nn.GRU``, ``nn.LSTM`` or ``nn.RNN``);
+  ``hidden_size`` its width. A model built around another model names that part by what it is
+  (``frame_rnn``, ``encoder``).
 - ``dropout``: the dropout layer (``word_dropout`` drops whole words).
 - ``head``: the output layer that turns states into scores.
-- ``lengths``: the real length of each row of a padded batch (a CPU ``LongTensor`` of shape ``(B,)``);
-  ``src_lengths`` / ``tgt_lengths`` for the source and target of an encoder–decoder.
-- The three decoders of chapter 2: ``Decoder(feed_context=False)`` reads the encoder's summary as its
-  first state only ("first state only"); ``Decoder(feed_context=True)`` also reads it at every step
-  (Cho et al., 2014: "context at every step"); ``AttentionDecoder`` reads a new weighted summary at every
-  step ("attention").
+- ``lengths``: the real length of each row of a padded batch (a CPU ``LongTensor``, shape ``(B,)``);
+  ``src_lengths`` and ``tgt_lengths`` for the source and target of an encoder–decoder.
+- The three decoders of chapter 2: ``Decoder(feed_context=False)`` reads the encoder's summary as
+  its first state only ("first state only"); ``Decoder(feed_context=True)`` also reads it at every
+  step (Cho et al., 2014: "context at every step"); ``AttentionDecoder`` reads a new weighted
+  summary of the source at every step ("attention").
 """
 
 from .cache import train_cached
-from .config import budget, claims, expect, is_quick, pick_device, seed_everything
+from .claims import claims, expect
+from .config import budget, is_quick, pick_device, seed_everything
 from .modes import eval_mode
 from .train import History, fit, load_checkpoint, save_checkpoint
 

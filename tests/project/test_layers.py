@@ -18,6 +18,7 @@ LAYERS = ["core", "tensors", "models", "training", "tools", "views", "entry"]
 # module path (dotted, inside rnnlab) prefix → layer; the longest matching prefix wins
 LAYER_OF = {
     "config": "core",
+    "claims": "core",
     "checks": "core",
     "modes": "core",
     "nested": "tensors",

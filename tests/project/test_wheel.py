@@ -72,7 +72,9 @@ def test_wheel_carries_the_data_their_sources_and_the_licences(wheel):
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     ]
     assert plain and not [r for r in plain if r.startswith(("otter", "jupyter-book", "jupyterlab"))]
-    extras = {line.split(":", 1)[1].strip() for line in text.splitlines() if "Provides-Extra" in line}
+    extras = {
+        line.split(":", 1)[1].strip() for line in text.splitlines() if "Provides-Extra" in line
+    }
     assert {"lab", "exercises", "grading", "site", "test"} <= extras, extras
     assert 'Requires-Dist: otter-grader<8,>=7.0; extra == "grading"' in text
 
