@@ -39,9 +39,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import CHECKPOINT_FORMAT, check_writable
 from .checks import check_bool, check_str
 from .config import cache_enabled, is_quick, seed_everything
-from .train import CHECKPOINT_FORMAT, History, check_writable, fit
+from .train import History, fit
 
 __all__ = [
     "cache_key",

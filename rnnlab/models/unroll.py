@@ -380,7 +380,8 @@ def fit_next_step(
     ``L - 1`` steps. ``chunk=k`` is truncated BPTT: the streams are read ``k`` steps at a time, the
     state is carried from chunk to chunk but detached, so each update backpropagates through at most
     ``k`` steps and the memory held for backward does not grow with ``L``. Returns ``updates`` and
-    ``seconds``.
+    ``seconds``. Not `rnnlab.fit`: the state flows from chunk to chunk within an epoch, and fit's
+    batches are independent of one another.
     """
     if not isinstance(model, NextStepLSTM):
         raise TypeError(f"model must be a NextStepLSTM, got {type(model).__name__}")
