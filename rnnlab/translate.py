@@ -21,11 +21,11 @@ from torch.utils.data import DataLoader
 from .cache import train_cached
 from .checks import check_number, check_positive, check_str
 from .data.vocab import BOS, UNK, Vocab
+from .history import History
 from .models.ctc import CTCTagger, ctc_loss
 from .models.encoder_decoder import Seq2Seq, seq2seq_loss
 from .models.synced import SyncedTagger, tagger_loss
 from .sequences import pad_sequences
-from .train import History
 
 __all__ = [
     "Translator",

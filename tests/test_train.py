@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnlab.train import History, fit, load_checkpoint, save_checkpoint
+from rnnlab.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.train import History, fit
 
 
 def _problem(seed=0, n=64):
@@ -385,7 +386,7 @@ def test_a_resumed_run_keeps_the_min_delta_reference_and_stops_where_an_uninterr
 
 
 def test_a_learners_callback_sees_every_event_and_can_end_the_run():
-    from rnnlab.train import Callback
+    from rnnlab.callbacks import Callback
 
     events = []
 
@@ -413,7 +414,7 @@ def test_a_learners_callback_sees_every_event_and_can_end_the_run():
 
 
 def test_an_early_stopping_callback_is_what_patience_turns_on():
-    from rnnlab.train import EarlyStopping
+    from rnnlab.callbacks import EarlyStopping
 
     def run(**kwargs):
         scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0] + [0.0] * 10)
@@ -446,7 +447,7 @@ def test_an_early_stopping_callback_is_what_patience_turns_on():
 
 
 def test_a_resume_replays_the_finished_epochs_start_events(tmp_path):
-    from rnnlab.train import Callback
+    from rnnlab.callbacks import Callback
 
     class Seen(Callback):
         def __init__(self):

@@ -29,6 +29,8 @@ LAYER_OF = {
     "baselines": "models",
     "train": "training",
     "checkpoint": "training",
+    "callbacks": "training",
+    "history": "training",
     "cache": "training",
     "video_training": "training",
     "translate": "tools",
