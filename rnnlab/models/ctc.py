@@ -104,6 +104,10 @@ class CTCTagger(RecordsSettings, nn.Module):
         frames, frame_lengths = upsample(src, src_lengths, self.upsample)
         return F.log_softmax(self.frame_rnn(frames, frame_lengths), dim=-1), frame_lengths
 
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `synced_loader` batch: `ctc_loss`."""
+        return ctc_loss(self, batch)
+
     def decode(
         self, src: torch.Tensor, src_lengths: Any, *, beam_width: int = 1
     ) -> list[list[int]]:

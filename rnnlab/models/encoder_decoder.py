@@ -37,7 +37,7 @@ from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
 from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, run_rnn
 from .attention import make_attention
-from .decoding import State, beam_search, greedy_decode
+from .decoding import DecoderBase, SequenceDecoder, State, beam_search, greedy_decode
 from .settings import RecordsSettings
 
 __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
@@ -80,7 +80,16 @@ class Encoder(RecordsSettings, nn.Module):
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
-class Decoder(RecordsSettings, nn.Module):
+def _check_sizes(
+    vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, dropout: float
+) -> None:
+    check_positive(
+        vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size
+    )
+    check_probability(dropout=dropout)
+
+
+class Decoder(DecoderBase, RecordsSettings, nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (the context).
 
     The context sets the initial hidden state (Sutskever et al., 2014). With ``feed_context=True``
@@ -100,13 +109,7 @@ class Decoder(RecordsSettings, nn.Module):
         feed_context: bool = True,
     ):
         super().__init__()
-        check_positive(
-            vocab_size=vocab_size,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            memory_size=memory_size,
-        )
-        check_probability(dropout=dropout)
+        _check_sizes(vocab_size, embed_dim, hidden_size, memory_size, dropout)
         self.vocab_size = vocab_size
         self.feed_context = check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
@@ -133,13 +136,8 @@ class Decoder(RecordsSettings, nn.Module):
             outputs = torch.cat([outputs, context], dim=-1)
         return self.head(self.dropout(outputs)), {**state, "hidden": hidden.squeeze(0)}, None
 
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
-        return logits.squeeze(1), state
 
-
-class AttentionDecoder(RecordsSettings, nn.Module):
+class AttentionDecoder(DecoderBase, RecordsSettings, nn.Module):
     """A GRU decoder that attends over all encoder outputs at every step (Luong et al., 2015).
 
     ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
@@ -158,13 +156,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        check_positive(
-            vocab_size=vocab_size,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            memory_size=memory_size,
-        )
-        check_probability(dropout=dropout)
+        _check_sizes(vocab_size, embed_dim, hidden_size, memory_size, dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -197,24 +189,29 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         )
         return logits, {**state, "hidden": hidden.squeeze(0)}, weights
 
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
-        return logits.squeeze(1), state
-
 
 class Seq2Seq(RecordsSettings, nn.Module):
-    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded
-    greedily or by beam."""
+    """An encoder and a decoder, trained with teacher forcing, decoded greedily or by beam.
 
-    def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
+    The encoder is any module ``encoder(src (B, S), src_lengths) -> (memory (B, S, M), final (B,
+    M))`` (rnnlab's `Encoder`); the decoder any `SequenceDecoder` (``init_state``, ``run``,
+    ``step``, ``vocab_size``: rnnlab's `Decoder` or `AttentionDecoder`, or one of your own).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: SequenceDecoder):
         super().__init__()
-        if not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
-        if not isinstance(decoder, (Decoder, AttentionDecoder)):
+        if not callable(encoder):
             raise TypeError(
-                "decoder must be an rnnlab Decoder or AttentionDecoder, got "
-                f"{type(decoder).__name__}"
+                "encoder must be a module encoder(src, src_lengths) -> (memory, final), got "
+                f"{type(encoder).__name__}"
+            )
+        if not isinstance(decoder, SequenceDecoder):
+            missing = [
+                n for n in ("init_state", "run", "step", "vocab_size") if not hasattr(decoder, n)
+            ]
+            raise TypeError(
+                f"decoder must offer init_state, run, step and vocab_size (a SequenceDecoder); "
+                f"a {type(decoder).__name__} lacks {', '.join(missing)}"
             )
         self.encoder = encoder
         self.decoder = decoder
@@ -267,7 +264,8 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
     @property
     def has_attention(self) -> bool:
-        return isinstance(self.decoder, AttentionDecoder)
+        """Whether the decoder attends (has an ``attention`` part whose weights ``run`` returns)."""
+        return getattr(self.decoder, "attention", None) is not None
 
     def encode(self, src: torch.Tensor, src_lengths: Any) -> State:
         """The decoder's initial state for a batch of sources ``(B, S)``."""
@@ -309,6 +307,10 @@ class Seq2Seq(RecordsSettings, nn.Module):
                 use_truth = torch.rand(tokens.shape[0], device=tokens.device) < teacher_forcing
                 tokens = torch.where(use_truth, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
         return torch.stack(logits, dim=1)
+
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `pair_loader` batch: `seq2seq_loss`."""
+        return seq2seq_loss(self, batch)
 
     def attention_weights(
         self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor

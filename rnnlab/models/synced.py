@@ -150,6 +150,10 @@ class SyncedTagger(RecordsSettings, nn.Module):
         index = positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1])  # (B, out_len, V)
         return logits.gather(1, index)  # (B, out_len, V)
 
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `synced_loader` batch: `tagger_loss`."""
+        return tagger_loss(self, batch)
+
     def greedy(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
         """The most likely token at each of the ``out_len`` output positions: ``(B, out_len)``."""
         with eval_mode(self), torch.no_grad():

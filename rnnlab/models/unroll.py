@@ -371,10 +371,11 @@ def _chunks(length: int, chunk: int | None) -> Iterator[slice]:
 
 
 def fit_next_step(
-    model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
+    model: nn.Module, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
 ) -> dict[str, Any]:
     """Train ``model`` to predict each next value of ``streams`` ``(B, L)`` (B contiguous pieces of
-    one series), L1 loss, Adam.
+    one series), L1 loss, Adam. ``model`` is a `NextStepLSTM` or any module
+    ``model(x (B, T), state) -> (predictions (B, T), state)`` whose state is a tuple of tensors.
 
     ``chunk=None`` is full backpropagation through time: one update per epoch, gradients through all
     ``L - 1`` steps. ``chunk=k`` is truncated BPTT: the streams are read ``k`` steps at a time, the
@@ -383,8 +384,11 @@ def fit_next_step(
     ``seconds``. Not `rnnlab.fit`: the state flows from chunk to chunk within an epoch, and fit's
     batches are independent of one another.
     """
-    if not isinstance(model, NextStepLSTM):
-        raise TypeError(f"model must be a NextStepLSTM, got {type(model).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            "model must be a module model(x (B, T), state) -> (predictions (B, T), state), such "
+            f"as NextStepLSTM; got {type(model).__name__}"
+        )
     if not isinstance(streams, torch.Tensor) or streams.dim() != 2 or streams.shape[1] < 2:
         raise ValueError(
             "streams must be a (B, L ≥ 2) tensor, got "
