@@ -31,15 +31,16 @@ __all__ = [
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0
-    elsewhere."""
+    elsewhere.
+
+    Every row of ``mask`` needs a True (a source of length ≥ 1; a row without one gives NaN
+    weights): masks come from lengths, and `check_lengths` refuses a length of 0 where lengths
+    enter, so nothing here reads the mask back.
+    """
     if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
         raise ValueError(
             f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
             f"got {mask.dtype} {tuple(mask.shape)}"
-        )
-    if not bool(mask.any(dim=1).all()):
-        raise ValueError(
-            "mask has a row with no real source position; every source needs length ≥ 1"
         )
     # mask (B, S) -> (B, 1, S), the same for every query
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)

@@ -32,10 +32,11 @@ from ..checks import (
     check_positive,
     check_probability,
     check_tokens,
+    embed_tokens,
 )
 from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
-from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, run_rnn
+from ..sequences import check_lengths, masked_cross_entropy, prefix_mask, run_checked_rnn
 from .attention import make_attention
 from .decoding import DecoderBase, SequenceDecoder, State, beam_search, greedy_decode
 from .settings import RecordsSettings
@@ -71,11 +72,12 @@ class Encoder(RecordsSettings, nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        src = check_tokens("src", src, self.vocab_size)
+        src = check_tokens("src", src, self.vocab_size, ids=False)  # shape only: no read
         lengths = check_lengths(
             lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
         )
-        memory, final = run_rnn(self.rnn, self.dropout(self.embed(src)), lengths)
+        x = self.dropout(embed_tokens(self.embed, src, "src"))
+        memory, final = run_checked_rnn(self.rnn, x, lengths)
         # final (directions, B, H) -> (B, directions*H): both directions' last states side by side
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
@@ -269,12 +271,12 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
     def encode(self, src: torch.Tensor, src_lengths: Any) -> State:
         """The decoder's initial state for a batch of sources ``(B, S)``."""
-        memory, final = self.encoder(src, src_lengths)
-        mask = lengths_to_mask(torch.as_tensor(src_lengths).to(src.device), src.shape[1])
+        memory, final = self.encoder(src, src_lengths)  # checks src and src_lengths
+        mask = prefix_mask(torch.as_tensor(src_lengths).to(src.device), src.shape[1])
         return self.decoder.init_state(memory, final, mask)
 
     def _check_target(self, tgt_in: Any, batch: int) -> torch.Tensor:
-        tgt_in = check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+        tgt_in = check_tokens("tgt_in", tgt_in, self.decoder.vocab_size, ids=False)
         if tgt_in.shape[0] != batch:
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
@@ -297,7 +299,12 @@ class Seq2Seq(RecordsSettings, nn.Module):
         state = self.encode(src, src_lengths)
         tgt_in = self._check_target(tgt_in, src.shape[0])
         if teacher_forcing == 1.0:
-            return self.decoder.run(tgt_in, state)[0]
+            try:
+                return self.decoder.run(tgt_in, state)[0]
+            except IndexError:  # an embedding refused an id: name it (no read before that)
+                check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+                raise
+        check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)  # step by step: slow anyway
         logits = []
         tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
