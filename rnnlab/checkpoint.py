@@ -29,7 +29,8 @@ __all__ = [
     "set_rng_state",
 ]
 
-CHECKPOINT_FORMAT = "rnnlab-checkpoint-3"  # 3: early stopping also saves its min_delta reference
+# a new layout gets a new name, so an older file is refused rather than misread
+CHECKPOINT_FORMAT = "rnnlab-checkpoint-3"
 
 
 def check_writable(folder: str | Path, what: str = "checkpoints") -> Path:

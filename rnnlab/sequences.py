@@ -31,7 +31,6 @@ from torch.nn.utils.rnn import (
     pack_padded_sequence,
     pad_packed_sequence,
     pad_sequence,
-    unpad_sequence,
 )
 
 from .checks import check_int
@@ -41,7 +40,6 @@ __all__ = [
     "collate_padded",
     "last_real_state",
     "lengths_to_mask",
-    "mask_to_lengths",
     "masked_cross_entropy",
     "masked_max",
     "masked_mean",
@@ -49,7 +47,6 @@ __all__ = [
     "pad_sequences",
     "run_rnn",
     "unpack",
-    "unpad_sequences",
 ]
 
 
@@ -175,27 +172,6 @@ def prefix_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     ``[1, max_len]``): no check, no read of the values, so a model's forward can call it freely."""
     # (1, T) < (B, 1) -> (B, T)
     return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
-def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
-    """Inverse of `lengths_to_mask`: the number of True entries in each row of a prefix mask."""
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
-        raise TypeError(
-            "mask must be a 2-D bool tensor (B, T), got "
-            f"{getattr(mask, 'dtype', type(mask).__name__)} "
-            f"of shape {tuple(getattr(mask, 'shape', ()))}"
-        )
-    lengths = mask.sum(dim=1)
-    if mask.shape[0] == 0 or not bool(lengths.all()):
-        raise ValueError(
-            "mask needs at least one row and a True entry in every row (every sequence has length "
-            "≥ 1)"
-        )
-    if not torch.equal(mask, lengths_to_mask(lengths, mask.shape[1])):
-        raise ValueError(
-            "mask must be True on a prefix of each row (real tokens first, padding after)"
-        )
-    return lengths
 
 
 def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mask") -> torch.Tensor:
@@ -419,19 +395,6 @@ def _one_layer(
     to call with borrowed ones."""
     options = {"nonlinearity": nonlinearity} if kind is nn.RNN else {}
     return kind(input_size, hidden_size, bias=bias, batch_first=True, device="meta", **options)
-
-
-def unpad_sequences(
-    padded: torch.Tensor, lengths: Any, batch_first: bool = True
-) -> list[torch.Tensor]:
-    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each
-    ``(L_b, *)``)."""
-    padded = _check_batch_first(padded, "padded")
-    batch, steps = (
-        (padded.shape[0], padded.shape[1]) if batch_first else (padded.shape[1], padded.shape[0])
-    )
-    lengths = check_lengths(lengths, batch_size=batch, max_len=steps).cpu()
-    return unpad_sequence(padded, lengths, batch_first=batch_first)
 
 
 def collate_padded(
