@@ -48,7 +48,23 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class Attention(RecordsSettings, nn.Module):
     """Shared part of both score functions: checks, masked softmax and the weighted average of the
-    memory."""
+    memory.
+
+    Chapter 2's two attentions are its subclasses; exercise 2 writes another. A subclass gives
+    ``prepare`` (keys from the memory) and ``score``:
+
+    >>> import torch
+    >>> from rnnlab.models.attention import Attention
+    >>> class DotProduct(Attention):
+    ...     def prepare(self, memory):
+    ...         return memory
+    ...     def score(self, query, keys):
+    ...         return query @ keys.transpose(1, 2)
+    >>> mask = torch.ones(2, 3, dtype=torch.bool)
+    >>> context, weights = DotProduct()(torch.randn(2, 6), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights.shape
+    (torch.Size([2, 6]), torch.Size([2, 3]))
+    """
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:
         """Keys computed from the memory ``(B, S, M)`` once per source (query-independent)."""
@@ -96,7 +112,18 @@ class Attention(RecordsSettings, nn.Module):
 
 
 class AdditiveAttention(Attention):
-    """Bahdanau's score ``vᵀ tanh(W_q q + W_m m)``."""
+    """Bahdanau's score ``vᵀ tanh(W_q q + W_m m)``.
+
+    Chapter 2 (``attention="additive"``) and exercises 2 and 8 use it.
+
+    >>> import torch
+    >>> from rnnlab.models.attention import AdditiveAttention
+    >>> attention = AdditiveAttention(query_size=4, memory_size=6)
+    >>> mask = torch.tensor([[True, True, True], [True, False, False]])  # source lengths 3 and 1
+    >>> context, weights = attention(torch.randn(2, 4), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights[1].tolist()  # padding gets exactly 0
+    (torch.Size([2, 6]), [1.0, 0.0, 0.0])
+    """
 
     def __init__(self, query_size: int, memory_size: int, attention_size: int | None = None):
         super().__init__()
@@ -114,7 +141,18 @@ class AdditiveAttention(Attention):
 
 
 class MultiplicativeAttention(Attention):
-    """Luong's "general" score ``qᵀ W m``."""
+    """Luong's "general" score ``qᵀ W m``.
+
+    Chapter 2's `Seq2Seq.build` default (``attention="multiplicative"``).
+
+    >>> import torch
+    >>> from rnnlab.models.attention import MultiplicativeAttention
+    >>> attention = MultiplicativeAttention(query_size=4, memory_size=6)
+    >>> mask = torch.tensor([[True, True, True], [True, False, False]])
+    >>> context, weights = attention(torch.randn(2, 5, 4), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights.sum(-1).allclose(torch.ones(2, 5))
+    (torch.Size([2, 5, 6]), True)
+    """
 
     def __init__(self, query_size: int, memory_size: int):
         super().__init__()

@@ -50,6 +50,15 @@ class Encoder(RecordsSettings, nn.Module):
     ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with
     ``M = hidden_size`` times the number of directions; padding positions of ``memory`` are 0,
     ``final`` joins the last state of each direction (the forward one after the last real token).
+
+    Chapter 2 uses it in every encoder–decoder (`Seq2Seq.build`).
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Encoder
+    >>> encoder = Encoder(vocab_size=9, embed_dim=4, hidden_size=8)  # two directions of 8
+    >>> memory, final = encoder(torch.randint(1, 9, (2, 6)), [6, 3])
+    >>> memory.shape, final.shape
+    (torch.Size([2, 6, 16]), torch.Size([2, 16]))
     """
 
     def __init__(
@@ -98,6 +107,17 @@ class Decoder(DecoderBase, RecordsSettings, nn.Module):
     (the default) it is also fed again at every step beside the previous token and to the output
     layer (Cho et al., 2014), so the decoder cannot forget it; with ``False`` the decoder must carry
     it in its own state. Either way that one vector is all the decoder ever sees of the source.
+
+    Chapter 2 uses it as "first state only" and "context every step".
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Decoder
+    >>> decoder = Decoder(vocab_size=7, embed_dim=4, hidden_size=8, memory_size=16)
+    >>> mask = torch.ones(2, 6, dtype=torch.bool)  # six real source positions in each row
+    >>> state = decoder.init_state(torch.randn(2, 6, 16), torch.randn(2, 16), mask)
+    >>> logits, state = decoder.step(torch.tensor([1, 1]), state)  # one step from <bos>
+    >>> logits.shape
+    torch.Size([2, 7])
     """
 
     def __init__(
@@ -145,6 +165,17 @@ class AttentionDecoder(DecoderBase, RecordsSettings, nn.Module):
     ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
     ``logits = W_o tanh(W_c [s_t; c_t])``. Because the attention comes after the recurrence, a
     teacher-forced sequence runs as one GRU call plus one batched attention.
+
+    Chapter 2 uses it as "attention".
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import AttentionDecoder
+    >>> decoder = AttentionDecoder(vocab_size=7, embed_dim=4, hidden_size=8, memory_size=16)
+    >>> mask = torch.ones(2, 6, dtype=torch.bool)  # six real source positions in each row
+    >>> state = decoder.init_state(torch.randn(2, 6, 16), torch.randn(2, 16), mask)
+    >>> logits, state, weights = decoder.run(torch.randint(1, 7, (2, 3)), state)  # teacher forcing
+    >>> logits.shape, weights.shape
+    (torch.Size([2, 3, 7]), torch.Size([2, 3, 6]))
     """
 
     def __init__(
@@ -198,6 +229,18 @@ class Seq2Seq(RecordsSettings, nn.Module):
     The encoder is any module ``encoder(src (B, S), src_lengths) -> (memory (B, S, M), final (B,
     M))`` (rnnlab's `Encoder`); the decoder any `SequenceDecoder` (``init_state``, ``run``,
     ``step``, ``vocab_size``: rnnlab's `Decoder` or `AttentionDecoder`, or one of your own).
+
+    Chapter 2 (dates, copying, English→French) and chapter 5 use it.
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Seq2Seq
+    >>> model = Seq2Seq.build(src_vocab_size=9, tgt_vocab_size=7, embed_dim=4, hidden_size=8)
+    >>> src, src_lengths = torch.randint(3, 9, (2, 6)), [6, 3]
+    >>> model(src, src_lengths, torch.randint(3, 7, (2, 4))).shape  # teacher-forced logits
+    torch.Size([2, 4, 7])
+    >>> tokens, lengths = model.greedy(src, src_lengths, max_len=5)
+    >>> tokens.shape[0], bool((lengths <= 5).all())
+    (2, True)
     """
 
     def __init__(self, encoder: nn.Module, decoder: SequenceDecoder):

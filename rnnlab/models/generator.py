@@ -40,7 +40,17 @@ def _check_features(features: Any, size: int, name: str = "features") -> torch.T
 
 class SequenceGenerator(DecoderBase, RecordsSettings, nn.Module):
     """GRU decoder conditioned on a vector ``(B, feature_size)``; emits ids of a ``vocab_size``
-    vocabulary."""
+    vocabulary.
+
+    Chapter 1 (captions) uses it, inside `ImageCaptioner`.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import SequenceGenerator
+    >>> model = SequenceGenerator(vocab_size=10, feature_size=6, hidden_size=8)
+    >>> tokens, lengths = model.generate(torch.randn(2, 6), max_len=5)
+    >>> tokens.shape[0], bool((lengths <= 5).all())
+    (2, True)
+    """
 
     def __init__(
         self,
@@ -146,6 +156,13 @@ class ColumnEncoder(RecordsSettings, nn.Module):
 
     Taking the max over the height (not over the width) keeps one feature vector per column, so the
     final linear layer still knows which digit stood left of which.
+
+    Chapter 1 (captions) uses it, inside `ImageCaptioner`.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import ColumnEncoder
+    >>> ColumnEncoder(height=8, width=12, feature_size=16)(torch.randn(2, 1, 8, 12)).shape
+    torch.Size([2, 16])
     """
 
     def __init__(
@@ -193,7 +210,16 @@ class ColumnEncoder(RecordsSettings, nn.Module):
 
 
 class ImageCaptioner(RecordsSettings, nn.Module):
-    """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out."""
+    """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out.
+
+    Chapter 1 (captions of digit images) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import ImageCaptioner
+    >>> model = ImageCaptioner(vocab_size=10, height=8, width=12, feature_size=16, hidden_size=8)
+    >>> model(torch.randn(2, 1, 8, 12), torch.randint(3, 10, (2, 4))).shape  # teacher-forced logits
+    torch.Size([2, 4, 10])
+    """
 
     def __init__(
         self,

@@ -40,6 +40,14 @@ class FrameRNN(RecordsSettings, nn.Module):
 
     ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's
     length are never read and their logits are those of a zero state (callers ignore them).
+
+    Chapter 2 uses it inside `SyncedTagger` and `CTCTagger`.
+
+    >>> import torch
+    >>> from rnnlab.models.synced import FrameRNN
+    >>> model = FrameRNN(src_vocab_size=9, tgt_vocab_size=5, embed_dim=4, hidden_size=8)
+    >>> model(torch.randint(1, 9, (2, 6)), [6, 3]).shape  # a score per frame and output token
+    torch.Size([2, 6, 5])
     """
 
     def __init__(
@@ -89,6 +97,14 @@ class SyncedTagger(RecordsSettings, nn.Module):
     ``len(input) + t``, after the whole input (read, then write during blank frames). Either way the
     output is exactly ``out_len`` tokens, each predicted from the frames alone, not from the tokens
     written before it.
+
+    Chapter 2 (the synced baseline for dates) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.synced import SyncedTagger
+    >>> model = SyncedTagger(src_vocab_size=9, tgt_vocab_size=5, embed_dim=4, hidden_size=8)
+    >>> model(torch.randint(1, 9, (2, 6)), [6, 3], out_len=10).shape
+    torch.Size([2, 10, 5])
     """
 
     def __init__(

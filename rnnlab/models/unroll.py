@@ -341,7 +341,17 @@ def runners(lstm: nn.LSTM) -> dict[str, Runner]:
 
 class NextStepLSTM(RecordsSettings, nn.Module):
     """A stateful one-step-ahead forecaster: LSTM over ``(B, T)`` values, predicts each next value
-    as a change from the current one."""
+    as a change from the current one.
+
+    Chapter 4 uses it (truncated backpropagation, through `rnnlab.bench.unroll`).
+
+    >>> import torch
+    >>> from rnnlab.models.unroll import NextStepLSTM
+    >>> model = NextStepLSTM(hidden_size=8)
+    >>> predictions, state = model(torch.randn(2, 30))  # 2 streams of 30 values
+    >>> predictions.shape, state[0].shape
+    (torch.Size([2, 30]), torch.Size([1, 2, 8]))
+    """
 
     def __init__(self, hidden_size: int = 32, *, seed: int = 0) -> None:
         super().__init__()
