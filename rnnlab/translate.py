@@ -155,8 +155,7 @@ class TranslationModel(Protocol):
 
 
 class Translator:
-    """A translation model (a `Seq2Seq`, or any `TranslationModel`) with its vocabularies and
-    tokenisers, translating strings."""
+    """A `TranslationModel` (e.g. `Seq2Seq`) with its vocabularies and tokenisers: text in, out."""
 
     def __init__(
         self,
@@ -321,9 +320,9 @@ def train_translation(
     a `Seq2Seq` trains on `pair_loader` batches (`seq2seq_loss`: masked cross-entropy, teacher
     forcing), a `SyncedTagger` on `synced_loader` batches (`tagger_loss`), a `CTCTagger` on
     `synced_loader` batches (`ctc_loss`). Any other model trains with the ``loss`` passed. With
-    ``val_loader`` and ``patience``, training stops after
-    ``patience`` epochs without a lower held-out loss (lower by more than ``min_delta``) and the
-    best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed batches (`fit`
+    ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
+    held-out loss (lower by more than ``min_delta``) and the best weights are kept; ``epochs`` caps
+    it. Each epoch reshuffles its bucketed batches (`fit`
     pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
     """
     # the class's function, not a bound method: the cache key describes it by name, not by weights

@@ -16,6 +16,9 @@ its own predictions), `seq2seq_loss` for `rnnlab.fit`, and greedy/beam decoding 
 for a whole teacher-forced sequence at once (one fused GRU call: fast) and
 ``step(tokens (B,), state)`` for decoding; its state is a dict of tensors with the batch on dim 0,
 as decoding.py expects.
+
+The module runs past 400 lines on purpose: chapter 2's encoder, two decoders and their join are
+read together, each with its runnable example.
 """
 
 from __future__ import annotations
