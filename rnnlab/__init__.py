@@ -20,9 +20,12 @@ One vocabulary, in every model, chapter and test:
 """
 
 from .cache import train_cached
-from .config import budget, claims, expect, is_quick, pick_device, seed_everything
+from .checkpoint import load_checkpoint, save_checkpoint
+from .claims import claims, expect
+from .config import budget, is_quick, pick_device, seed_everything
+from .history import History
 from .modes import eval_mode
-from .train import History, fit, load_checkpoint, save_checkpoint
+from .train import fit
 
 __version__ = "0.1.0"
 

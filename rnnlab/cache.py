@@ -39,9 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import CHECKPOINT_FORMAT, check_writable
 from .checks import check_bool, check_str
 from .config import cache_enabled, is_quick, seed_everything
-from .train import CHECKPOINT_FORMAT, History, check_writable, fit
+from .history import History
+from .train import fit
 
 __all__ = [
     "cache_key",

@@ -236,13 +236,18 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | dict[str, Any
     return value
 
 
-def check_tokens(name: str, tokens: Any, vocab_size: int, *, dims: int = 2) -> torch.Tensor:
+def check_tokens(
+    name: str, tokens: Any, vocab_size: int, *, dims: int = 2, ids: bool = True
+) -> torch.Tensor:
     """``tokens`` as an int64 tensor, if it is a non-empty ``dims``-D tensor of integer ids in
     ``[0, vocab_size)``.
 
     ``TypeError`` for something other than a tensor of integers (a list, a float or bool tensor);
     ``ValueError`` for the wrong number of dims, an empty batch, or an id outside the vocabulary
     (which would otherwise fail deep inside an embedding lookup, or not at all on some devices).
+    ``ids=False`` checks the type and shape only, which reads nothing back from the tensor: a
+    model's forward does that and looks the ids up only when its embedding refuses one
+    (`embed_tokens`).
     """
     if not isinstance(tokens, torch.Tensor):
         raise TypeError(
@@ -258,9 +263,23 @@ def check_tokens(name: str, tokens: Any, vocab_size: int, *, dims: int = 2) -> t
         raise ValueError(
             f"{name} is empty (shape {tuple(tokens.shape)}): a batch needs at least one token"
         )
-    low, high = int(tokens.min()), int(tokens.max())
-    if low < 0 or high >= vocab_size:
+    if ids and bool(((tokens < 0) | (tokens >= vocab_size)).any()):  # one read of the values
+        low, high = int(tokens.min()), int(tokens.max())
         raise ValueError(
             f"{name} holds id {low if low < 0 else high}, outside the vocabulary [0, {vocab_size})"
         )
     return tokens.long()
+
+
+def embed_tokens(embed: torch.nn.Embedding, tokens: torch.Tensor, name: str) -> torch.Tensor:
+    """``embed(tokens)``; an id outside the vocabulary fails naming ``name`` and the id.
+
+    The ids are only looked at when the embedding refuses one, so the lookup costs no read of the
+    values. (On a GPU an id out of range stops the device instead: the loaders and `Translator`
+    make ids from the vocabulary, so none reaches a model.)
+    """
+    try:
+        return embed(tokens)
+    except IndexError:
+        check_tokens(name, tokens, embed.num_embeddings)  # raises, naming the id
+        raise

@@ -74,7 +74,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     dropped (chosen at random when shuffling). Each pass over the sampler serves the next epoch's
     shuffle (the same on all ranks); ``set_epoch(epoch)`` pins the pass that follows to ``epoch``,
     as with ``DistributedSampler``, which keeps ranks in step and makes a resumed run repeat the
-    original (``fit(on_epoch_start=sampler.set_epoch)``).
+    original (`rnnlab.fit` calls it every epoch).
 
     Use it as
     ``DataLoader(dataset, batch_sampler=BucketBatchSampler(lengths, 64),

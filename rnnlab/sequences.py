@@ -31,7 +31,6 @@ from torch.nn.utils.rnn import (
     pack_padded_sequence,
     pad_packed_sequence,
     pad_sequence,
-    unpad_sequence,
 )
 
 from .checks import check_int
@@ -41,7 +40,6 @@ __all__ = [
     "collate_padded",
     "last_real_state",
     "lengths_to_mask",
-    "mask_to_lengths",
     "masked_cross_entropy",
     "masked_max",
     "masked_mean",
@@ -49,7 +47,6 @@ __all__ = [
     "pad_sequences",
     "run_rnn",
     "unpack",
-    "unpad_sequences",
 ]
 
 
@@ -105,13 +102,15 @@ def check_lengths(
         raise ValueError(
             f"{name} has {tensor.numel()} entries but the batch has {batch_size} sequences"
         )
-    smallest, largest = int(tensor.min()), int(tensor.max())
-    if smallest < 1:
-        raise ValueError(
-            f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before "
-            "batching"
-        )
-    if max_len is not None and largest > max_len:
+    # one read of the values (not two): the details are looked up only when something is wrong
+    wrong = tensor < 1 if max_len is None else (tensor < 1) | (tensor > max_len)
+    if bool(wrong.any()):
+        smallest, largest = int(tensor.min()), int(tensor.max())
+        if smallest < 1:
+            raise ValueError(
+                f"{name} must all be ≥ 1, got a length of {smallest}; drop empty sequences before "
+                "batching"
+            )
         raise ValueError(
             f"{name} has a length of {largest}, longer than the padded time dimension {max_len}"
         )
@@ -165,30 +164,14 @@ def lengths_to_mask(lengths: Any, max_len: int | None = None) -> torch.Tensor:
     length."""
     max_len = check_int("max_len", max_len, minimum=1, optional=True)
     lengths = check_lengths(lengths, max_len=max_len)
-    width = int(lengths.max()) if max_len is None else int(max_len)
+    return prefix_mask(lengths, int(lengths.max()) if max_len is None else max_len)
+
+
+def prefix_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """`lengths_to_mask` for lengths already checked (a 1-D integer tensor, each in
+    ``[1, max_len]``): no check, no read of the values, so a model's forward can call it freely."""
     # (1, T) < (B, 1) -> (B, T)
-    return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
-def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
-    """Inverse of `lengths_to_mask`: the number of True entries in each row of a prefix mask."""
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
-        raise TypeError(
-            "mask must be a 2-D bool tensor (B, T), got "
-            f"{getattr(mask, 'dtype', type(mask).__name__)} "
-            f"of shape {tuple(getattr(mask, 'shape', ()))}"
-        )
-    lengths = mask.sum(dim=1)
-    if mask.shape[0] == 0 or not bool(lengths.all()):
-        raise ValueError(
-            "mask needs at least one row and a True entry in every row (every sequence has length "
-            "≥ 1)"
-        )
-    if not torch.equal(mask, lengths_to_mask(lengths, mask.shape[1])):
-        raise ValueError(
-            "mask must be True on a prefix of each row (real tokens first, padding after)"
-        )
-    return lengths
+    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mask") -> torch.Tensor:
@@ -205,7 +188,7 @@ def _mask_for(x: torch.Tensor, lengths_or_mask: Any, name: str = "lengths_or_mas
             )
         return lengths_or_mask.to(x.device)
     lengths = check_lengths(lengths_or_mask, batch_size=batch, max_len=steps, name=name)
-    return lengths_to_mask(lengths.to(x.device), steps)
+    return prefix_mask(lengths.to(x.device), steps)
 
 
 def masked_mean(x: torch.Tensor, lengths_or_mask: Any) -> torch.Tensor:
@@ -279,10 +262,13 @@ def masked_cross_entropy(
     # while boolean indexing's (index_put with accumulation) costs more than the loss on a CPU
     rows = mask.reshape(-1).nonzero().squeeze(1)
     real = targets.reshape(-1).index_select(0, rows)  # (real tokens,)
-    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= vocab):
-        raise ValueError(f"targets holds class ids outside [0, {vocab}) on real positions")
     real_logits = logits.reshape(-1, vocab).index_select(0, rows)  # (real tokens, V)
-    real_losses = F.cross_entropy(real_logits, real, reduction="none")  # (real tokens,)
+    try:  # cross_entropy checks the ids itself (on a CPU): no read of ours on the way
+        real_losses = F.cross_entropy(real_logits, real, reduction="none")  # (real tokens,)
+    except IndexError as err:
+        raise ValueError(
+            f"targets holds class ids outside [0, {vocab}) on real positions ({err})"
+        ) from None
     if reduction == "none":
         return torch.zeros(
             targets.shape, dtype=real_losses.dtype, device=logits.device
@@ -349,7 +335,16 @@ def run_rnn(
             f"x must be (B, T, I) with I = the rnn's input_size {rnn.input_size}, got shape "
             f"{tuple(x.shape)}"
         )
-    lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1]).to(x.device)
+    lengths = check_lengths(lengths, batch_size=x.shape[0], max_len=x.shape[1])
+    return run_checked_rnn(rnn, x, lengths)
+
+
+def run_checked_rnn(
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+    """`run_rnn` for arguments already checked (a batch-first ``rnn``, ``x`` ``(B, T, I)``, and
+    ``lengths`` from `check_lengths`): a model that checked them where they entered calls this."""
+    lengths = lengths.to(x.device)
     if isinstance(rnn, nn.LSTM) or x.device.type != "cpu":
         outputs, final = rnn(pack(x, lengths))
         return unpack(outputs, total_length=x.shape[1])[0], final
@@ -400,19 +395,6 @@ def _one_layer(
     to call with borrowed ones."""
     options = {"nonlinearity": nonlinearity} if kind is nn.RNN else {}
     return kind(input_size, hidden_size, bias=bias, batch_first=True, device="meta", **options)
-
-
-def unpad_sequences(
-    padded: torch.Tensor, lengths: Any, batch_first: bool = True
-) -> list[torch.Tensor]:
-    """Inverse of `pad_sequences`: the list of ``B`` tensors ``padded[b, :lengths[b]]`` (each
-    ``(L_b, *)``)."""
-    padded = _check_batch_first(padded, "padded")
-    batch, steps = (
-        (padded.shape[0], padded.shape[1]) if batch_first else (padded.shape[1], padded.shape[0])
-    )
-    lengths = check_lengths(lengths, batch_size=batch, max_len=steps).cpu()
-    return unpad_sequence(padded, lengths, batch_first=batch_first)
 
 
 def collate_padded(

@@ -10,8 +10,8 @@ its first ``max_input_tokens`` tokens. `bleu` scores translations with sacrebleu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import sacrebleu
@@ -21,11 +21,10 @@ from torch.utils.data import DataLoader
 from .cache import train_cached
 from .checks import check_number, check_positive, check_str
 from .data.vocab import BOS, UNK, Vocab
-from .models.ctc import CTCTagger, ctc_loss
-from .models.encoder_decoder import Seq2Seq, seq2seq_loss
-from .models.synced import SyncedTagger, tagger_loss
+from .history import History
+from .models.ctc import CTCTagger
+from .models.synced import SyncedTagger
 from .sequences import pad_sequences
-from .train import History
 
 __all__ = [
     "Translator",
@@ -134,12 +133,33 @@ def score_table(
     return "\n".join(lines)
 
 
+@runtime_checkable
+class TranslationModel(Protocol):
+    """What `Translator` asks of a model (rnnlab's `Seq2Seq`, or any model of yours with these):
+    ``greedy`` and ``beam`` decoding and ``attention_weights`` with `Seq2Seq`'s signatures, and
+    ``parameters()`` (to find its device)."""
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+    def greedy(
+        self, src: torch.Tensor, src_lengths: Any, *, max_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def beam(
+        self, src: torch.Tensor, src_lengths: Any, *, max_len: int, beam_width: int, **options: Any
+    ) -> list[list[tuple[torch.Tensor, float]]]: ...
+
+    def attention_weights(
+        self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
 class Translator:
-    """A `Seq2Seq` model with its vocabularies and tokenisers, translating strings."""
+    """A `TranslationModel` (e.g. `Seq2Seq`) with its vocabularies and tokenisers: text in, out."""
 
     def __init__(
         self,
-        model: Seq2Seq,
+        model: TranslationModel,
         src_vocab: Vocab,
         tgt_vocab: Vocab,
         *,
@@ -150,8 +170,11 @@ class Translator:
         truncate: bool = False,
         batch_size: int = 256,
     ):
-        if not isinstance(model, Seq2Seq):
-            raise TypeError(f"model must be an rnnlab Seq2Seq, got {type(model).__name__}")
+        if not isinstance(model, TranslationModel):
+            raise TypeError(
+                "model must offer greedy, beam, attention_weights and parameters (a "
+                f"TranslationModel such as Seq2Seq), got {type(model).__name__}"
+            )
         for name, vocab in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
             if not isinstance(vocab, Vocab):
                 raise TypeError(f"{name} must be an rnnlab Vocab, got {type(vocab).__name__}")
@@ -272,22 +295,16 @@ class Translator:
         return source, [self.tgt_vocab.itos[i] for i in out_ids.tolist()], weights
 
 
-_LOSSES: dict[type, Callable[[Any, Any], torch.Tensor]] = {
-    Seq2Seq: seq2seq_loss,
-    SyncedTagger: tagger_loss,
-    CTCTagger: ctc_loss,
-}
-
-
 def train_translation(
     name: str,
-    model: Seq2Seq | SyncedTagger | CTCTagger,
+    model: torch.nn.Module,
     loader: DataLoader,
     val_loader: DataLoader | None = None,
     *,
     epochs: int,
     lr: float,
     seed: int,
+    loss: Callable[[Any, Any], torch.Tensor] | None = None,
     patience: int | None = None,
     min_delta: float = 0.0,
     lr_decay: float | None = None,
@@ -299,17 +316,21 @@ def train_translation(
     With ``lr_decay`` the learning rate is multiplied by it after every epoch (large steps early,
     small ones to settle).
 
-    A `Seq2Seq` trains on `pair_loader` batches (masked cross-entropy, teacher forcing), a
-    `SyncedTagger` on `synced_loader` batches (masked cross-entropy), a `CTCTagger` on
-    `synced_loader` batches (CTC). With ``val_loader`` and ``patience``, training stops after
-    ``patience`` epochs without a lower held-out loss (lower by more than ``min_delta``) and the
-    best weights are kept; ``epochs`` caps it. Each epoch reshuffles its bucketed batches (`fit`
+    ``loss(model, batch)`` is the training loss; by default the model's own ``batch_loss`` method:
+    a `Seq2Seq` trains on `pair_loader` batches (`seq2seq_loss`: masked cross-entropy, teacher
+    forcing), a `SyncedTagger` on `synced_loader` batches (`tagger_loss`), a `CTCTagger` on
+    `synced_loader` batches (`ctc_loss`). Any other model trains with the ``loss`` passed. With
+    ``val_loader`` and ``patience``, training stops after ``patience`` epochs without a lower
+    held-out loss (lower by more than ``min_delta``) and the best weights are kept; ``epochs`` caps
+    it. Each epoch reshuffles its bucketed batches (`fit`
     pins the sampler's epoch). The result is cached by `rnnlab.train_cached` under ``name``.
     """
-    batch_loss = next((loss for kind, loss in _LOSSES.items() if isinstance(model, kind)), None)
-    if batch_loss is None:
+    # the class's function, not a bound method: the cache key describes it by name, not by weights
+    batch_loss = loss if loss is not None else getattr(type(model), "batch_loss", None)
+    if not callable(batch_loss):
         raise TypeError(
-            f"model must be a Seq2Seq, a SyncedTagger or a CTCTagger, got {type(model).__name__}"
+            f"model ({type(model).__name__}) has no batch_loss method (Seq2Seq, SyncedTagger and "
+            "CTCTagger have one): pass loss=fn(model, batch)"
         )
     for arg, value in (("loader", loader), ("val_loader", val_loader)):
         if not isinstance(value, DataLoader) and not (arg == "val_loader" and value is None):

@@ -16,9 +16,9 @@ from torch import nn
 
 from .cache import train_cached
 from .data.videos import PAD_LABEL
+from .history import History
 from .models.video import predict
 from .sequences import masked_cross_entropy
-from .train import History
 
 __all__ = ["train_video_model"]
 

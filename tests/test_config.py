@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from rnnlab.config import budget, expect, pick_device, seed_everything
+from rnnlab.claims import expect
+from rnnlab.config import budget, pick_device, seed_everything
 
 
 def test_budget_follows_quick_mode(monkeypatch):
@@ -94,12 +95,11 @@ def test_pick_device(monkeypatch):
 
 
 @pytest.fixture
-def empty_ledger():
-    from rnnlab.config import clear_claims
+def empty_ledger(monkeypatch):
+    import sys
 
-    clear_claims()
-    yield
-    clear_claims()
+    # sys.modules: ``rnnlab.claims`` the attribute is the function rnnlab re-exports
+    monkeypatch.setattr(sys.modules["rnnlab.claims"], "_LEDGER", {})
 
 
 def test_ledger_records_met_and_missed_claims_with_both_targets(empty_ledger, monkeypatch):

@@ -1,6 +1,3 @@
-import os
-import stat
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,7 +5,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnlab.train import History, fit, load_checkpoint, save_checkpoint
+from rnnlab.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.train import History, fit
 
 
 def _problem(seed=0, n=64):
@@ -274,40 +272,6 @@ def test_the_optimizer_class_is_stored_and_checked(tmp_path):
     assert all(torch.equal(v, target.state_dict()[k]) for k, v in before.items())
 
 
-def test_cuda_random_state_is_saved_and_restored_when_present(monkeypatch):
-    import rnnlab.train as train
-
-    restored = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(
-        torch.cuda, "get_rng_state_all", lambda: [torch.arange(4, dtype=torch.uint8)]
-    )
-    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
-    state = train._rng_state()
-    train._set_rng_state(state)
-    assert torch.equal(restored[0][0], torch.arange(4, dtype=torch.uint8))
-
-
-def test_checkpoints_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
-    import rnnlab.train as train
-
-    events = []
-    real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(
-        train.os,
-        "fsync",
-        lambda fd: (
-            events.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file") or real_fsync(fd)
-        ),
-    )
-    monkeypatch.setattr(
-        train.os, "replace", lambda a, b: events.append("rename") or real_replace(a, b)
-    )
-    save_checkpoint(tmp_path / "m.pt", _model())
-    assert events == ["file", "dir", "rename", "dir"]
-
-
 def test_an_unwritable_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where a folder should be")
@@ -419,3 +383,104 @@ def test_a_resumed_run_keeps_the_min_delta_reference_and_stops_where_an_uninterr
     resumed = run(7, checkpoint=ckpt, resume=True)
     assert [row["val_acc"] for row in resumed.epochs] == [row["val_acc"] for row in whole.epochs]
     assert resumed.stopped_early and resumed.best_epoch == 6
+
+
+def test_a_learners_callback_sees_every_event_and_can_end_the_run():
+    from rnnlab.callbacks import Callback
+
+    events = []
+
+    class StopAtThree(Callback):
+        def on_epoch_start(self, epoch):
+            events.append(("start", epoch))
+
+        def on_epoch_end(self, run):
+            events.append(("end", run.epoch, sorted(run.history.last)))
+            if run.epoch == 3:
+                run.history.stopped_early = True
+
+        def on_train_end(self, run):
+            events.append(("done", len(run.history)))
+
+    history = fit(
+        _model(), _loader(), _loader(False), epochs=10, callbacks=[StopAtThree()], progress=False
+    )
+    keys = ["epoch", "seconds", "train_loss", "val_loss"]
+    assert events == [
+        *[e for n in (1, 2, 3) for e in (("start", n), ("end", n, keys))],
+        ("done", 3),
+    ]
+    assert len(history) == 3 and history.stopped_early
+
+
+def test_an_early_stopping_callback_is_what_patience_turns_on():
+    from rnnlab.callbacks import EarlyStopping
+
+    def run(**kwargs):
+        scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0] + [0.0] * 10)
+        model = _model()
+        history = fit(
+            model,
+            _loader(),
+            epochs=15,
+            progress=False,
+            evaluate=lambda m: {"val_acc": next(scores)},
+            **kwargs,
+        )
+        return history, model
+
+    (a, model_a), (b, model_b) = (
+        run(patience=3, monitor="val_acc"),
+        run(callbacks=[EarlyStopping(3, monitor="val_acc")]),
+    )
+    assert [r["train_loss"] for r in a.epochs] == [r["train_loss"] for r in b.epochs]
+    assert (a.best_epoch, b.best_epoch, len(a), len(b)) == (2, 2, 5, 5)
+    assert all(torch.equal(v, model_b.state_dict()[k]) for k, v in model_a.state_dict().items())
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(0)
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(2, mode="up")
+    with pytest.raises(ValueError, match="mode"):
+        fit(_model(), _loader(), epochs=1, mode="up", progress=False)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint"):
+        fit(_model(), _loader(), epochs=1, resume=True, progress=False)
+
+
+def test_a_resume_replays_the_finished_epochs_start_events(tmp_path):
+    from rnnlab.callbacks import Callback
+
+    class Seen(Callback):
+        def __init__(self):
+            self.starts = []
+
+        def on_epoch_start(self, epoch):
+            self.starts.append(epoch)
+
+    fit(_model(), _loader(), epochs=2, checkpoint=tmp_path / "r.pt", progress=False)
+    seen = Seen()
+    fit(
+        _model(),
+        _loader(),
+        epochs=4,
+        checkpoint=tmp_path / "r.pt",
+        resume=True,
+        callbacks=[seen],
+        progress=False,
+    )
+    assert seen.starts == [1, 2, 3, 4]
+
+
+def test_fit_reads_in_one_screen():
+    import ast
+    import inspect
+
+    import rnnlab.train
+
+    (node,) = [
+        n
+        for n in ast.parse(inspect.getsource(rnnlab.train)).body
+        if isinstance(n, ast.FunctionDef) and n.name == "fit"
+    ]
+    body = node.body[1:]  # after the docstring
+    assert isinstance(node.body[0].value, ast.Constant)
+    assert body[-1].end_lineno - body[0].lineno + 1 <= 40

@@ -86,9 +86,9 @@ def sentiment_loader(
     """Batches ``(tokens (B, T), lengths (B,), labels (B,))`` padded with 0, ready for `rnnlab.fit`.
 
     With ``shuffle=True`` the batches come from a `BucketBatchSampler`: sentences of similar length
-    travel together (little padding, about twice as fast here) and the batch order is random; call
-    ``loader.batch_sampler.set_epoch(epoch)`` each epoch (``fit(on_epoch_start=...)``) for a new
-    order.
+    travel together (little padding, about twice as fast here) and the batch order is random; each
+    epoch gets a new order (`rnnlab.fit` calls ``loader.batch_sampler.set_epoch(epoch)``, see
+    `rnnlab.train.pin_epoch`).
     """
     if not rows:
         raise ValueError("rows is empty: nothing to load")

@@ -219,21 +219,6 @@ class ClockedLSTM(LayerPerDeviceLSTM):
         return float(loss.detach())
 
 
-class PipelinedLSTM(ClockedLSTM):
-    """`ClockedLSTM` over ``micro_batches`` groups of sequences (GPipe's schedule)."""
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        devices: Sequence[str | torch.device],
-        *,
-        micro_batches: int = 4,
-    ):
-        check_positive(micro_batches=micro_batches)
-        super().__init__(input_size, hidden_size, devices, pieces=micro_batches, split="batch")
-
-
 class WavefrontLSTM(ClockedLSTM):
     """`ClockedLSTM` over ``time_blocks`` blocks of time steps: layer k runs block b while layer k −
     1 runs block b + 1."""

@@ -31,15 +31,16 @@ __all__ = [
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax of ``scores`` ``(B, T, S)`` over ``S`` where ``mask`` ``(B, S)`` is True; exactly 0
-    elsewhere."""
+    elsewhere.
+
+    Every row of ``mask`` needs a True (a source of length ≥ 1; a row without one gives NaN
+    weights): masks come from lengths, and `check_lengths` refuses a length of 0 where lengths
+    enter, so nothing here reads the mask back.
+    """
     if mask.dtype != torch.bool or mask.shape != (scores.shape[0], scores.shape[-1]):
         raise ValueError(
             f"mask must be a bool tensor of shape (B, S) = {(scores.shape[0], scores.shape[-1])}, "
             f"got {mask.dtype} {tuple(mask.shape)}"
-        )
-    if not bool(mask.any(dim=1).all()):
-        raise ValueError(
-            "mask has a row with no real source position; every source needs length ≥ 1"
         )
     # mask (B, S) -> (B, 1, S), the same for every query
     return scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
@@ -47,7 +48,23 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class Attention(RecordsSettings, nn.Module):
     """Shared part of both score functions: checks, masked softmax and the weighted average of the
-    memory."""
+    memory.
+
+    Chapter 2's two attentions are its subclasses; exercise 2 writes another. A subclass gives
+    ``prepare`` (keys from the memory) and ``score``:
+
+    >>> import torch
+    >>> from rnnlab.models.attention import Attention
+    >>> class DotProduct(Attention):
+    ...     def prepare(self, memory):
+    ...         return memory
+    ...     def score(self, query, keys):
+    ...         return query @ keys.transpose(1, 2)
+    >>> mask = torch.ones(2, 3, dtype=torch.bool)
+    >>> context, weights = DotProduct()(torch.randn(2, 6), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights.shape
+    (torch.Size([2, 6]), torch.Size([2, 3]))
+    """
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:
         """Keys computed from the memory ``(B, S, M)`` once per source (query-independent)."""
@@ -95,7 +112,18 @@ class Attention(RecordsSettings, nn.Module):
 
 
 class AdditiveAttention(Attention):
-    """Bahdanau's score ``vᵀ tanh(W_q q + W_m m)``."""
+    """Bahdanau's score ``vᵀ tanh(W_q q + W_m m)``.
+
+    Chapter 2 (``attention="additive"``) and exercises 2 and 8 use it.
+
+    >>> import torch
+    >>> from rnnlab.models.attention import AdditiveAttention
+    >>> attention = AdditiveAttention(query_size=4, memory_size=6)
+    >>> mask = torch.tensor([[True, True, True], [True, False, False]])  # source lengths 3 and 1
+    >>> context, weights = attention(torch.randn(2, 4), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights[1].tolist()  # padding gets exactly 0
+    (torch.Size([2, 6]), [1.0, 0.0, 0.0])
+    """
 
     def __init__(self, query_size: int, memory_size: int, attention_size: int | None = None):
         super().__init__()
@@ -113,7 +141,18 @@ class AdditiveAttention(Attention):
 
 
 class MultiplicativeAttention(Attention):
-    """Luong's "general" score ``qᵀ W m``."""
+    """Luong's "general" score ``qᵀ W m``.
+
+    Chapter 2's `Seq2Seq.build` default (``attention="multiplicative"``).
+
+    >>> import torch
+    >>> from rnnlab.models.attention import MultiplicativeAttention
+    >>> attention = MultiplicativeAttention(query_size=4, memory_size=6)
+    >>> mask = torch.tensor([[True, True, True], [True, False, False]])
+    >>> context, weights = attention(torch.randn(2, 5, 4), torch.randn(2, 3, 6), mask)
+    >>> context.shape, weights.sum(-1).allclose(torch.ones(2, 5))
+    (torch.Size([2, 5, 6]), True)
+    """
 
     def __init__(self, query_size: int, memory_size: int):
         super().__init__()

@@ -73,7 +73,17 @@ def frames_needed(tgt: torch.Tensor, tgt_lengths: Any) -> torch.Tensor:
 
 class CTCTagger(RecordsSettings, nn.Module):
     """Input tokens repeated ``upsample`` times → `FrameRNN` → per-frame log-probabilities over the
-    output tokens and the blank."""
+    output tokens and the blank.
+
+    Chapter 2 (CTC on dates) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.ctc import CTCTagger
+    >>> model = CTCTagger(src_vocab_size=9, tgt_vocab_size=5, embed_dim=4, hidden_size=8)
+    >>> log_probs, lengths = model(torch.randint(1, 9, (2, 6)), [6, 3])
+    >>> log_probs.shape, lengths.tolist()  # each input frame repeated upsample=3 times
+    (torch.Size([2, 18, 5]), [18, 9])
+    """
 
     def __init__(
         self,
@@ -103,6 +113,10 @@ class CTCTagger(RecordsSettings, nn.Module):
         src = check_tokens("src", src, self.frame_rnn.src_vocab_size)
         frames, frame_lengths = upsample(src, src_lengths, self.upsample)
         return F.log_softmax(self.frame_rnn(frames, frame_lengths), dim=-1), frame_lengths
+
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `synced_loader` batch: `ctc_loss`."""
+        return ctc_loss(self, batch)
 
     def decode(
         self, src: torch.Tensor, src_lengths: Any, *, beam_width: int = 1

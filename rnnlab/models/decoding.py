@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,8 @@ State = Any
 StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
 
 __all__ = [
+    "DecoderBase",
+    "SequenceDecoder",
     "beam_search",
     "greedy_decode",
     "map_state",
@@ -37,6 +39,45 @@ __all__ = [
     "select_state",
     "state_batch",
 ]
+
+
+@runtime_checkable
+class SequenceDecoder(Protocol):
+    """What `rnnlab.models.encoder_decoder.Seq2Seq` asks of a decoder: any object with these
+    (rnnlab's `Decoder` and `AttentionDecoder`, or a learner's Transformer decoder) will do.
+
+    - ``init_state(memory (B, S, M), final (B, M), mask (B, S))``: the state before the first token;
+    - ``run(tgt (B, T), state) -> (logits (B, T, V), state, weights (B, T, S) or None)``: a whole
+      teacher-forced sequence at once;
+    - ``step(tokens (B,), state) -> (logits (B, V), state)``: one decoding step (see above);
+    - ``vocab_size``: the number of output token ids.
+    """
+
+    vocab_size: int
+
+    def init_state(
+        self, memory: torch.Tensor, final: torch.Tensor, mask: torch.Tensor
+    ) -> State: ...
+
+    def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, Any]: ...
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
+
+
+class DecoderBase:
+    """The one ``step`` every rnnlab decoder shares: a decoding step is a `run` over one token.
+
+    A decoder that can read a whole teacher-forced sequence (``run``) decodes one step by reading a
+    sequence of length 1, so training and decoding go through the same code.
+    """
+
+    def run(self, tgt: torch.Tensor, state: State) -> tuple[torch.Tensor, State, Any]:
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One decoding step: previous tokens ``(B,)`` → logits ``(B, V)`` and the next state."""
+        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
+        return logits.squeeze(1), state
 
 
 def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:

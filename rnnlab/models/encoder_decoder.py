@@ -16,6 +16,9 @@ its own predictions), `seq2seq_loss` for `rnnlab.fit`, and greedy/beam decoding 
 for a whole teacher-forced sequence at once (one fused GRU call: fast) and
 ``step(tokens (B,), state)`` for decoding; its state is a dict of tensors with the batch on dim 0,
 as decoding.py expects.
+
+The module runs past 400 lines on purpose: chapter 2's encoder, two decoders and their join are
+read together, each with its runnable example.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from ..checks import (
     check_positive,
     check_probability,
     check_tokens,
+    embed_tokens,
 )
 from ..data.vocab import BOS, EOS, PAD
 from ..modes import eval_mode
-from ..sequences import check_lengths, lengths_to_mask, masked_cross_entropy, run_rnn
+from ..sequences import check_lengths, masked_cross_entropy, prefix_mask, run_checked_rnn
 from .attention import make_attention
-from .decoding import State, beam_search, greedy_decode
+from .decoding import DecoderBase, SequenceDecoder, State, beam_search, greedy_decode
 from .settings import RecordsSettings
 
 __all__ = ["AttentionDecoder", "Decoder", "Encoder", "Seq2Seq", "seq2seq_loss"]
@@ -49,6 +53,15 @@ class Encoder(RecordsSettings, nn.Module):
     ``forward(src (B, S), lengths)`` returns ``(memory (B, S, M), final (B, M))`` with
     ``M = hidden_size`` times the number of directions; padding positions of ``memory`` are 0,
     ``final`` joins the last state of each direction (the forward one after the last real token).
+
+    Chapter 2 uses it in every encoder–decoder (`Seq2Seq.build`).
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Encoder
+    >>> encoder = Encoder(vocab_size=9, embed_dim=4, hidden_size=8)  # two directions of 8
+    >>> memory, final = encoder(torch.randint(1, 9, (2, 6)), [6, 3])
+    >>> memory.shape, final.shape
+    (torch.Size([2, 6, 16]), torch.Size([2, 16]))
     """
 
     def __init__(
@@ -71,22 +84,43 @@ class Encoder(RecordsSettings, nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, src: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        src = check_tokens("src", src, self.vocab_size)
+        src = check_tokens("src", src, self.vocab_size, ids=False)  # shape only: no read
         lengths = check_lengths(
             lengths, batch_size=src.shape[0], max_len=src.shape[1], name="src_lengths"
         )
-        memory, final = run_rnn(self.rnn, self.dropout(self.embed(src)), lengths)
+        x = self.dropout(embed_tokens(self.embed, src, "src"))
+        memory, final = run_checked_rnn(self.rnn, x, lengths)
         # final (directions, B, H) -> (B, directions*H): both directions' last states side by side
         return memory, final.transpose(0, 1).reshape(src.shape[0], -1)
 
 
-class Decoder(RecordsSettings, nn.Module):
+def _check_sizes(
+    vocab_size: int, embed_dim: int, hidden_size: int, memory_size: int, dropout: float
+) -> None:
+    check_positive(
+        vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, memory_size=memory_size
+    )
+    check_probability(dropout=dropout)
+
+
+class Decoder(DecoderBase, RecordsSettings, nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (the context).
 
     The context sets the initial hidden state (Sutskever et al., 2014). With ``feed_context=True``
     (the default) it is also fed again at every step beside the previous token and to the output
     layer (Cho et al., 2014), so the decoder cannot forget it; with ``False`` the decoder must carry
     it in its own state. Either way that one vector is all the decoder ever sees of the source.
+
+    Chapter 2 uses it as "first state only" and "context every step".
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Decoder
+    >>> decoder = Decoder(vocab_size=7, embed_dim=4, hidden_size=8, memory_size=16)
+    >>> mask = torch.ones(2, 6, dtype=torch.bool)  # six real source positions in each row
+    >>> state = decoder.init_state(torch.randn(2, 6, 16), torch.randn(2, 16), mask)
+    >>> logits, state = decoder.step(torch.tensor([1, 1]), state)  # one step from <bos>
+    >>> logits.shape
+    torch.Size([2, 7])
     """
 
     def __init__(
@@ -100,13 +134,7 @@ class Decoder(RecordsSettings, nn.Module):
         feed_context: bool = True,
     ):
         super().__init__()
-        check_positive(
-            vocab_size=vocab_size,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            memory_size=memory_size,
-        )
-        check_probability(dropout=dropout)
+        _check_sizes(vocab_size, embed_dim, hidden_size, memory_size, dropout)
         self.vocab_size = vocab_size
         self.feed_context = check_bool("feed_context", feed_context)
         fed = memory_size if feed_context else 0
@@ -133,18 +161,24 @@ class Decoder(RecordsSettings, nn.Module):
             outputs = torch.cat([outputs, context], dim=-1)
         return self.head(self.dropout(outputs)), {**state, "hidden": hidden.squeeze(0)}, None
 
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
-        return logits.squeeze(1), state
 
-
-class AttentionDecoder(RecordsSettings, nn.Module):
+class AttentionDecoder(DecoderBase, RecordsSettings, nn.Module):
     """A GRU decoder that attends over all encoder outputs at every step (Luong et al., 2015).
 
     ``s_t = GRU(embed(y_{t-1}), s_{t-1})``; ``c_t = attention(s_t, memory)``;
     ``logits = W_o tanh(W_c [s_t; c_t])``. Because the attention comes after the recurrence, a
     teacher-forced sequence runs as one GRU call plus one batched attention.
+
+    Chapter 2 uses it as "attention".
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import AttentionDecoder
+    >>> decoder = AttentionDecoder(vocab_size=7, embed_dim=4, hidden_size=8, memory_size=16)
+    >>> mask = torch.ones(2, 6, dtype=torch.bool)  # six real source positions in each row
+    >>> state = decoder.init_state(torch.randn(2, 6, 16), torch.randn(2, 16), mask)
+    >>> logits, state, weights = decoder.run(torch.randint(1, 7, (2, 3)), state)  # teacher forcing
+    >>> logits.shape, weights.shape
+    (torch.Size([2, 3, 7]), torch.Size([2, 3, 6]))
     """
 
     def __init__(
@@ -158,13 +192,7 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        check_positive(
-            vocab_size=vocab_size,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            memory_size=memory_size,
-        )
-        check_probability(dropout=dropout)
+        _check_sizes(vocab_size, embed_dim, hidden_size, memory_size, dropout)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.bridge = nn.Linear(memory_size, hidden_size)
@@ -197,24 +225,41 @@ class AttentionDecoder(RecordsSettings, nn.Module):
         )
         return logits, {**state, "hidden": hidden.squeeze(0)}, weights
 
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step (the interface of `rnnlab.models.decoding`)."""
-        logits, state, _ = self.run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
-        return logits.squeeze(1), state
-
 
 class Seq2Seq(RecordsSettings, nn.Module):
-    """An `Encoder` and a `Decoder` or `AttentionDecoder`, trained with teacher forcing, decoded
-    greedily or by beam."""
+    """An encoder and a decoder, trained with teacher forcing, decoded greedily or by beam.
 
-    def __init__(self, encoder: Encoder, decoder: Decoder | AttentionDecoder):
+    The encoder is any module ``encoder(src (B, S), src_lengths) -> (memory (B, S, M), final (B,
+    M))`` (rnnlab's `Encoder`); the decoder any `SequenceDecoder` (``init_state``, ``run``,
+    ``step``, ``vocab_size``: rnnlab's `Decoder` or `AttentionDecoder`, or one of your own).
+
+    Chapter 2 (dates, copying, English→French) and chapter 5 use it.
+
+    >>> import torch
+    >>> from rnnlab.models.encoder_decoder import Seq2Seq
+    >>> model = Seq2Seq.build(src_vocab_size=9, tgt_vocab_size=7, embed_dim=4, hidden_size=8)
+    >>> src, src_lengths = torch.randint(3, 9, (2, 6)), [6, 3]
+    >>> model(src, src_lengths, torch.randint(3, 7, (2, 4))).shape  # teacher-forced logits
+    torch.Size([2, 4, 7])
+    >>> tokens, lengths = model.greedy(src, src_lengths, max_len=5)
+    >>> tokens.shape[0], bool((lengths <= 5).all())
+    (2, True)
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: SequenceDecoder):
         super().__init__()
-        if not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
-        if not isinstance(decoder, (Decoder, AttentionDecoder)):
+        if not callable(encoder):
             raise TypeError(
-                "decoder must be an rnnlab Decoder or AttentionDecoder, got "
-                f"{type(decoder).__name__}"
+                "encoder must be a module encoder(src, src_lengths) -> (memory, final), got "
+                f"{type(encoder).__name__}"
+            )
+        if not isinstance(decoder, SequenceDecoder):
+            missing = [
+                n for n in ("init_state", "run", "step", "vocab_size") if not hasattr(decoder, n)
+            ]
+            raise TypeError(
+                f"decoder must offer init_state, run, step and vocab_size (a SequenceDecoder); "
+                f"a {type(decoder).__name__} lacks {', '.join(missing)}"
             )
         self.encoder = encoder
         self.decoder = decoder
@@ -267,16 +312,17 @@ class Seq2Seq(RecordsSettings, nn.Module):
 
     @property
     def has_attention(self) -> bool:
-        return isinstance(self.decoder, AttentionDecoder)
+        """Whether the decoder attends (has an ``attention`` part whose weights ``run`` returns)."""
+        return getattr(self.decoder, "attention", None) is not None
 
     def encode(self, src: torch.Tensor, src_lengths: Any) -> State:
         """The decoder's initial state for a batch of sources ``(B, S)``."""
-        memory, final = self.encoder(src, src_lengths)
-        mask = lengths_to_mask(torch.as_tensor(src_lengths).to(src.device), src.shape[1])
+        memory, final = self.encoder(src, src_lengths)  # checks src and src_lengths
+        mask = prefix_mask(torch.as_tensor(src_lengths).to(src.device), src.shape[1])
         return self.decoder.init_state(memory, final, mask)
 
     def _check_target(self, tgt_in: Any, batch: int) -> torch.Tensor:
-        tgt_in = check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+        tgt_in = check_tokens("tgt_in", tgt_in, self.decoder.vocab_size, ids=False)
         if tgt_in.shape[0] != batch:
             raise ValueError(f"tgt_in has {tgt_in.shape[0]} sequences but src has {batch}")
         return tgt_in
@@ -299,7 +345,12 @@ class Seq2Seq(RecordsSettings, nn.Module):
         state = self.encode(src, src_lengths)
         tgt_in = self._check_target(tgt_in, src.shape[0])
         if teacher_forcing == 1.0:
-            return self.decoder.run(tgt_in, state)[0]
+            try:
+                return self.decoder.run(tgt_in, state)[0]
+            except IndexError:  # an embedding refused an id: name it (no read before that)
+                check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)
+                raise
+        check_tokens("tgt_in", tgt_in, self.decoder.vocab_size)  # step by step: slow anyway
         logits = []
         tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
@@ -309,6 +360,10 @@ class Seq2Seq(RecordsSettings, nn.Module):
                 use_truth = torch.rand(tokens.shape[0], device=tokens.device) < teacher_forcing
                 tokens = torch.where(use_truth, tgt_in[:, t + 1], step_logits.argmax(dim=-1))
         return torch.stack(logits, dim=1)
+
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `pair_loader` batch: `seq2seq_loss`."""
+        return seq2seq_loss(self, batch)
 
     def attention_weights(
         self, src: torch.Tensor, src_lengths: Any, tgt_in: torch.Tensor

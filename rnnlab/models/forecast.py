@@ -25,7 +25,16 @@ from .settings import RecordsSettings
 
 class SequenceRegressor(RecordsSettings, nn.Module):
     """GRU/LSTM over ``(B, T, F)`` features → ``(B, T, output_size)`` (or ``(B, output_size)`` at
-    the last real step)."""
+    the last real step).
+
+    Chapter 1 (sunspot forecasts) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.forecast import SequenceRegressor
+    >>> model = SequenceRegressor(input_size=1, output_size=12, hidden_size=8, every_step=False)
+    >>> model(torch.randn(4, 60, 1)).shape  # 4 windows of 60 months -> 12 months ahead
+    torch.Size([4, 12])
+    """
 
     def __init__(
         self,

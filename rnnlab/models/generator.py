@@ -19,7 +19,7 @@ from torch import nn
 from ..checks import check_positive, check_probability, check_tokens
 from ..data.vocab import BOS, EOS
 from ..sequences import masked_cross_entropy
-from .decoding import greedy_decode, sample_decode
+from .decoding import DecoderBase, greedy_decode, sample_decode
 from .settings import RecordsSettings
 
 State = dict[str, torch.Tensor]
@@ -38,9 +38,19 @@ def _check_features(features: Any, size: int, name: str = "features") -> torch.T
     return features
 
 
-class SequenceGenerator(RecordsSettings, nn.Module):
+class SequenceGenerator(DecoderBase, RecordsSettings, nn.Module):
     """GRU decoder conditioned on a vector ``(B, feature_size)``; emits ids of a ``vocab_size``
-    vocabulary."""
+    vocabulary.
+
+    Chapter 1 (captions) uses it, inside `ImageCaptioner`.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import SequenceGenerator
+    >>> model = SequenceGenerator(vocab_size=10, feature_size=6, hidden_size=8)
+    >>> tokens, lengths = model.generate(torch.randn(2, 6), max_len=5)
+    >>> tokens.shape[0], bool((lengths <= 5).all())
+    (2, True)
+    """
 
     def __init__(
         self,
@@ -87,19 +97,17 @@ class SequenceGenerator(RecordsSettings, nn.Module):
         hidden = torch.tanh(self.init(features)).view(-1, self.num_layers, self.hidden_size)
         return {"hidden": hidden, "features": features}
 
-    def _run(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def run(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
+        """Logits ``(B, L, V)`` after each of ``tokens`` ``(B, L)``, the state after them, and no
+        attention weights (`DecoderBase.step` decodes through it)."""
         x = self.embed(tokens)  # (B, L, E)
         if self.feed_features:
             features = state["features"].unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, L, F)
             x = torch.cat([x, features], dim=-1)  # (B, L, E+F)
         # the GRU's state is (layers, B, H), the decoder state's (B, layers, H)
         outputs, hidden = self.rnn(x, state["hidden"].transpose(0, 1).contiguous())
-        return self.head(outputs), {"hidden": hidden.transpose(0, 1), "features": state["features"]}
-
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step: previous tokens ``(B,)`` → logits ``(B, V)`` and the next state."""
-        logits, state = self._run(tokens.unsqueeze(1), state)  # (B,) -> (B, 1): one step
-        return logits.squeeze(1), state
+        state = {"hidden": hidden.transpose(0, 1), "features": state["features"]}
+        return self.head(outputs), state, None
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits ``(B, L, V)`` for ``targets`` ``(B, L)`` (inputs are ``<bos>`` +
@@ -111,7 +119,7 @@ class SequenceGenerator(RecordsSettings, nn.Module):
                 f"targets has {targets.shape[0]} rows but features has {features.shape[0]}"
             )
         inputs = torch.cat([torch.full_like(targets[:, :1], BOS), targets[:, :-1]], dim=1)
-        return self._run(inputs, state)[0]
+        return self.run(inputs, state)[0]
 
     def loss(self, features: torch.Tensor, targets: torch.Tensor, lengths: Any) -> torch.Tensor:
         """Mean cross-entropy over real target tokens (the ``<eos>`` included, padding excluded)."""
@@ -148,6 +156,13 @@ class ColumnEncoder(RecordsSettings, nn.Module):
 
     Taking the max over the height (not over the width) keeps one feature vector per column, so the
     final linear layer still knows which digit stood left of which.
+
+    Chapter 1 (captions) uses it, inside `ImageCaptioner`.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import ColumnEncoder
+    >>> ColumnEncoder(height=8, width=12, feature_size=16)(torch.randn(2, 1, 8, 12)).shape
+    torch.Size([2, 16])
     """
 
     def __init__(
@@ -195,7 +210,16 @@ class ColumnEncoder(RecordsSettings, nn.Module):
 
 
 class ImageCaptioner(RecordsSettings, nn.Module):
-    """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out."""
+    """`ColumnEncoder` → image vector → `SequenceGenerator`: images in, captions (token ids) out.
+
+    Chapter 1 (captions of digit images) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.generator import ImageCaptioner
+    >>> model = ImageCaptioner(vocab_size=10, height=8, width=12, feature_size=16, hidden_size=8)
+    >>> model(torch.randn(2, 1, 8, 12), torch.randint(3, 10, (2, 4))).shape  # teacher-forced logits
+    torch.Size([2, 4, 10])
+    """
 
     def __init__(
         self,

@@ -40,6 +40,15 @@ class SequenceClassifier(RecordsSettings, nn.Module):
     pooled vector. ``mask_padding=False`` reproduces a classic bug for chapter 5 to measure: the RNN
     reads the padding as if it were input and the pooling counts padded steps (``"last"`` reads the
     final padded step), so a prediction depends on how long the other sequences in its batch are.
+
+    Chapter 1 (sentiment) and chapter 5 (variable-length batches) use it.
+
+    >>> import torch
+    >>> from rnnlab.models.seq2vec import SequenceClassifier
+    >>> model = SequenceClassifier(vocab_size=20, num_classes=2, hidden_size=8)
+    >>> tokens = torch.randint(1, 20, (3, 7))  # 3 sentences of up to 7 token ids
+    >>> model(tokens, lengths=[7, 4, 2]).shape  # one score per class
+    torch.Size([3, 2])
     """
 
     def __init__(

@@ -40,6 +40,14 @@ class FrameRNN(RecordsSettings, nn.Module):
 
     ``forward(frames (B, F), lengths (B,))`` returns logits ``(B, F, V)``; frames past a row's
     length are never read and their logits are those of a zero state (callers ignore them).
+
+    Chapter 2 uses it inside `SyncedTagger` and `CTCTagger`.
+
+    >>> import torch
+    >>> from rnnlab.models.synced import FrameRNN
+    >>> model = FrameRNN(src_vocab_size=9, tgt_vocab_size=5, embed_dim=4, hidden_size=8)
+    >>> model(torch.randint(1, 9, (2, 6)), [6, 3]).shape  # a score per frame and output token
+    torch.Size([2, 6, 5])
     """
 
     def __init__(
@@ -89,6 +97,14 @@ class SyncedTagger(RecordsSettings, nn.Module):
     ``len(input) + t``, after the whole input (read, then write during blank frames). Either way the
     output is exactly ``out_len`` tokens, each predicted from the frames alone, not from the tokens
     written before it.
+
+    Chapter 2 (the synced baseline for dates) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.synced import SyncedTagger
+    >>> model = SyncedTagger(src_vocab_size=9, tgt_vocab_size=5, embed_dim=4, hidden_size=8)
+    >>> model(torch.randint(1, 9, (2, 6)), [6, 3], out_len=10).shape
+    torch.Size([2, 10, 5])
     """
 
     def __init__(
@@ -149,6 +165,10 @@ class SyncedTagger(RecordsSettings, nn.Module):
         logits = self.frame_rnn(frames, frame_lengths)  # (B, F, V)
         index = positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1])  # (B, out_len, V)
         return logits.gather(1, index)  # (B, out_len, V)
+
+    def batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of a `synced_loader` batch: `tagger_loss`."""
+        return tagger_loss(self, batch)
 
     def greedy(self, src: torch.Tensor, src_lengths: Any, out_len: int) -> torch.Tensor:
         """The most likely token at each of the ``out_len`` output positions: ``(B, out_len)``."""

@@ -345,7 +345,17 @@ def runners(lstm: nn.LSTM) -> dict[str, Runner]:
 
 class NextStepLSTM(RecordsSettings, nn.Module):
     """A stateful one-step-ahead forecaster: LSTM over ``(B, T)`` values, predicts each next value
-    as a change from the current one."""
+    as a change from the current one.
+
+    Chapter 4 uses it (truncated backpropagation, through `rnnlab.bench.unroll`).
+
+    >>> import torch
+    >>> from rnnlab.models.unroll import NextStepLSTM
+    >>> model = NextStepLSTM(hidden_size=8)
+    >>> predictions, state = model(torch.randn(2, 30))  # 2 streams of 30 values
+    >>> predictions.shape, state[0].shape
+    (torch.Size([2, 30]), torch.Size([1, 2, 8]))
+    """
 
     def __init__(self, hidden_size: int = 32, *, seed: int = 0) -> None:
         super().__init__()
@@ -375,19 +385,24 @@ def _chunks(length: int, chunk: int | None) -> Iterator[slice]:
 
 
 def fit_next_step(
-    model: NextStepLSTM, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
+    model: nn.Module, streams: torch.Tensor, *, chunk: int | None, epochs: int, lr: float = 1e-2
 ) -> dict[str, Any]:
     """Train ``model`` to predict each next value of ``streams`` ``(B, L)`` (B contiguous pieces of
-    one series), L1 loss, Adam.
+    one series), L1 loss, Adam. ``model`` is a `NextStepLSTM` or any module
+    ``model(x (B, T), state) -> (predictions (B, T), state)`` whose state is a tuple of tensors.
 
     ``chunk=None`` is full backpropagation through time: one update per epoch, gradients through all
     ``L - 1`` steps. ``chunk=k`` is truncated BPTT: the streams are read ``k`` steps at a time, the
     state is carried from chunk to chunk but detached, so each update backpropagates through at most
     ``k`` steps and the memory held for backward does not grow with ``L``. Returns ``updates`` and
-    ``seconds``.
+    ``seconds``. Not `rnnlab.fit`: the state flows from chunk to chunk within an epoch, and fit's
+    batches are independent of one another.
     """
-    if not isinstance(model, NextStepLSTM):
-        raise TypeError(f"model must be a NextStepLSTM, got {type(model).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            "model must be a module model(x (B, T), state) -> (predictions (B, T), state), such "
+            f"as NextStepLSTM; got {type(model).__name__}"
+        )
     if not isinstance(streams, torch.Tensor) or streams.dim() != 2 or streams.shape[1] < 2:
         raise ValueError(
             "streams must be a (B, L ≥ 2) tensor, got "

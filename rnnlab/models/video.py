@@ -62,6 +62,13 @@ class FrameCNN(RecordsSettings, nn.Module):
 
     The last layer sees the whole feature map (no global pooling), so *where* a digit is stays in
     the features: position over time is what the RNN needs to see motion.
+
+    Chapter 3 (digit videos) uses it in every video model.
+
+    >>> import torch
+    >>> from rnnlab.models.video import FrameCNN
+    >>> FrameCNN(size=32, feature_size=16)(torch.randn(2, 5, 32, 32)).shape  # a vector per frame
+    torch.Size([2, 5, 16])
     """
 
     def __init__(
@@ -102,6 +109,14 @@ class VideoClassifier(RecordsSettings, nn.Module):
 
     A clip's summary is the RNN's state after its last real frame (and, when bidirectional, the
     backward state after its first frame). Output: ``(B, num_classes)`` or ``(B, T, num_classes)``.
+
+    Chapter 3 (digit videos: CNN then GRU) uses it.
+
+    >>> import torch
+    >>> from rnnlab.models.video import VideoClassifier
+    >>> model = VideoClassifier(num_classes=7, hidden_size=8, feature_size=16)
+    >>> model(torch.randn(2, 5, 32, 32)).shape  # 2 clips of 5 frames -> 7 motion scores
+    torch.Size([2, 7])
     """
 
     def __init__(
@@ -167,7 +182,15 @@ class _FrameBaseline(RecordsSettings, nn.Module):
 
 
 class MiddleFrameClassifier(_FrameBaseline):
-    """Baseline that sees one frame: the middle real frame of each clip → FrameCNN → MLP → class."""
+    """Baseline that sees one frame: the middle real frame of each clip → FrameCNN → MLP → class.
+
+    Chapter 3 uses it as the one-frame baseline.
+
+    >>> import torch
+    >>> from rnnlab.models.video import MiddleFrameClassifier
+    >>> MiddleFrameClassifier(num_classes=7, hidden_size=8)(torch.randn(2, 5, 32, 32)).shape
+    torch.Size([2, 7])
+    """
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:
         lengths = check_videos(videos, lengths, self.cnn.size)
@@ -182,6 +205,13 @@ class MeanFramesClassifier(_FrameBaseline):
 
     It sees every frame (so it knows every position a digit visited) but not their order: a clip and
     the same clip played backwards get exactly the same answer.
+
+    Chapter 3 uses it as the baseline that ignores frame order.
+
+    >>> import torch
+    >>> from rnnlab.models.video import MeanFramesClassifier
+    >>> MeanFramesClassifier(num_classes=7, hidden_size=8)(torch.randn(2, 5, 32, 32)).shape
+    torch.Size([2, 7])
     """
 
     def forward(self, videos: torch.Tensor, lengths: Any = None) -> torch.Tensor:

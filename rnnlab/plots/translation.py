@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from ..checks import check_positive
 from ..translate import accuracy_by
 
-__all__ = ["plot_accuracy_by_format", "plot_accuracy_by_length", "plot_attention"]
+__all__ = ["plot_accuracy_by_length", "plot_attention"]
 
 
 def _check_results(keys: Sequence[Any], correct: Mapping[str, Sequence[bool]]) -> None:
@@ -55,33 +55,6 @@ def plot_accuracy_by_length(
     )
     ax.grid(alpha=0.3)
     ax.legend()
-    return fig
-
-
-def plot_accuracy_by_format(
-    formats: Sequence[Hashable], correct: Mapping[str, Sequence[bool]]
-) -> Figure:
-    """Horizontal bars: exact-match accuracy of each model for each input format."""
-    _check_results(formats, correct)
-    names = list(correct)
-    groups = list(accuracy_by(formats, next(iter(correct.values()))))
-    height = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(groups) * max(1, len(names) / 2) + 1.2))
-    for i, name in enumerate(names):
-        table = accuracy_by(formats, correct[name])
-        ax.barh(
-            np.arange(len(groups)) + i * height,
-            [table[g][0] for g in groups],
-            height=height,
-            label=name,
-        )
-    ax.set_yticks(
-        np.arange(len(groups)) + height * (len(names) - 1) / 2, [str(g) for g in groups], fontsize=8
-    )
-    ax.invert_yaxis()
-    ax.set(xlabel="exact match", xlim=(0, 1), title="Accuracy by input format")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
     return fig
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-from ..train import History
+from ..history import History
 
 
 def plot_frames(

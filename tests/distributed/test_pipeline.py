@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from rnnlab.distributed.pipeline import (
     ClockedLSTM,
-    PipelinedLSTM,
     WavefrontLSTM,
     bubble_fraction,
     idle_slots,
@@ -80,7 +79,7 @@ def test_a_stage_starts_a_piece_only_after_the_stage_before_has_finished_it():
 def test_gradients_accumulate_like_backward_does():
     torch.manual_seed(2)
     stack = torch.nn.LSTM(2, 3, num_layers=2, batch_first=True)
-    model = PipelinedLSTM.from_stacked(stack, ["cpu", "cpu"], micro_batches=2)
+    model = ClockedLSTM.from_stacked(stack, ["cpu", "cpu"], pieces=2, split="batch")
     x = torch.randn(4, 3, 2)
     model.train_step(x, square_loss)
     once = [g.clone() for g in _split_grads(model)]

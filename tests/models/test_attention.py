@@ -54,12 +54,16 @@ def test_attention_bad_inputs():
     memory = torch.randn(2, 5, 3)
     with pytest.raises(ValueError, match="mask"):
         attention(torch.randn(2, 4), memory, torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="no real source position"):
-        attention(
-            torch.randn(2, 4),
-            memory,
-            lengths_to_mask([5, 1], 5) & torch.tensor([True, False]).unsqueeze(1),
-        )
+    # a source of length 0 is refused where lengths enter (masks are made from them), so the
+    # attention itself reads nothing back: a row without a real position has no weights to give
+    with pytest.raises(ValueError, match="≥ 1"):
+        lengths_to_mask([5, 0], 5)
+    _, weights = attention(
+        torch.randn(2, 4),
+        memory,
+        lengths_to_mask([5, 1], 5) & torch.tensor([True, False]).unsqueeze(1),
+    )
+    assert torch.isnan(weights[1]).all() and not torch.isnan(weights[0]).any()
     with pytest.raises(ValueError, match="memory"):
         attention(torch.randn(2, 4), torch.randn(3, 5, 3), torch.ones(3, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="query"):

@@ -12,7 +12,7 @@ from torch import nn
 import rnnlab.models
 from rnnlab.cache import cache_key
 from rnnlab.distributed.parallel import LayerPerDeviceLSTM, PackedLSTMEncoder
-from rnnlab.distributed.pipeline import ClockedLSTM, PipelinedLSTM, WavefrontLSTM
+from rnnlab.distributed.pipeline import ClockedLSTM, WavefrontLSTM
 from rnnlab.models.attention import AdditiveAttention, MultiplicativeAttention
 from rnnlab.models.ctc import CTCTagger
 from rnnlab.models.encoder_decoder import AttentionDecoder, Decoder, Encoder, Seq2Seq
@@ -187,10 +187,6 @@ CASES = {
         lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]),
         dict(input_size=3, hidden_size=4, devices=["cpu", "cpu"]),
     ),
-    PipelinedLSTM: (
-        lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]),
-        dict(input_size=3, hidden_size=4, devices=["cpu", "cpu"], micro_batches=2),
-    ),
     WavefrontLSTM: (
         lambda: dict(input_size=2, hidden_size=3, devices=["cpu"]),
         dict(input_size=3, hidden_size=4, devices=["cpu", "cpu"], time_blocks=2),
@@ -267,11 +263,11 @@ def test_settings_rebuild_the_model_and_any_changed_argument_changes_the_key(cls
 
 def test_repr_shows_the_settings_and_subclasses_record_their_own():
     assert "residual=True" in repr(SequenceRegressor(1, 2, residual=True))
-    assert PipelinedLSTM(2, 3, ["cpu"], micro_batches=2).settings == {
+    assert WavefrontLSTM(2, 3, ["cpu"], time_blocks=2).settings == {
         "input_size": 2,
         "hidden_size": 3,
         "devices": ["cpu"],
-        "micro_batches": 2,
+        "time_blocks": 2,
     }
 
     class Wider(SequenceRegressor):

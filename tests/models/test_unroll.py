@@ -245,7 +245,7 @@ def test_fit_next_step_truncates_the_gradient_to_one_chunk():
 
 def test_fit_next_step_rejects_bad_arguments():
     with pytest.raises(TypeError, match="model"):
-        fit_next_step(nn.LSTM(1, 2), torch.zeros(2, 5), chunk=None, epochs=1)
+        fit_next_step(lambda x, state: (x, state), torch.zeros(2, 5), chunk=None, epochs=1)
     with pytest.raises(ValueError, match="streams"):
         fit_next_step(NextStepLSTM(2), torch.zeros(5), chunk=None, epochs=1)
     with pytest.raises(ValueError, match="chunk"):

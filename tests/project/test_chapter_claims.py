@@ -2,7 +2,7 @@
 rnnlab.
 
 So a learner finishes each chapter with the table of what their run measured against each target
-(see `rnnlab.config.claims`).
+(see `rnnlab.claims.claims`).
 """
 
 from __future__ import annotations

@@ -65,6 +65,18 @@ def test_wheel_carries_the_data_their_sources_and_the_licences(wheel):
     assert "License-Expression: MIT" in text
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "Requires-Dist: torch>=2.4" in text  # a range: installing rnnlab never downgrades torch
+    # `pip install rnnlab` (no extras) brings neither the teacher's nor the site's tools
+    plain = [
+        line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    assert plain and not [r for r in plain if r.startswith(("otter", "jupyter-book", "jupyterlab"))]
+    extras = {
+        line.split(":", 1)[1].strip() for line in text.splitlines() if "Provides-Extra" in line
+    }
+    assert {"lab", "exercises", "grading", "site", "test"} <= extras, extras
+    assert 'Requires-Dist: otter-grader<8,>=7.0; extra == "grading"' in text
 
 
 def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnlab.distributed.comm import cost_table
-from rnnlab.distributed.pipeline import PipelinedLSTM
+from rnnlab.distributed.pipeline import ClockedLSTM
 
 
 def test_comm_widget_logic_and_bench_and_plot_inputs():
@@ -38,7 +38,7 @@ def test_comm_widget_logic_and_bench_and_plot_inputs():
     assert (
         plot_step_split([row]) is not None and plot_comm_share(cost_table(10**6, 0.01)) is not None
     )
-    pipe = PipelinedLSTM(3, 4, ["cpu", "cpu"], micro_batches=2)
+    pipe = ClockedLSTM(3, 4, ["cpu", "cpu"], pieces=2, split="batch")
     pipe.train_step(torch.zeros(4, 2, 3), lambda out: out.sum())
     # 2 stages × 2 micro-batches × (forward, backward)
     assert len(plot_timeline(pipe.timeline).patches) == 8
