@@ -120,8 +120,8 @@ def _index(chapters: Sequence[Path], exercises: Sequence[Path], mode: str) -> st
     lines = [
         "# rnnlab — recurrent neural networks in PyTorch, hands on",
         "",
-        "Six chapters, each answering one question about RNNs with experiments that run on a "
-        "laptop CPU,",
+        f"{len(chapters)} chapters, each answering one question about RNNs with experiments "
+        "that run on a laptop CPU,",
         "and graded exercises. These pages show each chapter as it ran: every figure, every "
         "measured claim",
         "beside its target (`expect`), and the ledger of claims at the end of each chapter. To run "
@@ -138,7 +138,8 @@ def _index(chapters: Sequence[Path], exercises: Sequence[Path], mode: str) -> st
         "",
         "## Chapters",
         "",
-        *[f"{i}. [{title(p)}](chapters/{p.stem})" for i, p in enumerate(chapters, 1)],
+        # the titles carry their numbers ("Chapter 0 — ..."), so a plain list does not renumber them
+        *[f"- [{title(p)}](chapters/{p.stem})" for p in chapters],
         "",
         "## Exercises",
         "",
@@ -208,6 +209,10 @@ def build_site(executed: Path, out: Path, *, project: Path, mode: str) -> Path:
     (source / "exercises").mkdir()
     for chapter in chapters:
         shutil.copy(executed / chapter.name, source / "chapters" / chapter.name)
+    # the pictures the chapters' markdown shows (![alt](figures/NN_name.svg)) sit beside them
+    figures = project / "chapters" / "figures"
+    if figures.is_dir():
+        shutil.copytree(figures, source / "chapters" / "figures")
     for exercise in exercises:
         shutil.copy(exercise, source / "exercises" / exercise.name)
     (source / "index.md").write_text(_index(chapters, exercises, mode))

@@ -53,3 +53,17 @@ def test_build_refuses_when_executed_chapters_are_missing(tmp_path):
     _chapter(tmp_path / "chapters" / "01_x.ipynb")
     with pytest.raises(ValueError, match=r"executed chapters missing .*01_x.ipynb"):
         build_site(tmp_path / "nothing", tmp_path / "out", project=tmp_path, mode="quick")
+
+
+def test_index_counts_and_lists_every_chapter_chapter_0_included(tmp_path):
+    from rnnlab.book import _index, _toc
+
+    chapters = [
+        _chapter(tmp_path / "00_primer.ipynb"),
+        _chapter(tmp_path / "01_x.ipynb"),
+        _chapter(tmp_path / "02_y.ipynb"),
+    ]
+    index = _index(chapters, [], "quick")
+    assert "3 chapters, each answering" in index
+    assert index.count("- [Chapter 9 — a test](chapters/") == 3
+    assert "(chapters/00_primer)" in index and "chapters/00_primer" in _toc(chapters, [])

@@ -1,8 +1,9 @@
 """The recurrent layers rnnlab's models are built from: one table of cells and one way to build a
 layer.
 
-Every model that lets you choose its RNN takes ``cell="gru"`` or ``cell="lstm"`` and builds it here,
-batch first, so the same words mean the same layer in every model.
+Every model that lets you choose its RNN takes ``cell="gru"``, ``cell="lstm"`` or ``cell="rnn"``
+(the plain tanh RNN, the baseline the gated cells are measured against) and builds it here, batch
+first, so the same words mean the same layer in every model.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ..checks import check_choice
 
 __all__ = ["CELLS", "recurrent_layer"]
 
-CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
 
 def recurrent_layer(
@@ -25,7 +26,7 @@ def recurrent_layer(
     bidirectional: bool = False,
     dropout: float = 0.0,
 ) -> nn.RNNBase:
-    """A batch-first GRU or LSTM (``cell``) of ``num_layers`` layers.
+    """A batch-first GRU, LSTM or tanh RNN (``cell``) of ``num_layers`` layers.
 
     ``dropout`` acts between stacked layers only (where ``nn.GRU``/``nn.LSTM`` apply it), so a
     single layer gets none instead of PyTorch's warning.

@@ -45,6 +45,9 @@ PAGE_FACTS = """() => {
     .filter((el) => !(cellOf(el) && cellOf(el).classList.contains('tag_raises-exception')))
     .map((el) => el.innerText.split('\\n').filter((l) => l.trim()).slice(-1)[0] || 'error');
   const images = [...document.querySelectorAll('.cell_output img')];
+  // pictures in the prose (markdown ![alt](figures/...)), not drawn by a cell
+  const pictures = [...document.querySelectorAll('article img')].filter(
+    (img) => !img.closest('.cell_output'));
   return {
     h1: (document.querySelector('h1') || {innerText: ''}).innerText,
     figures: images.filter((img) => img.complete && img.naturalWidth > 0).length,
@@ -52,9 +55,26 @@ PAGE_FACTS = """() => {
     widgets: document.querySelectorAll('.cell_output .rnnlab-static-widget').length,
     expects: (document.body.innerText.match(/\\(target [≥≤] /g) || []).length,
     claims: document.querySelectorAll('table.rnnlab-claims').length,
+    pictures: pictures.filter((img) => img.complete && img.naturalWidth > 0).length,
+    brokenPictures: pictures.filter((img) => !(img.complete && img.naturalWidth > 0))
+      .map((img) => img.getAttribute('src')),
+    unlabelledPictures: pictures.filter((img) => !(img.getAttribute('alt') || '').trim())
+      .map((img) => img.getAttribute('src')),
     errors,
   };
 }"""
+
+
+def _markdown_pictures(notebook: Path) -> int:
+    import re
+
+    import nbformat
+
+    return sum(
+        len(re.findall(r"!\[[^\]]*\]\(", c.source))
+        for c in nbformat.read(notebook, as_version=4).cells
+        if c.cell_type == "markdown"
+    )
 
 
 def _source(notebook: Path) -> str:
@@ -103,6 +123,13 @@ def test_chapter_page_shows_what_the_run_showed(browser, chapter):
     assert f"Chapter {number}" in facts["h1"], facts["h1"]
     assert not facts["errors"], f"error output on the page: {facts['errors']}"
     assert facts["broken"] == 0, f"{facts['broken']} images did not load"
+    assert not facts["brokenPictures"], f"pictures that did not load: {facts['brokenPictures']}"
+    assert not facts["unlabelledPictures"], (
+        f"pictures without alt text: {facts['unlabelledPictures']}"
+    )
+    assert facts["pictures"] >= _markdown_pictures(chapter), (
+        "the chapter's markdown shows pictures (figures/...), the page shows fewer"
+    )
     wants_figure, wants_widget = expectations(chapter)
     source = _source(chapter)
     if wants_figure:

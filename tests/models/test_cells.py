@@ -23,4 +23,6 @@ def test_a_single_layer_gets_no_dropout_between_layers():
 def test_an_unknown_cell_is_named():
     with pytest.raises(ValueError, match="cell must be one of"):
         recurrent_layer("transformer", 3, 5)
-    assert set(CELLS) == {"gru", "lstm"} and all(issubclass(c, nn.RNNBase) for c in CELLS.values())
+    assert set(CELLS) == {"gru", "lstm", "rnn"} and all(
+        issubclass(c, nn.RNNBase) for c in CELLS.values()
+    )

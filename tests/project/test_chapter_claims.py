@@ -43,7 +43,7 @@ def _imported_from_rnnlab(cells: list[dict]) -> set[str]:
 
 
 def test_there_are_chapters() -> None:
-    assert len(CHAPTERS) == 6, [p.name for p in CHAPTERS]
+    assert len(CHAPTERS) == 7, [p.name for p in CHAPTERS]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -38,9 +38,9 @@ def test_notebook_is_committed_clean(path):
     )
 
 
-def test_six_chapters_exist():
+def test_seven_chapters_exist():
     names = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
-    assert [n[:3] for n in names] == ["01_", "02_", "03_", "04_", "05_", "06_"], names
+    assert [n[:3] for n in names] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_"], names
 
 
 def test_ci_runs_the_readme_test_command():
