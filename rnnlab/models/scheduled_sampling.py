@@ -1,11 +1,13 @@
 """Teacher forcing, scheduled sampling, and measuring exposure bias.
 
 Trained with teacher forcing, a decoder always reads the *true* previous token; generating, it reads
-its *own*. It never practised recovering from its own mistakes, so one early slip can derail the
-rest of the output: exposure bias. It shows as a gap between the accuracy with true prefixes and the
-accuracy when the model runs free. Scheduled sampling (Bengio et al., 2015) closes the gap from the
-training side: each step feeds the true token with probability ``ratio`` and the model's own
-prediction otherwise, and ``ratio`` decays from 1 over training.
+its *own*. It was never exposed to its own mistakes during training: exposure bias. Its usual
+symptom is a gap between the accuracy with true prefixes and the accuracy when the model runs free,
+where one early slip can derail the rest of the output. Scored position by position, that gap also
+counts a right word one place off as wrong; `edit_distance` (the word error rate) does not.
+Scheduled sampling (Bengio et al., 2015) closes the gap from the training side: each step feeds the
+true token with probability ``ratio`` and the model's own prediction otherwise, and ``ratio``
+decays from 1 over training.
 
 Use with `rnnlab.fit`::
 
@@ -16,17 +18,33 @@ Use with `rnnlab.fit`::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import torch
 
 from ..checks import check_number
-from ..data.vocab import EOS
+from ..data.vocab import EOS, PAD
 from ..modes import eval_mode
 from .encoder_decoder import Seq2Seq, seq2seq_loss
 
-__all__ = ["TeacherForcing", "exposure_bias", "inverse_sigmoid"]
+__all__ = ["TeacherForcing", "edit_distance", "exposure_bias", "inverse_sigmoid"]
+
+
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """The fewest insertions, deletions and substitutions that turn ``a`` into ``b``
+    (Levenshtein).
+
+    Divided by the reference's length it is the word error rate (WER). Unlike a position-by-position
+    comparison, one missing word costs 1, not one error for every word after it.
+    """
+    previous = list(range(len(b) + 1))  # distances from a[:0] to each prefix of b
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
 
 
 def inverse_sigmoid(k: float) -> Callable[[int], float]:
@@ -80,7 +98,9 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
     positions, ``<eos>`` included), ``exact`` (share of outputs right to the last token and stopping
     in the right place), ``right_length`` (share of outputs that end with ``<eos>`` after as many
     words as the target has, right or wrong), ``ended`` (share that produced ``<eos>`` within
-    ``max_len``), ``output_lengths`` (each output's length, ``<eos>`` included) and ``by_position``:
+    ``max_len``), ``wer`` (running free: the word error rate, `edit_distance` between output and
+    target words summed over outputs and divided by the target words, ``<eos>`` left out),
+    ``output_lengths`` (each output's length, ``<eos>`` included) and ``by_position``:
     per output position, ``(teacher_forced, free_running)`` accuracy; running free, early mistakes
     compound, so accuracy falls with position.
     """
@@ -91,6 +111,7 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
     masks: list[torch.Tensor] = []
     right_length: list[torch.Tensor] = []
     ended: list[torch.Tensor] = []
+    edits, words = 0, 0
     out_lengths: list[torch.Tensor] = []
     with eval_mode(model), torch.no_grad():
         for batch in loader:
@@ -106,6 +127,12 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
             right_length.append((stopped & (lengths == tgt_lengths.to(device))).cpu())
             ended.append(stopped.cpu())
             out_lengths.append(lengths.cpu())
+            for row, target, n in zip(
+                tokens.tolist(), tgt_out.tolist(), tgt_lengths.tolist(), strict=True
+            ):
+                output = [t for t in row if t != EOS and t != PAD]
+                edits += edit_distance(output, target[: n - 1])  # the target without its <eos>
+                words += n - 1
             width = tgt_out.shape[1]
             tokens = torch.nn.functional.pad(
                 tokens[:, :width], (0, max(0, width - tokens.shape[1])), value=-1
@@ -125,6 +152,7 @@ def exposure_bias(model: Seq2Seq, loader: Iterable[Any], *, max_len: int) -> dic
         "free_running": float(free.sum() / mask.sum()),
         "exact": float((free | ~mask).all(1).float().mean()),
         "right_length": float(torch.cat(right_length).float().mean()),
+        "wer": edits / max(1, words),
         "ended": float(torch.cat(ended).float().mean()),
         "output_lengths": torch.cat(out_lengths).tolist(),
         "by_position": list(

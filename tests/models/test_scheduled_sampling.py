@@ -2,13 +2,22 @@
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnnlab import fit, seed_everything
 from rnnlab.data.numbers import number_pairs, number_vocabs
 from rnnlab.data.parallel import encode_pairs, pair_loader
 from rnnlab.data.vocab import char_tokens, word_tokens
 from rnnlab.models.encoder_decoder import Seq2Seq
-from rnnlab.models.scheduled_sampling import TeacherForcing, exposure_bias, inverse_sigmoid
+from rnnlab.models.scheduled_sampling import (
+    TeacherForcing,
+    edit_distance,
+    exposure_bias,
+    inverse_sigmoid,
+)
+
+words = st.lists(st.integers(0, 3), max_size=8)  # few symbols, so that sequences share words
 
 
 def _loader(count=64, seed=0):
@@ -28,6 +37,25 @@ def test_inverse_sigmoid_starts_near_one_and_decays():
         and values[-1] < 0.01
     )
     assert inverse_sigmoid(8)(5) > inverse_sigmoid(2)(5)
+
+
+def test_edit_distance_counts_one_missing_word_once():
+    assert edit_distance(["four", "hundred", "seventeen"], ["four", "seventeen"]) == 1
+    assert edit_distance([], [1, 2, 3]) == 3 and edit_distance([1, 2], [2, 1]) == 2
+
+
+@given(words, words, words)
+def test_edit_distance_is_a_metric(a, b, c):
+    assert edit_distance(a, a) == 0
+    assert edit_distance(a, b) == edit_distance(b, a)
+    assert (edit_distance(a, b) == 0) == (a == b)
+    assert edit_distance(a, c) <= edit_distance(a, b) + edit_distance(b, c)
+
+
+@given(words, words)
+def test_edit_distance_lies_between_the_length_gap_and_position_wise_errors(a, b):
+    position_wise = sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
+    assert abs(len(a) - len(b)) <= edit_distance(a, b) <= position_wise
 
 
 def test_teacher_forcing_follows_its_schedule_through_fit_and_evaluates_forced():
@@ -60,6 +88,7 @@ def test_exposure_bias_of_a_perfect_copy_is_none_and_of_an_untrained_model_is_lo
     report = exposure_bias(model, loader, max_len=8)
     assert 0 <= report["free_running"] <= 1 and 0 <= report["teacher_forced"] <= 1
     assert 0 <= report["exact"] <= report["right_length"] <= report["ended"] <= 1
+    assert report["wer"] >= 0
     assert len(report["output_lengths"]) == 32 and max(report["output_lengths"]) <= 8
     assert len(report["by_position"]) == max(int(b[4].max()) for b in loader)
     assert model.training, "the model's mode is restored"
