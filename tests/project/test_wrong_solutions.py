@@ -672,7 +672,7 @@ WRONG = [
         FULL,
         edits=(("def greedy_decode(", "if not done[b] and tokens[b] != eos:", "if not done[b]:"),),
     ),
-    # 05: scheduled sampling, predict then run, the measured gap
+    # 05: scheduled sampling; predict, then measure the gap
     Wrong(
         "05_variable_length",
         "q4",
@@ -781,7 +781,7 @@ WRONG = [
         "05_variable_length",
         "q5",
         "the prediction left empty",
-        QUARTER,
+        FULL,
         cells={
             "PREDICTED_TF_ACC = ": (
                 "PREDICTED_TF_ACC = ...\nPREDICTED_FREE_ACC = ...\nPREDICTION_WHY = ...\n"
@@ -815,14 +815,14 @@ WRONG = [
     ),
     Wrong(
         "05_variable_length",
-        "q6",
+        "q5",
         "accuracy over every position, padding included",
         FULL,
         edits=(("def token_accuracy(", "== targets)[real]", "== targets)"),),
     ),
     Wrong(
         "05_variable_length",
-        "q6",
+        "q5",
         "a 0-dim tensor, not a float",
         QUARTER,
         edits=(
@@ -835,7 +835,7 @@ WRONG = [
     ),
     Wrong(
         "05_variable_length",
-        "q6",
+        "q5",
         "the mean of per-row accuracies",
         FULL,
         edits=(
@@ -848,14 +848,14 @@ WRONG = [
     ),
     Wrong(
         "05_variable_length",
-        "q6",
+        "q5",
         "both accuracies measured teacher forced",
         FULL,
         edits=(("def token_accuracy(", "test_targets, 1.0)", "test_targets, 0.0)"),),
     ),
     Wrong(
         "05_variable_length",
-        "q6",
+        "q5",
         "the measured numbers typed in, rounded",
         FULL,
         edits=(
@@ -971,13 +971,13 @@ WRONG = [
         "06_multi_gpu",
         "q4",
         "the prediction left empty",
-        QUARTER,
+        FULL,
         cells={"PREDICTED_ADAM_FACTOR = ": "PREDICTED_ADAM_FACTOR = ...\nPREDICTION_WHY = ...\n"},
     ),
     Wrong(
         "06_multi_gpu",
         "q4",
-        "a prediction, but Q5's measurement never run",
+        "a prediction, but the measurement never run",
         FULL,
         cells={
             "def trained_weights(": (
@@ -987,14 +987,14 @@ WRONG = [
     ),
     Wrong(
         "06_multi_gpu",
-        "q5",
+        "q4",
         "Adam answered like SGD: a factor 2",
         FULL,
         edits=(("ADAM_LR_IF_SUMMED = ", "ADAM_LR_IF_SUMMED = 1", "ADAM_LR_IF_SUMMED = 2"),),
     ),
     Wrong(
         "06_multi_gpu",
-        "q5",
+        "q4",
         "the right answer guessed, nothing measured",
         QUARTER,
         cells={
@@ -1005,7 +1005,7 @@ WRONG = [
     ),
     Wrong(
         "06_multi_gpu",
-        "q5",
+        "q4",
         "loss_scale ignored",
         FULL,
         edits=(
@@ -1018,16 +1018,16 @@ WRONG = [
     ),
     Wrong(
         "06_multi_gpu",
-        "q5",
+        "q4",
         "gradients never cleared between steps",
         FULL,
         edits=(("def trained_weights(", "        optimizer.zero_grad()\n", ""),),
     ),
     Wrong(
         "06_multi_gpu",
-        "q5",
+        "q4",
         "the weights of a fresh model, not the trained one",
-        QUARTER,
+        FULL,
         edits=(
             (
                 "def trained_weights(",
