@@ -161,6 +161,8 @@ UNTRAINED = {
     },
     "03_video": {"_ = torch.manual_seed(0)": "model = ClipClassifier(num_classes)\n"},
     "07_reber": {"torch.manual_seed(0)": "model = ReberNet()\n"},
+    # not training, but a 2-worker launch that only shows the learner their numbers
+    "06_multi_gpu": {"if is_stub(global_token_mean):": "pass\n"},
     "08_date_translation": {
         "_ = torch.manual_seed(0)": "model = Translator(len(src_vocab), len(tgt_vocab))\n"
     },
@@ -670,6 +672,205 @@ WRONG = [
         FULL,
         edits=(("def greedy_decode(", "if not done[b] and tokens[b] != eos:", "if not done[b]:"),),
     ),
+    # 05: scheduled sampling; predict, then measure the gap
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "always the truth, whatever sample_prob",
+        QUARTER,
+        edits=(
+            (
+                "def unroll(",
+                "torch.where(own, step_logits.argmax(dim=-1), targets[:, t])",
+                "targets[:, t]",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "always its own guess, whatever sample_prob",
+        QUARTER,
+        edits=(
+            (
+                "def unroll(",
+                "torch.where(own, step_logits.argmax(dim=-1), targets[:, t])",
+                "step_logits.argmax(dim=-1)",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "sample_prob taken as the probability of the truth",
+        FULL,
+        edits=(("def unroll(", "< sample_prob", ">= sample_prob"),),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "one coin per step for the whole batch",
+        FULL,
+        edits=(
+            (
+                "def unroll(",
+                "torch.rand(batch, generator=generator)",
+                "torch.rand(1, generator=generator)",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "one coin per sequence for the whole pass",
+        FULL,
+        edits=(
+            (
+                "def unroll(",
+                "        own = torch.rand(batch, generator=generator) < sample_prob\n",
+                "",
+            ),
+            (
+                "def unroll(",
+                "    logits = []\n",
+                "    logits = []\n    own = torch.rand(batch, generator=generator) < sample_prob\n",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "coins from the global random generator, not from generator",
+        FULL,
+        edits=(("def unroll(", "torch.rand(batch, generator=generator)", "torch.rand(batch)"),),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "the own guess sampled from the softmax, not its argmax",
+        FULL,
+        edits=(
+            (
+                "def unroll(",
+                "step_logits.argmax(dim=-1)",
+                "torch.multinomial(step_logits.softmax(-1), 1, generator=generator).squeeze(1)",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "the next step reads the truth one position ahead",
+        FULL,
+        edits=(("def unroll(", "targets[:, t])", "targets[:, min(t + 1, steps - 1)])"),),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q4",
+        "the logits detached: nothing to train",
+        FULL,
+        edits=(
+            (
+                "def unroll(",
+                "return torch.stack(logits, dim=1)",
+                "return torch.stack(logits, dim=1).detach()",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "the prediction left empty",
+        FULL,
+        cells={
+            "PREDICTED_TF_ACC = ": (
+                "PREDICTED_TF_ACC = ...\nPREDICTED_FREE_ACC = ...\nPREDICTION_WHY = ...\n"
+            )
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "a prediction, but the measurement never run",
+        FULL,
+        cells={
+            "def token_accuracy(": code("""
+        def token_accuracy(logits, targets, lengths):
+            ...
+
+        with torch.no_grad():
+            TF_ACC = ...
+            FREE_ACC = ...
+        """)
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "a prediction in words, not numbers",
+        FULL,
+        edits=(
+            ("PREDICTED_TF_ACC = ", "PREDICTED_FREE_ACC = 0.6", 'PREDICTED_FREE_ACC = "lower"'),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "accuracy over every position, padding included",
+        FULL,
+        edits=(("def token_accuracy(", "== targets)[real]", "== targets)"),),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "a 0-dim tensor, not a float",
+        QUARTER,
+        edits=(
+            (
+                "def token_accuracy(",
+                "return float((logits.argmax(dim=-1) == targets)[real].float().mean())",
+                "return (logits.argmax(dim=-1) == targets)[real].float().mean()",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "the mean of per-row accuracies",
+        FULL,
+        edits=(
+            (
+                "def token_accuracy(",
+                "return float((logits.argmax(dim=-1) == targets)[real].float().mean())",
+                "return float(((logits.argmax(-1) == targets) & real).sum(1).div(lengths).mean())",
+            ),
+        ),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "both accuracies measured teacher forced",
+        FULL,
+        edits=(("def token_accuracy(", "test_targets, 1.0)", "test_targets, 0.0)"),),
+    ),
+    Wrong(
+        "05_variable_length",
+        "q5",
+        "the measured numbers typed in, rounded",
+        FULL,
+        edits=(
+            (
+                "def token_accuracy(",
+                "TF_ACC = token_accuracy(",
+                "TF_ACC = 0.911 or token_accuracy(",
+            ),
+            (
+                "def token_accuracy(",
+                "FREE_ACC = token_accuracy(",
+                "FREE_ACC = 0.680 or token_accuracy(",
+            ),
+        ),
+    ),
     # 06: gradient averaging
     Wrong(
         "06_multi_gpu",
@@ -693,6 +894,146 @@ WRONG = [
         edits=(
             ("SAME_AS_BATCH = ", "SAME_AS_BATCH = 64", "SAME_AS_BATCH = 32"),
             ("SAME_AS_BATCH = ", "LR_IF_SUMMED = 2", "LR_IF_SUMMED = 1"),
+        ),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "the per-worker mean",
+        QUARTER,
+        cells={
+            "def global_token_mean(": code("""
+        def global_token_mean(logits, targets, mask):
+            return F.cross_entropy(logits[mask], targets[mask])
+        """)
+        },
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "the summed loss, never divided",
+        QUARTER,
+        edits=(("def global_token_mean(", "loss_sum * dist.get_world_size() / count", "loss_sum"),),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "the global count, but DDP's division by N not undone",
+        QUARTER,
+        edits=(
+            (
+                "def global_token_mean(",
+                "loss_sum * dist.get_world_size() / count",
+                "loss_sum / count",
+            ),
+        ),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "a hard-coded 2 for the number of workers",
+        FULL,
+        edits=(
+            (
+                "def global_token_mean(",
+                "loss_sum * dist.get_world_size() / count",
+                "loss_sum * 2 / count",
+            ),
+        ),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "the mean over every position, padding included",
+        QUARTER,
+        cells={
+            "def global_token_mean(": code("""
+        def global_token_mean(logits, targets, mask):
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        """)
+        },
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q3",
+        "rnnlab's global_mean",
+        QUARTER,
+        cells={
+            "def global_token_mean(": code("""
+        def global_token_mean(logits, targets, mask):
+            from rnnlab.distributed.loss import global_mean
+            loss_sum = F.cross_entropy(logits[mask], targets[mask], reduction="sum")
+            return global_mean(loss_sum, int(mask.sum()))
+        """)
+        },
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "the prediction left empty",
+        FULL,
+        cells={"PREDICTED_ADAM_FACTOR = ": "PREDICTED_ADAM_FACTOR = ...\nPREDICTION_WHY = ...\n"},
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "a prediction, but the measurement never run",
+        FULL,
+        cells={
+            "def trained_weights(": (
+                "def trained_weights(make_model, batches, make_optimizer, loss_scale):\n    ...\n"
+            )
+        },
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "Adam answered like SGD: a factor 2",
+        FULL,
+        edits=(("ADAM_LR_IF_SUMMED = ", "ADAM_LR_IF_SUMMED = 1", "ADAM_LR_IF_SUMMED = 2"),),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "the right answer guessed, nothing measured",
+        QUARTER,
+        cells={
+            "def trained_weights(": (
+                "def trained_weights(make_model, batches, make_optimizer, loss_scale):\n    ...\n"
+            )
+        },
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "loss_scale ignored",
+        FULL,
+        edits=(
+            (
+                "def trained_weights(",
+                "(loss_scale * F.mse_loss(model(x), y)).backward()",
+                "F.mse_loss(model(x), y).backward()",
+            ),
+        ),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "gradients never cleared between steps",
+        FULL,
+        edits=(("def trained_weights(", "        optimizer.zero_grad()\n", ""),),
+    ),
+    Wrong(
+        "06_multi_gpu",
+        "q4",
+        "the weights of a fresh model, not the trained one",
+        FULL,
+        edits=(
+            (
+                "def trained_weights(",
+                "for p in model.parameters()])",
+                "for p in make_model().parameters()])",
+            ),
         ),
     ),
     # 07: the generator, and a model that remembers
@@ -839,6 +1180,27 @@ WRONG = [
         "a lookup table of every date, no trained model",
         QUARTER,
         cells={"def translate(": DATE_TABLE},
+    ),
+    Wrong(
+        "08_date_translation",
+        "q6",
+        "the prediction left empty",
+        QUARTER,
+        cells={"PREDICTED_UNIFORM = ": "PREDICTED_UNIFORM = ...\nPREDICTION_WHY = ...\n"},
+    ),
+    Wrong(
+        "08_date_translation",
+        "q6",
+        "a prediction, but nothing to measure with (translate left as it came)",
+        FULL,
+        cells={"def translate(": "def translate(texts):\n    ...\n"},
+    ),
+    Wrong(
+        "08_date_translation",
+        "q6",
+        "a percentage, not a share",
+        FULL,
+        edits=(("PREDICTED_UNIFORM = ", "PREDICTED_UNIFORM = 0.05", "PREDICTED_UNIFORM = 5"),),
     ),
 ]
 
