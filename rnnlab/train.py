@@ -21,21 +21,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .callbacks import Callback, Checkpointer, EarlyStopping, EpochStart, Run
-from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_choice, check_number, check_positive
 from .config import pick_device
 from .history import History
 from .modes import eval_mode
 from .nested import map_tensors
 
-# load_checkpoint and save_checkpoint: rnnlab.distributed.train still imports them from here
 __all__ = [
     "History",
     "fit",
     "default_batch_loss",
-    "load_checkpoint",
     "pin_epoch",
-    "save_checkpoint",
     "to_device",
 ]
 

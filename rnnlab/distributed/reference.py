@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoint import load_checkpoint
 from ..checks import check_positive
 from ..config import pick_device
-from ..train import load_checkpoint
 from .train import build_model, grad_bytes, parse_args, prepare, run_steps
 
 __all__ = ["load_model", "max_weight_difference", "train_reference"]

@@ -48,13 +48,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from ..bench.ddp import measure_split
+from ..checkpoint import save_checkpoint
 from ..checks import check_choice
 from ..config import pick_device, seed_everything, synchronize
 from ..data.vocab import BOS, EOS
 from ..models.seq2vec import SequenceClassifier, predict_loader
 from ..models.synced import SyncedTagger
 from ..sequences import collate_padded, masked_cross_entropy
-from ..train import save_checkpoint, to_device
+from ..train import to_device
 from .data import Batch, Sample, batches, make_data, make_loader, merge_batches
 from .launcher import free_port, report
 from .loss import AVERAGES, average_loss
