@@ -5,9 +5,10 @@ The exercise asks for backpropagation through time *by hand*, so an answer that 
 work must lose its points however it reaches autograd. Two checks work together:
 
 - `assert_no_autograd` reads the learner's functions (and the helpers they call) with
-  `rnnlab.grading.checks.library_uses`: any name from ``torch.autograd`` or ``torch.func``, and
-  any ``.backward``/``.grad``/``.requires_grad_``/``.grad_fn`` attribute, fails with a message
-  naming it;
+  `rnnlab.grading.checks.library_uses`: ``torch.autograd.grad``/``backward``/``Function``,
+  ``torch.enable_grad``, anything from ``torch.func`` or autograd's functional and forward-mode
+  APIs, and any ``.backward``/``.grad``/``.requires_grad_``/``.grad_fn`` attribute fail with a
+  message naming them (``torch.no_grad`` is fine);
 - `forbid_autograd` is the run-time net under it: inside the block, autograd's engine (which
   ``torch.autograd.grad``, ``Tensor.backward`` and ``torch.func``'s reverse mode all end in)
   refuses to run, however the learner's code got hold of it.
@@ -29,7 +30,23 @@ from torch.overrides import TorchFunctionMode
 
 from .checks import assert_own_code, is_stub, library_uses
 
-AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "torch._functorch", "functorch", "rnnlab")
+# What the learner's code may not use: autograd's entry points and switches by object, the modules
+# of its other ways in by name. ``torch.no_grad`` and ``torch.inference_mode`` stay allowed.
+AUTOGRAD_ENTRIES = (
+    torch.autograd.grad,
+    torch.autograd.backward,
+    torch.autograd.Function,
+    torch.enable_grad,
+    torch.set_grad_enabled,
+)
+AUTOGRAD_MODULES = (
+    "torch.autograd.functional",
+    "torch.autograd.forward_ad",
+    "torch.func",
+    "torch._functorch",
+    "functorch",
+    "rnnlab",
+)
 AUTOGRAD_ATTRIBUTES = ("backward", "grad", "grad_fn", "requires_grad_", "retain_grad")
 GRADIENTS = ("dx", "dW_x", "dW_h", "db")
 
@@ -131,7 +148,7 @@ def assert_no_autograd(*functions: Callable[..., Any]) -> None:
             raise AssertionError(f"{what} must be a function you define")
         if is_stub(function):
             raise AssertionError(f"{what} is still a stub: write its body first")
-        uses = library_uses(function, modules=AUTOGRAD_MODULES, attributes=AUTOGRAD_ATTRIBUTES)
+        uses = library_uses(function, AUTOGRAD_ENTRIES, AUTOGRAD_MODULES, AUTOGRAD_ATTRIBUTES)
         if uses:
             raise AssertionError(
                 f"{what} uses {', '.join(uses)}: this exercise asks you to compute the gradients "

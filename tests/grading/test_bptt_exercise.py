@@ -140,6 +140,15 @@ def _ns(source: str) -> dict:
             "def f(y):\n    return helper(y)\n",
             ".requires_grad_",
         ),
+        (
+            "import torch\ndef f(x):\n    with torch.enable_grad():\n        return x\n",
+            "torch.autograd",
+        ),
+        (
+            "import torch\nimport torch.autograd.functional as F\n"
+            "def f(x):\n    return F.jacobian(torch.sin, x)\n",
+            "torch.autograd.functional",
+        ),
     ],
 )
 def test_the_source_check_names_autograd_in_the_function_or_its_helpers(source, named):
@@ -149,6 +158,11 @@ def test_the_source_check_names_autograd_in_the_function_or_its_helpers(source, 
 
 def test_the_source_checks_pass_own_code_and_name_stubs_and_nn_rnn():
     assert_no_autograd(forward, backward)
+    quiet = _ns(
+        "import torch\ndef f(x):\n    with torch.no_grad(), torch.inference_mode():\n"
+        "        return torch.tanh(x)\n"
+    )["f"]
+    assert_no_autograd(quiet)  # switching autograd off is no use of it
     assert_own_forward(forward)
     stub = _ns("def rnn_backward(d_outputs, d_final, cache):\n    ...\n")["rnn_backward"]
     with pytest.raises(AssertionError, match="still a stub"):
