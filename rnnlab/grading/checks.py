@@ -133,15 +133,22 @@ def _methods(cls: type) -> list[types.FunctionType]:
     return found
 
 
-def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str] = ()) -> list[str]:
-    """What ``obj`` (a function or class) uses of ``forbidden`` objects or of anything from
-    ``modules``.
+def library_uses(
+    obj: Any,
+    forbidden: Iterable[Any] = (),
+    modules: Iterable[str] = (),
+    attributes: Iterable[str] = (),
+) -> list[str]:
+    """What ``obj`` (a function or class) uses of ``forbidden`` objects, of anything from
+    ``modules``, or of an attribute named in ``attributes`` on any object (``.backward``, say, on a
+    tensor whose type the source does not show).
 
     Follows calls into the learner's own functions and classes (those defined where ``obj`` is), so
     a helper that wraps the library is caught as well. Returns the dotted names found, e.g.
-    ``["rnnlab.sequences.lengths_to_mask"]``; empty when the code is the learner's own.
+    ``["rnnlab.sequences.lengths_to_mask"]`` or ``[".backward"]``; empty when the code is the
+    learner's own.
     """
-    forbidden, prefixes = tuple(forbidden), tuple(modules)
+    forbidden, prefixes, attributes = tuple(forbidden), tuple(modules), frozenset(attributes)
     home = getattr(obj, "__module__", None)
     found: list[str] = []
     seen: set[int] = set()
@@ -177,6 +184,8 @@ def library_uses(obj: Any, forbidden: Iterable[Any] = (), modules: Iterable[str]
                     ):
                         found.append(name)
                 continue
+            if isinstance(node, ast.Attribute) and node.attr in attributes:
+                found.append(f".{node.attr}")
             parts = _dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
             if not parts or not isinstance(getattr(node, "ctx", None), ast.Load):
                 continue

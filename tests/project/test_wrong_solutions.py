@@ -228,6 +228,58 @@ PACKED_LSTM = """
         return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], h[0]
     """
 
+# Exercise 9's shortcuts that need more than a line: nn.RNN does the forward's recurrence; the
+# forward keeps autograd's graph for the backward to use; the backward differentiates numerically.
+BPTT_PACKED_FORWARD = code("""
+    def rnn_forward(x, lengths, W_x, W_h, b):
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        rnn = torch.nn.RNN(x.shape[2], W_h.shape[0], batch_first=True).to(x.dtype)
+        with torch.no_grad():
+            rnn.weight_ih_l0.copy_(W_x.T)
+            rnn.weight_hh_l0.copy_(W_h.T)
+            rnn.bias_ih_l0.copy_(b)
+            rnn.bias_hh_l0.zero_()
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, h_n = rnn(packed)
+        outputs = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        return outputs, h_n[0], (x, lengths, outputs)
+    """)
+BPTT_GRAPH_FORWARD = code("""
+    def rnn_forward(x, lengths, W_x, W_h, b):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, W_x, W_h, b)]
+        x, W_x, W_h, b = leaves
+        mask = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).to(x.dtype)
+        with torch.enable_grad():
+            h = x.new_zeros(x.shape[0], W_h.shape[0])
+            outputs = []
+            for t in range(x.shape[1]):
+                keep = mask[:, t, None]
+                h = keep * torch.tanh(x[:, t] @ W_x + h @ W_h + b) + (1 - keep) * h
+                outputs.append(keep * h)
+            outputs = torch.stack(outputs, dim=1)
+        return outputs.detach(), h.detach(), (leaves, outputs, h)
+    """)
+BPTT_NUMERICAL_BACKWARD = code("""
+    def rnn_backward(d_outputs, d_final, cache):
+        x, lengths, *weights = cache
+        values = [x, *weights]
+
+        def loss(vs):
+            outputs, h_final, _ = rnn_forward(vs[0], lengths, *vs[1:])
+            return float((outputs * d_outputs).sum() + (h_final * d_final).sum())
+
+        grads = []
+        for k, value in enumerate(values):
+            grad = torch.zeros_like(value)
+            for i in range(value.numel()):
+                for sign in (1.0, -1.0):
+                    nudged = value.clone()
+                    nudged.view(-1)[i] += sign * 1e-6
+                    grad.view(-1)[i] += sign * loss(values[:k] + [nudged] + values[k + 1:]) / 2e-6
+            grads.append(grad)
+        return tuple(grads)
+    """)
+
 WRONG = [
     # 01: shapes and the last real state
     Wrong(
@@ -1202,6 +1254,294 @@ WRONG = [
         FULL,
         edits=(("PREDICTED_UNIFORM = ", "PREDICTED_UNIFORM = 0.05", "PREDICTED_UNIFORM = 5"),),
     ),
+    # 09: backpropagation through time by hand, with padding
+    Wrong(
+        "09_bptt",
+        "q1",
+        "the state not frozen past each row's length",
+        FULL,
+        edits=(
+            (
+                "def rnn_forward(",
+                "h = keep * torch.tanh(x[:, t] @ W_x + h @ W_h + b) + (1 - keep) * h",
+                "h = torch.tanh(x[:, t] @ W_x + h @ W_h + b)",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q1",
+        "outputs not zeroed on padding",
+        FULL,
+        edits=(
+            ("def rnn_forward(", "outputs = hs[:, 1:] * mask[..., None]", "outputs = hs[:, 1:]"),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q1",
+        "the mask only as wide as the longest sequence",
+        FULL,
+        edits=(
+            (
+                "def rnn_forward(",
+                "torch.arange(T)[None, :]",
+                "torch.arange(int(lengths.max()))[None, :]",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q1",
+        "nn.RNN on a packed batch",
+        QUARTER,
+        cells={"def rnn_forward(": BPTT_PACKED_FORWARD},
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "the tanh derivative forgotten",
+        FULL,
+        edits=(
+            (
+                "def rnn_backward(",
+                "grad_a = keep * grad_h * (1 - hs[:, t + 1] ** 2)",
+                "grad_a = keep * grad_h",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "only one step back: no gradient through W_h to earlier states",
+        FULL,
+        edits=(
+            (
+                "def rnn_backward(",
+                "grad_h = (1 - keep) * grad_h + grad_a @ W_h.T",
+                "grad_h = (1 - keep) * grad_h",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "the mask ignored: padded steps treated as real",
+        FULL,
+        edits=(
+            (
+                "def rnn_backward(",
+                "keep = mask[:, t, None]",
+                "keep = torch.ones_like(mask[:, t, None])",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "the garbage in d_outputs' padding let in",
+        FULL,
+        edits=(
+            ("def rnn_backward(", "grad_h + keep * d_outputs[:, t]", "grad_h + d_outputs[:, t]"),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "a frozen row drops its gradient instead of passing it on",
+        FULL,
+        edits=(
+            (
+                "def rnn_backward(",
+                "grad_h = (1 - keep) * grad_h + grad_a @ W_h.T",
+                "grad_h = grad_a @ W_h.T",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "tanh' taken at the state that went in",
+        FULL,
+        edits=(("def rnn_backward(", "(1 - hs[:, t + 1] ** 2)", "(1 - hs[:, t] ** 2)"),),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "dW_h from h_t instead of h_(t-1)",
+        FULL,
+        edits=(
+            ("def rnn_backward(", "dW_h += hs[:, t].T @ grad_a", "dW_h += hs[:, t + 1].T @ grad_a"),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "the forward keeps autograd's graph, the backward calls torch.autograd.grad",
+        QUARTER,
+        cells={
+            "def rnn_forward(": BPTT_GRAPH_FORWARD,
+            "def rnn_backward(": code("""
+        def rnn_backward(d_outputs, d_final, cache):
+            leaves, outputs, h_final = cache
+            return torch.autograd.grad((outputs, h_final), leaves, (d_outputs, d_final))
+        """),
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "the loss rebuilt from the cache, .backward() and .grad",
+        QUARTER,
+        edits=(("def rnn_forward(", "(x, mask, hs, W_x, W_h)", "(x, lengths, W_x, W_h, b)"),),
+        cells={
+            "def rnn_backward(": code("""
+        def rnn_backward(d_outputs, d_final, cache):
+            x, lengths, *weights = cache
+            leaves = [t.detach().clone().requires_grad_(True) for t in (x, *weights)]
+            with torch.enable_grad():
+                outputs, h_final, _ = rnn_forward(leaves[0], lengths, *leaves[1:])
+                ((outputs * d_outputs).sum() + (h_final * d_final).sum()).backward()
+            return tuple(t.grad for t in leaves)
+        """)
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "autograd reached by getattr, out of the source check's sight",
+        QUARTER,
+        edits=(("def rnn_forward(", "(x, mask, hs, W_x, W_h)", "(x, lengths, W_x, W_h, b)"),),
+        cells={
+            "def rnn_backward(": code("""
+        def rnn_backward(d_outputs, d_final, cache):
+            x, lengths, *weights = cache
+            needs = "requires_" + "grad_"
+            leaves = [getattr(t.detach().clone(), needs)(True) for t in (x, *weights)]
+            with getattr(torch, "enable_" + "grad")():
+                outputs, h_final, _ = rnn_forward(leaves[0], lengths, *leaves[1:])
+                loss = (outputs * d_outputs).sum() + (h_final * d_final).sum()
+                return getattr(getattr(torch, "auto" + "grad"), "gr" + "ad")(loss, leaves)
+        """)
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "torch.func.vjp in the forward, its pullback as the cache",
+        QUARTER,
+        edits=(("def rnn_forward(", "def rnn_forward(", "def _forward("),),
+        cells={
+            "def rnn_backward(": code("""
+        def rnn_forward(x, lengths, W_x, W_h, b):
+            (outputs, h_final), pullback = torch.func.vjp(
+                lambda *a: _forward(a[0], lengths, *a[1:])[:2], x, W_x, W_h, b
+            )
+            return outputs, h_final, pullback
+
+        def rnn_backward(d_outputs, d_final, cache):
+            return cache((d_outputs, d_final))
+        """)
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q2",
+        "numerical differentiation of the forward pass",
+        QUARTER,
+        edits=(("def rnn_forward(", "(x, mask, hs, W_x, W_h)", "(x, lengths, W_x, W_h, b)"),),
+        cells={"def rnn_backward(": BPTT_NUMERICAL_BACKWARD},
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "one-sided (forward) differences",
+        FULL,
+        cells={
+            "def grad_check(": code("""
+        def grad_check(f, x, grad, eps=1e-6):
+            x = x.detach().clone().double()
+            numeric = torch.zeros_like(x)
+            base = float(f(x))
+            for i in range(x.numel()):
+                x.view(-1)[i] += eps
+                numeric.view(-1)[i] = (float(f(x)) - base) / eps
+                x.view(-1)[i] -= eps
+            scale = float(numeric.norm() + grad.norm())
+            return 0.0 if scale == 0 else float((numeric - grad).norm()) / scale
+        """)
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "float32",
+        FULL,
+        edits=(
+            (
+                "def grad_check(",
+                "x = x.detach().clone().double()",
+                "x = x.detach().clone().float()",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "only the first three entries checked",
+        FULL,
+        edits=(("def grad_check(", "range(flat.numel())", "range(min(flat.numel(), 3))"),),
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "the absolute error, not the relative one",
+        FULL,
+        edits=(
+            (
+                "def grad_check(",
+                "return 0.0 if scale == 0 else float((numeric - grad).norm()) / scale",
+                "return float((numeric - grad).norm())",
+            ),
+        ),
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "each entry left at x - eps",
+        FULL,
+        edits=(("def grad_check(", "        flat[i] = old\n", ""),),
+    ),
+    Wrong(
+        "09_bptt",
+        "q3",
+        "the 'numerical' gradient taken from autograd",
+        QUARTER,
+        cells={
+            "def grad_check(": code("""
+        def grad_check(f, x, grad, eps=1e-6):
+            x = x.detach().clone().double().requires_grad_(True)
+            with torch.enable_grad():
+                (numeric,) = torch.autograd.grad(f(x), x)
+            scale = float(numeric.norm() + grad.norm())
+            return 0.0 if scale == 0 else float((numeric - grad).norm()) / scale
+        """)
+        },
+    ),
+    Wrong(
+        "09_bptt",
+        "q4",
+        "no prediction written",
+        FULL,
+        cells={"# Your prediction": "prediction = ...\n"},
+    ),
+    Wrong(
+        "09_bptt",
+        "q4",
+        "a prediction, but the measurement never run",
+        FULL,
+        cells={"def input_gradient_norms(": "\n"},
+    ),
 ]
 
 
@@ -1237,7 +1577,9 @@ def test_every_visible_example_is_worth_at_most_a_fifth_of_its_question(autograd
             )
 
 
-@pytest.mark.parametrize("name", ["01_architectures", "04_unrolling", "05_variable_length"])
+@pytest.mark.parametrize(
+    "name", ["01_architectures", "04_unrolling", "05_variable_length", "09_bptt"]
+)
 def test_the_harness_gives_the_reference_answers_full_marks(autograders, name):
     scores = score(
         autograders / f"{name}.zip",
