@@ -9,7 +9,8 @@ class with `ast`, resolves every name it uses against the notebook's namespace (
 helper functions, and fails with a message that names what was called and what to do instead.
 
 `is_stub` says whether a function body is still only ``...``/``pass``/a docstring; `forbid_calls`
-makes a module handed to the learner for its weights refuse to be called.
+makes a module handed to the learner for its weights refuse to be called; `require_prediction` makes
+the measuring cell of a "predict, then run" question refuse to run before a prediction is written.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses"]
+__all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses", "require_prediction"]
 
 
 class _DropAnnotations(ast.NodeTransformer):
@@ -247,3 +248,19 @@ def forbid_calls(module: Any, message: str) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def require_prediction(prediction: Any, *, words: int = 3) -> str:
+    """The learner's prediction, stripped; ValueError while it is not yet written.
+
+    A "predict, then run" question asks for a prediction (a sentence in ``PREDICTION``) before the
+    cell that measures the answer; that cell calls this first, so the measurement appears only
+    after a prediction of at least ``words`` words. The prediction is never marked right or wrong.
+    """
+    text = prediction.strip() if isinstance(prediction, str) else ""
+    if len(text.split()) < words:
+        raise ValueError(
+            f"write your prediction in PREDICTION first (a sentence of at least {words} words), "
+            "then run this cell to measure it"
+        )
+    return text
