@@ -259,11 +259,11 @@ WRONG = [
             def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
                 self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
-                self.out = nn.Linear(hidden_size, num_classes)
+                self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.head = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
-                states, _ = self.gru(self.embed(tokens))
-                return self.out(states[:, -1])
+                states, _ = self.rnn(self.embed(tokens))
+                return self.head(states[:, -1])
         """)
         },
     ),
@@ -279,11 +279,11 @@ WRONG = [
             def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
                 self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
-                self.out = nn.Linear(hidden_size, num_classes)
+                self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.head = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
-                states, _ = self.gru(self.embed(tokens))
-                return self.out(last_real_state(states, lengths))
+                states, _ = self.rnn(self.embed(tokens))
+                return self.head(last_real_state(states, lengths))
         """)
         },
     ),
@@ -295,8 +295,8 @@ WRONG = [
         edits=(
             (
                 "class LastStateClassifier(",
-                "return self.out(h_n[-1])",
-                "return self.out(h_n[-1].detach())",
+                "return self.head(h_n[-1])",
+                "return self.head(h_n[-1].detach())",
             ),
         ),
     ),
@@ -840,6 +840,182 @@ WRONG = [
         QUARTER,
         cells={"def translate(": DATE_TABLE},
     ),
+    # 01, 02, 03, 04: the baseline, and the "predict, then run" questions
+    Wrong(
+        "01_architectures",
+        "q3",
+        "padding counted: every position of the batch",
+        FULL,
+        edits=(
+            (
+                "def bag_of_words(",
+                "one_hot = F.one_hot(tokens, vocab_size) * real.unsqueeze(-1)",
+                "one_hot = F.one_hot(tokens, vocab_size)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "presence, not counts: each word once",
+        FULL,
+        edits=(
+            (
+                "def bag_of_words(",
+                "return one_hot.sum(dim=1).float()",
+                "return one_hot.amax(dim=1).float()",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "the padding mask from rnnlab's lengths_to_mask",
+        QUARTER,
+        edits=(
+            (
+                "def bag_of_words(",
+                "real = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)",
+                "from rnnlab.sequences import lengths_to_mask\n"
+                "    real = lengths_to_mask(lengths, tokens.shape[1])",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "a GRU handed in as the baseline: not blind to order",
+        FULL,
+        cells={
+            "def bag_of_words(": code("""
+        def bag_of_words(tokens, lengths, vocab_size):
+            real = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            return (F.one_hot(tokens, vocab_size) * real.unsqueeze(-1)).sum(dim=1).float()
+        class BagOfWords(nn.Module):
+            def __init__(self, vocab_size, num_classes=2):
+                super().__init__()
+                self.embed = nn.Embedding(vocab_size, 8)
+                self.rnn = nn.GRU(8, 16, batch_first=True)
+                self.head = nn.Linear(16, num_classes)
+            def forward(self, tokens, lengths):
+                return self.head(self.rnn(self.embed(tokens))[0].mean(dim=1))
+        """)
+        },
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the prediction left as the placeholder",
+        QUARTER,
+        cells={"PREDICTION = ": "PREDICTION = ...\n"},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "a one-word prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = "bag"\n'},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the accuracies typed in, not measured",
+        FULL,
+        cells={"require_prediction(PREDICTION)": "RNN_ACC, BAG_ACC = 0.9, 0.99\n"},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "accuracies measured on the training sentences",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "return accuracy(rnn_model, *test), accuracy(bag_model, *test)",
+                "return accuracy(rnn_model, *train), accuracy(bag_model, *train)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "a baseline that peeks at the test labels: trained on the test sentences",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "bag_model = fit(BagOfWords(vocab_size), *train)",
+                "bag_model = fit(BagOfWords(vocab_size), *test)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the GRU left untrained beside a trained baseline",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "rnn_model = fit(LastStateClassifier(vocab_size), *train)",
+                "rnn_model = LastStateClassifier(vocab_size).eval()",
+            ),
+        ),
+    ),
+    Wrong(
+        "02_attention",
+        "q3",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "02_attention",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={"require_prediction(PREDICTION)": "ATTENDING, UNIFORM = 1.0, 0.0\n"},
+    ),
+    Wrong(
+        "03_video",
+        "q3",
+        "the prediction left as the placeholder",
+        QUARTER,
+        cells={"PREDICTION = ": "PREDICTION = ...\n"},
+    ),
+    Wrong(
+        "03_video",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={"require_prediction(PREDICTION)": "IN_ORDER, SHUFFLED = 1.0, 0.25\n"},
+    ),
+    Wrong(
+        "04_unrolling",
+        "q5",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = "   "\n'},
+    ),
+    Wrong(
+        "04_unrolling",
+        "q5",
+        "the times typed in, with loops that disagree",
+        QUARTER,
+        cells={
+            "require_prediction(PREDICTION)": 'TIMES = {"masked": 0.01, "shrinking": 0.001}\n',
+            "def run_shrinking(": (
+                "def run_shrinking(lstm, x, lengths):\n    return torch.zeros(1), torch.zeros(1)\n"
+            ),
+        },
+    ),
 ]
 
 
@@ -946,3 +1122,17 @@ def test_the_source_check_passes_own_code_and_names_a_stub():
     assert_own_code(namespace["f"])
     with pytest.raises(AssertionError, match="stub"):
         assert_own_code(namespace["g"])
+
+
+@pytest.mark.parametrize("prediction", [None, ..., "", "   ", "bag", "the bag", 3])
+def test_a_measuring_cell_refuses_to_run_before_a_prediction(prediction):
+    from rnnlab.grading.checks import require_prediction
+
+    with pytest.raises(ValueError, match="PREDICTION"):
+        require_prediction(prediction)
+
+
+def test_a_prediction_of_a_few_words_lets_the_measurement_run():
+    from rnnlab.grading.checks import require_prediction
+
+    assert require_prediction("  the bag wins  ") == "the bag wins"
