@@ -1016,6 +1016,20 @@ WRONG = [
             ),
         },
     ),
+    Wrong(
+        "07_reber",
+        "q3",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "07_reber",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={"require_prediction(PREDICTION)": "SHORT, LONG = (12.0, 1.0), (40.0, 1.0)\n"},
+    ),
 ]
 
 
