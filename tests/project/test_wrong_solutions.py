@@ -928,7 +928,7 @@ WRONG = [
         "q4",
         "the accuracies typed in, not measured",
         FULL,
-        cells={"require_prediction(PREDICTION)": "RNN_ACC, BAG_ACC = 0.9, 0.99\n"},
+        cells={"def measure(": "MEASURED = (0.9, 0.99)\n"},
     ),
     Wrong(
         "01_architectures",
@@ -981,7 +981,7 @@ WRONG = [
         "q3",
         "the measurements typed in",
         QUARTER,
-        cells={"require_prediction(PREDICTION)": "ATTENDING, UNIFORM = 1.0, 0.0\n"},
+        cells={"check_pairs = ": "MEASURED = (1.0, 0.0)\n"},
     ),
     Wrong(
         "03_video",
@@ -995,7 +995,7 @@ WRONG = [
         "q3",
         "the measurements typed in",
         QUARTER,
-        cells={"require_prediction(PREDICTION)": "IN_ORDER, SHUFFLED = 1.0, 0.25\n"},
+        cells={"check_videos, ": "MEASURED = (1.0, 0.25)\n"},
     ),
     Wrong(
         "04_unrolling",
@@ -1010,7 +1010,9 @@ WRONG = [
         "the times typed in, with loops that disagree",
         QUARTER,
         cells={
-            "require_prediction(PREDICTION)": 'TIMES = {"masked": 0.01, "shrinking": 0.001}\n',
+            "_ = torch.manual_seed(0)\nlstm = nn.LSTM(16": (
+                'MEASURED = {"masked": 0.01, "shrinking": 0.001}\n'
+            ),
             "def run_shrinking(": (
                 "def run_shrinking(lstm, x, lengths):\n    return torch.zeros(1), torch.zeros(1)\n"
             ),
@@ -1028,7 +1030,11 @@ WRONG = [
         "q3",
         "the measurements typed in",
         QUARTER,
-        cells={"require_prediction(PREDICTION)": "SHORT, LONG = (12.0, 1.0), (40.0, 1.0)\n"},
+        cells={
+            "from rnnlab.data.reber import embedded_reber_string": (
+                "MEASURED = ((12.0, 1.0), (40.0, 1.0))\n"
+            )
+        },
     ),
 ]
 
@@ -1139,14 +1145,26 @@ def test_the_source_check_passes_own_code_and_names_a_stub():
 
 
 @pytest.mark.parametrize("prediction", [None, ..., "", "   ", "bag", "the bag", 3])
-def test_a_measuring_cell_refuses_to_run_before_a_prediction(prediction):
-    from rnnlab.grading.checks import require_prediction
+def test_nothing_is_measured_before_a_prediction_is_written(prediction, capsys):
+    from rnnlab.grading.checks import measure_after_prediction
 
-    with pytest.raises(ValueError, match="PREDICTION"):
-        require_prediction(prediction)
+    calls = []
+    assert measure_after_prediction(prediction, lambda: calls.append(1)) is None
+    assert calls == [] and "PREDICTION" in capsys.readouterr().out
 
 
-def test_a_prediction_of_a_few_words_lets_the_measurement_run():
-    from rnnlab.grading.checks import require_prediction
+def test_a_written_prediction_is_shown_and_the_measurement_returned(capsys):
+    from rnnlab.grading.checks import measure_after_prediction
 
-    assert require_prediction("  the bag wins  ") == "the bag wins"
+    assert measure_after_prediction("  the bag wins  ", lambda: (0.9, 0.99)) == (0.9, 0.99)
+    assert "You predicted: the bag wins" in capsys.readouterr().out
+
+
+def test_an_unfinished_measurement_says_not_yet_instead_of_stopping_the_notebook(capsys):
+    from rnnlab.grading.checks import measure_after_prediction
+
+    def stub():
+        raise TypeError("cannot unpack non-iterable NoneType object")
+
+    assert measure_after_prediction("the bag wins", stub) is None
+    assert "Not yet" in capsys.readouterr().out
