@@ -9,7 +9,8 @@ class with `ast`, resolves every name it uses against the notebook's namespace (
 helper functions, and fails with a message that names what was called and what to do instead.
 
 `is_stub` says whether a function body is still only ``...``/``pass``/a docstring; `forbid_calls`
-makes a module handed to the learner for its weights refuse to be called.
+makes a module handed to the learner for its weights refuse to be called; `measure_after_prediction`
+makes the measuring cell of a "predict, then run" question wait for a prediction.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses"]
+__all__ = ["assert_own_code", "forbid_calls", "is_stub", "library_uses", "measure_after_prediction"]
 
 
 class _DropAnnotations(ast.NodeTransformer):
@@ -256,3 +257,29 @@ def forbid_calls(module: Any, message: str) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def measure_after_prediction(
+    prediction: Any, measure: Callable[[], Any], *, words: int = 3
+) -> Any | None:
+    """``measure()``'s result once ``prediction`` is written; until then None, and what is missing.
+
+    A "predict, then run" question asks for a prediction (a sentence in ``PREDICTION``) before the
+    cell that measures the answer; that cell hands its measurement to this function, so nothing is
+    measured before a prediction of at least ``words`` words exists. While the code being measured
+    is unfinished, its error is reported as "not yet" instead of stopping the notebook, so that
+    "Run all" goes on to the next question. The prediction is never marked right or wrong.
+    """
+    text = prediction.strip() if isinstance(prediction, str) else ""
+    if len(text.split()) < words:
+        print(
+            f"Not yet: write your prediction in PREDICTION first (a sentence of at least {words} "
+            "words), then run this cell to measure it."
+        )
+        return None
+    print("You predicted:", text)
+    try:
+        return measure()
+    except Exception as error:  # unfinished code above: report it, do not stop "Run all"
+        print(f"Not yet: the measurement stopped with {type(error).__name__}: {error}")
+        return None

@@ -313,11 +313,11 @@ WRONG = [
             def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
                 self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
-                self.out = nn.Linear(hidden_size, num_classes)
+                self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.head = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
-                states, _ = self.gru(self.embed(tokens))
-                return self.out(states[:, -1])
+                states, _ = self.rnn(self.embed(tokens))
+                return self.head(states[:, -1])
         """)
         },
     ),
@@ -333,11 +333,11 @@ WRONG = [
             def __init__(self, vocab_size, embed_dim=16, hidden_size=32, num_classes=2):
                 super().__init__()
                 self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-                self.gru = nn.GRU(embed_dim, hidden_size, batch_first=True)
-                self.out = nn.Linear(hidden_size, num_classes)
+                self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
+                self.head = nn.Linear(hidden_size, num_classes)
             def forward(self, tokens, lengths):
-                states, _ = self.gru(self.embed(tokens))
-                return self.out(last_real_state(states, lengths))
+                states, _ = self.rnn(self.embed(tokens))
+                return self.head(last_real_state(states, lengths))
         """)
         },
     ),
@@ -349,8 +349,137 @@ WRONG = [
         edits=(
             (
                 "class LastStateClassifier(",
-                "return self.out(h_n[-1])",
-                "return self.out(h_n[-1].detach())",
+                "return self.head(h_n[-1])",
+                "return self.head(h_n[-1].detach())",
+            ),
+        ),
+    ),
+    # 01, 02, 03, 04: the baseline, and the "predict, then run" questions
+    Wrong(
+        "01_architectures",
+        "q3",
+        "padding counted: every position of the batch",
+        FULL,
+        edits=(
+            (
+                "def bag_of_words(",
+                "one_hot = F.one_hot(tokens, vocab_size) * real.unsqueeze(-1)",
+                "one_hot = F.one_hot(tokens, vocab_size)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "presence, not counts: each word once",
+        FULL,
+        edits=(
+            (
+                "def bag_of_words(",
+                "return one_hot.sum(dim=1).float()",
+                "return one_hot.amax(dim=1).float()",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "the padding mask from rnnlab's lengths_to_mask",
+        QUARTER,
+        edits=(
+            (
+                "def bag_of_words(",
+                "real = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)",
+                "from rnnlab.sequences import lengths_to_mask\n"
+                "    real = lengths_to_mask(lengths, tokens.shape[1])",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q3",
+        "a GRU handed in as the baseline: not blind to order",
+        FULL,
+        cells={
+            "def bag_of_words(": code("""
+        def bag_of_words(tokens, lengths, vocab_size):
+            real = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            return (F.one_hot(tokens, vocab_size) * real.unsqueeze(-1)).sum(dim=1).float()
+        class BagOfWords(nn.Module):
+            def __init__(self, vocab_size, num_classes=2):
+                super().__init__()
+                self.embed = nn.Embedding(vocab_size, 8)
+                self.rnn = nn.GRU(8, 16, batch_first=True)
+                self.head = nn.Linear(16, num_classes)
+            def forward(self, tokens, lengths):
+                return self.head(self.rnn(self.embed(tokens))[0].mean(dim=1))
+        """)
+        },
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the prediction left as the placeholder",
+        QUARTER,
+        cells={"PREDICTION = ": "PREDICTION = ...\n"},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "a one-word prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = "bag"\n'},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the accuracies typed in, not measured",
+        FULL,
+        cells={"def measure(": "MEASURED = (0.9, 0.99)\n"},
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "accuracies measured on the training sentences",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "return accuracy(rnn_model, *test), accuracy(bag_model, *test)",
+                "return accuracy(rnn_model, *train), accuracy(bag_model, *train)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "a baseline that peeks at the test labels: trained on the test sentences",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "bag_model = fit(BagOfWords(vocab_size), *train)",
+                "bag_model = fit(BagOfWords(vocab_size), *test)",
+            ),
+        ),
+    ),
+    Wrong(
+        "01_architectures",
+        "q4",
+        "the GRU left untrained beside a trained baseline",
+        FULL,
+        edits=(
+            (
+                "def compare(",
+                "rnn_model = fit(LastStateClassifier(vocab_size), *train)",
+                "rnn_model = LastStateClassifier(vocab_size).eval()",
             ),
         ),
     ),
@@ -417,6 +546,20 @@ WRONG = [
             ),
         },
     ),
+    Wrong(
+        "02_attention",
+        "q3",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "02_attention",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={"check_pairs = ": "MEASURED = (1.0, 0.0)\n"},
+    ),
     # 03: the fold, and a clip classifier
     Wrong(
         "03_video",
@@ -443,6 +586,20 @@ WRONG = [
         "the digit's centre of mass, first frame to last: no CNN, no RNN",
         QUARTER,
         cells={"def classify(": CENTRE_OF_MASS},
+    ),
+    Wrong(
+        "03_video",
+        "q3",
+        "the prediction left as the placeholder",
+        QUARTER,
+        cells={"PREDICTION = ": "PREDICTION = ...\n"},
+    ),
+    Wrong(
+        "03_video",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={"check_videos, ": "MEASURED = (1.0, 0.25)\n"},
     ),
     # 04: one step, the masked loop, the shrinking loop, what TF1 did
     Wrong(
@@ -566,6 +723,27 @@ WRONG = [
             ("MASKED_STEPS = ", "MASKED_STEPS = 6", "MASKED_STEPS = 10"),
             ("MASKED_STEPS = ", "MASKED_ROW_STEPS = 24", "MASKED_ROW_STEPS = 40"),
         ),
+    ),
+    Wrong(
+        "04_unrolling",
+        "q5",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = "   "\n'},
+    ),
+    Wrong(
+        "04_unrolling",
+        "q5",
+        "the times typed in, with loops that disagree",
+        QUARTER,
+        cells={
+            "_ = torch.manual_seed(0)\nlstm = nn.LSTM(16": (
+                'MEASURED = {"masked": 0.01, "shrinking": 0.001}\n'
+            ),
+            "def run_shrinking(": (
+                "def run_shrinking(lstm, x, lengths):\n    return torch.zeros(1), torch.zeros(1)\n"
+            ),
+        },
     ),
     # 05: mask, masked loss, EOS-aware decoding
     Wrong(
@@ -1135,6 +1313,24 @@ WRONG = [
         QUARTER,
         cells={"def predict(": OWN_VALIDATOR},
     ),
+    Wrong(
+        "07_reber",
+        "q3",
+        "an empty prediction",
+        QUARTER,
+        cells={"PREDICTION = ": 'PREDICTION = ""\n'},
+    ),
+    Wrong(
+        "07_reber",
+        "q3",
+        "the measurements typed in",
+        QUARTER,
+        cells={
+            "from rnnlab.data.reber import embedded_reber_string": (
+                "MEASURED = ((12.0, 1.0), (40.0, 1.0))\n"
+            )
+        },
+    ),
     # 08: ids, batches, the attention step, the decoding loop, the trained translator
     Wrong(
         "08_date_translation",
@@ -1650,3 +1846,29 @@ def test_the_source_check_passes_own_code_and_names_a_stub():
     assert_own_code(namespace["f"])
     with pytest.raises(AssertionError, match="stub"):
         assert_own_code(namespace["g"])
+
+
+@pytest.mark.parametrize("prediction", [None, ..., "", "   ", "bag", "the bag", 3])
+def test_nothing_is_measured_before_a_prediction_is_written(prediction, capsys):
+    from rnnlab.grading.checks import measure_after_prediction
+
+    calls = []
+    assert measure_after_prediction(prediction, lambda: calls.append(1)) is None
+    assert calls == [] and "PREDICTION" in capsys.readouterr().out
+
+
+def test_a_written_prediction_is_shown_and_the_measurement_returned(capsys):
+    from rnnlab.grading.checks import measure_after_prediction
+
+    assert measure_after_prediction("  the bag wins  ", lambda: (0.9, 0.99)) == (0.9, 0.99)
+    assert "You predicted: the bag wins" in capsys.readouterr().out
+
+
+def test_an_unfinished_measurement_says_not_yet_instead_of_stopping_the_notebook(capsys):
+    from rnnlab.grading.checks import measure_after_prediction
+
+    def stub():
+        raise TypeError("cannot unpack non-iterable NoneType object")
+
+    assert measure_after_prediction("the bag wins", stub) is None
+    assert "Not yet" in capsys.readouterr().out
