@@ -77,7 +77,18 @@ def text_chunks(
 
 
 class CharLanguageModel(RecordsSettings, nn.Module):
-    """Characters ``(B, T)`` → scores of the next character ``(B, T, vocab_size)``."""
+    """Characters ``(B, T)`` → scores of the next character ``(B, T, vocab_size)``.
+
+    Chapter 0 (text generation with a temperature) trains it on the English side of the shipped
+    Tatoeba pairs and samples from it with `sample_text`.
+
+    >>> import torch
+    >>> from rnnlab.models.char_lm import CharLanguageModel
+    >>> model = CharLanguageModel(vocab_size=10, embed_dim=4, hidden_size=8)
+    >>> logits, state = model(torch.tensor([[4, 5, 6]]))
+    >>> tuple(logits.shape), tuple(state.shape)
+    ((1, 3, 10), (1, 1, 8))
+    """
 
     def __init__(
         self,

@@ -149,7 +149,7 @@ def test_bad_inputs_name_the_argument(tokens, lengths, error, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"cell": "rnn"}, "cell must be one of"),
+        ({"cell": "transformer"}, "cell must be one of"),
         ({"pooling": "sum"}, "pooling must be one of"),
         ({"dropout": 1.0}, "dropout must be"),
         ({"hidden_size": 0}, "hidden_size must be a positive int"),

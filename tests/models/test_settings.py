@@ -14,6 +14,7 @@ from rnnlab.cache import cache_key
 from rnnlab.distributed.parallel import LayerPerDeviceLSTM, PackedLSTMEncoder
 from rnnlab.distributed.pipeline import ClockedLSTM, WavefrontLSTM
 from rnnlab.models.attention import AdditiveAttention, MultiplicativeAttention
+from rnnlab.models.char_lm import CharLanguageModel
 from rnnlab.models.ctc import CTCTagger
 from rnnlab.models.encoder_decoder import AttentionDecoder, Decoder, Encoder, Seq2Seq
 from rnnlab.models.forecast import SequenceRegressor
@@ -60,6 +61,10 @@ CASES = {
             every_step=False,
             residual=True,
         ),
+    ),
+    CharLanguageModel: (
+        lambda: dict(vocab_size=8, embed_dim=4, hidden_size=4),
+        dict(vocab_size=9, embed_dim=5, hidden_size=5, num_layers=2, cell="lstm", dropout=0.1),
     ),
     SequenceGenerator: (
         lambda: dict(vocab_size=8, feature_size=4, embed_dim=4, hidden_size=4),

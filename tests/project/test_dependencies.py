@@ -25,6 +25,9 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 TEACHER_MODULES = {
     "rnnlab.grading.build": "grading",
     "rnnlab.grading.cli": "grading",
+    "rnnlab.grading.driver": "grading",
+    "rnnlab.grading.gradebook": "grading",
+    "rnnlab.grading.grader": "grading",
     "rnnlab.grading.release": "grading",
     "rnnlab.grading.sandbox": "grading",
     "rnnlab.grading.__main__": "grading",
