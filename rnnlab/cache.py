@@ -20,6 +20,9 @@ resumes where it stopped on the next call.
 
 Only ``device`` and ``progress`` stay out of the key: where a model trains changes nothing but
 floating-point rounding, and a progress bar changes nothing at all.
+
+(Over 400 lines: the key, the store and the resume are one contract, since what goes into the key
+decides what a stored file may be loaded for, so they are kept in one place.)
 """
 
 from __future__ import annotations

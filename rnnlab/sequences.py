@@ -13,6 +13,9 @@ Conventions used throughout (and by every model in the course):
 
 Every function checks what it is given and names the offending argument in its error, so a mistake
 surfaces here rather than as a shape error deep inside a model.
+
+(Over 400 lines: chapter 5's toolkit (masks, padding, packing, `run_rnn`, masked pooling and
+loss) is one vocabulary read together; each function is short.)
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ watchdog in the grading process (:func:`watch`) that measures the whole sandbox:
   only for root, which a sandbox never is);
 - file size: no single file larger than 256 MiB (``RLIMIT_FSIZE``); the box as a whole at most
   ``BOX_BYTES`` (watchdog); no core dumps.
+
+(Just over 400 lines: the mount plan, the caps and the watchdog make one promise and are read
+together.)
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ forecaster trained with full or truncated backpropagation through time.
 
 Every runner returns ``(outputs, h_last)``: ``outputs`` ``(B, T, H)`` with zeros on padding and
 ``h_last`` ``(B, H)`` the hidden state at each sequence's last real step.
+
+(Over 400 lines: chapter 4 reads the five runners side by side, so they stay in one file.)
 """
 
 from __future__ import annotations
