@@ -15,6 +15,16 @@ import torch
 from ..checks import check_int, check_positive
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+def check_writer_vocab(vocab_size: int) -> None:
+    """A model that writes tokens until ``<eos>`` needs the special ids 0–EOS in its vocabulary."""
+    if vocab_size <= EOS:
+        raise ValueError(
+            f"vocab_size must include the special tokens (ids 0–{EOS}), got {vocab_size}"
+        )
+
+
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
 _WORD = re.compile(r"[\w']+|[^\w\s]")

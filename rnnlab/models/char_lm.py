@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_int, check_positive, check_probability, check_str, check_tokens
-from ..data.vocab import BOS, EOS, PAD, UNK, Vocab
+from ..data.vocab import BOS, EOS, PAD, UNK, Vocab, check_writer_vocab
 from ..modes import eval_mode
 from .cells import recurrent_layer
 from .decoding import map_state, sample_decode
@@ -108,10 +108,7 @@ class CharLanguageModel(RecordsSettings, nn.Module):
             num_layers=num_layers,
         )
         check_probability(dropout=dropout)
-        if vocab_size <= EOS:
-            raise ValueError(
-                f"vocab_size must include the special tokens (ids 0–{EOS}), got {vocab_size}"
-            )
+        check_writer_vocab(vocab_size)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

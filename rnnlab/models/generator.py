@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..checks import check_positive, check_probability, check_tokens
-from ..data.vocab import BOS, EOS
+from ..data.vocab import BOS, EOS, check_writer_vocab
 from ..sequences import masked_cross_entropy
 from .decoding import DecoderBase, greedy_decode, sample_decode
 from .settings import RecordsSettings
@@ -70,10 +70,7 @@ class SequenceGenerator(DecoderBase, RecordsSettings, nn.Module):
             hidden_size=hidden_size,
             num_layers=num_layers,
         )
-        if vocab_size <= EOS:
-            raise ValueError(
-                f"vocab_size must include the special tokens (ids 0–{EOS}), got {vocab_size}"
-            )
+        check_writer_vocab(vocab_size)
         self.vocab_size = vocab_size
         self.feature_size = feature_size
         self.feed_features = feed_features

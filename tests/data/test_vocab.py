@@ -24,3 +24,17 @@ def test_vocab_min_freq_and_errors():
     with pytest.raises(ValueError, match="outside this vocabulary"):
         vocab.decode([99])
     assert word_tokens("Don't go!") == ["don't", "go", "!"]
+
+
+@pytest.mark.parametrize("build", ["char_lm", "generator"])
+def test_models_that_write_until_eos_refuse_a_vocabulary_without_the_special_tokens(build):
+    from rnnlab.models.char_lm import CharLanguageModel
+    from rnnlab.models.generator import SequenceGenerator
+
+    make = {
+        "char_lm": lambda v: CharLanguageModel(v, embed_dim=4, hidden_size=4),
+        "generator": lambda v: SequenceGenerator(v, feature_size=4, embed_dim=4, hidden_size=4),
+    }[build]
+    with pytest.raises(ValueError, match="vocab_size must include the special tokens"):
+        make(EOS)
+    assert make(EOS + 1).vocab_size == EOS + 1
