@@ -27,7 +27,9 @@ decides what a stored file may be loaded for, so they are kept in one place.)
 
 from __future__ import annotations
 
+import contextlib
 import dis
+import fcntl
 import functools
 import hashlib
 import inspect
@@ -35,6 +37,7 @@ import json
 import os
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CHECKPOINT_FORMAT, check_writable
+from .checkpoint import CHECKPOINT_FORMAT, check_writable, write_atomically
 from .checks import check_bool, check_str
 from .config import cache_enabled, is_quick, seed_everything
 from .history import History
@@ -414,12 +417,64 @@ def _check_name(name: Any) -> None:
         raise ValueError(f"name must be a short identifier such as 'dates_attention', got {name!r}")
 
 
-def _readable(path: Path) -> bool:
+def _payload(path: Path) -> dict[str, Any] | None:
+    """A checkpoint file's contents (weights only, no code runs), or None when it is not one."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
-        return False
-    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+        return None
+    ok = isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+    return payload if ok else None
+
+
+@contextlib.contextmanager
+def _one_trainer(lock: Path, name: str) -> Iterator[None]:
+    """Hold ``lock`` (an advisory ``flock``, released when the process ends, however it ends) so
+    that one process at a time trains or reads a key: a second run of the same training waits,
+    then loads what the first stored. The empty lock file stays: removing it could let a third
+    process lock a file the second no longer sees."""
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Another run is training '{name}' into this cache; waiting for it to finish.")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _store(partial: Path, path: Path, key: str) -> None:
+    """The finished run in ``partial`` stored under ``path`` with its key inside, compared on every
+    load (a file renamed or copied into place is not loaded for another training)."""
+    payload = _payload(partial)
+    assert payload is not None, "fit has just written this checkpoint"
+    write_atomically(path, {**payload, "cache_key": key})
+    partial.unlink()
+
+
+def _load_stored(
+    path: Path, key: str, name: str, model: nn.Module, *fit_args: Any, **fit_kwargs: Any
+) -> History | None:
+    """The stored run loaded as a fresh run would end, or None (with the reason printed) when the
+    file is unreadable or was stored for another key."""
+    payload = _payload(path)
+    if payload is None:
+        print(f"Ignoring unreadable cached model {path}; training again.")
+        return None
+    if payload.get("cache_key") != key:
+        print(f"Ignoring cached model {path}: it was stored for another training; training again.")
+        return None
+    try:
+        history = fit(
+            model, *fit_args, **{**fit_kwargs, "progress": False}, checkpoint=path, resume=True
+        )
+    except ValueError as err:
+        print(f"Ignoring unreadable cached model {path} ({err}); training again.")
+        return None
+    print(
+        f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set "
+        "RNNLAB_CACHE=0 to train again."
+    )
+    return history
 
 
 def train_cached(
@@ -442,7 +497,8 @@ def train_cached(
     covers everything else by itself: no settings to copy by hand. With the cache on
     (``RNNLAB_CACHE``, on by default) a stored run loads as a fresh run would end; otherwise, or
     with ``retrain=True``, it trains and stores the result. A cache folder that cannot be written
-    fails before the first epoch.
+    fails before the first epoch. Two processes training the same key at once (two notebooks, two
+    test workers) take turns: the second waits for the first and loads its result.
     """
     _check_name(name)
     check_bool("retrain", retrain)
@@ -454,27 +510,16 @@ def train_cached(
         Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cached models"
     )
     path, partial = folder / f"{key}.pt", folder / f"{key}.partial.pt"
-    if path.is_file() and not retrain:
-        try:
-            history = fit(
-                model,
-                train_loader,
-                val_loader,
-                **{**fit_kwargs, "progress": False},
-                checkpoint=path,
-                resume=True,
-            )
-        except ValueError as err:
-            print(f"Ignoring unreadable cached model {path} ({err}); training again.")
-        else:
-            print(
-                f"Loaded '{name}' from the cache ({path.name}); pass retrain=True or set "
-                "RNNLAB_CACHE=0 to train again."
-            )
-            return history
-    if partial.is_file() and (retrain or not _readable(partial)):
-        partial.unlink()
-    seed_everything(seed)
-    history = fit(model, train_loader, val_loader, **fit_kwargs, checkpoint=partial, resume=True)
-    os.replace(partial, path)
+    with _one_trainer(folder / f"{key}.lock", name):
+        if path.is_file() and not retrain:
+            history = _load_stored(path, key, name, model, train_loader, val_loader, **fit_kwargs)
+            if history is not None:
+                return history
+        if partial.is_file() and (retrain or _payload(partial) is None):
+            partial.unlink()
+        seed_everything(seed)
+        history = fit(
+            model, train_loader, val_loader, **fit_kwargs, checkpoint=partial, resume=True
+        )
+        _store(partial, path, key)
     return history

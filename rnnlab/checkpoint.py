@@ -27,6 +27,7 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "write_atomically",
 ]
 
 # a new layout gets a new name, so an older file is refused rather than misread
@@ -108,8 +109,6 @@ def save_checkpoint(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    path = Path(path)
-    folder = check_writable(path.parent)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
@@ -117,6 +116,15 @@ def save_checkpoint(
         "optimizer_class": _class_name(optimizer) if optimizer is not None else None,
         "state": state,
     }
+    return write_atomically(path, payload)
+
+
+def write_atomically(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """``torch.save(payload)`` to ``path`` so that a reader only ever sees the old file or the whole
+    new one: written to a private temporary file beside it, flushed (file and folder), then renamed
+    into place."""
+    path = Path(path)
+    folder = check_writable(path.parent)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -388,3 +388,65 @@ def test_bad_calls_fail_before_training(tmp_path, monkeypatch):
     blocker.write_text("not a folder")
     with pytest.raises(PermissionError, match="a_file"):
         train_cached("tiny", model, loader, cache_dir=blocker / "cache", **args)
+
+
+def test_a_file_stored_for_another_key_is_not_loaded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RNNLAB_CACHE", "1")
+    model, args = _call()
+    train_cached(
+        "tiny", model, args.pop("train_loader"), progress=False, cache_dir=tmp_path, **args
+    )
+    (stored,) = tmp_path.glob("tiny-*.pt")
+    key = _key(seed=1)
+    model, args = _call(seed=1)
+    (tmp_path / f"{key}.pt").write_bytes(stored.read_bytes())  # same shapes, another training
+    history = train_cached(
+        "tiny", model, args.pop("train_loader"), progress=False, cache_dir=tmp_path, **args
+    )
+    assert "it was stored for another training" in capsys.readouterr().out
+    assert torch.load(tmp_path / f"{key}.pt", weights_only=True)["cache_key"] == key
+    assert history.epochs
+
+
+# Two processes run ROUNDS trainings on the same keys at once; each prints a digest of the weights
+# it ends with, and whether it waited for the other.
+_RACE = """
+import hashlib, sys, torch
+from torch.utils.data import DataLoader, TensorDataset
+from rnnlab import train_cached
+from rnnlab.models.forecast import SequenceRegressor
+x = torch.randn(512, 30, 1, generator=torch.Generator().manual_seed(0))
+loader = DataLoader(TensorDataset(x, x.cumsum(1)), batch_size=16)
+for r in range(int(sys.argv[2])):
+    torch.manual_seed(r)
+    model = SequenceRegressor(1, 1, hidden_size=32)
+    train_cached(f"race{r}", model, loader, data=x, seed=r, epochs=4, cache_dir=sys.argv[1],
+                 progress=False)
+    digest = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
+    print(f"round {r} {digest.hexdigest()}", flush=True)
+"""
+
+
+def test_two_runs_training_one_key_at_once_both_finish(tmp_path):
+    rounds = 8
+    env = {**os.environ, "RNNLAB_CACHE": "1", "OMP_NUM_THREADS": "1"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE, str(tmp_path), str(rounds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    digests = [
+        [line for line in out.splitlines() if line.startswith("round")] for out, _ in outputs
+    ]
+    assert len(digests[0]) == rounds and digests[0] == digests[1]  # both ended on the same weights
+    waited = sum(out.count("Another run is training") for out, _ in outputs)
+    assert waited >= rounds // 2, "the two runs should have met on most keys"
+    assert len(list(tmp_path.glob("race*-*.pt"))) == rounds
+    assert not list(tmp_path.glob("*.partial.pt")) and not list(tmp_path.glob(".*.tmp"))

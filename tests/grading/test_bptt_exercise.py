@@ -205,3 +205,11 @@ def test_torch_calls_counts_functions_methods_and_operators():
     x = torch.ones(2, 2)
     result, calls = torch_calls(lambda a: torch.tanh(a @ a).sum(), x)
     assert float(result) == pytest.approx(4 * float(torch.tanh(torch.tensor(2.0)))) and calls == 3
+
+
+def test_torch_calls_abandons_a_call_past_its_limit():
+    def endless(a):
+        while True:
+            a = a + 1
+
+    assert torch_calls(endless, torch.ones(1), limit=50) == (None, 51)

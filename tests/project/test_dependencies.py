@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib.metadata
 import re
 import subprocess
@@ -74,8 +75,13 @@ def _third_party_imports(path: Path) -> set[str]:
     return {n for n in names if n not in sys.stdlib_module_names and n not in ("rnnlab", "tests")}
 
 
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # reads every installed distribution
+
+
 def _distribution(import_name: str) -> str:
-    (dist, *_) = importlib.metadata.packages_distributions()[import_name]
+    (dist, *_) = _distributions()[import_name]
     return re.sub(r"[-_.]+", "-", dist).lower()
 
 

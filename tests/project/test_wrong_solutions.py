@@ -6,7 +6,8 @@ that skips the question's core idea: calling the library function it asks for, a
 instead of a model, an untrained network beside a hand-written rule) on top of the reference answers
 to every other question. It is graded in this process by `exercise_harness` with the autograder's
 own test files and points, so dozens of answers cost seconds; training cells are replaced by the
-wrong answer's own (shortcuts train nothing). A mistake must score below the question's full marks;
+wrong answer's own (shortcuts train nothing), and only the cells before the question's check cell run
+(otter scores a question there). A mistake must score below the question's full marks;
 a shortcut below a quarter of them.
 
 Grading in this process: ``otter run`` starts a Jupyter kernel per submission (seconds each) and
@@ -24,6 +25,7 @@ import datetime as dt
 import functools
 import io
 import linecache
+import re
 import tempfile
 import textwrap
 import zipfile
@@ -54,14 +56,29 @@ class Wrong:
     cells: dict[str, str] = field(default_factory=dict)
 
 
+def _is_otters(source: str) -> bool:
+    return "otter" in source or "grader." in source
+
+
 def student_cells(student: Path) -> list[str]:
     """The code cells of a student copy, without otter's set-up and check cells."""
     nb = nbformat.read(student, as_version=4)
-    return [
-        c.source
-        for c in nb.cells
-        if c.cell_type == "code" and "otter" not in c.source and "grader." not in c.source
-    ]
+    return [c.source for c in nb.cells if c.cell_type == "code" and not _is_otters(c.source)]
+
+
+def cells_before_check(student: Path) -> dict[str, int]:
+    """``{question: how many of student_cells come before its grader.check cell}``. Otter scores a
+    question at its check cell, so grading one question needs only the cells before it."""
+    nb = nbformat.read(student, as_version=4)
+    ends, kept = {}, 0
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        check = re.fullmatch(r'\s*grader\.check\("(\w+)"\)\s*', c.source)
+        if check:
+            ends[check.group(1)] = kept
+        kept += not _is_otters(c.source)
+    return ends
 
 
 def answer(cells: list[str], answers: dict[str, str]) -> list[str]:
@@ -1797,11 +1814,12 @@ def test_untouched_student_copies_score_zero(autograders):
 
 @pytest.mark.parametrize("wrong", WRONG, ids=[f"{w.exercise}-{w.question}-{w.what}" for w in WRONG])
 def test_a_wrong_solution_loses_marks(autograders, wrong):
-    cells = student_cells(autograders / f"{wrong.exercise}.solution.ipynb")
+    solution = autograders / f"{wrong.exercise}.solution.ipynb"
+    cells = _apply(student_cells(solution), wrong)[: cells_before_check(solution)[wrong.question]]
     preset = {"DATE_TABLE": _date_table()} if DATE_TABLE in wrong.cells.values() else {}
     scores = score(
         autograders / f"{wrong.exercise}.zip",
-        run_cells(_apply(cells, wrong), wrong.exercise, preset),
+        run_cells(cells, wrong.exercise, preset),
         (wrong.question,),
     )
     got, possible = scores[wrong.question]
