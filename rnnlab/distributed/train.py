@@ -336,6 +336,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     run = prepare(args, world, [rank], device)
     model = run["model"]
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # from here on the random numbers are dropout's: each rank draws its own masks (the weights are
+    # equal already, seeded alike by prepare and broadcast from rank 0 by DDP)
+    torch.manual_seed(args.seed + 1 + rank)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     if rank == 0:
         print(

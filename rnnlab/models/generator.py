@@ -18,6 +18,7 @@ from torch import nn
 
 from ..checks import check_positive, check_probability, check_tokens
 from ..data.vocab import BOS, EOS, check_writer_vocab
+from ..modes import eval_mode
 from ..sequences import masked_cross_entropy
 from .decoding import DecoderBase, greedy_decode, sample_decode
 from .settings import RecordsSettings
@@ -132,19 +133,21 @@ class SequenceGenerator(DecoderBase, RecordsSettings, nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running output ``(tokens (B, L), lengths (B,))``: greedy, or sampled when
-        ``temperature`` is given."""
-        state = self.start(features)
-        if temperature is None:
-            return greedy_decode(self.step, state, bos=BOS, eos=EOS, max_len=max_len)
-        return sample_decode(
-            self.step,
-            state,
-            bos=BOS,
-            eos=EOS,
-            max_len=max_len,
-            temperature=temperature,
-            generator=generator,
-        )
+        ``temperature`` is given. Generation is inference: it runs in eval mode (dropout off,
+        BatchNorm on its running statistics) and leaves the model's training mode as it was."""
+        with eval_mode(self):
+            state = self.start(features)
+            if temperature is None:
+                return greedy_decode(self.step, state, bos=BOS, eos=EOS, max_len=max_len)
+            return sample_decode(
+                self.step,
+                state,
+                bos=BOS,
+                eos=EOS,
+                max_len=max_len,
+                temperature=temperature,
+                generator=generator,
+            )
 
 
 class ColumnEncoder(RecordsSettings, nn.Module):
@@ -245,5 +248,7 @@ class ImageCaptioner(RecordsSettings, nn.Module):
 
     @torch.no_grad()
     def generate(self, images: torch.Tensor, **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Captions for ``images``; ``options`` as in `SequenceGenerator.generate`."""
-        return self.decoder.generate(self.encoder(images), **options)
+        """Captions for ``images`` in eval mode (the encoder's BatchNorm on its running statistics,
+        training mode restored after); ``options`` as in `SequenceGenerator.generate`."""
+        with eval_mode(self):
+            return self.decoder.generate(self.encoder(images), **options)

@@ -14,6 +14,7 @@ from rnnlab.models.char_lm import (
     text_chunks,
     words,
 )
+from rnnlab.models.decoding import greedy_decode
 
 TEXTS = ["the cat sat.", "a dog ran!", "it's here."]
 
@@ -102,3 +103,40 @@ def test_bad_arguments_are_named():
         model.loss(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
     with pytest.raises(TypeError, match="model"):
         sample_text(torch.nn.Linear(2, 2), vocab)
+
+
+def test_a_cold_sample_is_the_greedy_continuation_and_a_hot_one_varies():
+    torch.manual_seed(0)
+    vocab = char_vocab(TEXTS)
+    model = CharLanguageModel(len(vocab), hidden_size=16, num_layers=2, dropout=0.5)
+    inputs, targets = text_chunks(TEXTS * 20, vocab, 10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):  # trained a little: the top two logits stand apart
+        optimizer.zero_grad()
+        model.loss(inputs, targets).backward()
+        optimizer.step()
+    ids = vocab.encode(list("the "), bos=True)
+    with torch.no_grad():
+        _, state = model.eval()(ids[:-1].unsqueeze(0), model.initial_state(1))
+        greedy, _ = greedy_decode(model.step, state, bos=int(ids[-1]), eos=EOS, max_len=12)
+    model.train()  # sample_text must switch dropout off itself
+    cold = sample_text(
+        model,
+        vocab,
+        "the ",
+        count=6,
+        temperature=1e-3,
+        max_len=12,
+        generator=torch.Generator().manual_seed(0),
+    )
+    hot = sample_text(
+        model,
+        vocab,
+        "the ",
+        count=6,
+        temperature=2.0,
+        max_len=12,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert cold == ["the " + "".join(vocab.decode(greedy[0].tolist()))] * 6 and model.training
+    assert len(set(hot)) > 1

@@ -130,3 +130,40 @@ def test_captioner_checks_image_shape():
     model = ImageCaptioner(V, 8, 12)
     with pytest.raises(ValueError, match=r"images must have shape \(B, 1, 8, 12\)"):
         model.generate(torch.rand(2, 1, 8, 10))
+
+
+def _trained_captioner_in_training_mode():
+    torch.manual_seed(0)
+    model = ImageCaptioner(V, 8, 12, feature_size=16, hidden_size=16, channels=8, dropout=0.3)
+    images = torch.rand(16, 1, 8, 12)
+    targets = torch.randint(4, V, (16, 4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(20):  # BatchNorm's running statistics move away from their start
+        optimizer.zero_grad()
+        model.loss(images, targets, torch.full((16,), 4)).backward()
+        optimizer.step()
+    return model, images
+
+
+def test_generation_runs_in_eval_mode_whatever_mode_the_model_is_in():
+    model, images = _trained_captioner_in_training_mode()
+    # one image six times: BatchNorm in training mode would see no variance at all
+    repeated = images[:1].expand(6, -1, -1, -1)
+    in_training, _ = model.generate(repeated, max_len=5)
+    assert model.training and all(m.training for m in model.modules())  # left as it was
+    model.eval()
+    in_eval, _ = model.generate(repeated, max_len=5)
+    assert torch.equal(in_training, in_eval)
+
+
+def test_a_cold_sample_is_the_greedy_output_and_a_hot_one_is_not():
+    model, images = _trained_captioner_in_training_mode()
+    greedy, _ = model.generate(images, max_len=5)
+    cold, _ = model.generate(
+        images, max_len=5, temperature=1e-3, generator=torch.Generator().manual_seed(0)
+    )
+    hot, _ = model.generate(
+        images, max_len=5, temperature=2.0, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(cold, greedy)
+    assert hot.shape != greedy.shape or not torch.equal(hot, greedy)

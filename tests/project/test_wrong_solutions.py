@@ -6,9 +6,9 @@ that skips the question's core idea: calling the library function it asks for, a
 instead of a model, an untrained network beside a hand-written rule) on top of the reference answers
 to every other question. It is graded in this process by `exercise_harness` with the autograder's
 own test files and points, so dozens of answers cost seconds; training cells are replaced by the
-wrong answer's own (shortcuts train nothing), and only the cells before the question's check cell run
-(otter scores a question there). A mistake must score below the question's full marks;
-a shortcut below a quarter of them.
+wrong answer's own (shortcuts train nothing), and only the cells before the question's check cell
+run (otter scores a question there). A mistake must score below the question's full marks; a
+shortcut below a quarter of them.
 
 Grading in this process: ``otter run`` starts a Jupyter kernel per submission (seconds each) and
 runs every training cell. Here the cells run in one fresh ``__main__``-like namespace per answer,
