@@ -59,10 +59,15 @@ MEMORY_FORMS = {
     + CHUNK
     + "fds = [os.memfd_create(f'm{i}') for i in range(3)]\n"
     + "for fd in fds:\n    for _ in range(32):\n        os.write(fd, chunk)\n",
-    "a memfd mapped, then closed": "import mmap, os\n"
-    + CHUNK
-    + "fd = os.memfd_create('m')\nfor _ in range(96):\n    os.write(fd, chunk)\n"
-    + "kept = mmap.mmap(fd, 4096)\nos.close(fd)\n",
+    # mapped with libc (Python's mmap keeps a copy of the descriptor), closed, then filled: only
+    # the mapping shows it
+    "a memfd mapped, then closed": "import ctypes, os\nlibc = ctypes.CDLL(None)\n"
+    + "libc.mmap.restype = ctypes.c_void_p\n"
+    + "from ctypes import c_int, c_long, c_size_t, c_void_p\n"
+    + "libc.mmap.argtypes = [c_void_p, c_size_t, c_int, c_int, c_int, c_long]\n"
+    + "fd = os.memfd_create('m')\nos.ftruncate(fd, 96 * 2**20)\n"
+    + "kept = libc.mmap(None, 96 * 2**20, 3, 1, fd, 0)  # read and write, shared\nos.close(fd)\n"
+    + "ctypes.memset(kept, 1, 96 * 2**20)\n",
     "shared anonymous memory": "import mmap\n"
     + CHUNK
     + "shared = mmap.mmap(-1, 96 * 2**20, flags=mmap.MAP_SHARED)\n"
