@@ -255,6 +255,8 @@ def grade_one(
             **passed,  # a thread count set by the caller wins
             "TMPDIR": str(box / "tmp"),
             "HOME": str(box / "home"),
+            # a sandbox's own uid names no account: getpass.getuser() reads this first
+            "LOGNAME": "grading",
             "PYTHONDONTWRITEBYTECODE": "1",
             "MPLBACKEND": "Agg",
             "JUPYTER_PLATFORM_DIRS": "1",

@@ -45,6 +45,7 @@ SYSTEM_FOLDERS = frozenset(
     | {"nix", "gnu"}  # where NixOS and Guix keep every program and library
 )
 # uids for sandboxes when grading runs as root: far above any account, one per running sandbox
+# (see _sandbox_uids where the user namespace maps fewer)
 UID_BASE = 1_500_000_000
 UID_SLOTS = 4096
 INSTALL_HINT = "install it with: sudo apt-get install bubblewrap"
@@ -66,6 +67,20 @@ def _uid_in_use(uid: int) -> bool:
     return any(uid in (proc.info.get("uids") or ()) for proc in psutil.process_iter(["uids"]))
 
 
+def _sandbox_uids(uid_map: str | os.PathLike = "/proc/self/uid_map") -> range:
+    """`UID_SLOTS` uids this user namespace can switch to: from `UID_BASE` where it maps them (a
+    machine, a rootful container), else the top of its largest range below ``nobody`` (65534; a
+    rootless container maps 65,536 uids). Its gids are taken to mirror its uids."""
+    wanted = range(UID_BASE, UID_BASE + UID_SLOTS)
+    with open(uid_map) as lines:
+        mapped = [range(int(f[0]), int(f[0]) + int(f[2])) for f in map(str.split, lines)]
+    if any(wanted[0] in r and wanted[-1] in r for r in mapped):
+        return wanted
+    largest = max(mapped, key=len)
+    top = min(largest.stop, 65534)
+    return range(max(largest.start, top - UID_SLOTS), top)
+
+
 @contextlib.contextmanager
 def job_uid() -> Iterator[int | None]:
     """A uid no other sandbox, account or process has, held while one sandbox runs; ``None`` when
@@ -79,7 +94,8 @@ def job_uid() -> Iterator[int | None]:
     if not drops_privileges():
         yield None
         return
-    for uid in range(UID_BASE, UID_BASE + UID_SLOTS):
+    candidates = _sandbox_uids()
+    for uid in candidates:
         claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             claim.bind(f"\0rnnlab-grading-uid-{uid}")
@@ -90,7 +106,7 @@ def job_uid() -> Iterator[int | None]:
             if not _uid_in_use(uid):
                 yield uid
                 return
-    raise RuntimeError(f"no free uid for a sandbox in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
+    raise RuntimeError(f"no free uid for a sandbox in {candidates[0]}..{candidates[-1]}")
 
 
 def _data_folders() -> list[Path]:

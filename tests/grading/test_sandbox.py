@@ -1,5 +1,6 @@
-"""rnnlab.grading.sandbox: sizes, the mount plan and the bwrap command; then hostile submissions
-against the sandbox: each is contained and scored with a message.
+"""rnnlab.grading.sandbox: the mount plan, the bwrap command and the sandbox's uids; then hostile
+submissions against the sandbox: each is contained and scored with a message; last, small hostile
+programs run in the sandbox directly (the ``sandboxed`` fixture): System V memory and host sockets.
 
 One tiny hand-made autograder (two questions, 3 points, per-case points) and one parallel batch of
 tiny notebooks, each trying one attack, graded once (module fixture) under low caps: a 1 GiB memory
@@ -10,6 +11,9 @@ The batch needs bubblewrap; without it the batch is skipped with the reason bwra
 from __future__ import annotations
 
 import json
+import os
+import socket
+import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -361,27 +365,6 @@ def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
         assert beside.total == 0 and "rejected" in beside.message, beside
 
 
-def test_sizes_read_and_print_in_powers_of_1024():
-    assert [limits.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [
-        4 * 2**30,
-        512 * 2**20,
-        3 * 2**29,
-        2048,
-        3 * 2**30,
-    ]
-    assert [limits.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == [
-        "4 GiB",
-        "512 MiB",
-        "100 B",
-    ]
-    with pytest.raises(ValueError, match="size must look like"):
-        limits.parse_size("4 gigs")
-    with pytest.raises(TypeError, match="size must be a string"):
-        limits.parse_size(4)
-    with pytest.raises(TypeError, match="memory must be an int"):
-        limits.Limits(memory=1.5)
-
-
 def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
     import sys
 
@@ -447,3 +430,76 @@ def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
     )
     assert {"--die-with-parent", "--new-session", *namespaces} <= set(args)
     assert args[args.index("--") + 1 :][-1] == "true"
+
+
+def test_sandbox_uids_lie_far_above_accounts_or_at_the_top_of_a_containers_range(tmp_path):
+    machine, rootless = tmp_path / "machine", tmp_path / "rootless"
+    machine.write_text("         0          0 4294967295\n")
+    rootless.write_text("0 1000 1\n1 100000 65536\n")  # a rootless container's map
+    slots = sandbox.UID_SLOTS
+    assert sandbox._sandbox_uids(machine) == range(sandbox.UID_BASE, sandbox.UID_BASE + slots)
+    assert sandbox._sandbox_uids(rootless) == range(65534 - slots, 65534)  # below nobody
+
+
+def test_system_v_shared_memory_and_queues_are_refused(tmp_path, sandboxed):
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('shm', libc.shmget(0, 96 * 2**20, 0o1600), 'msg', libc.msgget(0, 0o1600))\n"
+    )
+    usage, said = sandboxed(code, tmp_path)
+    assert usage.message == "" and "shm -1 msg -1" in said, (usage, said)
+
+
+@pytest.fixture
+def host_sockets():
+    """Unix sockets this (host) process listens on, each in a new folder under /var/tmp, /run and
+    the host's /dev/shm, open to every user (as D-Bus's or a database's are)."""
+    listening, folders = [], []
+    for parent in ("/var/tmp", "/run", "/dev/shm"):
+        if not os.access(parent, os.W_OK):
+            continue
+        folder = tempfile.mkdtemp(prefix="rnnlab-test-", dir=parent)
+        os.chmod(folder, 0o755)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(os.path.join(folder, "s"))
+        os.chmod(os.path.join(folder, "s"), 0o777)
+        server.listen()
+        listening.append(server)
+        folders.append(folder)
+    yield [s.getsockname() for s in listening]
+    for server, folder in zip(listening, folders, strict=True):
+        server.close()
+        os.unlink(os.path.join(folder, "s"))
+        os.rmdir(folder)
+
+
+def test_no_host_unix_socket_is_reachable(host_sockets, tmp_path, sandboxed):
+    assert len(host_sockets) >= 2, host_sockets
+    for path in host_sockets:  # each is reachable from outside the sandbox
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+    code = (
+        "import socket\n"
+        f"for path in {host_sockets!r}:\n"
+        "    try:\n"
+        "        socket.socket(socket.AF_UNIX).connect(path)\n"
+        "        print('connected', path)\n"
+        "    except OSError as error:\n"
+        "        print('refused', path, type(error).__name__)\n"
+    )
+    usage, said = sandboxed(code, tmp_path)
+    assert usage.message == "" and "connected" not in said, said
+    assert said.count("refused") == len(host_sockets), said
+
+
+def test_the_command_starts_with_no_capability_and_never_as_root(tmp_path, sandboxed):
+    # bwrap hands the prelude the capabilities it needs for the IPC settings and the uid: none
+    # may reach the submission
+    code = "print(open('/proc/self/status').read())"
+    usage, said = sandboxed(code, tmp_path)
+    status = dict(line.split(":\t", 1) for line in said.splitlines() if ":\t" in line)
+    assert usage.message == "", usage
+    for field in ("CapEff", "CapPrm", "CapAmb"):
+        assert int(status[field], 16) == 0, (field, status[field])
+    assert status["NoNewPrivs"].strip() == "1"
+    assert all(int(uid) != 0 for uid in status["Uid"].split()), status["Uid"]
