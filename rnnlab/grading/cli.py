@@ -19,7 +19,8 @@ from pathlib import Path
 from .build import AUTOGRADER_DIR, SOURCE_DIR, autograder_for
 from .gradebook import Grade, exercise_of, find_submissions, format_table, plain, write_csv
 from .grader import DEFAULT_TIMEOUT_S, grade_one
-from .sandbox import Limits, format_size, parse_size, why_unavailable
+from .limits import Limits, format_size, parse_size
+from .sandbox import why_unavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"most processes a submission may run at once (default {Limits.processes})",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=Limits.threads,
+        help=f"most threads a submission may run at once (default {Limits.threads})",
+    )
+    parser.add_argument(
         "--unsandboxed",
         action="store_true",
         help="grade without the bubblewrap sandbox (only for submissions you trust)",
@@ -77,9 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     try:
-        limits = Limits(memory=parse_size(args.memory), processes=args.processes)
+        limits = Limits(
+            memory=parse_size(args.memory), processes=args.processes, threads=args.threads
+        )
     except ValueError as error:
-        parser.error(f"--memory/--processes: {error}")
+        parser.error(f"--memory/--processes/--threads: {error}")
     if not args.unsandboxed and (reason := why_unavailable()):
         parser.error(
             f"grading runs the learners' code and needs the bubblewrap sandbox, but {reason}. "
@@ -138,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{grade.total:g}/{grade.possible:g} in "
                 f"{grade.usage.seconds:.0f} s, "
                 f"peak {format_size(grade.usage.peak_memory)} in {grade.usage.peak_processes} "
-                "processes",
+                f"processes, {grade.usage.peak_threads} threads",
                 flush=True,
             )
         if grade.detail:  # the submission's own words: for the teacher, never the gradebook

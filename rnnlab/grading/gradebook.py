@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from .sandbox import Usage
+from .limits import Usage
 
 # A submission is read whole by the teacher's own process before any sandbox: these bound it.
 MAX_SUBMISSION_BYTES = 16 * 2**20

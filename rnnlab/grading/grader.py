@@ -25,7 +25,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -37,7 +36,8 @@ from ..checks import check_number, check_positive
 from . import driver
 from .build import AUTOGRADER_DIR, ROOT, SOURCE_DIR
 from .gradebook import Grade, plain, read_submission
-from .sandbox import Limits, bwrap_command, format_size, prepare_box, rlimits, watch
+from .limits import Limits, format_size
+from .sandbox import run
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT_S", "grade_one", "question_points", "verified_points"]
 
@@ -244,8 +244,6 @@ def grade_one(
         kernel_dir = box / "jupyter" / "kernels" / "python3"
         kernel_dir.mkdir(parents=True)
         (kernel_dir / "kernel.json").write_text(json.dumps(_KERNEL_SPEC))
-        if sandboxed:
-            prepare_box(box)
         log = Path(tmp) / "otter.log"
         passed = {
             k: v
@@ -257,61 +255,45 @@ def grade_one(
             **passed,  # a thread count set by the caller wins
             "TMPDIR": str(box / "tmp"),
             "HOME": str(box / "home"),
+            # a sandbox's own uid names no account: getpass.getuser() reads this first
+            "LOGNAME": "grading",
             "PYTHONDONTWRITEBYTECODE": "1",
             "MPLBACKEND": "Agg",
             "JUPYTER_PLATFORM_DIRS": "1",
             "JUPYTER_PATH": str(box / "jupyter"),
         }
         report_fd, channel = os.pipe()
-        with autograder.open("rb") as archive, log.open("wb") as out:
-            command = [
-                sys.executable,
-                "-c",
-                _DRIVER,
-                str(submission),
-                str(archive.fileno()),
-                str(channel),
-            ]
-            if sandboxed:
-                command = bwrap_command(
+        archive = os.open(autograder, os.O_RDONLY)
+        command = [sys.executable, "-c", _DRIVER, str(submission), str(archive), str(channel)]
+        try:
+            with log.open("wb") as out:
+                # the sandbox takes the archive and the report's writing end: the report ends when
+                # the sandbox does
+                grade.usage, status = run(
                     command,
                     box,
-                    [*_hidden_folders(Path(path).parent, autograder.parent), *hidden],
-                    cwd=box / "submission",
-                )
-            try:
-                process = subprocess.Popen(
-                    command,
-                    cwd=box / "submission",
+                    hidden=[*_hidden_folders(Path(path).parent, autograder.parent), *hidden],
                     env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    pass_fds=(archive.fileno(), channel),
-                    preexec_fn=rlimits(limits, parallel),
+                    output=out,
+                    limits=limits,
+                    timeout_s=timeout_s,
+                    parallel=parallel,
+                    pass_fds=(archive, channel),
+                    sandboxed=sandboxed,
                 )
-            except BaseException:
-                os.close(report_fd)
-                raise
-            finally:
-                # the grader keeps only the reading end: the report ends when the sandbox does
-                os.close(channel)
-            grade.usage = watch(process, limits, timeout_s, box)
-            grade.message = grade.usage.message
+        except BaseException:
+            os.close(report_fd)
+            raise
+        grade.message = grade.usage.message
         report = _read_report(report_fd)
         if grade.message:
             return grade
         grade.detail = plain(
             ([line for line in _tail(log, 2000).splitlines() if "WARNING" not in line] or [""])[-1]
         )
-        if process.returncode != 0:
-            how = (
-                f" (killed by signal {process.returncode - 128})"
-                if process.returncode > 128
-                else ""
-            )
-            grade.message = f"grading stopped with exit status {process.returncode}{how}"
+        if status != 0:
+            how = f" (killed by signal {status - 128})" if status > 128 else ""
+            grade.message = f"grading stopped with exit status {status}{how}"
         elif not report:
             grade.message = "otter produced no results"
         else:

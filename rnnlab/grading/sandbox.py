@@ -1,31 +1,24 @@
-"""Run one submission's grading inside a bubblewrap (``bwrap``) sandbox, under memory and process
-caps.
+"""Run one command (a submission's grading) inside a bubblewrap (``bwrap``) sandbox, under the caps
+of :mod:`rnnlab.grading.limits`.
 
 Grading executes the learners' code, so the teacher's machine must be protected from it. The
 sandbox (Debian's ``bubblewrap`` package) gives the grading process:
 
-- the whole file system read-only, with the teacher's home, the project, the temporary folder (where
-  the other submissions are graded), the exercise masters, the autograders and the submissions
+- the whole file system read-only, with every top-level folder that holds data rather than the
+  system (``/home``, ``/root``, ``/run``, ``/var``, ``/tmp``, ``/srv``, ``/mnt``, any other not in
+  `SYSTEM_FOLDERS`), the project, the exercise masters, the autograders and the submissions
   folder hidden behind empty read-only folders; only what Python needs is shown again, read-only
-  (its prefix, ``sys.path`` folders outside those hidden ones, the ``rnnlab`` package);
+  (its prefix, ``sys.path`` folders outside those hidden ones, the ``rnnlab`` package). So no host
+  socket in those folders (D-Bus, a database, a JupyterLab, ``/var/tmp``) can be reached: a network
+  namespace does not isolate sockets that live in the file system;
 - one writable folder, the submission's own box;
 - no network (its own network namespace: loopback only), its own PID namespace (every process it
-  starts dies with it), its own IPC and UTS namespaces, a minimal ``/dev`` (no GPU);
-- when grading runs as root, the unprivileged user ``nobody`` instead of root.
-
-The caps are process limits set before ``bwrap`` starts (and kept by everything inside) plus a
-watchdog in the grading process (:func:`watch`) that measures the whole sandbox:
-
-- memory: ``RLIMIT_DATA`` per process (an allocation past it raises ``MemoryError``), and the
-  private resident memory of all the sandbox's processes together (past it, the sandbox is killed);
-- processes: the number of processes in the sandbox (past it, the sandbox is killed);
-  ``RLIMIT_NPROC`` backs this up against a fork bomb faster than the watchdog (the kernel ignores it
-  only for root, which a sandbox never is);
-- file size: no single file larger than 256 MiB (``RLIMIT_FSIZE``); the box as a whole at most
-  ``BOX_BYTES`` (watchdog); no core dumps.
-
-(Just over 400 lines: the mount plan, the caps and the watchdog make one promise and are read
-together.)
+  starts dies with it), its own IPC namespace with System V shared memory and message queues
+  refused (memory no process holds), its own UTS namespace, a minimal ``/dev`` (no GPU) with a
+  small ``/dev/shm`` of its own;
+- its own task budget: when grading runs as root, a uid of its own (never root, never shared with
+  a sandbox running beside it, see :func:`job_uid`); otherwise a user namespace of its own, inside
+  which the kernel counts its tasks apart from the teacher's.
 """
 
 from __future__ import annotations
@@ -33,72 +26,96 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
-import resource
+import pwd
+import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
-from ..checks import check_int, check_str
+from .limits import Limits, Usage, rlimits, task_budget, watch
 
-NOBODY = 65534  # the uid/gid grading drops to when it runs as root
-FILE_BYTES = 256 * 2**20
-BOX_BYTES = 2 * 2**30
-# /dev/shm is memory the caps do not see: keep it small (semaphores, small tensors)
+# /dev/shm is memory: keep it small (semaphores, small tensors); the watchdog counts what it holds
 SHM_BYTES = 64 * 2**20
-THREADS_PER_PROCESS = (
-    32  # RLIMIT_NPROC counts threads too: the backstop allows this many per allowed process
+# top-level folders a sandbox sees (read-only): the system; every other one is hidden
+SYSTEM_FOLDERS = frozenset(
+    {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "sys", "usr"}
+    | {"nix", "gnu"}  # where NixOS and Guix keep every program and library
 )
-POLL_S = 0.2
+# uids for sandboxes when grading runs as root: far above any account, one per running sandbox
+# (see _sandbox_uids where the user namespace maps fewer)
+UID_BASE = 1_500_000_000
+UID_SLOTS = 4096
 INSTALL_HINT = "install it with: sudo apt-get install bubblewrap"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps for one submission: ``memory`` bytes (per process and for all together), ``processes``
-    at once."""
-
-    memory: int = 4 * 2**30
-    processes: int = 64
-
-    def __post_init__(self) -> None:
-        check_int("memory", self.memory)
-        check_int("processes", self.processes)
-        if self.memory < 64 * 2**20:
-            raise ValueError(f"memory must be at least 64 MiB, got {self.memory} bytes")
-        if self.processes < 4:
-            raise ValueError(
-                "processes must be at least 4 (otter, its kernel and the sandbox's own two), got "
-                f"{self.processes}"
-            )
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as ``"4G"``, ``"512M"`` or ``"1048576"`` (K, M, G, T are powers of
-    1024)."""
-    check_str("size", text)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
-    if not match:
-        raise ValueError(f"size must look like 4G, 512M or a number of bytes, got {text!r}")
-    return int(float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " "))
-
-
-def format_size(n: int) -> str:
-    """``4 GiB``, ``512 MiB``: a byte count as a teacher reads it."""
-    for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
-        if n >= 1024**power:
-            return f"{n / 1024**power:.3g} {unit}"
-    return f"{n} B"
-
-
-def drops_to_nobody() -> bool:
-    """Whether the sandbox runs as ``nobody``: grading as root must not hand root to learners'
-    code."""
+def drops_privileges() -> bool:
+    """Whether the sandbox gives up root for a uid of its own: grading as root must not hand root to
+    learners' code."""
     return os.geteuid() == 0
+
+
+def _uid_in_use(uid: int) -> bool:
+    """Whether ``uid`` names an account or runs a process (then no sandbox may take it)."""
+    import psutil
+
+    with contextlib.suppress(KeyError):
+        pwd.getpwuid(uid)
+        return True
+    return any(uid in (proc.info.get("uids") or ()) for proc in psutil.process_iter(["uids"]))
+
+
+def _sandbox_uids(uid_map: str | os.PathLike = "/proc/self/uid_map") -> range:
+    """`UID_SLOTS` uids this user namespace can switch to: from `UID_BASE` where it maps them (a
+    machine, a rootful container), else the top of its largest range below ``nobody`` (65534; a
+    rootless container maps 65,536 uids). Its gids are taken to mirror its uids."""
+    wanted = range(UID_BASE, UID_BASE + UID_SLOTS)
+    with open(uid_map) as lines:
+        mapped = [range(int(f[0]), int(f[0]) + int(f[2])) for f in map(str.split, lines)]
+    if any(wanted[0] in r and wanted[-1] in r for r in mapped):
+        return wanted
+    largest = max(mapped, key=len)
+    top = min(largest.stop, 65534)
+    return range(max(largest.start, top - UID_SLOTS), top)
+
+
+@contextlib.contextmanager
+def job_uid() -> Iterator[int | None]:
+    """A uid no other sandbox, account or process has, held while one sandbox runs; ``None`` when
+    grading does not run as root (the sandbox's user namespace keeps its tasks apart instead).
+
+    ``RLIMIT_NPROC`` counts the tasks of a uid: sandboxes sharing one uid would share one budget,
+    and one could starve the other. A uid is claimed by binding an abstract Unix socket named after
+    it, which the kernel releases when the claim is closed or its process dies, so parallel jobs
+    and parallel grading runs never take the same one.
+    """
+    if not drops_privileges():
+        yield None
+        return
+    candidates = _sandbox_uids()
+    for uid in candidates:
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0rnnlab-grading-uid-{uid}")
+        except OSError:
+            claim.close()
+            continue
+        with claim:
+            if not _uid_in_use(uid):
+                yield uid
+                return
+    raise RuntimeError(f"no free uid for a sandbox in {candidates[0]}..{candidates[-1]}")
+
+
+def _data_folders() -> list[Path]:
+    """The top-level folders of ``/`` a sandbox must not see: all but `SYSTEM_FOLDERS`."""
+    return [
+        p
+        for p in Path("/").iterdir()
+        if p.name not in SYSTEM_FOLDERS and p.is_dir() and not p.is_symlink()
+    ]
 
 
 def _resolved(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -160,13 +177,26 @@ def mount_plan(
     return plan
 
 
-# Root's sandbox starts as root (to mount what only root may read, a pyenv under /root say), then
-# this drops to nobody before anything else runs: setuid clears every capability, and bwrap has set
-# no_new_privs, so nothing inside can become root again.
-_DROP_TO_NOBODY = (
-    f"import os, sys; os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY}); "
-    "os.execv(sys.argv[1], sys.argv[1:])"
-)
+# Runs first in every sandbox (``python -I -S``: nothing from the box or the environment is
+# imported), with the capabilities bwrap added for it, then becomes the command: System V shared
+# memory and message queues off in the sandbox's own IPC namespace; the task budget; when grading
+# runs as root, the sandbox's own uid (setuid clears every capability); no ambient capability left,
+# so the command starts with none (bwrap has set no_new_privs: nothing inside can gain any again).
+_PRELUDE = """\
+import ctypes, os, resource, sys
+tasks, uid = int(sys.argv[1]), int(sys.argv[2])
+for name in ("shmmni", "msgmni"):
+    with open(f"/proc/sys/kernel/{name}", "w") as setting:
+        setting.write("0")
+resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
+if uid >= 0:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+if ctypes.CDLL(None, use_errno=True).prctl(47, 4, 0, 0, 0) != 0:  # PR_CAP_AMBIENT_CLEAR_ALL
+    sys.exit("the sandbox could not drop its capabilities")
+os.execv(sys.argv[3], sys.argv[3:])
+"""
 
 
 def bwrap_command(
@@ -175,29 +205,43 @@ def bwrap_command(
     hidden: Iterable[str | os.PathLike],
     cwd: Path,
     shown: Iterable[str | os.PathLike] = (),
+    uid: int | None = None,
+    tasks: int = task_budget(Limits()),
 ) -> list[str]:
-    """``command`` wrapped in bwrap.
+    """``command`` wrapped in bwrap, run as ``uid`` (when grading as root) within ``tasks`` tasks.
 
     Namespaces: PID, network, IPC, UTS, cgroup, and user (with no nested ones) unless grading runs
-    as root, whose sandbox drops to ``nobody`` instead. Mounts: ``/`` read-only, a minimal ``/dev``
-    with a small ``/dev/shm``, the steps of :func:`mount_plan` (a hidden folder is an empty
-    read-only tmpfs), ``box`` writable.
+    as root, whose sandbox takes ``uid`` instead. Mounts: ``/`` read-only, a minimal ``/dev`` with
+    a small ``/dev/shm``, the steps of :func:`mount_plan` for ``hidden`` and the data folders (a
+    hidden folder is an empty read-only tmpfs), ``box`` writable.
     """
-    if drops_to_nobody():
+    if uid is None and drops_privileges():
+        raise ValueError("grading as root needs a uid for the sandbox (see job_uid)")
+    caps = ["--cap-add", "CAP_SYS_ADMIN"]  # for the prelude's IPC settings only
+    if uid is not None:
         namespaces = [
             "--unshare-pid",
             "--unshare-net",
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
+            *caps,
             "--cap-add",
             "CAP_SETUID",
             "--cap-add",
             "CAP_SETGID",
         ]
-        command = [sys.executable, "-c", _DROP_TO_NOBODY, *command]
     else:
-        namespaces = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        namespaces = ["--unshare-all", "--unshare-user", "--disable-userns", *caps]
+    prelude = [
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _PRELUDE,
+        str(tasks),
+        str(-1 if uid is None else uid),
+    ]
     args = [
         "bwrap",
         *namespaces,
@@ -223,7 +267,7 @@ def bwrap_command(
     hidden_folders: list[Path] = []
     mount_points: list[Path] = []
     mounted: list[Path] = []
-    for kind, path in [*mount_plan(hidden, shown), ("box", box)]:
+    for kind, path in [*mount_plan([*_data_folders(), *hidden], shown), ("box", box)]:
         # bwrap creates the folders down to a mount point inside a hidden one with their owner's
         # modes (0700 for /root): they must let the sandbox through; they hold nothing but the way
         # down.
@@ -242,7 +286,71 @@ def bwrap_command(
         args += ["--chmod", "0755", str(path)]
     for path in hidden_folders:  # read-only last: bwrap creates the mount points inside them first
         args += ["--remount-ro", str(path)]
-    return [*args, "--chdir", str(cwd), "--", *command]
+    return [*args, "--chdir", str(cwd), "--", *prelude, *command]
+
+
+def prepare_box(box: Path, uid: int | None) -> None:
+    """Hand ``box`` (and all in it) to the sandbox's ``uid`` (None: the grader's own user)."""
+    if uid is None:
+        return
+    for root, dirs, files in os.walk(box):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(name, uid, uid, follow_symlinks=False)
+
+
+def _close(fds: list[int]) -> None:
+    """Close and forget every descriptor in ``fds``."""
+    while fds:
+        os.close(fds.pop())
+
+
+def run(
+    command: Sequence[str],
+    box: Path,
+    *,
+    hidden: Iterable[str | os.PathLike],
+    env: dict[str, str],
+    output: IO[bytes],
+    limits: Limits,
+    timeout_s: float,
+    parallel: int = 1,
+    pass_fds: Sequence[int] = (),
+    sandboxed: bool = True,
+) -> tuple[Usage, int]:
+    """Run ``command`` in a sandbox whose only writable folder is ``box`` (also its working folder),
+    under ``limits`` and ``timeout_s``: how it ended (:func:`rnnlab.grading.limits.watch`) and its
+    exit status.
+
+    Its output goes to ``output``; ``pass_fds`` are handed over: the sandbox inherits them and this
+    process closes them once it started. ``parallel`` is how many sandboxes run at once (for the
+    task pool of a user that runs them all). ``sandboxed=False`` runs ``command`` without bwrap,
+    under the caps only: for code the teacher trusts.
+    """
+    box = Path(box)
+    handed = list(pass_fds)
+    try:
+        with job_uid() if sandboxed else contextlib.nullcontext() as uid:
+            if sandboxed:
+                prepare_box(box, uid)
+                command = bwrap_command(
+                    command, box, hidden, cwd=box, uid=uid, tasks=task_budget(limits)
+                )
+            process = subprocess.Popen(
+                command,
+                cwd=box,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=handed,
+                preexec_fn=rlimits(limits, parallel, own_uid=uid is not None),
+            )
+            _close(handed)
+            usage = watch(process, limits, timeout_s, box)
+    finally:
+        _close(handed)
+    return usage, process.returncode
 
 
 @functools.lru_cache(maxsize=1)
@@ -252,154 +360,23 @@ def why_unavailable() -> str | None:
     with tempfile.TemporaryDirectory(prefix="rnnlab-probe-") as tmp:
         box = Path(tmp) / "box"
         box.mkdir()
-        prepare_box(box)
-        command = bwrap_command(
-            [sys.executable, "-c", "import rnnlab"], box, [tempfile.gettempdir(), Path.home()], box
-        )
+        log = Path(tmp) / "log"
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            with log.open("wb") as output:
+                usage, status = run(
+                    [sys.executable, "-c", "import rnnlab"],
+                    box,
+                    hidden=[Path.home()],
+                    env={k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")},
+                    output=output,
+                    limits=Limits(),
+                    timeout_s=60,
+                )
         except FileNotFoundError:
             return f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
-        except subprocess.TimeoutExpired:
-            return "bwrap did not finish a trial run within 60 s"
-    if done.returncode != 0:
-        last_line = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return f"bwrap cannot run here ({last_line})"
+        said = log.read_text(errors="replace").strip().splitlines()
+    if usage.message:
+        return f"bwrap did not finish a trial run ({usage.message})"
+    if status != 0:
+        return f"bwrap cannot run here ({(said or [f'exit status {status}'])[-1]})"
     return None
-
-
-def prepare_box(box: Path) -> None:
-    """Hand ``box`` (and all in it) to the sandbox's user."""
-    if not drops_to_nobody():
-        return
-    for root, dirs, files in os.walk(box):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.chown(name, NOBODY, NOBODY, follow_symlinks=False)
-
-
-def _tasks_of_user(uid: int) -> int:
-    import psutil
-
-    total = 0
-    for proc in psutil.process_iter(["uids", "num_threads"]):
-        with_info = proc.info
-        if with_info.get("uids") and with_info["uids"].real == uid:
-            total += with_info.get("num_threads") or 1
-    return total
-
-
-def rlimits(limits: Limits, parallel: int = 1) -> Callable[[], None]:
-    """A ``preexec_fn`` that sets the per-process caps (memory, file size, no core dumps, a task
-    backstop).
-
-    ``RLIMIT_NPROC`` counts every task of the user, so the backstop adds room for the ``parallel``
-    sandboxes on top of what the user runs already.
-    """
-    uid = NOBODY if drops_to_nobody() else os.getuid()
-    tasks = _tasks_of_user(uid) + parallel * limits.processes * THREADS_PER_PROCESS
-    caps = [
-        (resource.RLIMIT_DATA, limits.memory),
-        (resource.RLIMIT_FSIZE, FILE_BYTES),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, tasks),
-    ]
-
-    def apply() -> None:  # runs in the child between fork and exec: no imports, no locks
-        for which, value in caps:
-            soft, hard = resource.getrlimit(which)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(which, (value, value))
-
-    return apply
-
-
-def _box_bytes(box: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(box, onerror=lambda error: None):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-    return total
-
-
-@dataclass(frozen=True)
-class Usage:
-    """How a sandbox ended: ``message`` ("" when it ended by itself in time) and what it used at its
-    peak."""
-
-    message: str
-    seconds: float
-    peak_memory: int
-    peak_processes: int
-
-
-def watch(
-    process: subprocess.Popen, limits: Limits, timeout_s: float, box: Path | None = None
-) -> Usage:
-    """Wait for ``process`` (the sandbox); kill its whole tree at the first broken limit and say
-    which.
-
-    Memory counted is the private resident memory (RSS less shared pages) of all its processes
-    together, sampled every ``POLL_S`` seconds; the box's size every 2 s.
-    """
-    import psutil
-
-    start = time.monotonic()
-    next_box_check = 0.0
-    message = ""
-    peak_memory = peak_processes = 0
-    while process.poll() is None:
-        now = time.monotonic()
-        if now >= start + timeout_s:
-            message = (
-                f"stopped at the time limit of {timeout_s:g} s "
-                "(an endless loop, or too much training?)"
-            )
-            break
-        try:
-            family = [
-                psutil.Process(process.pid),
-                *psutil.Process(process.pid).children(recursive=True),
-            ]
-        except psutil.NoSuchProcess:
-            continue
-        private = 0
-        for proc in family:
-            try:
-                info = proc.memory_info()
-            except psutil.Error:
-                continue
-            private += info.rss - getattr(info, "shared", 0)
-        peak_memory, peak_processes = max(peak_memory, private), max(peak_processes, len(family))
-        if len(family) > limits.processes:
-            message = f"stopped: started more than {limits.processes} processes (the process cap)"
-            break
-        if private > limits.memory:
-            message = (
-                f"stopped: used more than {format_size(limits.memory)} of memory (the memory cap)"
-            )
-            break
-        if box is not None and now >= next_box_check:
-            next_box_check = now + 2.0
-            if _box_bytes(box) > BOX_BYTES:
-                message = f"stopped: wrote more than {format_size(BOX_BYTES)} of files"
-                break
-        time.sleep(POLL_S)
-    kill_tree(process.pid)
-    process.wait()
-    return Usage(message, time.monotonic() - start, peak_memory, peak_processes)
-
-
-def kill_tree(pid: int) -> None:
-    """Kill a process and everything below it (a kernel runs in a session of its own: a process
-    group is not enough)."""
-    import psutil
-
-    try:
-        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for proc in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(family, timeout=10)

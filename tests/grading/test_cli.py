@@ -132,6 +132,7 @@ def test_grading_refuses_without_the_sandbox_unless_told(tmp_path, capsys, monke
         (["--memory", "lots"], "size must look like"),
         (["--memory", "1M"], "at least 64 MiB"),
         (["--processes", "2"], "at least 4"),
+        (["--threads", "8"], "threads must be at least processes (64)"),
     ],
 )
 def test_grade_cli_rejects_bad_limits(tmp_path, capsys, argv, message):

@@ -1,41 +1,65 @@
-"""rnnlab.grading.driver: the report it writes from otter's results (the sandboxed run itself is
-graded for real in tests/project/test_exercises.py)."""
+"""rnnlab.grading.driver: the report it writes, the scores it reads (as JSON, never unpickled) and
+the cells it gives the notebook (the sandboxed run itself is graded in tests/grading/test_sandbox.py
+and tests/project/test_exercises.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from types import SimpleNamespace
+
+import nbformat
+import pytest
 
 from rnnlab.grading import driver
 
 
-def _results(scores, outputs=(), catastrophic=None):
-    cell = {"cell_type": "code", "outputs": list(outputs)}
-    return SimpleNamespace(
-        notebook={"cells": [cell]},
-        results={q: SimpleNamespace(score=s) for q, s in scores.items()},
-        catastrophic_error=catastrophic,
-    )
+def _executed(*outputs):
+    return {
+        "cells": [
+            {"cell_type": "code", "outputs": []},
+            {"cell_type": "markdown", "source": "# hi"},
+            {"cell_type": "code", "outputs": list(outputs)},
+        ]
+    }
 
 
 def test_report_gives_every_score_and_the_first_error():
-    outputs = [
+    notebook = _executed(
         {"output_type": "stream", "text": "hi"},
         {"output_type": "error", "ename": "ValueError", "evalue": "bad shape"},
         {"output_type": "error", "ename": "KeyError", "evalue": "x"},
-    ]
-    results = _results({"q1": 2.0, "q2": 0.5}, outputs)
-    results.notebook["cells"].insert(0, {"cell_type": "markdown", "source": "# hi"})
-    results.notebook["cells"].insert(0, {"cell_type": "code", "outputs": []})
-    report = driver.report(results)
+    )
+    report = driver.report(notebook, {"q1": 2.0, "q2": 0.5}, None)
     assert report["scores"] == {"q1": 2.0, "q2": 0.5} and report["failure"] is None
     assert report["error"] == {"ename": "ValueError", "evalue": "bad shape"}
 
 
-def test_report_names_otter_failing_and_no_error_as_none():
-    failed = driver.report(_results({}, catastrophic=RuntimeError("no kernel")))
-    assert failed["failure"] == {"ename": "RuntimeError", "evalue": "no kernel"}
-    assert driver.report(_results({"q1": 1.0}))["error"] is None
+def test_report_names_a_failure_and_no_error_as_none():
+    failed = driver.report(_executed(), {}, ValueError("no scores"))
+    assert failed["failure"] == {"ename": "ValueError", "evalue": "no scores"}
+    assert driver.report(_executed(), {"q1": 1.0}, None)["error"] is None
+
+
+def test_scores_are_read_as_json_and_anything_else_is_refused(tmp_path):
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps({"q1": 2.0}))
+    assert driver.read_scores(path) == {"q1": 2.0}
+    for written in (b"", b"[1, 2]", b"\x80\x04K\x01.", b"{" + b" " * driver.SCORES_BYTES + b"}"):
+        path.write_bytes(written)  # nothing, a list, a pickle, too much
+        with pytest.raises(ValueError, match="wrote no scores"):
+            driver.read_scores(path)
+
+
+def test_the_notebook_gets_no_log_sender_and_a_json_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "q1.py").write_text("OK_FORMAT = True\ntest = {}\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    prepared, _ = driver._preprocessor(tmp_path / "scores.json").preprocess(notebook)
+    added = prepared.cells[0].source + prepared.cells[-1].source
+    assert "init_grading_mode('./tests')" in prepared.cells[0].source
+    assert "tests/q1.py" in prepared.cells[-1].source and "json" in prepared.cells[-1].source
+    assert "send_logs" not in added and "pickle" not in added
 
 
 def test_the_sandbox_runs_the_module_source_as_main():

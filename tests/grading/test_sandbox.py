@@ -1,5 +1,6 @@
-"""rnnlab.grading.sandbox: sizes, the mount plan and the bwrap command; then hostile submissions
-against the sandbox: each is contained and scored with a message.
+"""rnnlab.grading.sandbox: the mount plan, the bwrap command and the sandbox's uids; then hostile
+submissions against the sandbox: each is contained and scored with a message; last, small hostile
+programs run in the sandbox directly (the ``sandboxed`` fixture): System V memory and host sockets.
 
 One tiny hand-made autograder (two questions, 3 points, per-case points) and one parallel batch of
 tiny notebooks, each trying one attack, graded once (module fixture) under low caps: a 1 GiB memory
@@ -10,6 +11,9 @@ The batch needs bubblewrap; without it the batch is skipped with the reason bwra
 from __future__ import annotations
 
 import json
+import os
+import socket
+import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,10 +22,10 @@ import nbformat
 import psutil
 import pytest
 
-from rnnlab.grading import build, gradebook, grader, sandbox
+from rnnlab.grading import build, gradebook, grader, limits, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMITS = sandbox.Limits(memory=2**30, processes=16)
+LIMITS = limits.Limits(memory=2**30, processes=16)
 TIMEOUT_S = 90  # generous: a tiny notebook takes ~5 s alone, more while the suite runs in parallel
 LOOP_TIMEOUT_S = 10
 DAEMON_MARK = "4242.4242"  # a `sleep` argument no other process on the machine uses
@@ -120,14 +124,34 @@ def driver():  # the otter process this kernel runs under, and its report pipe
     while pid > 1:
         pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
         argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
-        if b"bwrap" not in argv[0] and any(b"from otter.run import main" in a for a in argv):
+        if b"bwrap" not in argv[0] and any(b"CHANNEL_FD" in a for a in argv):
             return pid, int(argv[-2])
 pid, channel = driver()
-try:  # where the driver cannot be inspected (grading as root), this fails: nothing forged
+try:  # the driver cannot be inspected (it is undumpable): this fails, nothing forged
     with open(f"/proc/{pid}/fd/{channel}", "w") as pipe:
         pipe.write(json.dumps({"scores": {"q1": 1000, "q2": 1000}, "error": ""}))
 finally:
     KILL and os.kill(pid, signal.SIGKILL)
+"""
+    # otter's own driver unpickles the kernel's results and the log records sent to its port:
+    # unpickled there, this writes full marks on the driver's report pipe and exits
+    pickled = """
+import os, pickle, socket
+class Forged:
+    def __reduce__(self):
+        report = b'{"scores": {"q1": 2, "q2": 1}}'
+        code = f"import os, sys; os.write(int(sys.argv[3]), {report!r}); os._exit(0)"
+        return (exec, (code,))
+payload = pickle.dumps(Forged())
+pickle.dump = lambda obj, file, *args, **kwargs: file.write(payload)
+for line in open("/proc/net/tcp").readlines()[1:]:  # every listening port in the sandbox
+    local, state = line.split()[1], line.split()[3]
+    if state == "0A":
+        try:
+            with socket.create_connection(("127.0.0.1", int(local.split(":")[1], 16)), 1) as port:
+                port.sendall(len(payload).to_bytes(4, "big") + payload)
+        except OSError:
+            pass
 """
     swarm = (
         "import subprocess\nprocs = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\n"
@@ -166,6 +190,7 @@ finally:
             "raise RuntimeError(open(found[0]).read() if found else 'no tests found')",
         ),
         "kernel_ir": (ANSWER,),
+        "pickled": (pickled,),  # no answers: whatever it forges, it earned nothing
         "bloat": (bloat, ANSWER),
         "swarm": (swarm, ANSWER),
     }
@@ -202,8 +227,8 @@ def batch(tmp_path_factory):
     project_file = ROOT / "rnnlab" / "grading" / "pwned-by-test.txt"
     home_file = Path.home() / "pwned-by-rnnlab-test.txt"
     subs = _hostile(tmp / "subs", project_file, home_file, autograder)
-    old = sandbox.FILE_BYTES
-    sandbox.FILE_BYTES = 16 * 2**20  # the flood hits the file cap after 16 MB instead of 256 MB
+    old = limits.FILE_BYTES
+    limits.FILE_BYTES = 16 * 2**20  # the flood hits the file cap after 16 MB instead of 256 MB
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {
@@ -221,7 +246,7 @@ def batch(tmp_path_factory):
             }
             grades = {name: future.result() for name, future in futures.items()}
     finally:
-        sandbox.FILE_BYTES = old
+        limits.FILE_BYTES = old
     return {
         "grades": grades,
         "subs": subs,
@@ -284,12 +309,15 @@ def test_forged_reports_score_zero_with_a_message(batch):
     beside = batch["grades"]["forge_beside"]
     # its results.json is never read
     assert killed.total == 0 and "exit status" in killed.message, killed
-    # the report pipe was out of its reach: its own answers count
-    if "PermissionError" in beside.message:
-        assert beside.points == {"q1": 2.0, "q2": 1.0}, beside
-    else:  # it wrote a second report beside the real one: both are refused
-        assert beside.total == 0 and "rejected" in beside.message, beside
+    # the report pipe was out of its reach (the driver is undumpable): its own answers count
+    assert "PermissionError" in beside.message and beside.points == {"q1": 2.0, "q2": 1.0}, beside
     assert killed.possible == beside.possible == 3
+
+
+def test_pickles_for_the_driver_run_nothing_and_earn_nothing(batch):
+    grade = batch["grades"]["pickled"]
+    # graded as written (no answers), to the end: no forged report, no exit from inside the driver
+    assert grade.points == {"q1": 0.0, "q2": 0.0} and grade.message == "", grade
 
 
 def test_memory_past_the_cap_fails_alone_or_stops_the_sandbox(batch):
@@ -331,28 +359,10 @@ def test_unsandboxed_grading_still_refuses_a_second_report(tmp_path):
             ["honest", "forge_beside"],
         )
     assert honest.points == {"q1": 2.0, "q2": 1.0} and honest.message == "", honest
-    assert beside.total == 0 and "rejected" in beside.message, beside
-
-
-def test_sizes_read_and_print_in_powers_of_1024():
-    assert [sandbox.parse_size(t) for t in ("4G", "512M", "1.5g", "2048", "3GiB")] == [
-        4 * 2**30,
-        512 * 2**20,
-        3 * 2**29,
-        2048,
-        3 * 2**30,
-    ]
-    assert [sandbox.format_size(n) for n in (4 * 2**30, 512 * 2**20, 100)] == [
-        "4 GiB",
-        "512 MiB",
-        "100 B",
-    ]
-    with pytest.raises(ValueError, match="size must look like"):
-        sandbox.parse_size("4 gigs")
-    with pytest.raises(TypeError, match="size must be a string"):
-        sandbox.parse_size(4)
-    with pytest.raises(TypeError, match="memory must be an int"):
-        sandbox.Limits(memory=1.5)
+    if "PermissionError" in beside.message:  # the undumpable driver: only root reaches its pipe
+        assert beside.points == {"q1": 2.0, "q2": 1.0}, beside
+    else:  # root's kernel wrote a second report beside the real one: both are refused
+        assert beside.total == 0 and "rejected" in beside.message, beside
 
 
 def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path, monkeypatch):
@@ -387,23 +397,31 @@ def test_the_sandbox_hides_the_project_but_shows_its_package_and_python(tmp_path
 def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
     box = tmp_path / "a" / "b" / "box"
     box.mkdir(parents=True)
-    args = sandbox.bwrap_command(["true"], box, [tmp_path], box)
+    uid = sandbox.UID_BASE if sandbox.drops_privileges() else None
+    args = sandbox.bwrap_command(["true"], box, [tmp_path], box, uid=uid)
     flagged = {
         flag: [args[i + 1] for i, a in enumerate(args) if a == flag]
-        for flag in ("--tmpfs", "--bind", "--remount-ro")
+        for flag in ("--tmpfs", "--bind", "--ro-bind", "--remount-ro")
     }
-    chmods = [args[i + 2] for i, a in enumerate(args) if a == "--chmod"]
+    chmods = [Path(args[i + 2]) for i, a in enumerate(args) if a == "--chmod"]
     root = tmp_path.resolve()
     assert (
         flagged["--tmpfs"][-1] == str(root)
         and flagged["--bind"] == [str(box.resolve())]
         and str(root) in flagged["--remount-ro"]
     )
-    # the way down, nothing outside the hidden folder
-    assert sorted(chmods) == [
-        str(root / "a"),
-        str(root / "a" / "b"),
-    ]
+    # the data folders are hidden too (the temporary folder, /run, /var, homes), the system not
+    assert {"/run", "/var", "/tmp", "/home"} & set(flagged["--tmpfs"]) == {
+        p for p in ("/run", "/var", "/tmp", "/home") if Path(p).is_dir()
+    }
+    assert not {"/usr", "/etc"} & set(flagged["--tmpfs"])
+    # only the way down: folders inside a hidden one above a folder shown or bound
+    hidden = [Path(p) for p in flagged["--tmpfs"]]
+    mounted = [Path(p) for p in flagged["--bind"] + flagged["--ro-bind"]]
+    assert all(
+        any(h in c.parents for h in hidden) and any(c in m.parents for m in mounted) for c in chmods
+    ), chmods
+    assert sorted(c for c in chmods if root in c.parents) == [root / "a", root / "a" / "b"]
     assert min(i for i, a in enumerate(args) if a == "--remount-ro") > max(
         i for i, a in enumerate(args) if a in ("--bind", "--chmod")
     )
@@ -412,3 +430,76 @@ def test_bwrap_command_opens_only_the_way_down_inside_hidden_folders(tmp_path):
     )
     assert {"--die-with-parent", "--new-session", *namespaces} <= set(args)
     assert args[args.index("--") + 1 :][-1] == "true"
+
+
+def test_sandbox_uids_lie_far_above_accounts_or_at_the_top_of_a_containers_range(tmp_path):
+    machine, rootless = tmp_path / "machine", tmp_path / "rootless"
+    machine.write_text("         0          0 4294967295\n")
+    rootless.write_text("0 1000 1\n1 100000 65536\n")  # a rootless container's map
+    slots = sandbox.UID_SLOTS
+    assert sandbox._sandbox_uids(machine) == range(sandbox.UID_BASE, sandbox.UID_BASE + slots)
+    assert sandbox._sandbox_uids(rootless) == range(65534 - slots, 65534)  # below nobody
+
+
+def test_system_v_shared_memory_and_queues_are_refused(tmp_path, sandboxed):
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('shm', libc.shmget(0, 96 * 2**20, 0o1600), 'msg', libc.msgget(0, 0o1600))\n"
+    )
+    usage, said = sandboxed(code, tmp_path)
+    assert usage.message == "" and "shm -1 msg -1" in said, (usage, said)
+
+
+@pytest.fixture
+def host_sockets():
+    """Unix sockets this (host) process listens on, each in a new folder under /var/tmp, /run and
+    the host's /dev/shm, open to every user (as D-Bus's or a database's are)."""
+    listening, folders = [], []
+    for parent in ("/var/tmp", "/run", "/dev/shm"):
+        if not os.access(parent, os.W_OK):
+            continue
+        folder = tempfile.mkdtemp(prefix="rnnlab-test-", dir=parent)
+        os.chmod(folder, 0o755)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(os.path.join(folder, "s"))
+        os.chmod(os.path.join(folder, "s"), 0o777)
+        server.listen()
+        listening.append(server)
+        folders.append(folder)
+    yield [s.getsockname() for s in listening]
+    for server, folder in zip(listening, folders, strict=True):
+        server.close()
+        os.unlink(os.path.join(folder, "s"))
+        os.rmdir(folder)
+
+
+def test_no_host_unix_socket_is_reachable(host_sockets, tmp_path, sandboxed):
+    assert len(host_sockets) >= 2, host_sockets
+    for path in host_sockets:  # each is reachable from outside the sandbox
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+    code = (
+        "import socket\n"
+        f"for path in {host_sockets!r}:\n"
+        "    try:\n"
+        "        socket.socket(socket.AF_UNIX).connect(path)\n"
+        "        print('connected', path)\n"
+        "    except OSError as error:\n"
+        "        print('refused', path, type(error).__name__)\n"
+    )
+    usage, said = sandboxed(code, tmp_path)
+    assert usage.message == "" and "connected" not in said, said
+    assert said.count("refused") == len(host_sockets), said
+
+
+def test_the_command_starts_with_no_capability_and_never_as_root(tmp_path, sandboxed):
+    # bwrap hands the prelude the capabilities it needs for the IPC settings and the uid: none
+    # may reach the submission
+    code = "print(open('/proc/self/status').read())"
+    usage, said = sandboxed(code, tmp_path)
+    status = dict(line.split(":\t", 1) for line in said.splitlines() if ":\t" in line)
+    assert usage.message == "", usage
+    for field in ("CapEff", "CapPrm", "CapAmb"):
+        assert int(status[field], 16) == 0, (field, status[field])
+    assert status["NoNewPrivs"].strip() == "1"
+    assert all(int(uid) != 0 for uid in status["Uid"].split()), status["Uid"]
