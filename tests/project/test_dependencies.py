@@ -31,6 +31,7 @@ TEACHER_MODULES = {
     "rnnlab.grading.grader": "grading",
     "rnnlab.grading.release": "grading",
     "rnnlab.grading.sandbox": "grading",
+    "rnnlab.grading.limits": "grading",
     "rnnlab.grading.__main__": "grading",
     "rnnlab.book": "site",
 }
