@@ -57,8 +57,9 @@ def test_files_deleted_while_open_count_against_the_box(tmp_path, monkeypatch, s
         "import os\n"
         + CHUNK
         + "files = [open(f'part{i}', 'wb') for i in range(3)]\n"
-        + "for f in files:\n    for _ in range(32):\n        f.write(chunk)\n"
-        + "    f.flush()\n    os.unlink(f.name)\n"
+        # each name goes before a byte is written, so none is left whenever the box is stopped
+        + "for f in files:\n    os.unlink(f.name)\n"
+        + "for f in files:\n    for _ in range(32):\n        f.write(chunk)\n    f.flush()\n"
     )
     usage, said = sandboxed(code + HOLD, tmp_path, MEMORY)
     # no name left in the box: only the files still open hold its space
