@@ -119,17 +119,37 @@ def _preprocessor(results: Path) -> Any:
     return JsonGradingPreprocessor(config=config)
 
 
+def executor(**options: Any) -> Any:
+    """nbconvert's ``ExecutePreprocessor`` (``options`` are its traits) without nbclient's emulation
+    of the ipywidgets Output widget, which can leave a cell's reply unread.
+
+    The emulation (``nbclient/output_widget.py``) answers each output captured by an Output widget,
+    such as the one ``ipywidgets.interactive`` draws into, with a comm message sent on the shell
+    channel, while the cell's reply is awaited on that same socket; now and then the send swallows
+    the wake-up of the await, and the client sits out the cell's whole timeout (or for ever, with
+    none) although the reply has come (jupyter/nbclient#312, jupyter/nbconvert#2029). Without it an
+    Output widget's content is left out of the executed notebook, which grading never reads.
+    (Setting ``widget_registry = {}`` does not last: ``preprocess`` runs ``NotebookClient.__init__``
+    again.)"""
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    class WithoutOutputWidgets(ExecutePreprocessor):
+        def on_comm_open_jupyter_widget(self, msg: dict) -> None:
+            return None  # no widget object: its comm messages are read, never answered
+
+    return WithoutOutputWidgets(**options)
+
+
 def grade(notebook: Path, results: Path) -> tuple[dict, dict, BaseException | None]:
     """Execute ``notebook`` with otter's checks in its folder, its last cell writing the scores to
     ``results``: the executed notebook, the scores by question and the error that kept grading from
     giving any (else None)."""
     import nbformat
-    from nbconvert.preprocessors import ExecutePreprocessor
 
     os.chdir(notebook.parent)
     results.touch()
     prepared, _ = _preprocessor(results).preprocess(nbformat.read(notebook, as_version=4))
-    executed, _ = ExecutePreprocessor(allow_errors=True).preprocess(prepared)
+    executed, _ = executor(allow_errors=True).preprocess(prepared)
     try:
         return executed, read_scores(results), None
     except (OSError, ValueError) as error:
