@@ -20,6 +20,7 @@ import: the source runs after the line that skips a slow jsonschema extra.
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import zipfile
@@ -34,6 +35,14 @@ INIT_CELL = """\
 from otter import Notebook as {notebook_name}
 {notebook_name}.init_grading_mode({test_dir!r})
 """
+
+# run before the learner's first cell when the tests use it: rnnlab.grading.trusted's references and
+# snapshot are then taken from torch as installed, not as the learner's code left it
+TRUSTED_CELL = "import rnnlab.grading.trusted\n"
+TRUSTED_IMPORT = re.compile(
+    r"\b(?:from rnnlab\.grading import trusted|import rnnlab\.grading\.trusted|"
+    r"from rnnlab\.grading\.trusted import)\b"
+)
 
 # otter's last cell runs every test not run yet, then pickles its results; this one writes JSON
 EXPORT_CELL = """\
@@ -94,6 +103,11 @@ def unpack(archive_fd: int, submission: Path, folder: Path) -> Path:
     return notebook
 
 
+def uses_trusted(test_files: Sequence[str]) -> bool:
+    """Whether any of ``test_files`` imports ``rnnlab.grading.trusted``."""
+    return any(TRUSTED_IMPORT.search(Path(f).read_text(errors="replace")) for f in test_files)
+
+
 def _preprocessor(results: Path) -> Any:
     """otter's ``GradingPreprocessor`` configured as ``otter run`` does, with this module's first
     and last cells; run in the notebook's folder."""
@@ -106,6 +120,8 @@ def _preprocessor(results: Path) -> Any:
             init = INIT_CELL.format(notebook_name=self._notebook_name, test_dir=self.test_dir)
             export = EXPORT_CELL.format(tests=list(self.tests_glob), path=self.results_path)
             nb.cells.insert(0, new_code_cell(init))
+            if uses_trusted(self.tests_glob):
+                nb.cells.insert(1, new_code_cell(TRUSTED_CELL))
             nb.cells.append(new_code_cell(export))
 
     config = Config()
@@ -127,8 +143,8 @@ def executor(**options: Any) -> Any:
     such as the one ``ipywidgets.interactive`` draws into, with a comm message sent on the shell
     channel, while the cell's reply is awaited on that same socket; now and then the send swallows
     the wake-up of the await, and the client sits out the cell's whole timeout (or for ever, with
-    none) although the reply has come (jupyter/nbclient#312, jupyter/nbconvert#2029). Without it an
-    Output widget's content is left out of the executed notebook, which grading never reads.
+    none) although the reply has come (jupyter/nbclient#312, jupyter/nbconvert#2029). Without it,
+    what an Output widget captures lands in its cell's own outputs, as if printed there.
     (Setting ``widget_registry = {}`` does not last: ``preprocess`` runs ``NotebookClient.__init__``
     again.)"""
     from nbconvert.preprocessors import ExecutePreprocessor

@@ -50,12 +50,19 @@ def test_scores_are_read_as_json_and_anything_else_is_refused(tmp_path):
             driver.read_scores(path)
 
 
+def _prepared(folder: Path, tests: dict[str, str], source: str) -> nbformat.NotebookNode:
+    """A one-cell notebook ``source`` prepared by the driver in ``folder`` (the current folder),
+    beside ``tests/NAME.py`` files holding ``test = TEXT``."""
+    (folder / "tests").mkdir(exist_ok=True)
+    for name, test in tests.items():
+        (folder / "tests" / f"{name}.py").write_text(f"OK_FORMAT = True\ntest = {test}\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    return driver._preprocessor(folder / "scores.json").preprocess(notebook)[0]
+
+
 def test_the_notebook_gets_no_log_sender_and_a_json_export(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "q1.py").write_text("OK_FORMAT = True\ntest = {}\n")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    prepared, _ = driver._preprocessor(tmp_path / "scores.json").preprocess(notebook)
+    prepared = _prepared(tmp_path, {"q1": "{}"}, "x = 1")
     added = prepared.cells[0].source + prepared.cells[-1].source
     assert "init_grading_mode('./tests')" in prepared.cells[0].source
     assert "tests/q1.py" in prepared.cells[-1].source and "json" in prepared.cells[-1].source
@@ -67,6 +74,17 @@ def test_the_sandbox_runs_the_module_source_as_main():
 
     assert grader._DRIVER.endswith(Path(driver.__file__).read_text())
     assert 'if __name__ == "__main__":' in grader._DRIVER
+
+
+def test_trusted_comes_right_after_otters_first_cell_when_the_tests_use_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prepared = _prepared(tmp_path, {"q1": "{}"}, "import torch")
+    assert driver.TRUSTED_CELL not in [c.source for c in prepared.cells]  # no test imports it
+
+    test = "{'suites': [{'cases': [{'code': '>>> from rnnlab.grading import trusted'}]}]}"
+    sources = [c.source for c in _prepared(tmp_path, {"q2": test}, "import torch").cells]
+    assert "init_grading_mode" in sources[0] and sources[1] == driver.TRUSTED_CELL
+    assert sources.index("import torch") > 1 and sources.count(driver.TRUSTED_CELL) == 1
 
 
 # A slider drawn with ipywidgets.interactive, its function plotting and printing into the Output

@@ -16,6 +16,14 @@ and the autograder's test files (``tests/qN.py`` in its archive: public and hidd
 points) are scored with `otter.test_files.OKTestFile`, the class ``otter run`` scores them with.
 Cells are compiled under file names that `linecache` knows, as IPython does, so `inspect.getsource`
 (used by the source checks) works on the answers as it does in a notebook.
+
+As the grading driver does, a first cell imports `rnnlab.grading.trusted` when the tests use it
+(`as_graded`); this module imports it too, at collection, so its references and snapshot come from
+torch before any answer ran. Some answers below cheat rather than err (`SELF_JUDGING`): a tensor
+subclass that says "equal", torch's comparisons patched, the rnnlab reference replaced by the wrong
+answer; each must score below a quarter. What each answer patches is put back after it
+(`restored`). A submission that patches otter itself is out of reach here: the tests run inside its
+process (the README says so).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import pytest
 from otter.test_files import OKTestFile
 
 from rnnlab.data.dates import DATE_FORMATS, format_date
-from rnnlab.grading import build
+from rnnlab.grading import build, driver, trusted
 
 NAMES = [p.stem for p in build.masters()]
 FULL, QUARTER = "below full marks", "below a quarter"
@@ -152,12 +160,41 @@ def points(autograder: Path) -> dict[str, list[tuple[bool, float]]]:
     return dict(sorted(out.items()))
 
 
+def as_graded(autograder: Path, cells: list[str]) -> list[str]:
+    """``cells`` as the grading driver runs them: after ``import rnnlab.grading.trusted`` when a
+    test file of ``autograder`` imports it."""
+    with zipfile.ZipFile(autograder) as archive:
+        tests = [archive.read(m).decode() for m in archive.namelist() if m.startswith("tests/")]
+    return [driver.TRUSTED_CELL, *cells] if any(map(driver.TRUSTED_IMPORT.search, tests)) else cells
+
+
+@contextlib.contextmanager
+def restored():
+    """Put back every attribute (and ``sys.modules`` entry) that `rnnlab.grading.trusted`
+    snapshots, as it was before the block: an answer's patches end with it."""
+    import sys
+
+    saved = [(owner, dict(vars(owner)), strict) for owner, _, strict in trusted._SNAPSHOT.values()]
+    modules = dict(sys.modules)
+    try:
+        yield
+    finally:
+        for owner, attributes, strict in saved:
+            for name in set(vars(owner)) - set(attributes) if strict else ():
+                delattr(owner, name)
+            for name, value in attributes.items():
+                if vars(owner).get(name, restored) is not value:
+                    setattr(owner, name, value)
+        sys.modules.update({k: v for k, v in modules.items() if sys.modules.get(k) is not v})
+
+
 def grade(
     student: Path, autograder: Path, answers: dict[str, str], tag: str = "answer"
 ) -> dict[str, tuple[float, float]]:
     """Score the student copy with ``answers`` in place of its stubs:
     ``{question: (score, possible)}``."""
-    return score(autograder, run_cells(answer(student_cells(student), answers), tag))
+    cells = as_graded(autograder, answer(student_cells(student), answers))
+    return score(autograder, run_cells(cells, tag))
 
 
 def code(text: str) -> str:
@@ -1758,6 +1795,155 @@ WRONG = [
 ]
 
 
+# Answers that judge themselves (#31): wrong, and made to look right to a test that trusts them.
+# A tensor subclass whose __torch_function__ says "equal" to torch.equal, torch.allclose and every
+# comparison, and whose .item() and .tolist() give a value equal to anything; lists likewise.
+SAYS_EQUAL = code("""
+    class _Anything(float):
+        def __eq__(self, other): return True
+        def __lt__(self, other): return True
+        def __le__(self, other): return True
+        def __sub__(self, other): return self
+        def __abs__(self): return self
+        def __format__(self, spec): return "0"
+    class _Same(list):
+        def __eq__(self, other): return True
+    class _Equal(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in ("equal", "allclose", "eq", "__eq__", "__lt__", "__le__", "__gt__"):
+                return True
+            if name in ("item", "tolist"):
+                return _Anything(0.0)
+            return super().__torch_function__(func, types, args, kwargs or {})
+    """)
+# torch's comparisons replaced at the notebook's top level
+PATCHED_TORCH = code("""
+    import torch
+    torch.allclose = lambda *a, **k: True
+    torch.equal = lambda *a, **k: True
+    torch.testing.assert_close = lambda *a, **k: None
+    """)
+WRONG_MASK = code("""
+    def lengths_to_mask(lengths, max_len=None):
+        width = len(lengths) if max_len is None else max_len
+        return torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
+    """)
+WRONG_LOSS = code("""
+    def masked_cross_entropy(logits, targets, lengths):
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    """)
+SELF_JUDGING = [
+    Wrong(
+        "05_variable_length",
+        "q1",
+        "a tensor subclass that says equal: an empty mask",
+        QUARTER,
+        cells={
+            "def lengths_to_mask(": SAYS_EQUAL
+            + code("""
+            def lengths_to_mask(lengths, max_len=None):
+                return torch.zeros(len(lengths), 1, dtype=torch.bool).as_subclass(_Equal)
+            """)
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q2",
+        "a tensor subclass that says equal: a zero loss",
+        QUARTER,
+        cells={
+            "def masked_cross_entropy(": SAYS_EQUAL
+            + code("""
+            def masked_cross_entropy(logits, targets, lengths):
+                return (logits.sum() * 0).as_subclass(_Equal)
+            """)
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q3",
+        "every token off by one, in lists that say equal",
+        QUARTER,
+        cells={
+            "def greedy_decode(": SAYS_EQUAL
+            + code("""
+            def greedy_decode(step, state, batch_size, bos, eos, max_len):
+                tokens = torch.full((batch_size,), bos)
+                done = torch.zeros(batch_size, dtype=torch.bool)
+                out = _Same([] for _ in range(batch_size))
+                for _ in range(max_len):
+                    logits, state = step(tokens, state)
+                    tokens = logits.argmax(dim=-1)
+                    for b in range(batch_size):
+                        if not done[b] and tokens[b] != eos:
+                            out[b].append(int(tokens[b]) + 1)
+                    done |= tokens == eos
+                    if done.all():
+                        break
+                return out
+            """)
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q1",
+        "the batch size as the width, with torch's comparisons patched",
+        QUARTER,
+        edits=(("import torch", "import torch\n", PATCHED_TORCH),),
+        cells={"def lengths_to_mask(": WRONG_MASK},
+    ),
+    Wrong(
+        "05_variable_length",
+        "q2",
+        "padding in the mean, with torch's comparisons patched",
+        QUARTER,
+        edits=(("import torch", "import torch\n", PATCHED_TORCH),),
+        cells={"def masked_cross_entropy(": WRONG_LOSS},
+    ),
+    Wrong(
+        "05_variable_length",
+        "q1",
+        "the wrong mask made rnnlab's reference",
+        QUARTER,
+        cells={
+            "def lengths_to_mask(": WRONG_MASK
+            + "import rnnlab.sequences\nrnnlab.sequences.lengths_to_mask = lengths_to_mask\n"
+        },
+    ),
+    Wrong(
+        "05_variable_length",
+        "q2",
+        "padding in the mean, with F.cross_entropy made the same",
+        QUARTER,
+        cells={
+            "def masked_cross_entropy(": WRONG_LOSS
+            + code("""
+            _real_cross_entropy = F.cross_entropy
+            F.cross_entropy = lambda *a, **k: torch.tensor(0.0)
+            def masked_cross_entropy(logits, targets, lengths, _loss=masked_cross_entropy):
+                return _loss(logits, targets, lengths) * 0
+            """)
+        },
+    ),
+    Wrong(
+        "01_architectures",
+        "q1",
+        "every shape seq2vec, with the notebook's own all() that says True",
+        QUARTER,
+        edits=(
+            (
+                "SHAPES = {",
+                "SHAPES.update({",
+                "all = lambda *a: True\nlen = lambda *a: 10\n"
+                "SHAPES = {k: 'seq2vec' for k in SHAPES}\n_ = dict({",
+            ),
+        ),
+    ),
+]
+
+
 def _apply(cells: list[str], wrong: Wrong) -> list[str]:
     out = list(cells)
     for prefix, old, new in wrong.edits:
@@ -1794,10 +1980,9 @@ def test_every_visible_example_is_worth_at_most_a_fifth_of_its_question(autograd
     "name", ["01_architectures", "04_unrolling", "05_variable_length", "09_bptt"]
 )
 def test_the_harness_gives_the_reference_answers_full_marks(autograders, name):
-    scores = score(
-        autograders / f"{name}.zip",
-        run_cells(student_cells(autograders / f"{name}.solution.ipynb"), name),
-    )
+    autograder = autograders / f"{name}.zip"
+    cells = as_graded(autograder, student_cells(autograders / f"{name}.solution.ipynb"))
+    scores = score(autograder, run_cells(cells, name))
     assert scores and all(got == possible > 0 for got, possible in scores.values()), scores
 
 
@@ -1812,16 +1997,17 @@ def test_untouched_student_copies_score_zero(autograders):
         )
 
 
-@pytest.mark.parametrize("wrong", WRONG, ids=[f"{w.exercise}-{w.question}-{w.what}" for w in WRONG])
+@pytest.mark.parametrize(
+    "wrong", WRONG + SELF_JUDGING, ids=lambda w: f"{w.exercise}-{w.question}-{w.what}"
+)
 def test_a_wrong_solution_loses_marks(autograders, wrong):
     solution = autograders / f"{wrong.exercise}.solution.ipynb"
     cells = _apply(student_cells(solution), wrong)[: cells_before_check(solution)[wrong.question]]
     preset = {"DATE_TABLE": _date_table()} if DATE_TABLE in wrong.cells.values() else {}
-    scores = score(
-        autograders / f"{wrong.exercise}.zip",
-        run_cells(cells, wrong.exercise, preset),
-        (wrong.question,),
-    )
+    autograder = autograders / f"{wrong.exercise}.zip"
+    with restored():
+        namespace = run_cells(as_graded(autograder, cells), wrong.exercise, preset)
+        scores = score(autograder, namespace, (wrong.question,))
     got, possible = scores[wrong.question]
     limit = possible / 4 if wrong.bound == QUARTER else possible
     assert got < limit, f"{wrong.what}: {got} of {possible} points ({wrong.bound} expected)"
