@@ -192,13 +192,22 @@ def allclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08) -> bool:
     return _allclose(tensor(a), tensor(b), rtol=rtol, atol=atol)
 
 
+# names Python itself adds to a class on first use: copyreg caches ``__slotnames__`` when an
+# instance is first copied or pickled (``copy.deepcopy(model)`` in honest code): no patch
+CACHED_BY_PYTHON = frozenset({"__slotnames__"})
+
+
 def _patched() -> list[str]:
     problems = []
     for label, (owner, attributes, strict) in _SNAPSHOT.items():
         now = _vars(owner)
         problems += [f"{label}.{k}" for k, v in attributes.items() if now.get(k, _MISSING) is not v]
         if strict:
-            problems += [f"{label}.{k} (added)" for k in now if k not in attributes]
+            problems += [
+                f"{label}.{k} (added)"
+                for k in now
+                if k not in attributes and k not in CACHED_BY_PYTHON
+            ]
     problems += [
         f"sys.modules[{k!r}]" for k, v in _SYS_MODULES.items() if _sys_modules.get(k) is not v
     ]

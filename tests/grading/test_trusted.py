@@ -212,3 +212,13 @@ def test_the_notebooks_own_names_that_hide_what_the_tests_mean_are_named(learner
     with pytest.raises(AssertionError, match="the notebook's own"):
         exec("from rnnlab.grading import trusted\ntrusted.assert_untouched()", namespace)
     exec("import torch\nfrom rnnlab.grading import trusted\nx = 1\ntrusted.assert_untouched()", {})
+
+
+def test_copying_a_tensor_is_no_patch():
+    # copyreg caches torch.Tensor.__slotnames__ on the first deepcopy or pickle of a tensor
+    import copy
+    import pickle
+
+    copy.deepcopy(torch.ones(2))
+    pickle.dumps(torch.nn.Linear(2, 2))
+    trusted.assert_untouched()
